@@ -1,0 +1,32 @@
+package domain
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+)
+
+// ErrErased is returned when personal data is read after its subject was
+// erased (its key shredded).
+var ErrErased = &Error{Kind: KindNotFound, Code: "erased", Message: "the personal data has been erased"}
+
+// Cipher encrypts personal data with a key of its subject's own, so deleting
+// that key (Shred) makes every ciphertext of the subject unreadable
+// (crypto-shredding). Implementations keep keys outside the event log.
+type Cipher interface {
+	// Seal encrypts plaintext under the subject's key, creating the key on first use.
+	Seal(ctx context.Context, subject uuid.UUID, plaintext []byte) ([]byte, error)
+	// Open decrypts; it returns ErrErased once the subject's key is shredded.
+	Open(ctx context.Context, subject uuid.UUID, ciphertext []byte) ([]byte, error)
+	// Shred deletes the subject's key for good: physically, not tombstoned.
+	Shred(ctx context.Context, subject uuid.UUID) error
+	// Erased reports whether the subject's key was shredded.
+	Erased(ctx context.Context, subject uuid.UUID) (bool, error)
+}
+
+// BlindIndex computes a keyed, deterministic token of identifying data (a
+// normalized name and birth date) so a subject can be found again without
+// storing the data in clear.
+type BlindIndex interface {
+	Token(name, birthDate string) string
+}
