@@ -70,10 +70,12 @@ type ExpectedVersion struct {
 }
 
 // Any, NoStream, StreamExists and Revision build the four kinds of check.
-func Any() ExpectedVersion                 { return ExpectedVersion{Kind: ExpectAny} }
-func NoStream() ExpectedVersion            { return ExpectedVersion{Kind: ExpectNoStream} }
-func StreamExists() ExpectedVersion        { return ExpectedVersion{Kind: ExpectStreamExists} }
-func Revision(rev uint64) ExpectedVersion  { return ExpectedVersion{Kind: ExpectRevision, Revision: rev} }
+func Any() ExpectedVersion          { return ExpectedVersion{Kind: ExpectAny} }
+func NoStream() ExpectedVersion     { return ExpectedVersion{Kind: ExpectNoStream} }
+func StreamExists() ExpectedVersion { return ExpectedVersion{Kind: ExpectStreamExists} }
+func Revision(rev uint64) ExpectedVersion {
+	return ExpectedVersion{Kind: ExpectRevision, Revision: rev}
+}
 func (e ExpectedVersion) String() string {
 	switch e.Kind {
 	case ExpectNoStream:
