@@ -1,0 +1,24 @@
+# Buurtsignaal: see README.md. `make run` and `make test` are all a newcomer needs.
+GO      ?= go
+DATA    ?= ./data
+ADDR    ?= 127.0.0.1:8080
+
+.PHONY: run build test vet bench-store crashtest lint
+
+run:
+	$(GO) run ./cmd/buurtsignaal serve --demo --addr $(ADDR) --data-dir $(DATA)
+
+build:
+	$(GO) build -o bin/buurtsignaal ./cmd/buurtsignaal
+
+vet:
+	$(GO) vet ./...
+
+test: vet
+	$(GO) test -race -count=1 -timeout 12m ./...
+
+bench-store:
+	bash scripts/bench-store.sh
+
+crashtest:
+	$(GO) run ./scripts/crashtest -rounds 20
