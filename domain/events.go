@@ -1,0 +1,162 @@
+package domain
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Event is a fact of the domain. Events are plain structs, encoded as JSON by
+// the Registry; their personal data is Sealed.
+type Event interface {
+	EventType() string
+}
+
+// Stream categories.
+const (
+	SignalCategory       = "signal"
+	SubjectCategory      = "subject"
+	OrganisationCategory = "org"
+	AuditCategory        = "audit"
+)
+
+// Signal stream events.
+type (
+	// SignalRaised opens a signal about a subject. Source is the role of the
+	// signaller (buurtsteun, partner, professional), kept in clear for monitoring.
+	SignalRaised struct {
+		SignalID      uuid.UUID `json:"signal_id"`
+		SubjectID     uuid.UUID `json:"subject_id"`
+		RaisedBy      string    `json:"raised_by"`
+		Source        Role      `json:"source"`
+		Organisation  string    `json:"organisation,omitempty"`
+		Network       string    `json:"network"`
+		Neighbourhood string    `json:"neighbourhood"`
+		Categories    []string  `json:"categories"`
+		Urgency       string    `json:"urgency"`
+		Consent       string    `json:"consent"`
+		Description   Sealed    `json:"description"`
+		RaisedAt      time.Time `json:"raised_at"`
+	}
+	SignalWithdrawn struct {
+		Reason Sealed `json:"reason"`
+	}
+	SignalHandedOver struct {
+		TeamID string `json:"team_id"`
+		Note   Sealed `json:"note,omitempty"`
+		RuleID string `json:"rule_id,omitempty"` // the routing rule that chose the team, if any
+	}
+	HandoverAccepted struct {
+		TeamID string `json:"team_id"`
+	}
+	HandoverDeclined struct {
+		TeamID string `json:"team_id"`
+		Reason Sealed `json:"reason"`
+	}
+	CaseAssigned struct {
+		ProfessionalID string `json:"professional_id"`
+	}
+	FollowUpRecorded struct {
+		FollowUpID uuid.UUID `json:"follow_up_id"`
+		Kind       string    `json:"kind"`
+		Outcome    string    `json:"outcome"`
+		Note       Sealed    `json:"note,omitempty"`
+		NextDue    string    `json:"next_due,omitempty"` // YYYY-MM-DD
+	}
+	ReferralMade struct {
+		ReferralID     uuid.UUID `json:"referral_id"`
+		OrganisationID string    `json:"organisation_id"`
+		Service        string    `json:"service,omitempty"`
+		Reason         Sealed    `json:"reason"`
+	}
+	ReferralAccepted struct {
+		ReferralID uuid.UUID `json:"referral_id"`
+		Note       Sealed    `json:"note,omitempty"`
+	}
+	ReferralDeclined struct {
+		ReferralID uuid.UUID `json:"referral_id"`
+		Note       Sealed    `json:"note,omitempty"`
+	}
+	ReferralCompleted struct {
+		ReferralID uuid.UUID `json:"referral_id"`
+		Note       Sealed    `json:"note,omitempty"`
+	}
+	FeedbackGiven struct {
+		Code string `json:"code"`
+	}
+	// SignalsMatched records, on the newer signal, the open signals about the
+	// same subject. Projections show the match on every signal it names.
+	SignalsMatched struct {
+		SubjectID uuid.UUID   `json:"subject_id"`
+		SignalIDs []uuid.UUID `json:"signal_ids"`
+	}
+	CaseClosed struct {
+		Outcome string `json:"outcome"`
+		Note    Sealed `json:"note,omitempty"`
+	}
+	CaseReopened struct {
+		Reason Sealed `json:"reason"`
+	}
+)
+
+// Subject stream events.
+type (
+	// SubjectRegistered holds the subject's personal data and blind-index token,
+	// both sealed under the subject's own key.
+	SubjectRegistered struct {
+		SubjectID  uuid.UUID `json:"subject_id"`
+		Network    string    `json:"network"`
+		Data       Sealed    `json:"data"`
+		BlindToken Sealed    `json:"blind_token"`
+	}
+	// SubjectErased records a crypto-shredding: the subject's key is gone.
+	SubjectErased struct {
+		SubjectID  uuid.UUID `json:"subject_id"`
+		RequestRef string    `json:"request_ref"`
+		Basis      string    `json:"basis"` // request, retention
+	}
+	SubjectExported struct {
+		SubjectID  uuid.UUID `json:"subject_id"`
+		RequestRef string    `json:"request_ref,omitempty"`
+	}
+)
+
+// Organisation stream events (the sociale kaart plus).
+type (
+	OrganisationRegistered struct {
+		OrganisationID string `json:"organisation_id"`
+		Network        string `json:"network"`
+		Name           string `json:"name"`
+		Kind           string `json:"kind"`
+	}
+	ServiceOffered struct {
+		Name        string `json:"name"`
+		Description string `json:"description,omitempty"`
+		Volunteer   bool   `json:"volunteer"`
+	}
+	ServiceWithdrawn struct {
+		Name string `json:"name"`
+	}
+)
+
+func (SignalRaised) EventType() string           { return "SignalRaised" }
+func (SignalWithdrawn) EventType() string        { return "SignalWithdrawn" }
+func (SignalHandedOver) EventType() string       { return "SignalHandedOver" }
+func (HandoverAccepted) EventType() string       { return "HandoverAccepted" }
+func (HandoverDeclined) EventType() string       { return "HandoverDeclined" }
+func (CaseAssigned) EventType() string           { return "CaseAssigned" }
+func (FollowUpRecorded) EventType() string       { return "FollowUpRecorded" }
+func (ReferralMade) EventType() string           { return "ReferralMade" }
+func (ReferralAccepted) EventType() string       { return "ReferralAccepted" }
+func (ReferralDeclined) EventType() string       { return "ReferralDeclined" }
+func (ReferralCompleted) EventType() string      { return "ReferralCompleted" }
+func (FeedbackGiven) EventType() string          { return "FeedbackGiven" }
+func (SignalsMatched) EventType() string         { return "SignalsMatched" }
+func (CaseClosed) EventType() string             { return "CaseClosed" }
+func (CaseReopened) EventType() string           { return "CaseReopened" }
+func (SubjectRegistered) EventType() string      { return "SubjectRegistered" }
+func (SubjectErased) EventType() string          { return "SubjectErased" }
+func (SubjectExported) EventType() string        { return "SubjectExported" }
+func (OrganisationRegistered) EventType() string { return "OrganisationRegistered" }
+func (ServiceOffered) EventType() string         { return "ServiceOffered" }
+func (ServiceWithdrawn) EventType() string       { return "ServiceWithdrawn" }
