@@ -1,0 +1,457 @@
+// Package app runs commands: it loads a signal's stream, seals personal data
+// under the subject's key, calls the pure domain.Decide, and appends the
+// events with the expected version. It is the write side behind the HTTP
+// adapter, and uses only ports (the event log, the cipher, the blind index,
+// and lookups that projections answer).
+//
+// Idempotency: with an Idempotency-Key the event ids (and a new signal's id)
+// are derived from the principal, the key and the stream, so a retried
+// command finds its own events in the stream and answers as the first time,
+// writing nothing.
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/buurtsignaal/buurtsignaal/domain"
+	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
+)
+
+// Lookup answers what the write side needs from projections. Answers may lag
+// the log slightly; the domain rules that matter are checked on the stream.
+type Lookup interface {
+	SubjectByToken(network, token string) (uuid.UUID, bool)
+	OpenSignalsOfSubject(subject uuid.UUID) []uuid.UUID
+	SignalOfReferral(referral uuid.UUID) (uuid.UUID, bool)
+	OrganisationExists(network, id string) bool
+	KnownTeam(network, team string) bool
+}
+
+// Service runs commands.
+type Service struct {
+	Log    eventlog.Store
+	Cipher domain.Cipher
+	Index  domain.BlindIndex
+	Lookup Lookup
+	Reg    *domain.Registry
+	Now    func() time.Time
+	NewID  func() uuid.UUID
+}
+
+// Request carries who asks and how.
+type Request struct {
+	Actor          domain.Principal
+	IdempotencyKey string
+	IfMatch        int // expected version (number of events); 0 when not given
+	HasIfMatch     bool
+	RequestID      string
+	CorrelationID  string
+	OnBehalfOf     string
+}
+
+// Result is the answer to a command.
+type Result struct {
+	ID         string
+	Version    int
+	Position   uint64
+	Status     domain.Status
+	SubjectID  uuid.UUID
+	Matched    []uuid.UUID
+	ReferralID uuid.UUID
+	Replayed   bool // an idempotent retry: nothing was written
+}
+
+// SubjectData is the personal data of a subject, sealed as one JSON document.
+type SubjectData struct {
+	Name      string `json:"name"`
+	BirthDate string `json:"birth_date,omitempty"`
+	Address   string `json:"address,omitempty"`
+	Phone     string `json:"phone,omitempty"`
+}
+
+// LogValue keeps personal data out of structured logs.
+func (SubjectData) LogValue() string { return "[personal data]" }
+
+// String keeps personal data out of fmt output.
+func (SubjectData) String() string { return "[personal data]" }
+
+// RaiseInput is a new signal in plaintext, validated at the edge.
+type RaiseInput struct {
+	Subject       SubjectData
+	Neighbourhood string
+	Categories    []string
+	Urgency       string
+	Consent       string
+	Description   string
+}
+
+var idNamespace = uuid.MustParse("6f1b8a52-3c1e-4d0a-9a55-8d2f6b1e9c41")
+
+// derive returns the id of the i-th event of an idempotent command.
+func derive(actor, key, scope string, i int) uuid.UUID {
+	return uuid.NewSHA1(idNamespace, []byte(actor+"\x00"+key+"\x00"+scope+"\x00"+strconv.Itoa(i)))
+}
+
+func (s *Service) eventIDs(req Request, scope string, n int) []uuid.UUID {
+	ids := make([]uuid.UUID, n)
+	for i := range ids {
+		if req.IdempotencyKey != "" {
+			ids[i] = derive(req.Actor.ID, req.IdempotencyKey, scope, i)
+		} else {
+			ids[i] = s.NewID()
+		}
+	}
+	return ids
+}
+
+func primaryRole(p domain.Principal) string {
+	if len(p.Roles) == 0 {
+		return ""
+	}
+	return string(p.Roles[0])
+}
+
+func (s *Service) encode(req Request, ids []uuid.UUID, events []domain.Event, now time.Time) ([]eventlog.EventData, error) {
+	out := make([]eventlog.EventData, len(events))
+	for i, e := range events {
+		data, err := domain.Encode(e)
+		if err != nil {
+			return nil, fmt.Errorf("encode %s: %w", e.EventType(), err)
+		}
+		out[i] = eventlog.EventData{ID: ids[i], Type: e.EventType(), Data: data, Metadata: eventlog.Metadata{
+			OccurredAt: now, ActorID: req.Actor.ID, ActorRole: primaryRole(req.Actor), OnBehalfOf: req.OnBehalfOf,
+			CorrelationID: req.CorrelationID, CausationID: req.RequestID, RequestID: req.RequestID,
+			Network: req.Actor.Network, SchemaVersion: domain.SchemaVersion,
+		}}
+	}
+	return out, nil
+}
+
+// load reads and decodes a whole stream. A missing stream gives no events.
+func (s *Service) load(ctx context.Context, stream string) ([]eventlog.RecordedEvent, []domain.Event, error) {
+	var recs []eventlog.RecordedEvent
+	var from uint64
+	for {
+		page, err := s.Log.ReadStream(ctx, stream, eventlog.Forwards, from, 1000)
+		if errors.Is(err, eventlog.ErrStreamNotFound) {
+			break
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		recs = append(recs, page...)
+		if len(page) < 1000 {
+			break
+		}
+		from = page[len(page)-1].Revision + 1
+	}
+	events := make([]domain.Event, len(recs))
+	for i, r := range recs {
+		e, err := s.Reg.Decode(r.Type, r.Data)
+		if err != nil {
+			return nil, nil, err
+		}
+		events[i] = e
+	}
+	return recs, events, nil
+}
+
+// replay answers an idempotent retry: the events whose ids the key derives
+// are in the stream already. ok is false when they are not.
+func replay(req Request, scope string, recs []eventlog.RecordedEvent, events []domain.Event) (Result, domain.Signal, bool) {
+	if req.IdempotencyKey == "" {
+		return Result{}, domain.Signal{}, false
+	}
+	first := derive(req.Actor.ID, req.IdempotencyKey, scope, 0)
+	start := -1
+	for i, r := range recs {
+		if r.ID == first {
+			start = i
+			break
+		}
+	}
+	if start < 0 {
+		return Result{}, domain.Signal{}, false
+	}
+	end := start
+	for end+1 < len(recs) && recs[end+1].ID == derive(req.Actor.ID, req.IdempotencyKey, scope, end+1-start) {
+		end++
+	}
+	var st domain.Signal
+	for _, e := range events[:end+1] {
+		st = domain.Evolve(st, e)
+	}
+	return Result{Version: end + 1, Position: recs[end].Position, Status: st.Status, Replayed: true}, st, true
+}
+
+// ErrStale is the answer to an If-Match that is not the current version.
+var ErrStale = &domain.Error{Kind: domain.KindConflict, Code: "stale_version", Message: "the signal has changed since you read it (If-Match does not match its version)"}
+
+var errSignalNotFound = &domain.Error{Kind: domain.KindNotFound, Code: "signal_not_found", Message: "the signal does not exist"}
+
+// Sealer seals free text under the signal's subject key; empty text stays empty.
+type Sealer func(text string) (domain.Sealed, error)
+
+// Execute runs a command on an existing signal. build makes the command once
+// the signal is loaded, sealing its free text with the subject's key. It
+// returns the domain's error kinds, ErrStale, and the log's errors.
+func (s *Service) Execute(ctx context.Context, req Request, signalID uuid.UUID, build func(st domain.Signal, seal Sealer) (domain.Command, error)) (Result, error) {
+	stream := eventlog.StreamName(domain.SignalCategory, signalID.String())
+	for attempt := 0; ; attempt++ {
+		recs, events, err := s.load(ctx, stream)
+		if err != nil {
+			return Result{}, err
+		}
+		if len(recs) == 0 {
+			return Result{}, errSignalNotFound
+		}
+		if res, _, ok := replay(req, stream, recs, events); ok {
+			res.ID = signalID.String()
+			return res, nil
+		}
+		var st domain.Signal
+		for _, e := range events {
+			st = domain.Evolve(st, e)
+		}
+		if req.HasIfMatch && req.IfMatch != len(recs) {
+			return Result{}, ErrStale
+		}
+		seal := func(text string) (domain.Sealed, error) {
+			if text == "" {
+				return nil, nil
+			}
+			return s.Cipher.Seal(ctx, st.SubjectID, []byte(text))
+		}
+		cmd, err := build(st, seal)
+		if err != nil {
+			return Result{}, err
+		}
+		now := s.Now().UTC()
+		out, err := domain.Decide(st, req.Actor, cmd, now)
+		if err != nil {
+			return Result{}, err
+		}
+		data, err := s.encode(req, s.eventIDs(req, stream, len(out)), out, now)
+		if err != nil {
+			return Result{}, err
+		}
+		ar, err := s.Log.Append(ctx, stream, eventlog.Revision(uint64(len(recs)-1)), data...)
+		if errors.Is(err, eventlog.ErrWrongExpectedVersion) {
+			if req.HasIfMatch {
+				return Result{}, ErrStale
+			}
+			if attempt < 3 {
+				continue // a concurrent command won: decide again on the new state
+			}
+		}
+		if err != nil {
+			return Result{}, err
+		}
+		for _, e := range out {
+			st = domain.Evolve(st, e)
+		}
+		res := Result{ID: signalID.String(), Version: st.Version, Position: ar.Position, Status: st.Status}
+		if r, ok := cmd.(domain.MakeReferral); ok {
+			res.ReferralID = r.ReferralID
+		}
+		return res, nil
+	}
+}
+
+// ReferralID returns the id for a new referral: derived from the idempotency
+// key when there is one, so a retry names the same referral.
+func (s *Service) ReferralID(req Request, signalID uuid.UUID) uuid.UUID {
+	if req.IdempotencyKey != "" {
+		return derive(req.Actor.ID, req.IdempotencyKey, "referral-"+signalID.String(), 0)
+	}
+	return s.NewID()
+}
+
+// FollowUpID is like ReferralID for follow-ups.
+func (s *Service) FollowUpID(req Request, signalID uuid.UUID) uuid.UUID {
+	if req.IdempotencyKey != "" {
+		return derive(req.Actor.ID, req.IdempotencyKey, "follow-up-"+signalID.String(), 0)
+	}
+	return s.NewID()
+}
+
+var errReferralNotFound = &domain.Error{Kind: domain.KindNotFound, Code: "referral_not_found", Message: "the referral does not exist"}
+
+// AnswerReferral runs a partner's answer to a referral. It returns
+// KindNotFound for an unknown referral, and Execute's errors.
+func (s *Service) AnswerReferral(ctx context.Context, req Request, referralID uuid.UUID, answer domain.ReferralStatus, note string) (Result, error) {
+	signalID, ok := s.Lookup.SignalOfReferral(referralID)
+	if !ok {
+		return Result{}, errReferralNotFound
+	}
+	res, err := s.Execute(ctx, req, signalID, func(_ domain.Signal, seal Sealer) (domain.Command, error) {
+		n, err := seal(note)
+		return domain.AnswerReferral{ReferralID: referralID, Answer: answer, Note: n}, err
+	})
+	res.ReferralID = referralID
+	return res, err
+}
+
+// Raise registers a new signal, and its subject when the blind index does not
+// know the person yet; open signals about the same subject are matched. It
+// returns the domain's error kinds and the log's errors.
+func (s *Service) Raise(ctx context.Context, req Request, in RaiseInput) (Result, error) {
+	if _, err := domain.Authorize(req.Actor, domain.ActRaise, domain.Target{}); err != nil {
+		return Result{}, err
+	}
+	signalID := s.NewID()
+	if req.IdempotencyKey != "" {
+		signalID = derive(req.Actor.ID, req.IdempotencyKey, "raise", 0)
+	}
+	stream := eventlog.StreamName(domain.SignalCategory, signalID.String())
+	if req.IdempotencyKey != "" {
+		recs, events, err := s.load(ctx, stream)
+		if err != nil {
+			return Result{}, err
+		}
+		if res, st, ok := replay(req, stream, recs, events); ok {
+			res.ID, res.SubjectID, res.Matched = signalID.String(), st.SubjectID, st.Matched
+			return res, nil
+		}
+	}
+	network := req.Actor.Network
+	token := s.Index.Token(in.Subject.Name, in.Subject.BirthDate)
+	subjectID, known := s.Lookup.SubjectByToken(network, token)
+	if known {
+		if erased, err := s.Cipher.Erased(ctx, subjectID); err != nil {
+			return Result{}, err
+		} else if erased {
+			known = false
+		}
+	}
+	if !known {
+		subjectID = s.NewID()
+		if req.IdempotencyKey != "" {
+			subjectID = derive(req.Actor.ID, req.IdempotencyKey, "subject", 0)
+		}
+	}
+	var matched []uuid.UUID
+	if known {
+		matched = s.Lookup.OpenSignalsOfSubject(subjectID)
+	}
+	desc, err := s.Cipher.Seal(ctx, subjectID, []byte(in.Description))
+	if err != nil {
+		return Result{}, err
+	}
+	now := s.Now().UTC()
+	cmd := domain.RaiseSignal{SignalID: signalID, SubjectID: subjectID, Neighbourhood: in.Neighbourhood,
+		Categories: in.Categories, Urgency: in.Urgency, Consent: in.Consent, Description: desc, Matched: matched}
+	out, err := domain.Decide(domain.Signal{}, req.Actor, cmd, now)
+	if err != nil {
+		return Result{}, err
+	}
+	if !known {
+		if err := s.registerSubject(ctx, req, subjectID, token, in.Subject, now); err != nil {
+			return Result{}, err
+		}
+	}
+	data, err := s.encode(req, s.eventIDs(req, stream, len(out)), out, now)
+	if err != nil {
+		return Result{}, err
+	}
+	ar, err := s.Log.Append(ctx, stream, eventlog.NoStream(), data...)
+	if err != nil {
+		return Result{}, err
+	}
+	var st domain.Signal
+	for _, e := range out {
+		st = domain.Evolve(st, e)
+	}
+	return Result{ID: signalID.String(), Version: st.Version, Position: ar.Position, Status: st.Status, SubjectID: subjectID, Matched: st.Matched}, nil
+}
+
+func (s *Service) registerSubject(ctx context.Context, req Request, id uuid.UUID, token string, data SubjectData, now time.Time) error {
+	plain, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	sealed, err := s.Cipher.Seal(ctx, id, plain)
+	if err != nil {
+		return err
+	}
+	sealedToken, err := s.Cipher.Seal(ctx, id, []byte(token))
+	if err != nil {
+		return err
+	}
+	stream := eventlog.StreamName(domain.SubjectCategory, id.String())
+	ev := domain.SubjectRegistered{SubjectID: id, Network: req.Actor.Network, Data: sealed, BlindToken: sealedToken}
+	encoded, err := s.encode(req, s.eventIDs(req, stream, 1), []domain.Event{ev}, now)
+	if err != nil {
+		return err
+	}
+	_, err = s.Log.Append(ctx, stream, eventlog.NoStream(), encoded...)
+	if errors.Is(err, eventlog.ErrWrongExpectedVersion) && req.IdempotencyKey != "" {
+		return nil // registered by the first attempt of this request
+	}
+	return err
+}
+
+// HandOver hands a signal to a team the configuration knows. It returns
+// KindInvalid for an unknown team, and Execute's errors.
+func (s *Service) HandOver(ctx context.Context, req Request, signalID uuid.UUID, team, note string) (Result, error) {
+	return s.Execute(ctx, req, signalID, func(st domain.Signal, seal Sealer) (domain.Command, error) {
+		if team != "" && !s.Lookup.KnownTeam(req.Actor.Network, team) {
+			return nil, domain.Invalid(domain.FieldError{Field: "team_id", Message: "unknown team"})
+		}
+		n, err := seal(note)
+		return domain.HandOver{TeamID: team, Note: n}, err
+	})
+}
+
+// Refer makes a referral to a known organisation. It returns KindInvalid for
+// an unknown organisation, and Execute's errors.
+func (s *Service) Refer(ctx context.Context, req Request, signalID uuid.UUID, org, service, reason string) (Result, error) {
+	return s.Execute(ctx, req, signalID, func(st domain.Signal, seal Sealer) (domain.Command, error) {
+		if org != "" && !s.Lookup.OrganisationExists(req.Actor.Network, org) {
+			return nil, domain.Invalid(domain.FieldError{Field: "organisation_id", Message: "unknown organisation"})
+		}
+		r, err := seal(reason)
+		return domain.MakeReferral{ReferralID: s.ReferralID(req, signalID), OrganisationID: org, Service: service, Reason: r}, err
+	})
+}
+
+// RegisterOrganisation adds an organisation to the sociale kaart plus.
+func (s *Service) RegisterOrganisation(ctx context.Context, req Request, cmd domain.RegisterOrganisation) (Result, error) {
+	stream := eventlog.StreamName(domain.OrganisationCategory, cmd.ID)
+	var exists bool
+	if cmd.ID != "" {
+		recs, events, err := s.load(ctx, stream)
+		if err != nil {
+			return Result{}, err
+		}
+		if res, _, ok := replay(req, stream, recs, events); ok {
+			res.ID, res.Status = cmd.ID, ""
+			return res, nil
+		}
+		exists = len(recs) > 0
+	}
+	now := s.Now().UTC()
+	out, err := domain.DecideOrganisation(exists, req.Actor, cmd)
+	if err != nil {
+		return Result{}, err
+	}
+	data, err := s.encode(req, s.eventIDs(req, stream, len(out)), out, now)
+	if err != nil {
+		return Result{}, err
+	}
+	ar, err := s.Log.Append(ctx, stream, eventlog.NoStream(), data...)
+	if errors.Is(err, eventlog.ErrWrongExpectedVersion) {
+		return Result{}, &domain.Error{Kind: domain.KindConflict, Code: "organisation_exists", Message: "the organisation already exists"}
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{ID: cmd.ID, Version: len(out), Position: ar.Position}, nil
+}
