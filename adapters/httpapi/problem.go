@@ -1,0 +1,92 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/buurtsignaal/buurtsignaal/domain"
+)
+
+// statusOf is the one table from error kind to HTTP status.
+var statusOf = map[domain.Kind]int{
+	domain.KindInternal:        http.StatusInternalServerError,
+	domain.KindInvalid:         http.StatusUnprocessableEntity,
+	domain.KindNotFound:        http.StatusNotFound,
+	domain.KindConflict:        http.StatusConflict,
+	domain.KindForbidden:       http.StatusForbidden,
+	domain.KindUnauthenticated: http.StatusUnauthorized,
+	domain.KindUnavailable:     http.StatusServiceUnavailable,
+	domain.KindTooLarge:        http.StatusRequestEntityTooLarge,
+}
+
+// Problem is an RFC 9457 problem document.
+type Problem struct {
+	Type      string              `json:"type"`
+	Title     string              `json:"title"`
+	Status    int                 `json:"status"`
+	Detail    string              `json:"detail,omitempty"`
+	Code      string              `json:"code,omitempty"`
+	Errors    []domain.FieldError `json:"errors,omitempty"`
+	RequestID string              `json:"request_id,omitempty"`
+}
+
+// errBadRequest marks malformed requests (bad JSON, unknown fields): 400.
+var errBadRequest = &domain.Error{Kind: domain.KindInvalid, Code: "bad_request", Message: "the request body is not valid JSON of the expected shape"}
+
+// writeError writes err as problem+json. Classified errors show their safe
+// message; anything else is a 500 whose text goes only to the log.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := domain.AsError(err)
+	kind := domain.KindOf(err)
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		kind = domain.KindUnavailable
+		e = &domain.Error{Kind: kind, Code: "canceled", Message: "the request was canceled"}
+	}
+	status := statusOf[kind]
+	if e != nil && e.Code == errBadRequest.Code {
+		status = http.StatusBadRequest
+	}
+	p := Problem{Type: "about:blank", Title: http.StatusText(status), Status: status, RequestID: requestID(r.Context())}
+	if kind == domain.KindInternal || e == nil {
+		p.Detail = "an internal error occurred; it has been logged"
+		s.log.ErrorContext(r.Context(), "internal error", "request_id", p.RequestID, "route", routePattern(r), "err", err)
+	} else {
+		p.Detail, p.Code, p.Errors = e.Message, e.Code, e.Fields
+		if p.Code != "" {
+			p.Type = "https://buurtsignaal.invalid/problems/" + p.Code
+		}
+	}
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
+	}
+	s.metrics.errors.WithLabelValues(kind.String()).Inc()
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// writeJSON writes v as JSON with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// handlerFunc is a handler that returns its error for writeError.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (s *Server) handle(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	}
+}
+
+func logAttrsOf(r *http.Request) []any {
+	return []any{"request_id", requestID(r.Context()), "method", r.Method, "route", routePattern(r)}
+}

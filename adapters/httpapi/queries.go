@@ -1,0 +1,514 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/buurtsignaal/buurtsignaal/domain"
+	"github.com/buurtsignaal/buurtsignaal/domain/app"
+	"github.com/buurtsignaal/buurtsignaal/projections"
+)
+
+// Answers of the queries (API.md). Personal data fields are filled only in
+// audited answers.
+type (
+	subjectView struct {
+		Name      string `json:"name,omitempty"`
+		BirthDate string `json:"birth_date,omitempty"`
+		Address   string `json:"address,omitempty"`
+		Phone     string `json:"phone,omitempty"`
+		Erased    bool   `json:"erased,omitempty"`
+	}
+	followUpView struct {
+		ID      uuid.UUID `json:"id"`
+		Kind    string    `json:"kind"`
+		Outcome string    `json:"outcome"`
+		Note    string    `json:"note,omitempty"`
+		NextDue string    `json:"next_due,omitempty"`
+		At      time.Time `json:"at"`
+		By      string    `json:"by"`
+	}
+	referralView struct {
+		ID             uuid.UUID  `json:"id"`
+		OrganisationID string     `json:"organisation_id"`
+		Service        string     `json:"service,omitempty"`
+		Reason         string     `json:"reason,omitempty"`
+		Status         string     `json:"status"`
+		MadeAt         time.Time  `json:"made_at"`
+		AnsweredAt     *time.Time `json:"answered_at,omitempty"`
+	}
+	feedbackView struct {
+		Code string    `json:"code"`
+		Text string    `json:"text,omitempty"`
+		At   time.Time `json:"at"`
+	}
+	noteView struct {
+		Kind string    `json:"kind"`
+		Text string    `json:"text"`
+		At   time.Time `json:"at"`
+		By   string    `json:"by"`
+	}
+	signalView struct {
+		ID               uuid.UUID      `json:"id"`
+		Status           string         `json:"status"`
+		Version          int            `json:"version"`
+		SubjectID        uuid.UUID      `json:"subject_id"`
+		Subject          subjectView    `json:"subject"`
+		Description      string         `json:"description,omitempty"`
+		Neighbourhood    string         `json:"neighbourhood"`
+		Categories       []string       `json:"categories"`
+		Urgency          string         `json:"urgency"`
+		Consent          string         `json:"consent"`
+		Source           string         `json:"source"`
+		TeamID           string         `json:"team_id,omitempty"`
+		AssigneeID       string         `json:"assignee_id,omitempty"`
+		RaisedAt         time.Time      `json:"raised_at"`
+		FirstResponseAt  *time.Time     `json:"first_response_at"`
+		ResponseDueAt    time.Time      `json:"response_due_at"`
+		ResponseState    string         `json:"response_state"`
+		Outcome          string         `json:"outcome,omitempty"`
+		FollowUps        []followUpView `json:"follow_ups"`
+		Referrals        []referralView `json:"referrals"`
+		Feedback         []feedbackView `json:"feedback"`
+		Notes            []noteView     `json:"notes"`
+		MatchedSignalIDs []uuid.UUID    `json:"matched_signal_ids"`
+	}
+	historyEntry struct {
+		Type      string    `json:"type"`
+		At        time.Time `json:"at"`
+		Position  uint64    `json:"position"`
+		ActorID   string    `json:"actor_id"`
+		ActorRole string    `json:"actor_role"`
+	}
+	historyView struct {
+		ID     uuid.UUID      `json:"id"`
+		Events []historyEntry `json:"events"`
+	}
+	caseloadItem struct {
+		ID             uuid.UUID  `json:"id"`
+		Status         string     `json:"status"`
+		Urgency        string     `json:"urgency"`
+		Categories     []string   `json:"categories"`
+		SubjectName    string     `json:"subject_name"`
+		TeamID         string     `json:"team_id"`
+		AssigneeID     string     `json:"assignee_id,omitempty"`
+		ResponseDueAt  *time.Time `json:"response_due_at,omitempty"`
+		ResponseState  string     `json:"response_state"`
+		Overdue        bool       `json:"overdue"`
+		NextDue        string     `json:"next_due,omitempty"`
+		OpenReferrals  int        `json:"open_referrals"`
+		LastActivityAt time.Time  `json:"last_activity_at"`
+	}
+	caseloadPage struct {
+		Items      []caseloadItem `json:"items"`
+		NextCursor string         `json:"next_cursor,omitempty"`
+	}
+	mySignalItem struct {
+		ID       uuid.UUID      `json:"id"`
+		Status   string         `json:"status"`
+		RaisedAt time.Time      `json:"raised_at"`
+		Feedback []feedbackView `json:"feedback"`
+	}
+	mySignalsPage struct {
+		Items      []mySignalItem `json:"items"`
+		NextCursor string         `json:"next_cursor,omitempty"`
+	}
+	organisationItem struct {
+		ID       string           `json:"id"`
+		Name     string           `json:"name"`
+		Kind     string           `json:"kind"`
+		Services []domain.Service `json:"services"`
+	}
+	organisationsPage struct {
+		Items      []organisationItem `json:"items"`
+		NextCursor string             `json:"next_cursor,omitempty"`
+	}
+)
+
+// pageParams reads limit (default 50, max 500) and cursor (an opaque offset).
+func pageParams(r *http.Request) (limit, offset int, err error) {
+	q := r.URL.Query()
+	limit = 50
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			return 0, 0, domain.Invalid(domain.FieldError{Field: "limit", Message: "must be 1 to 500"})
+		}
+		limit = n
+	}
+	if c := q.Get("cursor"); c != "" {
+		b, err := base64.RawURLEncoding.DecodeString(c)
+		n, err2 := strconv.Atoi(strings.TrimPrefix(string(b), "o:"))
+		if err != nil || err2 != nil || n < 0 || !strings.HasPrefix(string(b), "o:") {
+			return 0, 0, domain.Invalid(domain.FieldError{Field: "cursor", Message: "is not a cursor this server gave"})
+		}
+		offset = n
+	}
+	return limit, offset, nil
+}
+
+func nextCursor(offset, limit, total int) string {
+	if offset+limit >= total {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte("o:" + strconv.Itoa(offset+limit)))
+}
+
+func window[T any](items []T, offset, limit int) []T {
+	if offset >= len(items) {
+		return []T{}
+	}
+	end := min(offset+limit, len(items))
+	return items[offset:end]
+}
+
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (s *Server) access(r *http.Request, action string, basis domain.Basis) Access {
+	p := principal(r.Context())
+	role := ""
+	if len(p.Roles) > 0 {
+		role = string(p.Roles[0])
+	}
+	purpose := r.Header.Get("X-Purpose")
+	if purpose == "" || len(purpose) > 100 {
+		purpose = "care"
+	}
+	return Access{At: s.Now().UTC(), ActorID: p.ID, ActorRole: role, OnBehalfOf: r.Header.Get("X-On-Behalf-Of"), Action: action,
+		View: routePattern(r), Purpose: purpose, Basis: basis, ClientAddr: clientAddr(r), RequestID: requestID(r.Context()),
+		Network: p.Network, Outcome: "allowed"}
+}
+
+// authorizeRead checks policy for a read; a denial is recorded as AccessDenied.
+func (s *Server) authorizeRead(r *http.Request, action domain.Action, t domain.Target, subjects, signals []uuid.UUID) (domain.Basis, error) {
+	basis, err := domain.Authorize(principal(r.Context()), action, t)
+	if err != nil {
+		a := s.access(r, string(action), "")
+		a.Outcome, a.Subjects, a.Signals, a.BreakGlassReason = "denied", subjects, signals, t.BreakGlassReason
+		if aerr := s.Auditor.RecordDenied(r.Context(), a); aerr != nil {
+			return "", errors.Join(err, aerr)
+		}
+		return "", err
+	}
+	return basis, nil
+}
+
+// opener decrypts sealed data of one subject; erased data reads as empty.
+type opener struct {
+	ctx     context.Context
+	cipher  domain.Cipher
+	subject uuid.UUID
+	erased  bool
+	err     error
+}
+
+func (o *opener) open(s domain.Sealed) string {
+	if s.Empty() || o.erased || o.err != nil {
+		return ""
+	}
+	b, err := o.cipher.Open(o.ctx, o.subject, s)
+	if errors.Is(err, domain.ErrErased) {
+		o.erased = true
+		return ""
+	}
+	if err != nil {
+		o.err = err
+		return ""
+	}
+	return string(b)
+}
+
+func (o *opener) subjectData(s domain.Sealed) subjectView {
+	raw := o.open(s)
+	if o.erased || raw == "" {
+		return subjectView{Erased: o.erased}
+	}
+	var d app.SubjectData
+	if err := json.Unmarshal([]byte(raw), &d); err != nil {
+		o.err = err
+	}
+	return subjectView{Name: d.Name, BirthDate: d.BirthDate, Address: d.Address, Phone: d.Phone}
+}
+
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func (s *Server) readCase(r *http.Request) (projections.Case, *projections.Subject, domain.Basis, error) {
+	if err := s.waitMinPosition(r); err != nil {
+		return projections.Case{}, nil, "", err
+	}
+	id, err := pathUUID(r, "id")
+	if err != nil {
+		return projections.Case{}, nil, "", err
+	}
+	var c projections.Case
+	var subj projections.Subject
+	var found, hasSubj bool
+	s.Runner.Read(func() {
+		var cp *projections.Case
+		if cp, found = s.Cases.Get(id); found {
+			c = *cp
+			c.History = append([]projections.HistoryEntry(nil), cp.History...)
+			if sp, ok := s.Subjects.Get(c.SubjectID); ok {
+				subj, hasSubj = *sp, true
+			}
+		}
+	})
+	if !found {
+		return c, nil, "", &domain.Error{Kind: domain.KindNotFound, Code: "signal_not_found", Message: "the signal does not exist"}
+	}
+	reason := strings.TrimSpace(r.Header.Get("X-Break-Glass-Reason"))
+	if len(reason) > 500 {
+		return c, nil, "", domain.Invalid(domain.FieldError{Field: "X-Break-Glass-Reason", Message: "is longer than 500 characters"})
+	}
+	t := domain.Target{Network: c.Network, Team: c.Team, BreakGlassReason: reason}
+	basis, err := s.authorizeRead(r, domain.ActReadCase, t, []uuid.UUID{c.SubjectID}, []uuid.UUID{c.ID})
+	if err != nil {
+		return c, nil, "", err
+	}
+	var sp *projections.Subject
+	if hasSubj {
+		sp = &subj
+	}
+	return c, sp, basis, nil
+}
+
+func (s *Server) getSignal(w http.ResponseWriter, r *http.Request) error {
+	c, subj, basis, err := s.readCase(r)
+	if err != nil {
+		return err
+	}
+	a := s.access(r, "read", basis)
+	a.Subjects, a.Signals = []uuid.UUID{c.SubjectID}, []uuid.UUID{c.ID}
+	if basis == domain.BasisBreakGlass {
+		a.BreakGlassReason = strings.TrimSpace(r.Header.Get("X-Break-Glass-Reason"))
+		a.Purpose = "break_glass"
+	}
+	if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
+		return err // fail closed: no record, no data
+	}
+	o := &opener{ctx: r.Context(), cipher: s.Cipher, subject: c.SubjectID}
+	v := signalView{
+		ID: c.ID, Status: string(c.Status), Version: c.Version, SubjectID: c.SubjectID,
+		Neighbourhood: c.Neighbourhood, Categories: c.Categories, Urgency: c.Urgency, Consent: c.Consent,
+		Source: string(c.Source), TeamID: c.Team, AssigneeID: c.Assignee, RaisedAt: c.RaisedAt,
+		FirstResponseAt: optTime(c.FirstResponseAt), ResponseDueAt: c.DueAt, Outcome: c.Outcome,
+		ResponseState: string(domain.StateAt(s.Now(), c.DueAt, c.Due3xAt, c.FirstResponseAt, c.StoppedAt)),
+		FollowUps:     []followUpView{}, Referrals: []referralView{}, Feedback: []feedbackView{}, Notes: []noteView{},
+		MatchedSignalIDs: append([]uuid.UUID{}, c.Matched...),
+	}
+	if subj != nil {
+		v.Subject = o.subjectData(subj.Data)
+		if subj.Erased {
+			v.Subject = subjectView{Erased: true}
+			o.erased = true
+		}
+	}
+	v.Description = o.open(c.Description)
+	for _, f := range c.FollowUps {
+		v.FollowUps = append(v.FollowUps, followUpView{ID: f.ID, Kind: f.Kind, Outcome: f.Outcome, Note: o.open(f.Note), NextDue: f.NextDue, At: f.At, By: f.By})
+	}
+	for _, rf := range c.Referrals {
+		v.Referrals = append(v.Referrals, referralView{ID: rf.ID, OrganisationID: rf.OrganisationID, Service: rf.Service, Reason: o.open(rf.Reason), Status: string(rf.Status), MadeAt: rf.MadeAt, AnsweredAt: optTime(rf.AnsweredAt)})
+	}
+	lang := language(r)
+	for _, fb := range c.Feedback {
+		v.Feedback = append(v.Feedback, feedbackView{Code: fb.Code, Text: feedbackText(fb.Code, lang), At: fb.At})
+	}
+	for _, n := range c.Notes {
+		v.Notes = append(v.Notes, noteView{Kind: n.Kind, Text: o.open(n.Text), At: n.At, By: n.By})
+	}
+	if o.erased {
+		v.Subject.Erased = true
+	}
+	if o.err != nil {
+		return o.err
+	}
+	w.Header().Set("ETag", strconv.Quote(strconv.Itoa(c.Version)))
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+func (s *Server) getHistory(w http.ResponseWriter, r *http.Request) error {
+	c, _, basis, err := s.readCase(r)
+	if err != nil {
+		return err
+	}
+	a := s.access(r, "read", basis)
+	a.Subjects, a.Signals = []uuid.UUID{c.SubjectID}, []uuid.UUID{c.ID}
+	if basis == domain.BasisBreakGlass {
+		a.BreakGlassReason = strings.TrimSpace(r.Header.Get("X-Break-Glass-Reason"))
+	}
+	if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
+		return err
+	}
+	v := historyView{ID: c.ID, Events: make([]historyEntry, len(c.History))}
+	for i, h := range c.History {
+		v.Events[i] = historyEntry{Type: h.Type, At: h.At, Position: h.Position, ActorID: h.ActorID, ActorRole: h.ActorRole}
+	}
+	w.Header().Set("ETag", strconv.Quote(strconv.Itoa(c.Version)))
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+func (s *Server) caseload(w http.ResponseWriter, r *http.Request) error {
+	if err := s.waitMinPosition(r); err != nil {
+		return err
+	}
+	p := principal(r.Context())
+	if _, err := domain.Authorize(p, domain.ActCaseload, domain.Target{}); err != nil {
+		return err
+	}
+	limit, offset, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := projections.CaseloadFilter{Teams: p.Teams, Network: p.Network}
+	if team := q.Get("team_id"); team != "" {
+		if !p.InTeam(team) {
+			return &domain.Error{Kind: domain.KindForbidden, Code: "forbidden", Message: "you are not a member of that team"}
+		}
+		f.Teams = []string{team}
+	}
+	switch q.Get("assignee") {
+	case "":
+	case "me":
+		f.Assignee = p.ID
+	default:
+		return domain.Invalid(domain.FieldError{Field: "assignee", Message: `must be "me"`})
+	}
+	var page []projections.Case
+	var total int
+	s.Runner.Read(func() {
+		all := s.Cases.Caseload(f)
+		total = len(all)
+		for _, c := range window(all, offset, limit) {
+			page = append(page, *c)
+		}
+	})
+	subjectData := map[uuid.UUID]domain.Sealed{}
+	s.Runner.Read(func() {
+		for _, c := range page {
+			if sp, ok := s.Subjects.Get(c.SubjectID); ok && !sp.Erased {
+				subjectData[c.SubjectID] = sp.Data
+			}
+		}
+	})
+	a := s.access(r, "list", domain.BasisTeam)
+	for _, c := range page {
+		a.Subjects = append(a.Subjects, c.SubjectID)
+		a.Signals = append(a.Signals, c.ID)
+	}
+	if len(page) > 0 {
+		if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
+			return err
+		}
+	}
+	now := s.Now()
+	out := caseloadPage{Items: make([]caseloadItem, 0, len(page)), NextCursor: nextCursor(offset, limit, total)}
+	for _, c := range page {
+		o := &opener{ctx: r.Context(), cipher: s.Cipher, subject: c.SubjectID}
+		name := o.subjectData(subjectData[c.SubjectID]).Name
+		if o.err != nil {
+			return o.err
+		}
+		open := 0
+		for _, rf := range c.Referrals {
+			if rf.Status == domain.RefOpen || rf.Status == domain.RefAccepted {
+				open++
+			}
+		}
+		state := domain.StateAt(now, c.DueAt, c.Due3xAt, c.FirstResponseAt, c.StoppedAt)
+		item := caseloadItem{ID: c.ID, Status: string(c.Status), Urgency: c.Urgency, Categories: c.Categories,
+			SubjectName: name, TeamID: c.Team, AssigneeID: c.Assignee, ResponseState: string(state),
+			Overdue: state == domain.StateLate || state == domain.StateLate3x, NextDue: c.NextDue,
+			OpenReferrals: open, LastActivityAt: c.LastActivityAt}
+		if c.FirstResponseAt.IsZero() {
+			item.ResponseDueAt = optTime(c.DueAt)
+		}
+		out.Items = append(out.Items, item)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) mySignals(w http.ResponseWriter, r *http.Request) error {
+	if err := s.waitMinPosition(r); err != nil {
+		return err
+	}
+	p := principal(r.Context())
+	if _, err := domain.Authorize(p, domain.ActMySignals, domain.Target{}); err != nil {
+		return err
+	}
+	limit, offset, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	lang := language(r)
+	var out mySignalsPage
+	s.Runner.Read(func() {
+		all := s.Cases.RaisedBy(p.ID)
+		out.NextCursor = nextCursor(offset, limit, len(all))
+		for _, c := range window(all, offset, limit) {
+			item := mySignalItem{ID: c.ID, Status: string(c.Status), RaisedAt: c.RaisedAt, Feedback: []feedbackView{}}
+			for _, fb := range c.Feedback {
+				item.Feedback = append(item.Feedback, feedbackView{Code: fb.Code, Text: feedbackText(fb.Code, lang), At: fb.At})
+			}
+			out.Items = append(out.Items, item)
+		}
+	})
+	if out.Items == nil {
+		out.Items = []mySignalItem{}
+	}
+	w.Header().Set("Content-Language", lang)
+	w.Header().Add("Vary", "Accept-Language")
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) organisations(w http.ResponseWriter, r *http.Request) error {
+	if err := s.waitMinPosition(r); err != nil {
+		return err
+	}
+	p := principal(r.Context())
+	if _, err := domain.Authorize(p, domain.ActListOrganisations, domain.Target{}); err != nil {
+		return err
+	}
+	limit, offset, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	var out organisationsPage
+	s.Runner.Read(func() {
+		all := s.Orgs.List(p.Network)
+		out.NextCursor = nextCursor(offset, limit, len(all))
+		for _, o := range window(all, offset, limit) {
+			out.Items = append(out.Items, organisationItem{ID: o.ID, Name: o.Name, Kind: o.Kind, Services: append([]domain.Service{}, o.Services...)})
+		}
+	})
+	if out.Items == nil {
+		out.Items = []organisationItem{}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}

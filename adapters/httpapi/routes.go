@@ -1,0 +1,193 @@
+package httpapi
+
+import (
+	"net/http"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/buurtsignaal/buurtsignaal/domain"
+)
+
+// route is one endpoint under /v1: the router and the OpenAPI document are
+// both built from this table, so they cannot drift apart.
+type route struct {
+	method  string
+	pattern string
+	action  domain.Action
+	summary string
+	body    any // request body example type, nil for none
+	answer  any // answer type
+	status  int // success status
+	handler handlerFunc
+}
+
+func (s *Server) routeTable() []route {
+	cmd := func(path string, a domain.Action, summary string, body any, h handlerFunc) route {
+		return route{http.MethodPost, path, a, summary, body, commandAnswer{}, http.StatusOK, h}
+	}
+	return []route{
+		{http.MethodPost, "/v1/signals", domain.ActRaise, "Raise a signal", raiseBody{}, commandAnswer{}, http.StatusCreated, s.raise},
+		cmd("/v1/signals/{id}/withdraw", domain.ActWithdraw, "Withdraw a signal before handover", reasonBody{}, s.withdraw()),
+		cmd("/v1/signals/{id}/handover", domain.ActHandover, "Hand a signal over to a basisteam", handoverBody{}, s.handover),
+		cmd("/v1/signals/{id}/accept", domain.ActAccept, "Accept a handover", nil, s.accept()),
+		cmd("/v1/signals/{id}/decline", domain.ActDecline, "Decline a handover", reasonBody{}, s.decline()),
+		cmd("/v1/signals/{id}/assign", domain.ActAssign, "Assign the case to a professional", assignBody{}, s.assign()),
+		cmd("/v1/signals/{id}/follow-ups", domain.ActFollowUp, "Record a follow-up", followUpBody{}, s.followUp()),
+		{http.MethodPost, "/v1/signals/{id}/referrals", domain.ActRefer, "Refer the resident to a partner organisation", referralBody{}, commandAnswer{}, http.StatusCreated, s.refer},
+		cmd("/v1/referrals/{id}/accept", domain.ActAnswerReferral, "Accept a referral", noteBody{}, s.answerReferral(domain.RefAccepted)),
+		cmd("/v1/referrals/{id}/decline", domain.ActAnswerReferral, "Decline a referral", noteBody{}, s.answerReferral(domain.RefDeclined)),
+		cmd("/v1/referrals/{id}/complete", domain.ActAnswerReferral, "Complete a referral", noteBody{}, s.answerReferral(domain.RefCompleted)),
+		cmd("/v1/signals/{id}/feedback", domain.ActFeedback, "Give the signaller feedback (terugkoppeling)", feedbackBody{}, s.feedback()),
+		cmd("/v1/signals/{id}/close", domain.ActClose, "Close the case", closeBody{}, s.closeCase()),
+		cmd("/v1/signals/{id}/reopen", domain.ActReopen, "Reopen a closed case", reasonBody{}, s.reopen()),
+		{http.MethodPost, "/v1/organisations", domain.ActRegisterOrganisation, "Register an organisation and its services", organisationBody{}, commandAnswer{}, http.StatusCreated, s.registerOrganisation},
+
+		{http.MethodGet, "/v1/signals/{id}", domain.ActReadCase, "Read a case (audited; X-Break-Glass-Reason outside the team)", nil, signalView{}, http.StatusOK, s.getSignal},
+		{http.MethodGet, "/v1/signals/{id}/history", domain.ActReadCase, "Read a case's event history (audited)", nil, historyView{}, http.StatusOK, s.getHistory},
+		{http.MethodGet, "/v1/caseload", domain.ActCaseload, "The open cases of my teams, what is due first (audited)", nil, caseloadPage{}, http.StatusOK, s.caseload},
+		{http.MethodGet, "/v1/my/signals", domain.ActMySignals, "The status and feedback of my own signals", nil, mySignalsPage{}, http.StatusOK, s.mySignals},
+		{http.MethodGet, "/v1/organisations", domain.ActListOrganisations, "The sociale kaart plus", nil, organisationsPage{}, http.StatusOK, s.organisations},
+		{http.MethodGet, "/v1/monitor/response", domain.ActMonitor, "Response figures (no personal data)", nil, responseReport{}, http.StatusOK, s.monitorResponse},
+		{http.MethodGet, "/v1/monitor/overdue", domain.ActMonitor, "Overdue signals (no personal data)", nil, overduePage{}, http.StatusOK, s.monitorOverdue},
+	}
+}
+
+// Routes lists "METHOD /pattern" of every /v1 route, for tests.
+func (s *Server) Routes() []string {
+	out := make([]string, len(s.routes))
+	for i, r := range s.routes {
+		out[i] = r.method + " " + r.pattern
+	}
+	return out
+}
+
+var pathParam = regexp.MustCompile(`\{(\w+)\}`)
+
+// OpenAPI returns the OpenAPI 3.1 document of the API, generated from the
+// route table and the request and answer types.
+func (s *Server) OpenAPI() map[string]any {
+	paths := map[string]any{}
+	add := func(path, method string, op map[string]any) {
+		item, _ := paths[path].(map[string]any)
+		if item == nil {
+			item = map[string]any{}
+			paths[path] = item
+		}
+		item[strings.ToLower(method)] = op
+	}
+	problem := map[string]any{"description": "problem", "content": map[string]any{"application/problem+json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Problem"}}}}
+	for _, rt := range s.routes {
+		params := []any{}
+		for _, m := range pathParam.FindAllStringSubmatch(rt.pattern, -1) {
+			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string", "format": "uuid"}})
+		}
+		if rt.method == http.MethodGet {
+			params = append(params, map[string]any{"name": "min_position", "in": "query", "schema": map[string]any{"type": "integer"}})
+			if strings.HasSuffix(rt.pattern, "caseload") || strings.HasSuffix(rt.pattern, "signals") || strings.HasSuffix(rt.pattern, "organisations") || strings.HasSuffix(rt.pattern, "overdue") {
+				params = append(params,
+					map[string]any{"name": "limit", "in": "query", "schema": map[string]any{"type": "integer", "minimum": 1, "maximum": 500}},
+					map[string]any{"name": "cursor", "in": "query", "schema": map[string]any{"type": "string"}})
+			}
+		} else {
+			params = append(params,
+				map[string]any{"name": "Idempotency-Key", "in": "header", "schema": map[string]any{"type": "string"}},
+				map[string]any{"name": "If-Match", "in": "header", "schema": map[string]any{"type": "string"}})
+		}
+		op := map[string]any{
+			"summary": rt.summary, "operationId": string(rt.action) + "_" + strings.ToLower(rt.method) + "_" + strings.NewReplacer("/", "_", "{", "", "}", "").Replace(rt.pattern),
+			"parameters": params, "x-action": string(rt.action),
+			"responses": map[string]any{
+				strconv.Itoa(rt.status): map[string]any{"description": "ok", "content": map[string]any{"application/json": map[string]any{"schema": schemaOf(reflect.TypeOf(rt.answer))}}},
+				"default":               problem,
+			},
+		}
+		if rt.body != nil {
+			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": schemaOf(reflect.TypeOf(rt.body))}}}
+		}
+		add(rt.pattern, rt.method, op)
+	}
+	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/openapi.json"} {
+		add(p, http.MethodGet, map[string]any{"summary": "operations endpoint (no token)", "security": []any{}, "responses": map[string]any{"200": map[string]any{"description": "ok"}}})
+	}
+	return map[string]any{
+		"openapi":  "3.1.0",
+		"info":     map[string]any{"title": "Buurtsignaal API", "version": "1"},
+		"paths":    paths,
+		"security": []any{map[string]any{"bearer": []any{}}},
+		"components": map[string]any{
+			"securitySchemes": map[string]any{"bearer": map[string]any{"type": "http", "scheme": "bearer"}},
+			"schemas":         map[string]any{"Problem": schemaOf(reflect.TypeOf(Problem{}))},
+		},
+	}
+}
+
+var (
+	timeType = reflect.TypeOf(time.Time{})
+	uuidType = reflect.TypeOf(uuid.UUID{})
+)
+
+// schemaOf derives a JSON schema from a Go type and its json tags.
+func schemaOf(t reflect.Type) map[string]any {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t {
+	case timeType:
+		return map[string]any{"type": "string", "format": "date-time"}
+	case uuidType:
+		return map[string]any{"type": "string", "format": "uuid"}
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return map[string]any{"type": "string"}
+	case reflect.Bool:
+		return map[string]any{"type": "boolean"}
+	case reflect.Int, reflect.Int64, reflect.Uint64, reflect.Uint32, reflect.Int32:
+		return map[string]any{"type": "integer"}
+	case reflect.Float64:
+		return map[string]any{"type": "number"}
+	case reflect.Slice:
+		return map[string]any{"type": "array", "items": schemaOf(t.Elem())}
+	case reflect.Map:
+		return map[string]any{"type": "object", "additionalProperties": schemaOf(t.Elem())}
+	case reflect.Struct:
+		props := map[string]any{}
+		var required []string
+		var walk func(reflect.Type)
+		walk = func(t reflect.Type) {
+			for i := 0; i < t.NumField(); i++ {
+				f := t.Field(i)
+				if f.Anonymous && f.Type.Kind() == reflect.Struct {
+					walk(f.Type)
+					continue
+				}
+				if !f.IsExported() {
+					continue
+				}
+				name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
+				if name == "-" {
+					continue
+				}
+				if name == "" {
+					name = f.Name
+				}
+				props[name] = schemaOf(f.Type)
+				if !strings.Contains(opts, "omitempty") && f.Type.Kind() != reflect.Pointer {
+					required = append(required, name)
+				}
+			}
+		}
+		walk(t)
+		out := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
+		if len(required) > 0 {
+			out["required"] = required
+		}
+		return out
+	}
+	return map[string]any{}
+}

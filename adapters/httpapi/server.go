@@ -1,0 +1,234 @@
+// Package httpapi is the HTTP adapter: the /v1 API of API.md on chi, with
+// authentication, problem+json errors, idempotency and optimistic
+// concurrency headers, read-your-writes (min_position), audit of every read
+// of personal data, Prometheus metrics, and the OpenAPI document.
+//
+// Handlers are thin: decode and validate, authorize through domain.Authorize,
+// call the app service or read projections, encode.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/buurtsignaal/buurtsignaal/domain"
+	"github.com/buurtsignaal/buurtsignaal/domain/app"
+	"github.com/buurtsignaal/buurtsignaal/projections"
+)
+
+// Authenticator turns a bearer token into a principal (adapters/auth).
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (domain.Principal, error)
+}
+
+// Deps are what the server needs; cmd/buurtsignaal wires them.
+type Deps struct {
+	Log      *slog.Logger
+	Auth     Authenticator
+	App      *app.Service
+	Runner   *projections.Runner
+	Cases    *projections.Cases
+	Subjects *projections.Subjects
+	Orgs     *projections.Organisations
+	Cipher   domain.Cipher
+	Auditor  Auditor
+	Metrics  *prometheus.Registry
+	Now      func() time.Time
+	// Ready reports whether the store is open and projections caught up.
+	Ready func() bool
+	// MaxBodyBytes bounds request bodies (default 64 KiB).
+	MaxBodyBytes int64
+	// WaitTimeout bounds how long a GET waits for min_position (default 2 s).
+	WaitTimeout time.Duration
+}
+
+// Server is the HTTP API.
+type Server struct {
+	Deps
+	log     *slog.Logger
+	router  chi.Router
+	metrics *httpMetrics
+	routes  []route
+}
+
+// New builds the server and its router.
+func New(d Deps) *Server {
+	if d.MaxBodyBytes == 0 {
+		d.MaxBodyBytes = 64 << 10
+	}
+	if d.WaitTimeout == 0 {
+		d.WaitTimeout = 2 * time.Second
+	}
+	if d.Auditor == nil {
+		d.Auditor = NopAuditor{}
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	s := &Server{Deps: d, log: d.Log, metrics: newHTTPMetrics(d.Metrics)}
+	s.routes = s.routeTable()
+	s.router = s.buildRouter()
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+
+// Router exposes the chi router (tests walk it against the OpenAPI document).
+func (s *Server) Router() chi.Router { return s.router }
+
+func (s *Server) buildRouter() chi.Router {
+	r := chi.NewRouter()
+	r.Use(s.withRequestID, s.recoverer, s.instrument)
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	r.Get("/readyz", s.handle(func(w http.ResponseWriter, _ *http.Request) error {
+		if s.Ready != nil && !s.Ready() {
+			return &domain.Error{Kind: domain.KindUnavailable, Code: "not_ready", Message: "the store is not open or projections are catching up"}
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		return nil
+	}))
+	if s.Metrics != nil {
+		r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{}))
+	}
+	r.Get("/openapi.json", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.OpenAPI()) })
+	r.Route("/v1", func(v1 chi.Router) {
+		v1.Use(s.authenticate)
+		for _, rt := range s.routes {
+			v1.Method(rt.method, strings.TrimPrefix(rt.pattern, "/v1"), s.handle(rt.handler))
+		}
+	})
+	r.NotFound(s.handle(func(http.ResponseWriter, *http.Request) error {
+		return &domain.Error{Kind: domain.KindNotFound, Code: "no_route", Message: "no such endpoint"}
+	}))
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		_, _ = w.Write([]byte(`{"type":"about:blank","title":"Method Not Allowed","status":405}` + "\n"))
+	})
+	return r
+}
+
+type ctxKey int
+
+const (
+	keyRequestID ctxKey = iota
+	keyPrincipal
+)
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(keyRequestID).(string)
+	return id
+}
+
+// principal returns the authenticated caller; routes under /v1 always have one.
+func principal(ctx context.Context) domain.Principal {
+	p, _ := ctx.Value(keyPrincipal).(domain.Principal)
+	return p
+}
+
+func (s *Server) withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-ID")
+		if id == "" || len(id) > 64 || !printableASCII(id) {
+			var b [12]byte
+			_, _ = rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		w.Header().Set("X-Request-ID", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyRequestID, id)))
+	})
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.ErrorContext(r.Context(), "panic", append(logAttrsOf(r), "panic", v)...)
+				s.writeError(w, r, &domain.Error{Kind: domain.KindInternal, Code: "panic"})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := bearer(r)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="buurtsignaal"`)
+			s.writeError(w, r, &domain.Error{Kind: domain.KindUnauthenticated, Code: "no_token", Message: "a bearer token is required"})
+			return
+		}
+		p, err := s.Auth.Authenticate(r.Context(), token)
+		if err != nil {
+			if domain.KindOf(err) != domain.KindUnauthenticated {
+				s.writeError(w, r, err)
+				return
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="buurtsignaal", error="invalid_token"`)
+			s.writeError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyPrincipal, p)))
+	})
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+func routePattern(r *http.Request) string {
+	if rc := chi.RouteContext(r.Context()); rc != nil {
+		if p := rc.RoutePattern(); p != "" {
+			return p
+		}
+	}
+	return "unmatched"
+}
+
+// waitMinPosition honours min_position on GETs: it waits up to WaitTimeout
+// for the projections, else answers 503 with Retry-After.
+func (s *Server) waitMinPosition(r *http.Request) error {
+	v := r.URL.Query().Get("min_position")
+	if v == "" {
+		return nil
+	}
+	pos, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return domain.Invalid(domain.FieldError{Field: "min_position", Message: "must be a non-negative integer"})
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.WaitTimeout)
+	defer cancel()
+	return s.Runner.WaitFor(ctx, pos)
+}
