@@ -54,6 +54,8 @@ func NewRegistry() *Registry {
 		{OrganisationRegistered{}, decoder[OrganisationRegistered]()},
 		{ServiceOffered{}, decoder[ServiceOffered]()},
 		{ServiceWithdrawn{}, decoder[ServiceWithdrawn]()},
+		{RecordAccessed{}, decoder[RecordAccessed]()},
+		{AccessDenied{}, decoder[AccessDenied]()},
 	} {
 		r.decoders[d.e.EventType()] = d.dec
 	}
