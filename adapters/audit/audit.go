@@ -1,0 +1,372 @@
+// Package audit writes the access log: one hash-chained RecordAccessed or
+// AccessDenied event per request, in this replica's own daily stream
+// audit-<replica>-<yyyymmdd>, so audit writes never contend across replicas.
+//
+// Records are group-committed: one writer goroutine takes every record
+// waiting at that moment, chains them (each record carries the SHA-256 of the
+// previous record's stored bytes) and appends them in one append, which the
+// store makes durable in one synced batch. RecordAccess returns only once its
+// record is durable: the server fails the read when it errs (fail closed).
+//
+// Verify recomputes every chain over the stored bytes (ciphertext where a
+// field is sealed, so crypto-shredding never breaks a chain) and reports the
+// head digest that operators can keep outside the system.
+package audit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/buurtsignaal/buurtsignaal/adapters/httpapi"
+	"github.com/buurtsignaal/buurtsignaal/domain"
+	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
+)
+
+// MaxBatch bounds the records of one group commit.
+const MaxBatch = 512
+
+// Log is the audit writer. It implements httpapi.Auditor.
+type Log struct {
+	store   eventlog.Store
+	cipher  domain.Cipher
+	replica string
+	now     func() time.Time
+
+	reqs chan *pending
+	quit chan struct{}
+	done chan struct{}
+	once sync.Once
+
+	heads map[string]head // per stream: last revision and hash; only the writer touches it
+}
+
+var _ httpapi.Auditor = (*Log)(nil)
+
+type head struct {
+	exists bool
+	rev    uint64
+	hash   string
+}
+
+type pending struct {
+	event domain.Event // RecordAccessed or AccessDenied without its chain
+	rec   domain.AccessRecord
+	done  chan error
+}
+
+// ErrClosed is returned after Close.
+var ErrClosed = &domain.Error{Kind: domain.KindUnavailable, Code: "audit_closed", Message: "the audit log is closed"}
+
+// New starts an audit writer for replica; Close stops it.
+func New(store eventlog.Store, cipher domain.Cipher, replica string, now func() time.Time) *Log {
+	if now == nil {
+		now = time.Now
+	}
+	l := &Log{store: store, cipher: cipher, replica: sanitize(replica), now: now,
+		reqs: make(chan *pending, 4*MaxBatch), quit: make(chan struct{}), done: make(chan struct{}), heads: map[string]head{}}
+	go l.writer()
+	return l
+}
+
+// sanitize keeps a replica name usable in a stream name.
+func sanitize(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') || r == '.' || r == '_' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	if b.Len() == 0 {
+		return "replica"
+	}
+	return b.String()
+}
+
+// Stream returns the audit stream of this replica for the day of t (UTC).
+func (l *Log) Stream(t time.Time) string {
+	return eventlog.StreamName(domain.AuditCategory, l.replica+"-"+t.UTC().Format("20060102"))
+}
+
+// Close stops the writer after the records already queued.
+func (l *Log) Close() error {
+	l.once.Do(func() { close(l.quit) })
+	<-l.done
+	return nil
+}
+
+// RecordAccess durably records an allowed access. It returns an error when
+// the record could not be written: the caller must then not serve the data.
+func (l *Log) RecordAccess(ctx context.Context, a httpapi.Access) error {
+	return l.record(ctx, a, false)
+}
+
+// RecordDenied durably records a denied attempt.
+func (l *Log) RecordDenied(ctx context.Context, a httpapi.Access) error {
+	return l.record(ctx, a, true)
+}
+
+func (l *Log) record(ctx context.Context, a httpapi.Access, denied bool) error {
+	rec := domain.AccessRecord{
+		At: a.At.UTC(), ActorID: a.ActorID, ActorRole: a.ActorRole, OnBehalfOf: a.OnBehalfOf, Action: a.Action,
+		View: a.View, Purpose: a.Purpose, Basis: a.Basis, Subjects: a.Subjects, Signals: a.Signals,
+		Outcome: a.Outcome, ClientAddr: a.ClientAddr, RequestID: a.RequestID, Network: a.Network,
+	}
+	if rec.At.IsZero() {
+		rec.At = l.now().UTC()
+	}
+	if a.BreakGlassReason != "" && len(a.Subjects) > 0 {
+		sealed, err := l.cipher.Seal(ctx, a.Subjects[0], []byte(a.BreakGlassReason))
+		if err != nil && !errors.Is(err, domain.ErrErased) {
+			return fmt.Errorf("audit: seal break-glass reason: %w", err)
+		}
+		rec.BreakGlassReason = sealed
+	}
+	p := &pending{rec: rec, done: make(chan error, 1)}
+	if denied {
+		p.event = domain.AccessDenied{AccessRecord: rec}
+	} else {
+		p.event = domain.RecordAccessed{AccessRecord: rec}
+	}
+	select {
+	case l.reqs <- p:
+	case <-l.quit:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-p.done:
+		return err
+	case <-ctx.Done():
+		// The record may still be written; the request fails closed.
+		return ctx.Err()
+	}
+}
+
+func (l *Log) writer() {
+	defer close(l.done)
+	for {
+		var first *pending
+		select {
+		case first = <-l.reqs:
+		case <-l.quit:
+			l.drain()
+			return
+		}
+		batch := []*pending{first}
+	fill:
+		for len(batch) < MaxBatch {
+			select {
+			case p := <-l.reqs:
+				batch = append(batch, p)
+			default:
+				break fill
+			}
+		}
+		l.commit(batch)
+	}
+}
+
+func (l *Log) drain() {
+	for {
+		select {
+		case p := <-l.reqs:
+			l.commit([]*pending{p})
+		default:
+			return
+		}
+	}
+}
+
+// commit chains and appends a batch to today's stream, then answers each waiter.
+func (l *Log) commit(batch []*pending) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream := l.Stream(l.now())
+	err := l.appendChained(ctx, stream, batch)
+	if err != nil {
+		delete(l.heads, stream) // reload the head from the store next time
+	}
+	for _, p := range batch {
+		p.done <- err
+	}
+}
+
+func (l *Log) appendChained(ctx context.Context, stream string, batch []*pending) error {
+	h, ok := l.heads[stream]
+	if !ok {
+		var err error
+		if h, err = loadHead(ctx, l.store, stream); err != nil {
+			return err
+		}
+	}
+	events := make([]eventlog.EventData, len(batch))
+	next := h
+	for i, p := range batch {
+		seq := uint64(0)
+		prev := genesis(stream)
+		if next.exists {
+			seq, prev = next.rev+1, next.hash
+		}
+		chain := domain.Chain{Seq: seq, Prev: prev}
+		var ev domain.Event
+		switch e := p.event.(type) {
+		case domain.RecordAccessed:
+			e.Chain = chain
+			ev = e
+		case domain.AccessDenied:
+			e.Chain = chain
+			ev = e
+		}
+		data, err := domain.Encode(ev)
+		if err != nil {
+			return err
+		}
+		events[i] = eventlog.EventData{ID: uuid.New(), Type: ev.EventType(), Data: data, Metadata: eventlog.Metadata{
+			OccurredAt: p.rec.At, ActorID: p.rec.ActorID, ActorRole: p.rec.ActorRole, OnBehalfOf: p.rec.OnBehalfOf,
+			RequestID: p.rec.RequestID, CorrelationID: p.rec.RequestID, Network: p.rec.Network, SchemaVersion: domain.SchemaVersion,
+		}}
+		next = head{exists: true, rev: seq, hash: digest(data)}
+	}
+	expected := eventlog.NoStream()
+	if h.exists {
+		expected = eventlog.Revision(h.rev)
+	}
+	if _, err := l.store.Append(ctx, stream, expected, events...); err != nil {
+		return fmt.Errorf("audit: append: %w", err)
+	}
+	l.heads[stream] = next
+	return nil
+}
+
+func genesis(stream string) string { return digest([]byte("buurtsignaal-audit:" + stream)) }
+
+func digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func loadHead(ctx context.Context, store eventlog.Store, stream string) (head, error) {
+	last, err := store.ReadStream(ctx, stream, eventlog.Backwards, eventlog.End, 1)
+	if errors.Is(err, eventlog.ErrStreamNotFound) || (err == nil && len(last) == 0) {
+		return head{}, nil
+	}
+	if err != nil {
+		return head{}, fmt.Errorf("audit: read head: %w", err)
+	}
+	return head{exists: true, rev: last[0].Revision, hash: digest(last[0].Data)}, nil
+}
+
+// Report is the result of Verify.
+type Report struct {
+	OK       bool     `json:"ok"`
+	Streams  int      `json:"streams"`
+	Records  int      `json:"records"`
+	Head     string   `json:"head"`     // digest over every stream's head, in stream order
+	Heads    []Head   `json:"heads"`    // each stream's last record digest
+	Problems []string `json:"problems"` // ids and positions only
+}
+
+// Head is the head digest of one audit stream.
+type Head struct {
+	Stream  string `json:"stream"`
+	Records int    `json:"records"`
+	Digest  string `json:"digest"`
+}
+
+// Verify recomputes the chain of every audit stream in the log. It returns
+// an error only when the log cannot be read; broken chains are Problems.
+func Verify(ctx context.Context, store eventlog.Store) (Report, error) {
+	rep := Report{Problems: []string{}, Heads: []Head{}}
+	prefix := domain.AuditCategory + "-"
+	// Find the audit streams and their events in global order.
+	type streamState struct {
+		records int
+		expect  uint64
+		prev    string
+	}
+	streams := map[string]*streamState{}
+	var after uint64
+	for {
+		page, err := store.ReadAll(ctx, after, 4096)
+		if err != nil {
+			return rep, fmt.Errorf("audit verify: %w", err)
+		}
+		for _, re := range page {
+			after = re.Position
+			if !strings.HasPrefix(re.StreamID, prefix) {
+				continue
+			}
+			st := streams[re.StreamID]
+			if st == nil {
+				st = &streamState{prev: genesis(re.StreamID)}
+				streams[re.StreamID] = st
+			}
+			var c struct {
+				domain.Chain
+			}
+			if err := decodeChain(re.Data, &c.Chain); err != nil {
+				rep.Problems = append(rep.Problems, fmt.Sprintf("%s@%d: record does not decode", re.StreamID, re.Revision))
+			} else {
+				if c.Seq != st.expect || re.Revision != st.expect {
+					rep.Problems = append(rep.Problems, fmt.Sprintf("%s@%d: sequence %d where %d was expected (record missing or reordered)", re.StreamID, re.Revision, c.Seq, st.expect))
+				}
+				if c.Prev != st.prev {
+					rep.Problems = append(rep.Problems, fmt.Sprintf("%s@%d: chain broken (previous record changed, missing or reordered)", re.StreamID, re.Revision))
+				}
+			}
+			if re.Type != (domain.RecordAccessed{}).EventType() && re.Type != (domain.AccessDenied{}).EventType() {
+				rep.Problems = append(rep.Problems, fmt.Sprintf("%s@%d: unexpected event type", re.StreamID, re.Revision))
+			}
+			st.expect = re.Revision + 1
+			st.prev = digest(re.Data)
+			st.records++
+			rep.Records++
+		}
+		if len(page) < 4096 {
+			break
+		}
+	}
+	names := make([]string, 0, len(streams))
+	for n := range streams {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	all := sha256.New()
+	for _, n := range names {
+		st := streams[n]
+		rep.Heads = append(rep.Heads, Head{Stream: n, Records: st.records, Digest: st.prev})
+		all.Write([]byte(n + ":" + st.prev + "\n"))
+	}
+	rep.Streams = len(names)
+	rep.Head = hex.EncodeToString(all.Sum(nil))
+	rep.OK = len(rep.Problems) == 0
+	return rep, nil
+}
+
+func decodeChain(data []byte, c *domain.Chain) error {
+	var v struct {
+		Seq  *uint64 `json:"seq"`
+		Prev *string `json:"prev"`
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	if v.Seq == nil || v.Prev == nil {
+		return errors.New("no chain")
+	}
+	c.Seq, c.Prev = *v.Seq, *v.Prev
+	return nil
+}
