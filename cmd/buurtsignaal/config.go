@@ -1,0 +1,88 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Config is every setting of `buurtsignaal serve`. Each field has an
+// environment variable (env tag) and a flag (flag tag) that overrides it; the
+// README's reference table is generated from these tags.
+type Config struct {
+	Addr     string `env:"BUURTSIGNAAL_ADDR" envDefault:"127.0.0.1:8080" flag:"addr" help:"listen address"`
+	DataDir  string `env:"BUURTSIGNAAL_DATA_DIR" envDefault:"./data" flag:"data-dir" help:"data directory of the embedded store and the key store"`
+	Store    string `env:"BUURTSIGNAAL_STORE" flag:"store" help:"event store: empty for the embedded store, or a kurrentdb:// / esdb:// connection string"`
+	Replica  string `env:"BUURTSIGNAAL_REPLICA" flag:"replica" help:"this replica's name, used in its audit stream names (default: the host name)"`
+	Network  string `env:"BUURTSIGNAAL_NETWORK" envDefault:"default" flag:"network" help:"the network of principals that name none"`
+	Tokens   string `env:"BUURTSIGNAAL_TOKENS_FILE" flag:"tokens-file" help:"tokens file (API.md format) for the embedded default and tests"`
+	Teams    string `env:"BUURTSIGNAAL_TEAMS" flag:"teams" help:"comma-separated known teams (default: every team of the tokens file)"`
+	Demo     bool   `env:"BUURTSIGNAAL_DEMO" flag:"demo" help:"seed a demo network and write a demo tokens file when the store is empty"`
+	Timezone string `env:"BUURTSIGNAAL_TIMEZONE" envDefault:"Europe/Amsterdam" flag:"timezone" help:"time zone of working days"`
+	Holidays string `env:"BUURTSIGNAAL_HOLIDAYS" flag:"holidays" help:"extra holidays, comma-separated YYYY-MM-DD (Dutch national holidays are built in)"`
+
+	MasterKeyFile string `env:"BUURTSIGNAAL_MASTER_KEY_FILE" flag:"master-key-file" help:"master key file (created if missing; default <data-dir>/master-key.json)"`
+	MasterKey     string `env:"BUURTSIGNAAL_MASTER_KEY" help:"master keyset, base64 (instead of a file)"`
+
+	OIDCIssuer   string `env:"BUURTSIGNAAL_OIDC_ISSUER" flag:"oidc-issuer" help:"OIDC issuer URL; enables bearer JWTs"`
+	OIDCAudience string `env:"BUURTSIGNAAL_OIDC_AUDIENCE" flag:"oidc-audience" help:"OIDC audience (client id)"`
+	OIDCRoles    string `env:"BUURTSIGNAAL_OIDC_ROLES_CLAIM" envDefault:"roles" flag:"oidc-roles-claim" help:"claim holding roles"`
+	OIDCTeams    string `env:"BUURTSIGNAAL_OIDC_TEAMS_CLAIM" envDefault:"teams" flag:"oidc-teams-claim" help:"claim holding team ids"`
+	OIDCOrg      string `env:"BUURTSIGNAAL_OIDC_ORGANISATION_CLAIM" envDefault:"organisation" flag:"oidc-organisation-claim" help:"claim holding the organisation id"`
+
+	LogLevel        string        `env:"BUURTSIGNAAL_LOG_LEVEL" envDefault:"info" flag:"log-level" help:"debug, info, warn or error"`
+	ShutdownTimeout time.Duration `env:"BUURTSIGNAAL_SHUTDOWN_TIMEOUT" envDefault:"15s" flag:"shutdown-timeout" help:"how long shutdown waits for in-flight requests"`
+}
+
+// loadConfig reads the environment (getenv), then the flags in args.
+func loadConfig(name string, args []string, getenv func(string) string) (Config, *flag.FlagSet, error) {
+	var cfg Config
+	environ := map[string]string{}
+	t := reflect.TypeOf(cfg)
+	for i := 0; i < t.NumField(); i++ {
+		if k := t.Field(i).Tag.Get("env"); k != "" {
+			if v := getenv(k); v != "" {
+				environ[k] = v
+			}
+		}
+	}
+	if err := env.ParseWithOptions(&cfg, env.Options{Environment: environ}); err != nil {
+		return cfg, nil, fmt.Errorf("environment: %w", err)
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	v := reflect.ValueOf(&cfg).Elem()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		fl := f.Tag.Get("flag")
+		if fl == "" {
+			continue
+		}
+		help := f.Tag.Get("help") + " (env " + f.Tag.Get("env") + ")"
+		switch p := v.Field(i).Addr().Interface().(type) {
+		case *string:
+			fs.StringVar(p, fl, *p, help)
+		case *bool:
+			fs.BoolVar(p, fl, *p, help)
+		case *time.Duration:
+			fs.DurationVar(p, fl, *p, help)
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, fs, err
+	}
+	return cfg, fs, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,65 @@
+// Command buurtsignaal is the Buurtsignaal server and its admin tools:
+//
+//	buurtsignaal serve     run the HTTP API (flags and env: see README)
+//	buurtsignaal rebuild   replay the log into fresh projections and report
+//	buurtsignaal version   print the version
+//
+// It is the only place that wires adapters together.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	_ "time/tzdata" // working days are computed in Europe/Amsterdam on any machine
+)
+
+const version = "0.1.0"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "buurtsignaal:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: buurtsignaal <command> [flags]
+
+commands:
+  serve     run the HTTP API
+  rebuild   replay the whole log into fresh projections and report figures
+  version   print the version
+
+Run "buurtsignaal <command> -h" for the flags of a command.
+`
+
+// run is the whole program, testable: it returns when ctx ends (serve) or
+// the command is done.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], stdout, stderr, getenv, nil)
+	case "rebuild":
+		return rebuild(ctx, args[1:], stdout, stderr, getenv)
+	case "version":
+		fmt.Fprintln(stdout, "buurtsignaal", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}

@@ -1,0 +1,343 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tink-crypto/tink-go/v2/tink"
+
+	"github.com/buurtsignaal/buurtsignaal/adapters/audit"
+	"github.com/buurtsignaal/buurtsignaal/adapters/auth"
+	"github.com/buurtsignaal/buurtsignaal/adapters/httpapi"
+	"github.com/buurtsignaal/buurtsignaal/adapters/keystore"
+	"github.com/buurtsignaal/buurtsignaal/adapters/metrics"
+	"github.com/buurtsignaal/buurtsignaal/adapters/pebblestore"
+	"github.com/buurtsignaal/buurtsignaal/domain"
+	"github.com/buurtsignaal/buurtsignaal/domain/app"
+	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
+	"github.com/buurtsignaal/buurtsignaal/projections"
+)
+
+// system is everything serve and the admin commands wire together.
+type system struct {
+	cfg      Config
+	log      *slog.Logger
+	store    eventlog.Store
+	keys     *keystore.Store
+	index    domain.BlindIndex
+	reg      *domain.Registry
+	runner   *projections.Runner
+	cases    *projections.Cases
+	subjects *projections.Subjects
+	orgs     *projections.Organisations
+	app      *app.Service
+	metrics  *prometheus.Registry
+	tokens   *auth.TokensFile
+	now      func() time.Time
+	closers  []func() error
+}
+
+func (s *system) Close() error {
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i]())
+	}
+	return errors.Join(errs...)
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// openSystem opens the stores and builds projections, the app service and
+// metrics. now is the clock (nil: time.Now).
+func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Time) (_ *system, err error) {
+	if now == nil {
+		now = time.Now
+	}
+	s := &system{cfg: cfg, log: log, now: now, metrics: metrics.NewRegistry(), reg: domain.NewRegistry()}
+	defer func() {
+		if err != nil {
+			_ = s.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, store.Close)
+	s.store = metrics.InstrumentStore(store, s.metrics)
+
+	master, err := masterKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.keys, err = keystore.Open(filepath.Join(cfg.DataDir, "keys"), master, keystore.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("key store: %w", err)
+	}
+	s.closers = append(s.closers, s.keys.Close)
+	s.index, err = keystore.BlindIndexFor(master)
+	if err != nil {
+		return nil, fmt.Errorf("blind index key: %w", err)
+	}
+
+	loc, err := time.LoadLocation(cfg.Timezone)
+	if err != nil {
+		return nil, fmt.Errorf("timezone %q: %w", cfg.Timezone, err)
+	}
+	var holidays []string
+	for y := now().Year() - 3; y <= now().Year()+3; y++ {
+		holidays = append(holidays, domain.DutchHolidays(y)...)
+	}
+	holidays = append(holidays, splitList(cfg.Holidays)...)
+	s.cases = projections.NewCases(domain.DefaultNorms(), domain.NewCalendar(loc, holidays))
+	s.subjects = projections.NewSubjects(s.keys)
+	s.orgs = projections.NewOrganisations()
+	s.runner = projections.NewRunner(s.store, s.reg, s.cases, s.subjects, s.orgs)
+
+	if cfg.Tokens != "" {
+		s.tokens, err = auth.LoadTokensFile(cfg.Tokens, cfg.Network)
+		if err != nil {
+			return nil, fmt.Errorf("tokens file: %w", err)
+		}
+	}
+	lookup := &projections.Lookup{Runner: s.runner, Cases: s.cases, Subjects: s.subjects, Orgs: s.orgs}
+	if teams := splitList(cfg.Teams); len(teams) > 0 {
+		lookup.Teams = map[string][]string{cfg.Network: teams}
+	} else if s.tokens != nil {
+		lookup.Teams = map[string][]string{}
+		for _, p := range s.tokens.Principals() {
+			for _, t := range p.Teams {
+				lookup.Teams[p.Network] = append(lookup.Teams[p.Network], t)
+			}
+		}
+	}
+	s.app = &app.Service{Log: s.store, Cipher: s.keys, Index: s.index, Lookup: lookup, Reg: s.reg, Now: now, NewID: uuid.New}
+	s.metrics.MustRegister(&metrics.Monitor{Runner: s.runner, Cases: s.cases, Now: now, Head: s.store.Head})
+	return s, nil
+}
+
+func openStore(ctx context.Context, cfg Config) (eventlog.Store, error) {
+	if cfg.Store == "" {
+		st, err := pebblestore.Open(filepath.Join(cfg.DataDir, "events"), pebblestore.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("embedded store: %w", err)
+		}
+		return st, nil
+	}
+	return nil, fmt.Errorf("store %q: unsupported scheme", redactURL(cfg.Store))
+}
+
+// redactURL keeps credentials of a connection string out of messages.
+func redactURL(s string) string {
+	if i := strings.Index(s, "@"); i >= 0 {
+		if j := strings.Index(s, "://"); j >= 0 && j < i {
+			return s[:j+3] + "***" + s[i:]
+		}
+	}
+	return s
+}
+
+func masterKey(cfg Config) (tink.AEAD, error) {
+	if cfg.MasterKey != "" {
+		return keystore.MasterKeyFromEnv(cfg.MasterKey)
+	}
+	path := cfg.MasterKeyFile
+	if path == "" {
+		path = filepath.Join(cfg.DataDir, "master-key.json")
+	}
+	return keystore.LoadOrCreateMasterKey(path)
+}
+
+// catchUp runs the projection runner in the background and waits until it
+// has applied the log as it was.
+func (s *system) startProjections(ctx context.Context) (wait func() error, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var runErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		runErr = s.runner.Run(ctx)
+	}()
+	head, err := s.store.Head(ctx)
+	if err == nil {
+		err = s.runner.WaitFor(ctx, head)
+	}
+	stop := func() error {
+		cancel()
+		wg.Wait()
+		if runErr != nil && !errors.Is(runErr, context.Canceled) {
+			return runErr
+		}
+		return nil
+	}
+	if err != nil {
+		_ = stop()
+		return nil, fmt.Errorf("projections: %w", err)
+	}
+	return stop, nil
+}
+
+// serve runs the API until ctx ends. ready, when set, receives the bound
+// address once the server accepts connections (tests use :0).
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, ready chan<- string) error {
+	cfg, _, err := loadConfig("serve", args, getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	if cfg.Replica == "" {
+		cfg.Replica, _ = os.Hostname()
+	}
+	var demoTokens map[string]string
+	if cfg.Demo && cfg.Tokens == "" {
+		cfg.Tokens = filepath.Join(cfg.DataDir, "demo-tokens.json")
+		if demoTokens, err = writeDemoTokens(cfg); err != nil {
+			return err
+		}
+	}
+	sys, err := openSystem(ctx, cfg, log, nil)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := sys.Close(); cerr != nil {
+			log.Error("close", "err", cerr)
+		}
+	}()
+	start := time.Now()
+	stopProjections, err := sys.startProjections(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = stopProjections() }()
+	log.Info("projections caught up", "position", sys.runner.Position(), "events", sys.runner.Applied(), "seconds", time.Since(start).Seconds())
+
+	if cfg.Demo {
+		if err := seedDemo(ctx, sys); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+	}
+	authn, err := authenticator(ctx, cfg, sys.tokens)
+	if err != nil {
+		return err
+	}
+	auditLog := audit.New(sys.store, sys.keys, cfg.Replica, sys.now)
+	defer auditLog.Close()
+	api := httpapi.New(httpapi.Deps{
+		Log: log, Auth: authn, App: sys.app, Runner: sys.runner, Cases: sys.cases, Subjects: sys.subjects,
+		Orgs: sys.orgs, Cipher: sys.keys, Auditor: auditLog, Metrics: sys.metrics, Now: sys.now,
+		Ready: func() bool { return sys.runner.CaughtUp() },
+	})
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	addr := ln.Addr().String()
+	log.Info("serving", "addr", addr, "replica", cfg.Replica, "store", storeKind(cfg))
+	if cfg.Demo {
+		printDemo(stdout, addr, demoTokens)
+	}
+	if ready != nil {
+		ready <- addr
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("shutdown", "err", err)
+	}
+	<-errc
+	log.Info("stopped")
+	return nil
+}
+
+func storeKind(cfg Config) string {
+	if cfg.Store == "" {
+		return "embedded"
+	}
+	return strings.SplitN(cfg.Store, "://", 2)[0]
+}
+
+func authenticator(ctx context.Context, cfg Config, tokens *auth.TokensFile) (httpapi.Authenticator, error) {
+	var chain []auth.Authenticator
+	if tokens != nil {
+		chain = append(chain, tokens)
+	}
+	if cfg.OIDCIssuer != "" {
+		o, err := auth.NewOIDC(ctx, auth.OIDCConfig{
+			Issuer: cfg.OIDCIssuer, Audience: cfg.OIDCAudience, RolesClaim: cfg.OIDCRoles,
+			TeamsClaim: cfg.OIDCTeams, OrganisationClaim: cfg.OIDCOrg, DefaultNetwork: cfg.Network,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("oidc: %w", err)
+		}
+		chain = append(chain, o)
+	}
+	if len(chain) == 0 {
+		return nil, errors.New("no authentication configured: give --tokens-file, --oidc-issuer or --demo")
+	}
+	return auth.Chain(chain...), nil
+}
+
+// rebuild replays the log into fresh projections and reports what it built.
+func rebuild(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	cfg, _, err := loadConfig("rebuild", args, getenv)
+	if err != nil {
+		return err
+	}
+	sys, err := openSystem(ctx, cfg, newLogger(stderr, cfg.LogLevel), nil)
+	if err != nil {
+		return err
+	}
+	defer sys.Close()
+	start := time.Now()
+	stop, err := sys.startProjections(ctx)
+	if err != nil {
+		return err
+	}
+	if err := stop(); err != nil {
+		return err
+	}
+	secs := time.Since(start).Seconds()
+	fmt.Fprintf(stdout, "rebuilt projections: %d events to position %d in %.2fs; %d signals\n",
+		sys.runner.Applied(), sys.runner.Position(), secs, sys.cases.Len())
+	return nil
+}
