@@ -183,6 +183,11 @@ func (s *Server) raise(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if !req.Actor.HasRole(domain.RoleProfessional) {
+		// A match is told only to the professionals involved, never to a
+		// volunteer or partner: they learn nothing about other signals.
+		res.Matched = nil
+	}
 	w.Header().Set("Location", "/v1/signals/"+res.ID)
 	return s.answer(w, http.StatusCreated, res)
 }
