@@ -306,42 +306,9 @@ func (s *Server) getSignal(w http.ResponseWriter, r *http.Request) error {
 	if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
 		return err // fail closed: no record, no data
 	}
-	o := &opener{ctx: r.Context(), cipher: s.Cipher, subject: c.SubjectID}
-	v := signalView{
-		ID: c.ID, Status: string(c.Status), Version: c.Version, SubjectID: c.SubjectID,
-		Neighbourhood: c.Neighbourhood, Categories: c.Categories, Urgency: c.Urgency, Consent: c.Consent,
-		Source: string(c.Source), TeamID: c.Team, AssigneeID: c.Assignee, RaisedAt: c.RaisedAt,
-		FirstResponseAt: optTime(c.FirstResponseAt), ResponseDueAt: c.DueAt, Outcome: c.Outcome,
-		ResponseState: string(domain.StateAt(s.Now(), c.DueAt, c.Due3xAt, c.FirstResponseAt, c.StoppedAt)),
-		FollowUps:     []followUpView{}, Referrals: []referralView{}, Feedback: []feedbackView{}, Notes: []noteView{},
-		MatchedSignalIDs: append([]uuid.UUID{}, c.Matched...),
-	}
-	if subj != nil {
-		v.Subject = o.subjectData(subj.Data)
-		if subj.Erased {
-			v.Subject = subjectView{Erased: true}
-			o.erased = true
-		}
-	}
-	v.Description = o.open(c.Description)
-	for _, f := range c.FollowUps {
-		v.FollowUps = append(v.FollowUps, followUpView{ID: f.ID, Kind: f.Kind, Outcome: f.Outcome, Note: o.open(f.Note), NextDue: f.NextDue, At: f.At, By: f.By})
-	}
-	for _, rf := range c.Referrals {
-		v.Referrals = append(v.Referrals, referralView{ID: rf.ID, OrganisationID: rf.OrganisationID, Service: rf.Service, Reason: o.open(rf.Reason), Status: string(rf.Status), MadeAt: rf.MadeAt, AnsweredAt: optTime(rf.AnsweredAt)})
-	}
-	lang := language(r)
-	for _, fb := range c.Feedback {
-		v.Feedback = append(v.Feedback, feedbackView{Code: fb.Code, Text: feedbackText(fb.Code, lang), At: fb.At})
-	}
-	for _, n := range c.Notes {
-		v.Notes = append(v.Notes, noteView{Kind: n.Kind, Text: o.open(n.Text), At: n.At, By: n.By})
-	}
-	if o.erased {
-		v.Subject.Erased = true
-	}
-	if o.err != nil {
-		return o.err
+	v, err := s.caseView(r, &c, subj)
+	if err != nil {
+		return err
 	}
 	w.Header().Set("ETag", strconv.Quote(strconv.Itoa(c.Version)))
 	writeJSON(w, http.StatusOK, v)
@@ -511,4 +478,46 @@ func (s *Server) organisations(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// caseView decrypts a case for an authorized, audited answer.
+func (s *Server) caseView(r *http.Request, c *projections.Case, subj *projections.Subject) (signalView, error) {
+	o := &opener{ctx: r.Context(), cipher: s.Cipher, subject: c.SubjectID}
+	v := signalView{
+		ID: c.ID, Status: string(c.Status), Version: c.Version, SubjectID: c.SubjectID,
+		Neighbourhood: c.Neighbourhood, Categories: c.Categories, Urgency: c.Urgency, Consent: c.Consent,
+		Source: string(c.Source), TeamID: c.Team, AssigneeID: c.Assignee, RaisedAt: c.RaisedAt,
+		FirstResponseAt: optTime(c.FirstResponseAt), ResponseDueAt: c.DueAt, Outcome: c.Outcome,
+		ResponseState: string(domain.StateAt(s.Now(), c.DueAt, c.Due3xAt, c.FirstResponseAt, c.StoppedAt)),
+		FollowUps:     []followUpView{}, Referrals: []referralView{}, Feedback: []feedbackView{}, Notes: []noteView{},
+		MatchedSignalIDs: append([]uuid.UUID{}, c.Matched...),
+	}
+	if subj != nil {
+		v.Subject = o.subjectData(subj.Data)
+		if subj.Erased {
+			v.Subject = subjectView{Erased: true}
+			o.erased = true
+		}
+	}
+	v.Description = o.open(c.Description)
+	for _, f := range c.FollowUps {
+		v.FollowUps = append(v.FollowUps, followUpView{ID: f.ID, Kind: f.Kind, Outcome: f.Outcome, Note: o.open(f.Note), NextDue: f.NextDue, At: f.At, By: f.By})
+	}
+	for _, rf := range c.Referrals {
+		v.Referrals = append(v.Referrals, referralView{ID: rf.ID, OrganisationID: rf.OrganisationID, Service: rf.Service, Reason: o.open(rf.Reason), Status: string(rf.Status), MadeAt: rf.MadeAt, AnsweredAt: optTime(rf.AnsweredAt)})
+	}
+	lang := language(r)
+	for _, fb := range c.Feedback {
+		v.Feedback = append(v.Feedback, feedbackView{Code: fb.Code, Text: feedbackText(fb.Code, lang), At: fb.At})
+	}
+	for _, n := range c.Notes {
+		v.Notes = append(v.Notes, noteView{Kind: n.Kind, Text: o.open(n.Text), At: n.At, By: n.By})
+	}
+	if o.erased {
+		v.Subject.Erased = true
+	}
+	if o.err != nil {
+		return signalView{}, o.err
+	}
+	return v, nil
 }

@@ -53,6 +53,13 @@ func (s *Server) routeTable() []route {
 		{http.MethodGet, "/v1/my/signals", domain.ActMySignals, "The status and feedback of my own signals", nil, mySignalsPage{}, http.StatusOK, s.mySignals},
 		{http.MethodGet, "/v1/organisations", domain.ActListOrganisations, "The sociale kaart plus", nil, organisationsPage{}, http.StatusOK, s.organisations},
 		{http.MethodGet, "/v1/monitor/response", domain.ActMonitor, "Response figures (no personal data)", nil, responseReport{}, http.StatusOK, s.monitorResponse},
+		{http.MethodPost, "/v1/subjects/search", domain.ActSearchSubjects, "Find subject ids by name and birth date (blind index; audited)", searchBody{}, searchAnswer{}, http.StatusOK, s.searchSubjects},
+		{http.MethodGet, "/v1/subjects/{id}/export", domain.ActExport, "Export all data of a subject and its access log (GDPR art. 15; audited)", nil, exportDocument{}, http.StatusOK, s.exportSubject},
+		{http.MethodPost, "/v1/subjects/{id}/erasure", domain.ActErase, "Erase a subject (crypto-shredding)", erasureBody{}, commandAnswer{}, http.StatusOK, s.eraseSubject},
+		{http.MethodGet, "/v1/audit/subjects/{id}", domain.ActAudit, "Who accessed this subject's data (audited)", nil, auditPage{}, http.StatusOK, s.auditSubject()},
+		{http.MethodGet, "/v1/audit/actors/{id}", domain.ActAudit, "What this actor accessed (audited)", nil, auditPage{}, http.StatusOK, s.auditActor()},
+		{http.MethodGet, "/v1/audit/break-glass", domain.ActAudit, "Break-glass reads for review (audited)", nil, auditPage{}, http.StatusOK, s.auditBreakGlass()},
+		{http.MethodGet, "/v1/audit/verify", domain.ActAudit, "Recompute the audit hash chains and report the head digest", nil, VerifyReport{}, http.StatusOK, s.auditVerify},
 		{http.MethodGet, "/v1/monitor/overdue", domain.ActMonitor, "Overdue signals (no personal data)", nil, overduePage{}, http.StatusOK, s.monitorOverdue},
 	}
 }

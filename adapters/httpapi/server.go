@@ -42,8 +42,13 @@ type Deps struct {
 	Orgs     *projections.Organisations
 	Cipher   domain.Cipher
 	Auditor  Auditor
-	Metrics  *prometheus.Registry
-	Now      func() time.Time
+	Audit    *projections.AuditTrail
+	Verify   VerifyFunc
+	// RequireMFA makes privacy officer endpoints demand a multi-factor
+	// sign-in (the OIDC amr claim); on by default in serve.
+	RequireMFA bool
+	Metrics    *prometheus.Registry
+	Now        func() time.Time
 	// Ready reports whether the store is open and projections caught up.
 	Ready func() bool
 	// MaxBodyBytes bounds request bodies (default 64 KiB).

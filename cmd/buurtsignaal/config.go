@@ -34,6 +34,8 @@ type Config struct {
 	OIDCTeams    string `env:"BUURTSIGNAAL_OIDC_TEAMS_CLAIM" envDefault:"teams" flag:"oidc-teams-claim" help:"claim holding team ids"`
 	OIDCOrg      string `env:"BUURTSIGNAAL_OIDC_ORGANISATION_CLAIM" envDefault:"organisation" flag:"oidc-organisation-claim" help:"claim holding the organisation id"`
 
+	NoMFA bool `env:"BUURTSIGNAAL_NO_MFA" flag:"no-mfa" help:"do not require a multi-factor sign-in (OIDC amr) for privacy officer endpoints"`
+
 	LogLevel        string        `env:"BUURTSIGNAAL_LOG_LEVEL" envDefault:"info" flag:"log-level" help:"debug, info, warn or error"`
 	ShutdownTimeout time.Duration `env:"BUURTSIGNAAL_SHUTDOWN_TIMEOUT" envDefault:"15s" flag:"shutdown-timeout" help:"how long shutdown waits for in-flight requests"`
 }

@@ -2,6 +2,7 @@
 //
 //	buurtsignaal serve     run the HTTP API (flags and env: see README)
 //	buurtsignaal rebuild   replay the log into fresh projections and report
+//	buurtsignaal verify    recompute the audit hash chains, print the head digests
 //	buurtsignaal version   print the version
 //
 // It is the only place that wires adapters together.
@@ -36,6 +37,7 @@ const usage = `usage: buurtsignaal <command> [flags]
 commands:
   serve     run the HTTP API
   rebuild   replay the whole log into fresh projections and report figures
+  verify    recompute the audit hash chains and print their head digests
   version   print the version
 
 Run "buurtsignaal <command> -h" for the flags of a command.
@@ -53,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return serve(ctx, args[1:], stdout, stderr, getenv, nil)
 	case "rebuild":
 		return rebuild(ctx, args[1:], stdout, stderr, getenv)
+	case "verify":
+		return verifyCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "version":
 		fmt.Fprintln(stdout, "buurtsignaal", version)
 		return nil

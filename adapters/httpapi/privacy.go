@@ -1,0 +1,346 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+
+	"github.com/buurtsignaal/buurtsignaal/domain"
+	"github.com/buurtsignaal/buurtsignaal/projections"
+)
+
+// Privacy officer endpoints: the access log per subject and per actor,
+// break-glass review, chain verification, subject search, export and erasure.
+type (
+	auditItem struct {
+		At               time.Time   `json:"at"`
+		ActorID          string      `json:"actor_id"`
+		ActorRole        string      `json:"actor_role"`
+		OnBehalfOf       string      `json:"on_behalf_of,omitempty"`
+		Action           string      `json:"action"`
+		View             string      `json:"view"`
+		Purpose          string      `json:"purpose,omitempty"`
+		Basis            string      `json:"basis,omitempty"`
+		BreakGlassReason string      `json:"break_glass_reason,omitempty"`
+		Outcome          string      `json:"outcome"`
+		ClientAddr       string      `json:"client_addr,omitempty"`
+		RequestID        string      `json:"request_id,omitempty"`
+		SignalIDs        []uuid.UUID `json:"signal_ids"`
+		SubjectIDs       []uuid.UUID `json:"subject_ids"`
+	}
+	auditPage struct {
+		Items      []auditItem `json:"items"`
+		NextCursor string      `json:"next_cursor,omitempty"`
+	}
+	searchBody struct {
+		Name      string `json:"name"`
+		BirthDate string `json:"birth_date,omitempty"`
+	}
+	searchAnswer struct {
+		SubjectIDs []uuid.UUID `json:"subject_ids"`
+	}
+	erasureBody struct {
+		Reason     string `json:"reason"`
+		RequestRef string `json:"request_ref"`
+	}
+	exportSignal struct {
+		signalView
+		History []historyEntry `json:"history"`
+	}
+	exportDocument struct {
+		SubjectID  uuid.UUID      `json:"subject_id"`
+		ExportedAt time.Time      `json:"exported_at"`
+		Subject    subjectView    `json:"subject"`
+		Signals    []exportSignal `json:"signals"`
+		AccessLog  []auditItem    `json:"access_log"`
+	}
+	VerifyReport struct {
+		OK       bool     `json:"ok"`
+		Streams  int      `json:"streams"`
+		Records  int      `json:"records"`
+		Head     string   `json:"head"`
+		Problems []string `json:"problems"`
+	}
+)
+
+// VerifyFunc recomputes the audit chains (adapters/audit.Verify).
+type VerifyFunc func(ctx context.Context) (VerifyReport, error)
+
+var errMFA = &domain.Error{Kind: domain.KindForbidden, Code: "mfa_required", Message: "this needs a multi-factor sign-in"}
+
+// privacyOfficer authorizes a privacy officer action, with multi-factor
+// sign-in when RequireMFA is set.
+func (s *Server) privacyOfficer(r *http.Request, a domain.Action) error {
+	p := principal(r.Context())
+	if _, err := s.authorizeRead(r, a, domain.Target{}, nil, nil); err != nil {
+		return err
+	}
+	if s.RequireMFA && !p.MFA {
+		return errMFA
+	}
+	return nil
+}
+
+func (s *Server) auditItems(ctx context.Context, entries []*projections.AuditEntry) []auditItem {
+	out := make([]auditItem, 0, len(entries))
+	for _, e := range entries {
+		it := auditItem{At: e.At, ActorID: e.ActorID, ActorRole: e.ActorRole, OnBehalfOf: e.OnBehalfOf, Action: e.Action,
+			View: e.View, Purpose: e.Purpose, Basis: string(e.Basis), Outcome: e.Outcome, ClientAddr: e.ClientAddr,
+			RequestID: e.RequestID, SignalIDs: append([]uuid.UUID{}, e.Signals...), SubjectIDs: append([]uuid.UUID{}, e.Subjects...)}
+		if !e.BreakGlassReason.Empty() && len(e.Subjects) > 0 {
+			o := &opener{ctx: ctx, cipher: s.Cipher, subject: e.Subjects[0]}
+			it.BreakGlassReason = o.open(e.BreakGlassReason)
+			if o.erased {
+				it.BreakGlassReason = "[erased]"
+			}
+		}
+		out = append(out, it)
+	}
+	return out
+}
+
+func periodParams(r *http.Request) (from, to time.Time, err error) {
+	var f fields
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &from}, {"to", &to}} {
+		v := r.URL.Query().Get(p.name)
+		if v == "" {
+			continue
+		}
+		t, perr := time.Parse(time.RFC3339, v)
+		if perr != nil {
+			d, derr := time.Parse(time.DateOnly, v)
+			if derr != nil {
+				f.add(p.name, "must be an RFC 3339 time or a date YYYY-MM-DD")
+				continue
+			}
+			if t = d; p.name == "to" {
+				t = d.AddDate(0, 0, 1)
+			}
+		}
+		*p.dst = t
+	}
+	return from, to, f.err()
+}
+
+// auditQuery serves an audit list; the read of the audit log is itself logged.
+func (s *Server) auditQuery(subjects func(r *http.Request) ([]uuid.UUID, error), list func(r *http.Request, from, to time.Time) []*projections.AuditEntry) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := s.waitMinPosition(r); err != nil {
+			return err
+		}
+		if err := s.privacyOfficer(r, domain.ActAudit); err != nil {
+			return err
+		}
+		subj, err := subjects(r)
+		if err != nil {
+			return err
+		}
+		from, to, err := periodParams(r)
+		if err != nil {
+			return err
+		}
+		limit, offset, err := pageParams(r)
+		if err != nil {
+			return err
+		}
+		var entries []*projections.AuditEntry
+		s.Runner.Read(func() { entries = list(r, from, to) })
+		a := s.access(r, "audit_read", domain.BasisRole)
+		a.Purpose, a.Subjects = "privacy_audit", subj
+		if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
+			return err
+		}
+		page := window(entries, offset, limit)
+		writeJSON(w, http.StatusOK, auditPage{Items: s.auditItems(r.Context(), page), NextCursor: nextCursor(offset, limit, len(entries))})
+		return nil
+	}
+}
+
+func (s *Server) auditSubject() handlerFunc {
+	return s.auditQuery(func(r *http.Request) ([]uuid.UUID, error) {
+		id, err := pathUUID(r, "id")
+		return []uuid.UUID{id}, err
+	}, func(r *http.Request, from, to time.Time) []*projections.AuditEntry {
+		id, _ := uuid.Parse(chi.URLParam(r, "id"))
+		return s.Audit.OfSubject(id, from, to)
+	})
+}
+
+func (s *Server) auditActor() handlerFunc {
+	return s.auditQuery(func(r *http.Request) ([]uuid.UUID, error) { return nil, nil },
+		func(r *http.Request, from, to time.Time) []*projections.AuditEntry {
+			return s.Audit.OfActor(chi.URLParam(r, "id"), from, to)
+		})
+}
+
+func (s *Server) auditBreakGlass() handlerFunc {
+	return s.auditQuery(func(r *http.Request) ([]uuid.UUID, error) { return nil, nil },
+		func(_ *http.Request, from, to time.Time) []*projections.AuditEntry {
+			return s.Audit.BreakGlass(from, to)
+		})
+}
+
+func (s *Server) auditVerify(w http.ResponseWriter, r *http.Request) error {
+	if err := s.privacyOfficer(r, domain.ActAudit); err != nil {
+		return err
+	}
+	a := s.access(r, "audit_verify", domain.BasisRole)
+	a.Purpose = "privacy_audit"
+	if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
+		return err
+	}
+	rep, err := s.Verify(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, rep)
+	return nil
+}
+
+func (s *Server) searchSubjects(w http.ResponseWriter, r *http.Request) error {
+	if err := s.privacyOfficer(r, domain.ActSearchSubjects); err != nil {
+		return err
+	}
+	var b searchBody
+	if err := s.decode(w, r, &b); err != nil {
+		return err
+	}
+	var f fields
+	f.required("name", b.Name)
+	f.maxLen("name", b.Name, maxName)
+	if b.BirthDate != "" && !domain.ValidDate(b.BirthDate) {
+		f.add("birth_date", "must be a date YYYY-MM-DD")
+	}
+	if err := f.err(); err != nil {
+		return err
+	}
+	token := s.App.Index.Token(strings.TrimSpace(b.Name), b.BirthDate)
+	p := principal(r.Context())
+	ans := searchAnswer{SubjectIDs: []uuid.UUID{}}
+	s.Runner.Read(func() {
+		if id, ok := s.Subjects.ByToken(p.Network, token); ok {
+			ans.SubjectIDs = append(ans.SubjectIDs, id)
+		}
+	})
+	a := s.access(r, "search", domain.BasisRole)
+	a.Purpose, a.Subjects = "privacy_request", ans.SubjectIDs
+	if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ans)
+	return nil
+}
+
+func (s *Server) exportSubject(w http.ResponseWriter, r *http.Request) error {
+	if err := s.waitMinPosition(r); err != nil {
+		return err
+	}
+	if err := s.privacyOfficer(r, domain.ActExport); err != nil {
+		return err
+	}
+	id, err := pathUUID(r, "id")
+	if err != nil {
+		return err
+	}
+	var subj projections.Subject
+	var found bool
+	var cases []projections.Case
+	var access []*projections.AuditEntry
+	s.Runner.Read(func() {
+		var sp *projections.Subject
+		if sp, found = s.Subjects.Get(id); found {
+			subj = *sp
+			for _, c := range s.Cases.OfSubject(id) {
+				cc := *c
+				cc.History = append([]projections.HistoryEntry(nil), c.History...)
+				cases = append(cases, cc)
+			}
+			access = s.Audit.OfSubject(id, time.Time{}, time.Time{})
+		}
+	})
+	if !found || subj.Network != principal(r.Context()).Network {
+		return &domain.Error{Kind: domain.KindNotFound, Code: "subject_not_found", Message: "the subject does not exist"}
+	}
+	signals := make([]uuid.UUID, len(cases))
+	for i, c := range cases {
+		signals[i] = c.ID
+	}
+	a := s.access(r, "export", domain.BasisRole)
+	a.Purpose, a.Subjects, a.Signals = "privacy_request", []uuid.UUID{id}, signals
+	if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
+		return err
+	}
+	req, err := appRequest(r)
+	if err != nil {
+		return err
+	}
+	if _, err := s.App.RecordExport(r.Context(), req, id, r.URL.Query().Get("request_ref")); err != nil {
+		return err
+	}
+	o := &opener{ctx: r.Context(), cipher: s.Cipher, subject: id}
+	doc := exportDocument{SubjectID: id, ExportedAt: s.Now().UTC(), Subject: o.subjectData(subj.Data), Signals: []exportSignal{}, AccessLog: s.auditItems(r.Context(), access)}
+	if subj.Erased || o.erased {
+		doc.Subject = subjectView{Erased: true}
+	}
+	for i := range cases {
+		v, err := s.caseView(r, &cases[i], &subj)
+		if err != nil {
+			return err
+		}
+		es := exportSignal{signalView: v, History: make([]historyEntry, len(cases[i].History))}
+		for j, h := range cases[i].History {
+			es.History[j] = historyEntry{Type: h.Type, At: h.At, Position: h.Position, ActorID: h.ActorID, ActorRole: h.ActorRole}
+		}
+		doc.Signals = append(doc.Signals, es)
+	}
+	if o.err != nil {
+		return o.err
+	}
+	w.Header().Set("Content-Disposition", `attachment; filename="subject-export-`+id.String()+`.json"`)
+	writeJSON(w, http.StatusOK, doc)
+	return nil
+}
+
+func (s *Server) eraseSubject(w http.ResponseWriter, r *http.Request) error {
+	if err := s.privacyOfficer(r, domain.ActErase); err != nil {
+		return err
+	}
+	id, err := pathUUID(r, "id")
+	if err != nil {
+		return err
+	}
+	var b erasureBody
+	if err := s.decode(w, r, &b); err != nil {
+		return err
+	}
+	var f fields
+	f.required("reason", b.Reason)
+	f.maxLen("reason", b.Reason, 500)
+	f.required("request_ref", b.RequestRef)
+	f.maxLen("request_ref", b.RequestRef, 100)
+	if err := f.err(); err != nil {
+		return err
+	}
+	req, err := appRequest(r)
+	if err != nil {
+		return err
+	}
+	var exists bool
+	s.Runner.Read(func() {
+		sp, ok := s.Subjects.Get(id)
+		exists = ok && sp.Network == req.Actor.Network
+	})
+	res, err := s.App.EraseSubject(r.Context(), req, id, b.RequestRef, "request", exists)
+	if err != nil {
+		return err
+	}
+	res.Status = "erased"
+	return s.answer(w, http.StatusOK, res)
+}
