@@ -42,6 +42,8 @@ type Case struct {
 	FirstFeedbackAt time.Time
 	StoppedAt       time.Time // withdrawn before any response
 	ClosedAt        time.Time
+	DeclinedAt      time.Time // the last handover decline, while the signal waits again
+	WithdrawnAt     time.Time
 	LastActivityAt  time.Time
 	NextDue         string // YYYY-MM-DD of the latest follow-up's next_due
 
@@ -158,6 +160,7 @@ func (p *Cases) Apply(env Envelope) {
 	switch e := env.Event.(type) {
 	case domain.SignalWithdrawn:
 		c.Status = domain.StatusWithdrawn
+		c.WithdrawnAt = at
 		if c.FirstResponseAt.IsZero() {
 			c.StoppedAt = at
 		}
@@ -165,6 +168,7 @@ func (p *Cases) Apply(env Envelope) {
 	case domain.SignalHandedOver:
 		c.Status = domain.StatusHandedOver
 		c.Team = e.TeamID
+		c.DeclinedAt = time.Time{}
 		note(e.Note)
 	case domain.HandoverAccepted:
 		c.Status = domain.StatusInCare
@@ -174,6 +178,7 @@ func (p *Cases) Apply(env Envelope) {
 	case domain.HandoverDeclined:
 		c.Status = domain.StatusRaised
 		c.Team, c.Assignee = "", ""
+		c.DeclinedAt = at
 		if !e.Reason.Empty() {
 			respond()
 		}

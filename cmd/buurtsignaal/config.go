@@ -34,6 +34,11 @@ type Config struct {
 	OIDCTeams    string `env:"BUURTSIGNAAL_OIDC_TEAMS_CLAIM" envDefault:"teams" flag:"oidc-teams-claim" help:"claim holding team ids"`
 	OIDCOrg      string `env:"BUURTSIGNAAL_OIDC_ORGANISATION_CLAIM" envDefault:"organisation" flag:"oidc-organisation-claim" help:"claim holding the organisation id"`
 
+	RetentionWithdrawn time.Duration `env:"BUURTSIGNAAL_RETENTION_WITHDRAWN" envDefault:"4392h" flag:"retention-withdrawn" help:"keep personal data of withdrawn signals this long"`
+	RetentionDeclined  time.Duration `env:"BUURTSIGNAAL_RETENTION_DECLINED" envDefault:"4392h" flag:"retention-declined" help:"keep personal data of declined signals (back with buurtsteun) this long"`
+	RetentionClosed    time.Duration `env:"BUURTSIGNAAL_RETENTION_CLOSED" envDefault:"17520h" flag:"retention-closed" help:"keep personal data of closed cases this long after closing"`
+	RetentionEvery     time.Duration `env:"BUURTSIGNAAL_RETENTION_INTERVAL" envDefault:"1h" flag:"retention-interval" help:"how often the server runs the retention sweep (0: never)"`
+
 	NoMFA bool `env:"BUURTSIGNAAL_NO_MFA" flag:"no-mfa" help:"do not require a multi-factor sign-in (OIDC amr) for privacy officer endpoints"`
 
 	LogLevel        string        `env:"BUURTSIGNAAL_LOG_LEVEL" envDefault:"info" flag:"log-level" help:"debug, info, warn or error"`

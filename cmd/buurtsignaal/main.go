@@ -3,6 +3,7 @@
 //	buurtsignaal serve     run the HTTP API (flags and env: see README)
 //	buurtsignaal rebuild   replay the log into fresh projections and report
 //	buurtsignaal verify    recompute the audit hash chains, print the head digests
+//	buurtsignaal retention --dry-run|--apply   the retention sweep
 //	buurtsignaal version   print the version
 //
 // It is the only place that wires adapters together.
@@ -38,6 +39,7 @@ commands:
   serve     run the HTTP API
   rebuild   replay the whole log into fresh projections and report figures
   verify    recompute the audit hash chains and print their head digests
+  retention --dry-run|--apply   list or erase the subjects past their retention
   version   print the version
 
 Run "buurtsignaal <command> -h" for the flags of a command.
@@ -55,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return serve(ctx, args[1:], stdout, stderr, getenv, nil)
 	case "rebuild":
 		return rebuild(ctx, args[1:], stdout, stderr, getenv)
+	case "retention":
+		return retentionCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "verify":
 		return verifyCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "version":

@@ -241,6 +241,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 			return fmt.Errorf("demo: %w", err)
 		}
 	}
+	bg, stopBackground := context.WithCancel(ctx)
+	defer stopBackground()
+	go sys.retentionLoop(bg)
 	authn, err := authenticator(ctx, cfg, sys.tokens)
 	if err != nil {
 		return err
@@ -381,4 +384,96 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		return fmt.Errorf("audit chains broken: %d problems", len(rep.Problems))
 	}
 	return nil
+}
+
+func (s *system) retention() projections.Retention {
+	r := projections.DefaultRetention()
+	r.Withdrawn, r.Declined, r.Closed = s.cfg.RetentionWithdrawn, s.cfg.RetentionDeclined, s.cfg.RetentionClosed
+	return r
+}
+
+// sweep finds the subjects past retention and, with apply, erases each one
+// (crypto-shredding, recorded as SubjectErased with basis "retention").
+func (s *system) sweep(ctx context.Context, apply bool) ([]uuid.UUID, error) {
+	now := s.now().UTC()
+	var ids []uuid.UUID
+	s.runner.Read(func() { ids = projections.Expired(s.cases, s.subjects, now, s.retention()) })
+	if !apply {
+		return ids, nil
+	}
+	actor := domain.Principal{ID: "system:retention", Roles: []domain.Role{domain.RolePrivacyOfficer}, Network: s.cfg.Network}
+	for i, id := range ids {
+		req := app.Request{Actor: actor, RequestID: "retention-" + now.Format("20060102T150405"), IdempotencyKey: "retention-" + id.String()}
+		if _, err := s.app.EraseSubject(ctx, req, id, "retention "+now.Format(time.DateOnly), "retention", true); err != nil {
+			return ids[:i], fmt.Errorf("retention: erase: %w", err)
+		}
+	}
+	return ids, nil
+}
+
+// retentionLoop runs the sweep on a schedule until ctx ends.
+func (s *system) retentionLoop(ctx context.Context) {
+	if s.cfg.RetentionEvery <= 0 {
+		return
+	}
+	t := time.NewTicker(s.cfg.RetentionEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			ids, err := s.sweep(ctx, true)
+			if err != nil {
+				s.log.Error("retention sweep", "err", err, "erased", len(ids))
+				continue
+			}
+			if len(ids) > 0 {
+				s.log.Info("retention sweep", "erased", len(ids))
+			}
+		}
+	}
+}
+
+// retentionCmd is `buurtsignaal retention --dry-run|--apply`.
+func retentionCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	var apply, dry bool
+	var rest []string
+	for _, a := range args {
+		switch a {
+		case "--apply", "-apply":
+			apply = true
+		case "--dry-run", "-dry-run":
+			dry = true
+		default:
+			rest = append(rest, a)
+		}
+	}
+	if apply == dry {
+		return errors.New("retention: give exactly one of --dry-run or --apply")
+	}
+	cfg, _, err := loadConfig("retention", rest, getenv)
+	if err != nil {
+		return err
+	}
+	sys, err := openSystem(ctx, cfg, newLogger(stderr, cfg.LogLevel), nil)
+	if err != nil {
+		return err
+	}
+	defer sys.Close()
+	stop, err := sys.startProjections(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = stop() }()
+	ids, err := sys.sweep(ctx, apply)
+	for _, id := range ids {
+		fmt.Fprintln(stdout, id)
+	}
+	verb := "would erase"
+	if apply {
+		verb = "erased"
+	}
+	fmt.Fprintf(stdout, "retention: %s %d subjects\n", verb, len(ids))
+	return err
 }
