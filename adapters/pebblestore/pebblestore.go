@@ -1,0 +1,704 @@
+// Package pebblestore is the embedded event store: the event log port on
+// Pebble v2, for one machine with no setup (the default) and for tests.
+//
+// Durability: an append is acknowledged only after its batch is committed
+// with a synced write-ahead log. One writer goroutine group-commits every
+// append waiting at that moment into one synced batch, checking each one's
+// expected version and idempotency in order against the stream heads as the
+// batch leaves them; a failing append fails alone. Positions are dense: 1, 2,
+// 3, ... in commit order. Live subscribers are woken by the writer after each
+// commit, through a channel it closes and replaces (no polling).
+//
+// Keys (one Pebble keyspace):
+//
+//	"m"                         format version
+//	"p"                         last position (8 bytes, big endian)
+//	"g" pos                     the event record, with a CRC-32C trailer
+//	"s" stream 0x00 rev         position of a stream's event
+//	"h" stream                  the stream's last revision
+//	"i" event id                stream 0x00 rev pos, for idempotent retries
+//
+// Opening checks the format version and the log's tail (the last record's
+// checksum, its stream index, and that nothing follows it), and every record
+// read is checked against its checksum, so damaged data fails with a clear
+// error rather than serving a wrong log. After a failed commit the store
+// refuses writes (ErrUnavailable) until it is reopened.
+package pebblestore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/google/uuid"
+
+	"github.com/buurtsignaal/buurtsignaal/domain"
+	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
+)
+
+const formatVersion = 1
+
+// Options tune a store. The zero value is the production default.
+type Options struct {
+	// FS replaces the file system (fault-injection tests use pebble's errorfs).
+	FS vfs.FS
+	// Now is the clock for RecordedAt (default time.Now).
+	Now func() time.Time
+	// CacheBytes is Pebble's block cache size (default 64 MiB).
+	CacheBytes int64
+	// MaxBatchEvents bounds the events of one group commit (default 4096).
+	MaxBatchEvents int
+	// NoSync skips fsync: for benchmarks of the code path only, never for data.
+	NoSync bool
+}
+
+// ErrCorrupt is returned when the stored data fails its checks.
+var ErrCorrupt = errors.New("pebblestore: the stored event log is damaged")
+
+// Store is the embedded event store.
+type Store struct {
+	db   *pebble.DB
+	opts Options
+	sync *pebble.WriteOptions
+
+	reqs     chan *appendReq
+	quit     chan struct{}
+	done     chan struct{}
+	closeMu  sync.Mutex
+	closed   bool
+	broken   atomic.Pointer[error]
+	position atomic.Uint64 // committed
+
+	notifyMu sync.Mutex
+	notify   chan struct{}
+
+	// rmu guards reads against Close: readers hold it shared.
+	rmu      sync.RWMutex
+	dbClosed bool
+
+	// writer-only state
+	heads map[string]int64 // stream -> last revision, -1 none; a cache of "h"
+}
+
+var _ eventlog.Store = (*Store)(nil)
+
+type appendReq struct {
+	ctx      context.Context
+	stream   string
+	expected eventlog.ExpectedVersion
+	events   []eventlog.EventData
+	res      chan appendRes
+}
+
+type appendRes struct {
+	r   eventlog.AppendResult
+	err error
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...))
+}
+
+// Open opens or creates the store in dir. It returns an error wrapping
+// ErrCorrupt when the data fails its checks.
+func Open(dir string, opts Options) (s *Store, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if e, ok := r.(error); ok && errors.Is(e, ErrCorrupt) {
+				s, err = nil, e
+				return
+			}
+			panic(r)
+		}
+	}()
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.CacheBytes == 0 {
+		opts.CacheBytes = 64 << 20
+	}
+	if opts.MaxBatchEvents == 0 {
+		opts.MaxBatchEvents = 4096
+	}
+	cache := pebble.NewCache(opts.CacheBytes)
+	defer cache.Unref()
+	po := &pebble.Options{FS: opts.FS, Cache: cache, Logger: quietLogger{}, MemTableSize: 64 << 20}
+	db, err := pebble.Open(dir, po)
+	if err != nil {
+		return nil, fmt.Errorf("pebblestore: open: %w", err)
+	}
+	s = &Store{db: db, opts: opts, sync: pebble.Sync, reqs: make(chan *appendReq, 1024),
+		quit: make(chan struct{}), done: make(chan struct{}), notify: make(chan struct{}), heads: map[string]int64{}}
+	if opts.NoSync {
+		s.sync = pebble.NoSync
+	}
+	if err := s.check(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	go s.writer()
+	return s, nil
+}
+
+func be64(n uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], n)
+	return b[:]
+}
+
+func logKey(pos uint64) []byte { return append([]byte{'g'}, be64(pos)...) }
+
+func streamKey(stream string, rev uint64) []byte {
+	k := make([]byte, 0, 1+len(stream)+1+8)
+	k = append(k, 's')
+	k = append(k, stream...)
+	k = append(k, 0)
+	return append(k, be64(rev)...)
+}
+
+func headKey(stream string) []byte { return append([]byte{'h'}, stream...) }
+
+func idKey(id uuid.UUID) []byte { return append([]byte{'i'}, id[:]...) }
+
+var (
+	metaKey = []byte("m")
+	posKey  = []byte("p")
+	castag  = crc32.MakeTable(crc32.Castagnoli)
+)
+
+func (s *Store) get(key []byte) ([]byte, bool, error) {
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	out := bytes.Clone(v)
+	closer.Close()
+	return out, true, nil
+}
+
+// check verifies the format and the tail of the log on open.
+func (s *Store) check() error {
+	meta, ok, err := s.get(metaKey)
+	if err != nil {
+		return fmt.Errorf("pebblestore: read format: %w", err)
+	}
+	pos, hasPos, err := s.get(posKey)
+	if err != nil {
+		return fmt.Errorf("pebblestore: read position: %w", err)
+	}
+	if !ok {
+		// A new store: nothing else may be there.
+		it, err := s.db.NewIter(nil)
+		if err != nil {
+			return err
+		}
+		empty := !it.First()
+		it.Close()
+		if !empty || hasPos {
+			return fmt.Errorf("%w: data without a format marker", ErrCorrupt)
+		}
+		b := s.db.NewBatch()
+		_ = b.Set(metaKey, be64(formatVersion), nil)
+		_ = b.Set(posKey, be64(0), nil)
+		if err := b.Commit(pebble.Sync); err != nil {
+			return fmt.Errorf("pebblestore: initialise: %w", err)
+		}
+		return nil
+	}
+	if len(meta) != 8 || binary.BigEndian.Uint64(meta) != formatVersion {
+		return fmt.Errorf("%w: unknown format version", ErrCorrupt)
+	}
+	if !hasPos || len(pos) != 8 {
+		return fmt.Errorf("%w: no head position", ErrCorrupt)
+	}
+	head := binary.BigEndian.Uint64(pos)
+	// The last log key must be the head, and its record must check out.
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{'g'}, UpperBound: []byte{'h'}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	if !it.Last() {
+		if head != 0 {
+			return fmt.Errorf("%w: head position %d but no events", ErrCorrupt, head)
+		}
+		s.position.Store(0)
+		return nil
+	}
+	if got := binary.BigEndian.Uint64(it.Key()[1:]); got != head {
+		return fmt.Errorf("%w: last event at position %d, head says %d", ErrCorrupt, got, head)
+	}
+	re, err := decodeRecord(head, it.Value())
+	if err != nil {
+		return err
+	}
+	at, ok, err := s.get(streamKey(re.StreamID, re.Revision))
+	if err != nil {
+		return err
+	}
+	if !ok || binary.BigEndian.Uint64(at) != head {
+		return fmt.Errorf("%w: stream index does not match the last event", ErrCorrupt)
+	}
+	// Walk back a little: positions must be dense and records intact.
+	for n, want := 0, head; n < 64 && it.Valid(); n, want = n+1, want-1 {
+		if got := binary.BigEndian.Uint64(it.Key()[1:]); got != want {
+			return fmt.Errorf("%w: position %d missing", ErrCorrupt, want)
+		}
+		if _, err := decodeRecord(want, it.Value()); err != nil {
+			return err
+		}
+		it.Prev()
+	}
+	s.position.Store(head)
+	return nil
+}
+
+// record encoding: uvarint-prefixed stream, type, data, metadata JSON; then
+// revision, recorded-at (unix nanos), id; then a CRC-32C of all of it.
+func encodeRecord(dst []byte, stream string, rev uint64, e eventlog.EventData, meta []byte, at time.Time) []byte {
+	start := len(dst)
+	for _, f := range [][]byte{[]byte(stream), []byte(e.Type), e.Data, meta} {
+		dst = binary.AppendUvarint(dst, uint64(len(f)))
+		dst = append(dst, f...)
+	}
+	dst = binary.BigEndian.AppendUint64(dst, rev)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(at.UnixNano()))
+	dst = append(dst, e.ID[:]...)
+	return binary.BigEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castag))
+}
+
+func decodeRecord(pos uint64, b []byte) (eventlog.RecordedEvent, error) {
+	bad := func(what string) (eventlog.RecordedEvent, error) {
+		return eventlog.RecordedEvent{}, fmt.Errorf("%w: event at position %d: %s", ErrCorrupt, pos, what)
+	}
+	if len(b) < 4 {
+		return bad("too short")
+	}
+	body := b[:len(b)-4]
+	if crc32.Checksum(body, castag) != binary.BigEndian.Uint32(b[len(b)-4:]) {
+		return bad("checksum mismatch")
+	}
+	var fields [4][]byte
+	rest := body
+	for i := range fields {
+		n, k := binary.Uvarint(rest)
+		if k <= 0 || uint64(len(rest)-k) < n {
+			return bad("bad field length")
+		}
+		fields[i] = rest[k : k+int(n)]
+		rest = rest[k+int(n):]
+	}
+	if len(rest) != 8+8+16 {
+		return bad("bad trailer")
+	}
+	re := eventlog.RecordedEvent{
+		StreamID: string(fields[0]), Type: string(fields[1]), Data: bytes.Clone(fields[2]), Position: pos,
+		Revision:   binary.BigEndian.Uint64(rest[:8]),
+		RecordedAt: time.Unix(0, int64(binary.BigEndian.Uint64(rest[8:16]))).UTC(),
+	}
+	copy(re.ID[:], rest[16:])
+	if len(fields[3]) > 0 {
+		if err := json.Unmarshal(fields[3], &re.Metadata); err != nil {
+			return bad("metadata does not decode")
+		}
+	}
+	return re, nil
+}
+
+// Append implements eventlog.Store.
+func (s *Store) Append(ctx context.Context, stream string, expected eventlog.ExpectedVersion, events ...eventlog.EventData) (eventlog.AppendResult, error) {
+	if err := eventlog.Validate(stream, events); err != nil {
+		return eventlog.AppendResult{}, err
+	}
+	if b := s.broken.Load(); b != nil {
+		return eventlog.AppendResult{}, domain.Wrap(domain.KindUnavailable, eventlog.ErrUnavailable.Code, eventlog.ErrUnavailable.Message, *b)
+	}
+	req := &appendReq{ctx: ctx, stream: stream, expected: expected, events: events, res: make(chan appendRes, 1)}
+	select {
+	case s.reqs <- req:
+	case <-s.quit:
+		return eventlog.AppendResult{}, eventlog.ErrClosed
+	case <-ctx.Done():
+		return eventlog.AppendResult{}, ctx.Err()
+	}
+	// Once queued, wait for the writer's answer even if ctx ends: the
+	// append may commit, and the caller must not believe it failed for sure.
+	r := <-req.res
+	return r.r, r.err
+}
+
+type idLoc struct {
+	stream   string
+	rev, pos uint64
+}
+
+// writer is the one goroutine that writes.
+func (s *Store) writer() {
+	defer close(s.done)
+	for {
+		var first *appendReq
+		select {
+		case first = <-s.reqs:
+		case <-s.quit:
+			for {
+				select {
+				case r := <-s.reqs:
+					r.res <- appendRes{err: eventlog.ErrClosed}
+				default:
+					return
+				}
+			}
+		}
+		batch := []*appendReq{first}
+		n := len(first.events)
+	fill:
+		for n < s.opts.MaxBatchEvents {
+			select {
+			case r := <-s.reqs:
+				batch = append(batch, r)
+				n += len(r.events)
+			default:
+				break fill
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+func (s *Store) commit(batch []*appendReq) {
+	if b := s.broken.Load(); b != nil {
+		for _, r := range batch {
+			r.res <- appendRes{err: domain.Wrap(domain.KindUnavailable, eventlog.ErrUnavailable.Code, eventlog.ErrUnavailable.Message, *b)}
+		}
+		return
+	}
+	pb := s.db.NewBatch()
+	defer pb.Close()
+	pos := s.position.Load()
+	heads := map[string]int64{} // batch-local stream heads
+	ids := map[uuid.UUID]idLoc{}
+	results := make([]appendRes, len(batch))
+	written := make([]bool, len(batch))
+	now := s.opts.Now()
+	var buf []byte
+	for i, r := range batch {
+		if r.ctx.Err() != nil {
+			results[i].err = r.ctx.Err()
+			continue
+		}
+		head, err := s.head(r.stream, heads)
+		if err != nil {
+			results[i].err = err
+			continue
+		}
+		if res, done, err := s.retry(r, head, ids); done || err != nil {
+			results[i] = appendRes{r: res, err: err}
+			continue
+		}
+		if err := checkExpected(r.expected, head); err != nil {
+			results[i].err = err
+			continue
+		}
+		rev := uint64(head + 1)
+		for _, e := range r.events {
+			pos++
+			meta, err := json.Marshal(e.Metadata)
+			if err != nil {
+				results[i].err = fmt.Errorf("pebblestore: metadata: %w", err)
+				break
+			}
+			buf = encodeRecord(buf[:0], r.stream, rev, e, meta, now)
+			_ = pb.Set(logKey(pos), buf, nil)
+			_ = pb.Set(streamKey(r.stream, rev), be64(pos), nil)
+			loc := make([]byte, 0, len(r.stream)+17)
+			loc = append(append(append(loc, r.stream...), 0), be64(rev)...)
+			_ = pb.Set(idKey(e.ID), append(loc, be64(pos)...), nil)
+			ids[e.ID] = idLoc{stream: r.stream, rev: rev, pos: pos}
+			rev++
+		}
+		heads[r.stream] = int64(rev - 1)
+		_ = pb.Set(headKey(r.stream), be64(rev-1), nil)
+		results[i].r = eventlog.AppendResult{NextRevision: rev - 1, Position: pos}
+		written[i] = true
+	}
+	if pos != s.position.Load() {
+		_ = pb.Set(posKey, be64(pos), nil)
+		if err := pb.Commit(s.sync); err != nil {
+			err = fmt.Errorf("pebblestore: commit: %w", err)
+			s.broken.Store(&err)
+			s.heads = map[string]int64{} // reload from disk after reopen
+			for i, r := range batch {
+				if written[i] {
+					results[i] = appendRes{err: domain.Wrap(domain.KindUnavailable, eventlog.ErrUnavailable.Code, eventlog.ErrUnavailable.Message, err)}
+				}
+				r.res <- results[i]
+			}
+			return
+		}
+		for st, h := range heads {
+			s.heads[st] = h
+		}
+		s.position.Store(pos)
+		s.notifyMu.Lock()
+		close(s.notify)
+		s.notify = make(chan struct{})
+		s.notifyMu.Unlock()
+	}
+	for i, r := range batch {
+		r.res <- results[i]
+	}
+}
+
+// head returns a stream's last revision (-1: no stream), batch-local first.
+func (s *Store) head(stream string, local map[string]int64) (int64, error) {
+	if h, ok := local[stream]; ok {
+		return h, nil
+	}
+	if h, ok := s.heads[stream]; ok {
+		return h, nil
+	}
+	v, ok, err := s.get(headKey(stream))
+	if err != nil {
+		return 0, fmt.Errorf("pebblestore: read head: %w", err)
+	}
+	h := int64(-1)
+	if ok {
+		h = int64(binary.BigEndian.Uint64(v))
+	}
+	if len(s.heads) > 1<<20 {
+		s.heads = map[string]int64{} // bound the cache
+	}
+	s.heads[stream] = h
+	return h, nil
+}
+
+func checkExpected(e eventlog.ExpectedVersion, head int64) error {
+	ok := true
+	switch e.Kind {
+	case eventlog.ExpectNoStream:
+		ok = head < 0
+	case eventlog.ExpectStreamExists:
+		ok = head >= 0
+	case eventlog.ExpectRevision:
+		ok = head == int64(e.Revision)
+	}
+	if !ok {
+		return eventlog.ErrWrongExpectedVersion
+	}
+	return nil
+}
+
+// retry recognises an idempotent retry: every event id already stored, in
+// order, in this stream, where the expected version would have put them. A
+// partial overlap is a conflict.
+func (s *Store) retry(r *appendReq, head int64, local map[uuid.UUID]idLoc) (eventlog.AppendResult, bool, error) {
+	locs := make([]idLoc, 0, len(r.events))
+	found := 0
+	for _, e := range r.events {
+		loc, ok := local[e.ID]
+		if !ok {
+			v, exists, err := s.get(idKey(e.ID))
+			if err != nil {
+				return eventlog.AppendResult{}, false, fmt.Errorf("pebblestore: read id: %w", err)
+			}
+			if exists {
+				if len(v) < 17 {
+					return eventlog.AppendResult{}, false, fmt.Errorf("%w: bad id index", ErrCorrupt)
+				}
+				n := len(v)
+				loc, ok = idLoc{stream: string(v[:n-17]), rev: binary.BigEndian.Uint64(v[n-16 : n-8]), pos: binary.BigEndian.Uint64(v[n-8:])}, true
+			}
+		}
+		if ok {
+			found++
+			locs = append(locs, loc)
+		}
+	}
+	switch {
+	case found == 0:
+		return eventlog.AppendResult{}, false, nil
+	case found < len(r.events):
+		return eventlog.AppendResult{}, false, eventlog.ErrWrongExpectedVersion
+	}
+	first := locs[0]
+	for i, l := range locs {
+		if l.stream != r.stream || l.rev != first.rev+uint64(i) {
+			return eventlog.AppendResult{}, false, eventlog.ErrWrongExpectedVersion
+		}
+	}
+	var ok bool
+	switch r.expected.Kind {
+	case eventlog.ExpectAny, eventlog.ExpectStreamExists:
+		ok = true
+	case eventlog.ExpectNoStream:
+		ok = first.rev == 0
+	case eventlog.ExpectRevision:
+		ok = first.rev == r.expected.Revision+1
+	}
+	if !ok {
+		return eventlog.AppendResult{}, false, eventlog.ErrWrongExpectedVersion
+	}
+	last := locs[len(locs)-1]
+	return eventlog.AppendResult{NextRevision: last.rev, Position: last.pos}, true, nil
+}
+
+// ReadStream implements eventlog.Store.
+func (s *Store) ReadStream(ctx context.Context, stream string, dir eventlog.Direction, from uint64, limit int) ([]eventlog.RecordedEvent, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	s.rmu.RLock()
+	defer s.rmu.RUnlock()
+	if s.dbClosed {
+		return nil, eventlog.ErrClosed
+	}
+	lower, upper := streamKey(stream, 0), streamKey(stream, 0)
+	upper[len(stream)+1] = 1 // "s" stream 0x01: just past every revision
+	upper = upper[:len(stream)+2]
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return nil, fmt.Errorf("pebblestore: read stream: %w", err)
+	}
+	defer it.Close()
+	committed := s.position.Load()
+	var out []eventlog.RecordedEvent
+	var valid bool
+	if dir == eventlog.Forwards {
+		valid = it.SeekGE(streamKey(stream, from))
+	} else if from == eventlog.End {
+		valid = it.Last()
+	} else {
+		valid = it.SeekLT(streamKey(stream, from+1))
+	}
+	for ; valid && len(out) < limit; valid = advance(it, dir) {
+		pos := binary.BigEndian.Uint64(it.Value())
+		if pos > committed {
+			if dir == eventlog.Forwards {
+				break
+			}
+			continue
+		}
+		v, ok, err := s.get(logKey(pos))
+		if err != nil {
+			return nil, fmt.Errorf("pebblestore: read event: %w", err)
+		}
+		if !ok {
+			return nil, fmt.Errorf("%w: stream index points at missing position %d", ErrCorrupt, pos)
+		}
+		re, err := decodeRecord(pos, v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, re)
+	}
+	if len(out) == 0 {
+		// Distinguish "no such stream" from "nothing past from".
+		if _, exists, err := s.get(headKey(stream)); err != nil {
+			return nil, err
+		} else if !exists {
+			return nil, eventlog.ErrStreamNotFound
+		}
+	}
+	return out, nil
+}
+
+func advance(it *pebble.Iterator, dir eventlog.Direction) bool {
+	if dir == eventlog.Forwards {
+		return it.Next()
+	}
+	return it.Prev()
+}
+
+// ReadAll implements eventlog.Store.
+func (s *Store) ReadAll(ctx context.Context, after uint64, limit int) ([]eventlog.RecordedEvent, error) {
+	committed := s.position.Load()
+	if limit <= 0 || after >= committed {
+		return nil, nil
+	}
+	limit = int(min(uint64(limit), committed-after))
+	s.rmu.RLock()
+	defer s.rmu.RUnlock()
+	if s.dbClosed {
+		return nil, eventlog.ErrClosed
+	}
+	out := make([]eventlog.RecordedEvent, 0, limit)
+	err := s.scan(ctx, after, committed, func(re eventlog.RecordedEvent) bool {
+		out = append(out, re)
+		return len(out) < limit
+	})
+	return out, err
+}
+
+// scan calls fn for the events in (after, upTo] until it returns false.
+func (s *Store) scan(ctx context.Context, after, upTo uint64, fn func(eventlog.RecordedEvent) bool) error {
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: logKey(after + 1), UpperBound: logKey(upTo + 1)})
+	if err != nil {
+		return fmt.Errorf("pebblestore: read all: %w", err)
+	}
+	defer it.Close()
+	want := after + 1
+	for valid := it.First(); valid; valid = it.Next() {
+		pos := binary.BigEndian.Uint64(it.Key()[1:])
+		if pos != want {
+			return fmt.Errorf("%w: position %d missing", ErrCorrupt, want)
+		}
+		want++
+		re, err := decodeRecord(pos, it.Value())
+		if err != nil {
+			return err
+		}
+		if !fn(re) {
+			return nil
+		}
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("pebblestore: read all: %w", err)
+	}
+	return nil
+}
+
+// Head implements eventlog.Store.
+func (s *Store) Head(context.Context) (uint64, error) { return s.position.Load(), nil }
+
+// Close stops the writer, ends subscriptions and closes Pebble.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.quit)
+	s.closeMu.Unlock()
+	<-s.done
+	s.rmu.Lock()
+	s.dbClosed = true
+	s.rmu.Unlock()
+	s.notifyMu.Lock()
+	close(s.notify)
+	s.notify = make(chan struct{})
+	s.notifyMu.Unlock()
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("pebblestore: close: %w", err)
+	}
+	return nil
+}
+
+// DB exposes Pebble for backups (checkpoints) and operator metrics.
+func (s *Store) DB() *pebble.DB { return s.db }
