@@ -135,6 +135,7 @@ var bodies = map[string]any{
 	"POST /v1/signals/{id}/close":      map[string]any{"outcome": "resolved"},
 	"POST /v1/signals/{id}/reopen":     map[string]any{"reason": "matrix"},
 	"POST /v1/subjects/search":         map[string]any{"name": "Matrix Persoon 1"},
+	"POST /v1/organisations":           map[string]any{"id": "matrix-org", "name": "Matrix", "kind": "other"},
 	"POST /v1/subjects/{id}/erasure":   map[string]any{"reason": "matrix", "request_ref": "REQ-1"},
 }
 

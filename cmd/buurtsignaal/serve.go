@@ -97,10 +97,7 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 		return nil, fmt.Errorf("key store: %w", err)
 	}
 	s.closers = append(s.closers, s.keys.Close)
-	s.index, err = keystore.BlindIndexFor(master)
-	if err != nil {
-		return nil, fmt.Errorf("blind index key: %w", err)
-	}
+	s.index = s.keys.BlindIndex()
 
 	loc, err := time.LoadLocation(cfg.Timezone)
 	if err != nil {
