@@ -1,7 +1,17 @@
 package pebblestore
 
 import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/google/uuid"
 
 	"github.com/buurtsignaal/buurtsignaal/adapters/storetest"
 	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
@@ -18,4 +28,179 @@ func TestConformance(t *testing.T) {
 		},
 		DensePositions: true,
 	})
+}
+
+func mustOpen(t testing.TB, dir string) *Store {
+	t.Helper()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func appendN(t testing.TB, s *Store, stream string, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		e := eventlog.EventData{ID: uuid.New(), Type: "T", Data: []byte(`{"i":1}`)}
+		if _, err := s.Append(context.Background(), stream, eventlog.Any(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestReopenKeepsEverything(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, dir)
+	appendN(t, s, "signal-a", 10)
+	appendN(t, s, "signal-b", 5)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(context.Background(), "signal-a", eventlog.Any(), eventlog.EventData{ID: uuid.New(), Type: "T"}); !errors.Is(err, eventlog.ErrClosed) {
+		t.Fatalf("append after close: %v", err)
+	}
+	s = mustOpen(t, dir)
+	defer s.Close()
+	if head, _ := s.Head(context.Background()); head != 15 {
+		t.Fatalf("head %d after reopen", head)
+	}
+	r, err := s.Append(context.Background(), "signal-a", eventlog.Revision(9), eventlog.EventData{ID: uuid.New(), Type: "T"})
+	if err != nil || r.NextRevision != 10 || r.Position != 16 {
+		t.Fatalf("append after reopen: %+v %v", r, err)
+	}
+}
+
+// damage rewrites one key of a closed store through Pebble itself.
+func damage(t *testing.T, dir string, edit func(db *pebble.DB)) {
+	t.Helper()
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit(db)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenRefusesDamagedData(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(db *pebble.DB)
+	}{
+		{"flipped byte in the last event", func(db *pebble.DB) {
+			v, c, _ := db.Get(logKey(20))
+			b := bytes.Clone(v)
+			c.Close()
+			b[3] ^= 0xff
+			_ = db.Set(logKey(20), b, pebble.Sync)
+		}},
+		{"last event deleted", func(db *pebble.DB) { _ = db.Delete(logKey(20), pebble.Sync) }},
+		{"a middle event deleted", func(db *pebble.DB) { _ = db.Delete(logKey(15), pebble.Sync) }},
+		{"head ahead of the log", func(db *pebble.DB) { _ = db.Set(posKey, be64(25), pebble.Sync) }},
+		{"unknown format", func(db *pebble.DB) { _ = db.Set(metaKey, be64(99), pebble.Sync) }},
+		{"stream index moved", func(db *pebble.DB) { _ = db.Set(streamKey("signal-x", 19), be64(3), pebble.Sync) }},
+		{"format marker lost", func(db *pebble.DB) { _ = db.Delete(metaKey, pebble.Sync) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := mustOpen(t, dir)
+			appendN(t, s, "signal-x", 20)
+			s.Close()
+			damage(t, dir, tt.edit)
+			s, err := Open(dir, Options{})
+			if err == nil {
+				s.Close()
+				t.Fatal("opened a damaged store")
+			}
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("err = %v, want ErrCorrupt", err)
+			}
+		})
+	}
+}
+
+func TestReadsCheckChecksums(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, dir)
+	appendN(t, s, "signal-x", 200)
+	s.Close()
+	damage(t, dir, func(db *pebble.DB) {
+		v, c, _ := db.Get(logKey(50))
+		b := bytes.Clone(v)
+		c.Close()
+		b[len(b)/2] ^= 0x01
+		_ = db.Set(logKey(50), b, pebble.Sync)
+	})
+	s = mustOpen(t, dir) // the tail is fine
+	defer s.Close()
+	if _, err := s.ReadAll(context.Background(), 0, 1000); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("read all over a damaged record: %v", err)
+	}
+	if _, err := s.ReadStream(context.Background(), "signal-x", eventlog.Forwards, 0, 1000); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("read stream over a damaged record: %v", err)
+	}
+}
+
+// countingFS counts fsyncs of the write-ahead log.
+type countingFS struct {
+	vfs.FS
+	syncs atomic.Int64
+}
+
+type countingFile struct {
+	vfs.File
+	fs *countingFS
+}
+
+func (f countingFile) Sync() error { f.fs.syncs.Add(1); return f.File.Sync() }
+func (f countingFile) SyncData() error {
+	f.fs.syncs.Add(1)
+	return f.File.SyncData()
+}
+
+func (c *countingFS) Create(name string, cat vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := c.FS.Create(name, cat)
+	if err != nil {
+		return nil, err
+	}
+	return countingFile{File: f, fs: c}, nil
+}
+
+func (c *countingFS) ReuseForWrite(old, new string, cat vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := c.FS.ReuseForWrite(old, new, cat)
+	if err != nil {
+		return nil, err
+	}
+	return countingFile{File: f, fs: c}, nil
+}
+
+func TestConcurrentAppendsShareSyncs(t *testing.T) {
+	fs := &countingFS{FS: vfs.Default}
+	s, err := Open(t.TempDir(), Options{FS: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	before := fs.syncs.Load()
+	const writers, each = 64, 20
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			appendN(t, s, fmt.Sprintf("signal-%d", w), each)
+		}(w)
+	}
+	wg.Wait()
+	syncs := fs.syncs.Load() - before
+	t.Logf("%d appends, %d syncs", writers*each, syncs)
+	if syncs >= writers*each/2 {
+		t.Fatalf("%d syncs for %d appends: appends are not group-committed", syncs, writers*each)
+	}
+	if syncs == 0 {
+		t.Fatal("no syncs at all: appends are not durable")
+	}
 }
