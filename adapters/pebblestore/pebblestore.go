@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/google/uuid"
 
@@ -86,7 +87,20 @@ type Store struct {
 	dbClosed bool
 
 	// writer-only state
-	heads map[string]int64 // stream -> last revision, -1 none; a cache of "h"
+	heads   map[string]int64 // stream -> last revision, -1 none; a cache of "h"
+	lastPos uint64           // the last position assigned, synced or not
+
+	syncq chan *pending // batches applied, waiting for their WAL sync, in order
+}
+
+// pending is a group commit on its way to durability: the syncer waits for
+// its WAL sync, then publishes its position and answers its appends, in order.
+type pending struct {
+	pb      *pebble.Batch // nil when the group wrote nothing
+	reqs    []*appendReq
+	results []appendRes
+	written []bool
+	pos     uint64
 }
 
 var _ eventlog.Store = (*Store)(nil)
@@ -135,13 +149,18 @@ func Open(dir string, opts Options) (s *Store, err error) {
 	}
 	cache := pebble.NewCache(opts.CacheBytes)
 	defer cache.Unref()
-	po := &pebble.Options{FS: opts.FS, Cache: cache, Logger: quietLogger{}, MemTableSize: 64 << 20}
+	po := &pebble.Options{FS: opts.FS, Cache: cache, Logger: quietLogger{}, MemTableSize: 32 << 20}
+	for i := range po.Levels {
+		// Bloom filters: the idempotency check looks up ids that mostly do not exist.
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
 	db, err := pebble.Open(dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("pebblestore: open: %w", err)
 	}
 	s = &Store{db: db, opts: opts, sync: pebble.Sync, reqs: make(chan *appendReq, 1024),
-		quit: make(chan struct{}), done: make(chan struct{}), notify: make(chan struct{}), heads: map[string]int64{}}
+		quit: make(chan struct{}), done: make(chan struct{}), notify: make(chan struct{}), heads: map[string]int64{},
+		syncq: make(chan *pending, 64)}
 	if opts.NoSync {
 		s.sync = pebble.NoSync
 	}
@@ -149,7 +168,10 @@ func Open(dir string, opts Options) (s *Store, err error) {
 		_ = db.Close()
 		return nil, err
 	}
-	go s.writer()
+	s.lastPos = s.position.Load()
+	syncerDone := make(chan struct{})
+	go s.syncer(syncerDone)
+	go s.writer(syncerDone)
 	return s, nil
 }
 
@@ -339,8 +361,19 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventlog.Exp
 	}
 	// Once queued, wait for the writer's answer even if ctx ends: the
 	// append may commit, and the caller must not believe it failed for sure.
-	r := <-req.res
-	return r.r, r.err
+	// A request that slipped in after the writer stopped is never answered:
+	// the writer's end (done) says so, after every answer it gave.
+	select {
+	case r := <-req.res:
+		return r.r, r.err
+	case <-s.done:
+		select {
+		case r := <-req.res:
+			return r.r, r.err
+		default:
+			return eventlog.AppendResult{}, eventlog.ErrClosed
+		}
+	}
 }
 
 type idLoc struct {
@@ -349,8 +382,12 @@ type idLoc struct {
 }
 
 // writer is the one goroutine that writes.
-func (s *Store) writer() {
-	defer close(s.done)
+func (s *Store) writer(syncerDone chan struct{}) {
+	defer func() {
+		close(s.syncq)
+		<-syncerDone
+		close(s.done)
+	}()
 	for {
 		var first *appendReq
 		select {
@@ -381,46 +418,51 @@ func (s *Store) writer() {
 	}
 }
 
+// commit prepares one group commit: it checks each append in order against
+// the stream heads as the earlier ones leave them, writes the survivors into
+// one Pebble batch and applies it; the syncer then waits for the WAL sync.
+// Preparing the next group overlaps with the previous group's fsync.
 func (s *Store) commit(batch []*appendReq) {
+	p := &pending{reqs: batch, results: make([]appendRes, len(batch)), written: make([]bool, len(batch))}
 	if b := s.broken.Load(); b != nil {
-		for _, r := range batch {
-			r.res <- appendRes{err: domain.Wrap(domain.KindUnavailable, eventlog.ErrUnavailable.Code, eventlog.ErrUnavailable.Message, *b)}
+		for i := range batch {
+			p.results[i].err = domain.Wrap(domain.KindUnavailable, eventlog.ErrUnavailable.Code, eventlog.ErrUnavailable.Message, *b)
 		}
+		s.syncq <- p
 		return
 	}
 	pb := s.db.NewBatch()
-	defer pb.Close()
-	pos := s.position.Load()
+	pos := s.lastPos
 	heads := map[string]int64{} // batch-local stream heads
 	ids := map[uuid.UUID]idLoc{}
-	results := make([]appendRes, len(batch))
-	written := make([]bool, len(batch))
 	now := s.opts.Now()
 	var buf []byte
 	for i, r := range batch {
 		if r.ctx.Err() != nil {
-			results[i].err = r.ctx.Err()
+			p.results[i].err = r.ctx.Err()
 			continue
 		}
 		head, err := s.head(r.stream, heads)
 		if err != nil {
-			results[i].err = err
+			p.results[i].err = err
 			continue
 		}
 		if res, done, err := s.retry(r, head, ids); done || err != nil {
-			results[i] = appendRes{r: res, err: err}
+			p.results[i] = appendRes{r: res, err: err}
 			continue
 		}
 		if err := checkExpected(r.expected, head); err != nil {
-			results[i].err = err
+			p.results[i].err = err
 			continue
 		}
 		rev := uint64(head + 1)
+		start := pos
+		var merr error
 		for _, e := range r.events {
 			pos++
 			meta, err := json.Marshal(e.Metadata)
 			if err != nil {
-				results[i].err = fmt.Errorf("pebblestore: metadata: %w", err)
+				merr = fmt.Errorf("pebblestore: metadata: %w", err)
 				break
 			}
 			buf = encodeRecord(buf[:0], r.stream, rev, e, meta, now)
@@ -432,36 +474,86 @@ func (s *Store) commit(batch []*appendReq) {
 			ids[e.ID] = idLoc{stream: r.stream, rev: rev, pos: pos}
 			rev++
 		}
+		if merr != nil { // cannot happen for plain metadata; fail the whole group safely
+			pos = start
+			p.results[i].err = merr
+			pb.Close()
+			pb = nil
+			s.fail(merr)
+			break
+		}
 		heads[r.stream] = int64(rev - 1)
 		_ = pb.Set(headKey(r.stream), be64(rev-1), nil)
-		results[i].r = eventlog.AppendResult{NextRevision: rev - 1, Position: pos}
-		written[i] = true
+		p.results[i].r = eventlog.AppendResult{NextRevision: rev - 1, Position: pos}
+		p.written[i] = true
 	}
-	if pos != s.position.Load() {
+	if pb != nil && pos != s.lastPos {
 		_ = pb.Set(posKey, be64(pos), nil)
-		if err := pb.Commit(s.sync); err != nil {
-			err = fmt.Errorf("pebblestore: commit: %w", err)
-			s.broken.Store(&err)
-			s.heads = map[string]int64{} // reload from disk after reopen
-			for i, r := range batch {
-				if written[i] {
-					results[i] = appendRes{err: domain.Wrap(domain.KindUnavailable, eventlog.ErrUnavailable.Code, eventlog.ErrUnavailable.Message, err)}
-				}
-				r.res <- results[i]
+		var err error
+		if s.opts.NoSync {
+			err = s.db.Apply(pb, pebble.NoSync)
+		} else {
+			err = s.db.ApplyNoSyncWait(pb, pebble.Sync)
+		}
+		if err != nil {
+			s.fail(fmt.Errorf("pebblestore: commit: %w", err))
+			pb.Close()
+			pb = nil
+		} else {
+			p.pb = pb
+			p.pos = pos
+			s.lastPos = pos
+			for st, h := range heads {
+				s.heads[st] = h
 			}
-			return
 		}
-		for st, h := range heads {
-			s.heads[st] = h
-		}
-		s.position.Store(pos)
-		s.notifyMu.Lock()
-		close(s.notify)
-		s.notify = make(chan struct{})
-		s.notifyMu.Unlock()
+	} else if pb != nil {
+		pb.Close()
 	}
-	for i, r := range batch {
-		r.res <- results[i]
+	s.syncq <- p
+}
+
+// fail marks the store broken: it takes no more writes until reopened.
+func (s *Store) fail(err error) {
+	s.broken.CompareAndSwap(nil, &err)
+	s.heads = map[string]int64{}
+}
+
+// syncer waits for each group's WAL sync in order, then publishes its
+// position, wakes subscribers and answers the appends.
+func (s *Store) syncer(done chan struct{}) {
+	defer close(done)
+	for p := range s.syncq {
+		var err error
+		if p.pb != nil {
+			if !s.opts.NoSync {
+				err = p.pb.SyncWait()
+			}
+			p.pb.Close()
+		}
+		if err == nil && s.broken.Load() != nil && p.pb != nil {
+			err = *s.broken.Load() // an earlier group failed: this one may depend on it
+		}
+		if err != nil {
+			err = fmt.Errorf("pebblestore: sync: %w", err)
+			s.broken.CompareAndSwap(nil, &err)
+		}
+		if b := s.broken.Load(); b != nil {
+			for i := range p.results {
+				if p.written[i] || p.results[i].err == nil {
+					p.results[i] = appendRes{err: domain.Wrap(domain.KindUnavailable, eventlog.ErrUnavailable.Code, eventlog.ErrUnavailable.Message, *b)}
+				}
+			}
+		} else if p.pb != nil {
+			s.position.Store(p.pos)
+			s.notifyMu.Lock()
+			close(s.notify)
+			s.notify = make(chan struct{})
+			s.notifyMu.Unlock()
+		}
+		for i, r := range p.reqs {
+			r.res <- p.results[i]
+		}
 	}
 }
 
