@@ -14,9 +14,16 @@
 //	"m"                         format version
 //	"p"                         last position (8 bytes, big endian)
 //	"g" pos                     the event record, with a CRC-32C trailer
-//	"s" stream 0x00 rev         position of a stream's event
+//	"s" stream 0x00 rev         position and id of a stream's event
 //	"h" stream                  the stream's last revision
-//	"i" event id                stream 0x00 rev pos, for idempotent retries
+//
+// Idempotent retries are recognised on the stream itself, as EventStoreDB
+// does: with an exact expected version (or no_stream), by the ids at the
+// revisions the retry would take; with any or stream_exists, by the ids among
+// the stream's recent events (an in-memory index of the last 131,072 appended
+// ids, and the last 64 events on disk for a stream not touched since the
+// store opened). So a normal append reads nothing from disk: the stream
+// heads are cached by the writer.
 //
 // Opening checks the format version and the log's tail (the last record's
 // checksum, its stream index, and that nothing follows it), and every record
@@ -89,6 +96,9 @@ type Store struct {
 	// writer-only state
 	heads   map[string]int64 // stream -> last revision, -1 none; a cache of "h"
 	lastPos uint64           // the last position assigned, synced or not
+	recent  map[uuid.UUID]recentEvent
+	ring    []uuid.UUID // recent ids in append order, for eviction
+	ringAt  int
 
 	syncq chan *pending // batches applied, waiting for their WAL sync, in order
 }
@@ -160,7 +170,7 @@ func Open(dir string, opts Options) (s *Store, err error) {
 	}
 	s = &Store{db: db, opts: opts, sync: pebble.Sync, reqs: make(chan *appendReq, 1024),
 		quit: make(chan struct{}), done: make(chan struct{}), notify: make(chan struct{}), heads: map[string]int64{},
-		syncq: make(chan *pending, 64)}
+		syncq: make(chan *pending, 64), recent: map[uuid.UUID]recentEvent{}, ring: make([]uuid.UUID, recentIDs)}
 	if opts.NoSync {
 		s.sync = pebble.NoSync
 	}
@@ -192,8 +202,6 @@ func streamKey(stream string, rev uint64) []byte {
 }
 
 func headKey(stream string) []byte { return append([]byte{'h'}, stream...) }
-
-func idKey(id uuid.UUID) []byte { return append([]byte{'i'}, id[:]...) }
 
 var (
 	metaKey = []byte("m")
@@ -376,9 +384,28 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventlog.Exp
 	}
 }
 
-type idLoc struct {
-	stream   string
+// recentEvent is where a recently appended event landed.
+type recentEvent struct {
+	stream string
+	entry  indexEntry
+}
+
+// recentIDs bounds the in-memory index of recent event ids.
+const recentIDs = 1 << 17
+
+func (s *Store) remember(stream string, e indexEntry) {
+	if old := s.ring[s.ringAt]; old != uuid.Nil {
+		delete(s.recent, old)
+	}
+	s.ring[s.ringAt] = e.id
+	s.ringAt = (s.ringAt + 1) % len(s.ring)
+	s.recent[e.id] = recentEvent{stream: stream, entry: e}
+}
+
+// indexEntry is one event of a stream as its index holds it.
+type indexEntry struct {
 	rev, pos uint64
+	id       uuid.UUID
 }
 
 // writer is the one goroutine that writes.
@@ -433,8 +460,8 @@ func (s *Store) commit(batch []*appendReq) {
 	}
 	pb := s.db.NewBatch()
 	pos := s.lastPos
-	heads := map[string]int64{} // batch-local stream heads
-	ids := map[uuid.UUID]idLoc{}
+	heads := map[string]int64{}        // batch-local stream heads
+	local := map[string][]indexEntry{} // this group's events per stream
 	now := s.opts.Now()
 	var buf []byte
 	for i, r := range batch {
@@ -442,12 +469,14 @@ func (s *Store) commit(batch []*appendReq) {
 			p.results[i].err = r.ctx.Err()
 			continue
 		}
+		_, warm := s.heads[r.stream]
+		_, inGroup := heads[r.stream]
 		head, err := s.head(r.stream, heads)
 		if err != nil {
 			p.results[i].err = err
 			continue
 		}
-		if res, done, err := s.retry(r, head, ids); done || err != nil {
+		if res, done, err := s.retry(r, head, warm || inGroup, local); done || err != nil {
 			p.results[i] = appendRes{r: res, err: err}
 			continue
 		}
@@ -467,11 +496,9 @@ func (s *Store) commit(batch []*appendReq) {
 			}
 			buf = encodeRecord(buf[:0], r.stream, rev, e, meta, now)
 			_ = pb.Set(logKey(pos), buf, nil)
-			_ = pb.Set(streamKey(r.stream, rev), be64(pos), nil)
-			loc := make([]byte, 0, len(r.stream)+17)
-			loc = append(append(append(loc, r.stream...), 0), be64(rev)...)
-			_ = pb.Set(idKey(e.ID), append(loc, be64(pos)...), nil)
-			ids[e.ID] = idLoc{stream: r.stream, rev: rev, pos: pos}
+			_ = pb.Set(streamKey(r.stream, rev), append(be64(pos), e.ID[:]...), nil)
+			local[r.stream] = append(local[r.stream], indexEntry{rev: rev, pos: pos, id: e.ID})
+			s.remember(r.stream, indexEntry{rev: rev, pos: pos, id: e.ID})
 			rev++
 		}
 		if merr != nil { // cannot happen for plain metadata; fail the whole group safely
@@ -518,6 +545,11 @@ func (s *Store) fail(err error) {
 	s.broken.CompareAndSwap(nil, &err)
 	s.heads = map[string]int64{}
 }
+
+// A note on the window: an any / stream_exists retry is recognised while its
+// events are among the last recentIDs appended by this process, or, for a
+// stream not yet touched since the store opened, among its last retryWindow
+// events on disk.
 
 // syncer waits for each group's WAL sync in order, then publishes its
 // position, wakes subscribers and answers the appends.
@@ -596,58 +628,119 @@ func checkExpected(e eventlog.ExpectedVersion, head int64) error {
 	return nil
 }
 
-// retry recognises an idempotent retry: every event id already stored, in
-// order, in this stream, where the expected version would have put them. A
-// partial overlap is a conflict.
-func (s *Store) retry(r *appendReq, head int64, local map[uuid.UUID]idLoc) (eventlog.AppendResult, bool, error) {
-	locs := make([]idLoc, 0, len(r.events))
-	found := 0
-	for _, e := range r.events {
-		loc, ok := local[e.ID]
-		if !ok {
-			v, exists, err := s.get(idKey(e.ID))
-			if err != nil {
-				return eventlog.AppendResult{}, false, fmt.Errorf("pebblestore: read id: %w", err)
-			}
-			if exists {
-				if len(v) < 17 {
-					return eventlog.AppendResult{}, false, fmt.Errorf("%w: bad id index", ErrCorrupt)
-				}
-				n := len(v)
-				loc, ok = idLoc{stream: string(v[:n-17]), rev: binary.BigEndian.Uint64(v[n-16 : n-8]), pos: binary.BigEndian.Uint64(v[n-8:])}, true
-			}
+// retryWindow is how far back a retry with any or stream_exists is looked for.
+const retryWindow = 64
+
+// retry recognises an idempotent retry (see the package doc). done reports
+// that the append is a retry of one already stored, with its result; a
+// partial overlap with stored ids is ErrWrongExpectedVersion.
+func (s *Store) retry(r *appendReq, head int64, warm bool, local map[string][]indexEntry) (eventlog.AppendResult, bool, error) {
+	n := int64(len(r.events))
+	if head < 0 {
+		return eventlog.AppendResult{}, false, nil
+	}
+	anyKind := r.expected.Kind == eventlog.ExpectAny || r.expected.Kind == eventlog.ExpectStreamExists
+	if anyKind && warm {
+		// The stream was written by this process: its recent ids are in memory.
+		return s.retryRecent(r)
+	}
+	var from, to int64
+	switch r.expected.Kind {
+	case eventlog.ExpectRevision, eventlog.ExpectNoStream:
+		exp := int64(-1)
+		if r.expected.Kind == eventlog.ExpectRevision {
+			exp = int64(r.expected.Revision)
 		}
-		if ok {
-			found++
-			locs = append(locs, loc)
+		if head <= exp {
+			return eventlog.AppendResult{}, false, nil // not a retry; the version check decides
+		}
+		from, to = exp+1, min(exp+n, head)
+	default:
+		from, to = max(0, head-retryWindow+1), head
+	}
+	es, err := s.entries(r.stream, uint64(from), uint64(to), local[r.stream])
+	if err != nil {
+		return eventlog.AppendResult{}, false, err
+	}
+	k := -1
+	for i, e := range es {
+		if e.id == r.events[0].ID {
+			k = i
+			break
 		}
 	}
-	switch {
-	case found == 0:
+	if k < 0 {
+		for _, e := range es {
+			for _, ev := range r.events[1:] {
+				if e.id == ev.ID {
+					return eventlog.AppendResult{}, false, eventlog.ErrWrongExpectedVersion
+				}
+			}
+		}
 		return eventlog.AppendResult{}, false, nil
-	case found < len(r.events):
+	}
+	if int64(len(es)-k) < n {
 		return eventlog.AppendResult{}, false, eventlog.ErrWrongExpectedVersion
 	}
-	first := locs[0]
-	for i, l := range locs {
-		if l.stream != r.stream || l.rev != first.rev+uint64(i) {
+	for i, ev := range r.events {
+		if es[k+i].id != ev.ID {
 			return eventlog.AppendResult{}, false, eventlog.ErrWrongExpectedVersion
 		}
 	}
-	var ok bool
-	switch r.expected.Kind {
-	case eventlog.ExpectAny, eventlog.ExpectStreamExists:
-		ok = true
-	case eventlog.ExpectNoStream:
-		ok = first.rev == 0
-	case eventlog.ExpectRevision:
-		ok = first.rev == r.expected.Revision+1
-	}
-	if !ok {
-		return eventlog.AppendResult{}, false, eventlog.ErrWrongExpectedVersion
-	}
-	last := locs[len(locs)-1]
+	last := es[k+int(n)-1]
 	return eventlog.AppendResult{NextRevision: last.rev, Position: last.pos}, true, nil
+}
+
+// retryRecent is retry for any / stream_exists on a warm stream: it looks
+// the ids up in the in-memory index of recent events instead of on disk.
+func (s *Store) retryRecent(r *appendReq) (eventlog.AppendResult, bool, error) {
+	first, ok := s.recent[r.events[0].ID]
+	if !ok || first.stream != r.stream {
+		for _, ev := range r.events {
+			if re, dup := s.recent[ev.ID]; dup && re.stream == r.stream {
+				return eventlog.AppendResult{}, false, eventlog.ErrWrongExpectedVersion
+			}
+		}
+		return eventlog.AppendResult{}, false, nil
+	}
+	last := first.entry
+	for i, ev := range r.events {
+		re, ok := s.recent[ev.ID]
+		if !ok || re.stream != r.stream || re.entry.rev != first.entry.rev+uint64(i) {
+			return eventlog.AppendResult{}, false, eventlog.ErrWrongExpectedVersion
+		}
+		last = re.entry
+	}
+	return eventlog.AppendResult{NextRevision: last.rev, Position: last.pos}, true, nil
+}
+
+// entries returns a stream's index entries with revisions in [from, to]:
+// from Pebble (which holds every applied group, synced or not) and this group.
+func (s *Store) entries(stream string, from, to uint64, local []indexEntry) ([]indexEntry, error) {
+	var out []indexEntry
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: streamKey(stream, from), UpperBound: streamKey(stream, to+1)})
+	if err != nil {
+		return nil, fmt.Errorf("pebblestore: read index: %w", err)
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		k, v := it.Key(), it.Value()
+		if len(v) != 24 {
+			it.Close()
+			return nil, fmt.Errorf("%w: bad stream index entry", ErrCorrupt)
+		}
+		e := indexEntry{rev: binary.BigEndian.Uint64(k[len(k)-8:]), pos: binary.BigEndian.Uint64(v[:8])}
+		copy(e.id[:], v[8:])
+		out = append(out, e)
+	}
+	if err := it.Close(); err != nil {
+		return nil, err
+	}
+	for _, e := range local {
+		if e.rev >= from && e.rev <= to {
+			out = append(out, e)
+		}
+	}
+	return out, nil
 }
 
 // ReadStream implements eventlog.Store.
