@@ -36,7 +36,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -299,7 +298,46 @@ func (s *Store) check() error {
 	return nil
 }
 
-// record encoding: uvarint-prefixed stream, type, data, metadata JSON; then
+// encodeMeta writes metadata compactly: occurred-at (unix nanos, 0 for
+// none), the uvarint-prefixed strings, the schema version.
+func encodeMeta(dst []byte, m eventlog.Metadata) []byte {
+	var at uint64
+	if !m.OccurredAt.IsZero() {
+		at = uint64(m.OccurredAt.UnixNano())
+	}
+	dst = binary.BigEndian.AppendUint64(dst, at)
+	for _, f := range [...]string{m.ActorID, m.ActorRole, m.OnBehalfOf, m.CorrelationID, m.CausationID, m.RequestID, m.Network} {
+		dst = binary.AppendUvarint(dst, uint64(len(f)))
+		dst = append(dst, f...)
+	}
+	return binary.AppendUvarint(dst, uint64(m.SchemaVersion))
+}
+
+func decodeMeta(b []byte, m *eventlog.Metadata) bool {
+	if len(b) < 8 {
+		return false
+	}
+	if at := binary.BigEndian.Uint64(b); at != 0 {
+		m.OccurredAt = time.Unix(0, int64(at)).UTC()
+	}
+	b = b[8:]
+	for _, dst := range [...]*string{&m.ActorID, &m.ActorRole, &m.OnBehalfOf, &m.CorrelationID, &m.CausationID, &m.RequestID, &m.Network} {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || uint64(len(b)-k) < n {
+			return false
+		}
+		*dst = string(b[k : k+int(n)])
+		b = b[k+int(n):]
+	}
+	v, k := binary.Uvarint(b)
+	if k <= 0 || k != len(b) {
+		return false
+	}
+	m.SchemaVersion = int(v)
+	return true
+}
+
+// record encoding: uvarint-prefixed stream, type, data, metadata; then
 // revision, recorded-at (unix nanos), id; then a CRC-32C of all of it.
 func encodeRecord(dst []byte, stream string, rev uint64, e eventlog.EventData, meta []byte, at time.Time) []byte {
 	start := len(dst)
@@ -343,10 +381,8 @@ func decodeRecord(pos uint64, b []byte) (eventlog.RecordedEvent, error) {
 		RecordedAt: time.Unix(0, int64(binary.BigEndian.Uint64(rest[8:16]))).UTC(),
 	}
 	copy(re.ID[:], rest[16:])
-	if len(fields[3]) > 0 {
-		if err := json.Unmarshal(fields[3], &re.Metadata); err != nil {
-			return bad("metadata does not decode")
-		}
+	if !decodeMeta(fields[3], &re.Metadata) {
+		return bad("metadata does not decode")
 	}
 	return re, nil
 }
@@ -463,7 +499,7 @@ func (s *Store) commit(batch []*appendReq) {
 	heads := map[string]int64{}        // batch-local stream heads
 	local := map[string][]indexEntry{} // this group's events per stream
 	now := s.opts.Now()
-	var buf []byte
+	var buf, meta []byte
 	for i, r := range batch {
 		if r.ctx.Err() != nil {
 			p.results[i].err = r.ctx.Err()
@@ -485,29 +521,15 @@ func (s *Store) commit(batch []*appendReq) {
 			continue
 		}
 		rev := uint64(head + 1)
-		start := pos
-		var merr error
 		for _, e := range r.events {
 			pos++
-			meta, err := json.Marshal(e.Metadata)
-			if err != nil {
-				merr = fmt.Errorf("pebblestore: metadata: %w", err)
-				break
-			}
+			meta = encodeMeta(meta[:0], e.Metadata)
 			buf = encodeRecord(buf[:0], r.stream, rev, e, meta, now)
 			_ = pb.Set(logKey(pos), buf, nil)
 			_ = pb.Set(streamKey(r.stream, rev), append(be64(pos), e.ID[:]...), nil)
 			local[r.stream] = append(local[r.stream], indexEntry{rev: rev, pos: pos, id: e.ID})
 			s.remember(r.stream, indexEntry{rev: rev, pos: pos, id: e.ID})
 			rev++
-		}
-		if merr != nil { // cannot happen for plain metadata; fail the whole group safely
-			pos = start
-			p.results[i].err = merr
-			pb.Close()
-			pb = nil
-			s.fail(merr)
-			break
 		}
 		heads[r.stream] = int64(rev - 1)
 		_ = pb.Set(headKey(r.stream), be64(rev-1), nil)
