@@ -54,7 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	switch args[0] {
 	case "serve":
-		return serve(ctx, args[1:], stdout, stderr, getenv, nil)
+		return serve(ctx, args[1:], stdout, stderr, getenv, hooks{})
 	case "rebuild":
 		return rebuild(ctx, args[1:], stdout, stderr, getenv)
 	case "retention":

@@ -97,6 +97,12 @@ func writeTokens(t *testing.T, dir string) string {
 // store, and stops it (checking a clean shutdown) at the end of the test.
 func startServer(t *testing.T, dataDir string, extraEnv map[string]string) *server {
 	t.Helper()
+	return startServerWith(t, dataDir, extraEnv, nil)
+}
+
+// startServerWith is startServer with an injected clock (nil: real time).
+func startServerWith(t *testing.T, dataDir string, extraEnv map[string]string, now func() time.Time) *server {
+	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
@@ -113,7 +119,7 @@ func startServer(t *testing.T, dataDir string, extraEnv map[string]string) *serv
 	errc := make(chan error, 1)
 	stderr := &syncBuffer{}
 	go func() {
-		errc <- serve(ctx, nil, io.Discard, stderr, func(k string) string { return env[k] }, ready)
+		errc <- serve(ctx, nil, io.Discard, stderr, func(k string) string { return env[k] }, hooks{ready: ready, now: now})
 	}()
 	var addr string
 	select {

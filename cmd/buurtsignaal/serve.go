@@ -198,9 +198,15 @@ func (s *system) startProjections(ctx context.Context) (wait func() error, err e
 	return stop, nil
 }
 
-// serve runs the API until ctx ends. ready, when set, receives the bound
-// address once the server accepts connections (tests use :0).
-func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, ready chan<- string) error {
+// hooks let tests observe and steer serve: ready receives the bound address
+// once the server accepts connections (tests use :0); now replaces the clock.
+type hooks struct {
+	ready chan<- string
+	now   func() time.Time
+}
+
+// serve runs the API until ctx ends.
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, h hooks) error {
 	cfg, _, err := loadConfig("serve", args, getenv)
 	if err != nil {
 		return err
@@ -216,7 +222,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 			return err
 		}
 	}
-	sys, err := openSystem(ctx, cfg, log, nil)
+	sys, err := openSystem(ctx, cfg, log, h.now)
 	if err != nil {
 		return err
 	}
@@ -271,8 +277,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if cfg.Demo {
 		printDemo(stdout, addr, demoTokens)
 	}
-	if ready != nil {
-		ready <- addr
+	if h.ready != nil {
+		h.ready <- addr
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// clock is a test clock the server reads.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+func overdueStates(t *testing.T, s *server) map[string]string {
+	t.Helper()
+	a := s.must(200, s.do("GET", "/v1/monitor/overdue", "gert", nil), "overdue")
+	out := map[string]string{}
+	items, _ := a.body["items"].([]any)
+	for _, it := range items {
+		m := it.(map[string]any)
+		out[m["id"].(string)] = m["state"].(string)
+	}
+	return out
+}
+
+// TestResponseStatesFollowTheClock moves the injected clock across the
+// deadlines of an acute and a high signal, over a weekend and King's Day.
+func TestResponseStatesFollowTheClock(t *testing.T) {
+	ams, _ := time.LoadLocation("Europe/Amsterdam")
+	c := &clock{t: time.Date(2026, 4, 24, 16, 0, 0, 0, ams)} // Friday before King's Day (Monday 27 April)
+	s := startServerWith(t, "", nil, c.now)
+	acute := s.must(201, s.do("POST", "/v1/signals", "carla", map[string]any{"subject": map[string]any{"name": secretName}, "neighbourhood": "centrum",
+		"categories": []string{"safety"}, "urgency": "acute", "description": secretDesc, "consent": "vital_interest"}), "raise acute").str("id")
+	high := s.must(201, s.do("POST", "/v1/signals", "dirk", raiseBody("Tweede Persoon")), "raise high")
+	highID := high.str("id")
+	s.must(200, s.do("POST", "/v1/signals/"+acute+"/handover", "carla", map[string]any{"team_id": "team-a", "note": secretNote}), "handover")
+	pos := fmt.Sprint(s.must(200, s.do("POST", "/v1/signals/"+highID+"/handover", "dirk", map[string]any{"team_id": "team-b"}), "handover").num("position"))
+	s.must(200, s.do("GET", "/v1/monitor/overdue?min_position="+pos, "gert", nil), "wait")
+
+	steps := []struct {
+		at   time.Time
+		want map[string]string
+	}{
+		{time.Date(2026, 4, 25, 15, 0, 0, 0, ams), map[string]string{}},                                    // 23 h: all waiting
+		{time.Date(2026, 4, 25, 17, 0, 0, 0, ams), map[string]string{acute: "late"}},                       // 25 h: acute late
+		{time.Date(2026, 4, 27, 17, 0, 0, 0, ams), map[string]string{acute: "late_3x"}},                    // 73 h: acute 3x
+		{time.Date(2026, 4, 30, 15, 0, 0, 0, ams), map[string]string{acute: "late_3x"}},                    // high due Thu 30 Apr 16:00 (skips the weekend and King's Day)
+		{time.Date(2026, 4, 30, 17, 0, 0, 0, ams), map[string]string{acute: "late_3x", highID: "late"}},    // high late
+		{time.Date(2026, 5, 12, 17, 0, 0, 0, ams), map[string]string{acute: "late_3x", highID: "late_3x"}}, // 9 working days on (skipping Liberation Day)
+	}
+	for _, st := range steps {
+		c.set(st.at)
+		got := overdueStates(t, s)
+		if len(got) != len(st.want) {
+			t.Fatalf("at %s: overdue %v, want %v", st.at, got, st.want)
+		}
+		for id, state := range st.want {
+			if got[id] != state {
+				t.Fatalf("at %s: %s is %q, want %q", st.at, id, got[id], state)
+			}
+		}
+	}
+	// A late answer leaves the overdue list and counts as answered late.
+	acc := s.must(200, s.do("POST", "/v1/signals/"+acute+"/accept", "anna", nil), "accept late")
+	mon := s.must(200, s.do("GET", fmt.Sprintf("/v1/monitor/response?min_position=%d&from=2026-04-01", acc.num("position")), "gert", nil), "monitor")
+	if mon.num("answered_late") != 1 || mon.num("late_3x") != 1 || mon.num("unanswered") != 1 || mon.num("answered") != 1 {
+		t.Fatalf("monitor: %s", mon.raw)
+	}
+	if _, ok := overdueStates(t, s)[acute]; ok {
+		t.Fatal("answered signal still overdue")
+	}
+	metrics := s.do("GET", "/metrics", "", nil)
+	if !strings.Contains(string(metrics.raw), `buurtsignaal_signals_overdue{state="late_3x",team="team-b",urgency="high"} 1`) {
+		t.Fatalf("metrics lack the overdue gauge:\n%s", grep(string(metrics.raw), "buurtsignaal_signals"))
+	}
+	for _, secret := range []string{secretName, secretDesc, secretNote, "Tweede Persoon"} {
+		for what, body := range map[string][]byte{"monitor": mon.raw, "overdue": s.do("GET", "/v1/monitor/overdue", "gert", nil).raw, "metrics": metrics.raw} {
+			if strings.Contains(string(body), secret) {
+				t.Fatalf("%s holds personal data", what)
+			}
+		}
+	}
+}
+
+func grep(text, sub string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
