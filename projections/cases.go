@@ -1,7 +1,8 @@
 package projections
 
 import (
-	"cmp"
+	"bytes"
+	"container/heap"
 	"slices"
 	"strings"
 	"time"
@@ -45,7 +46,8 @@ type Case struct {
 	DeclinedAt      time.Time // the last handover decline, while the signal waits again
 	WithdrawnAt     time.Time
 	LastActivityAt  time.Time
-	NextDue         string // YYYY-MM-DD of the latest follow-up's next_due
+	NextDue         string    // YYYY-MM-DD of the latest follow-up's next_due
+	NextDueAt       time.Time // NextDue as a time, for sorting
 
 	FollowUps []FollowUp
 	Referrals []Referral
@@ -188,6 +190,10 @@ func (p *Cases) Apply(env Envelope) {
 	case domain.FollowUpRecorded:
 		c.FollowUps = append(c.FollowUps, FollowUp{ID: e.FollowUpID, Kind: e.Kind, Outcome: e.Outcome, Note: e.Note, NextDue: e.NextDue, At: at, By: by})
 		c.NextDue = e.NextDue
+		c.NextDueAt = time.Time{}
+		if d, err := time.Parse(time.DateOnly, e.NextDue); err == nil {
+			c.NextDueAt = d
+		}
 		respond()
 	case domain.ReferralMade:
 		c.Referrals = append(c.Referrals, Referral{ID: e.ReferralID, OrganisationID: e.OrganisationID, Service: e.Service, Reason: e.Reason, Status: domain.RefOpen, MadeAt: at})
@@ -344,10 +350,8 @@ func (c *Case) DueKey() time.Time {
 	if c.FirstResponseAt.IsZero() {
 		key = c.DueAt
 	}
-	if c.NextDue != "" {
-		if d, err := time.Parse(time.DateOnly, c.NextDue); err == nil && (key.IsZero() || d.Before(key)) {
-			key = d
-		}
+	if d := c.NextDueAt; !d.IsZero() && (key.IsZero() || d.Before(key)) {
+		key = d
 	}
 	return key
 }
@@ -359,23 +363,46 @@ type CaseloadFilter struct {
 	Network  string
 }
 
-// Caseload returns the open cases of the teams, sorted by what is due first
-// (cases without a deadline last), then by id for a stable order.
-func (p *Cases) Caseload(f CaseloadFilter) []*Case {
-	var out []*Case
+// Caseload returns the first n open cases of the teams in "due first"
+// order (cases without a deadline last, then by id), and how many there are
+// in all. It selects with a bounded heap, so a page costs O(cases log n)
+// rather than a full sort.
+func (p *Cases) Caseload(f CaseloadFilter, n int) ([]*Case, int) {
+	h := &dueHeap{}
+	total := 0
 	for _, team := range f.Teams {
 		for _, c := range p.byTeam[team] {
-			if f.Network != "" && c.Network != f.Network {
+			if (f.Network != "" && c.Network != f.Network) || (f.Assignee != "" && c.Assignee != f.Assignee) {
 				continue
 			}
-			if f.Assignee != "" && c.Assignee != f.Assignee {
-				continue
+			total++
+			if h.Len() < n {
+				heap.Push(h, c)
+			} else if n > 0 && CompareDue(c, (*h)[0]) < 0 {
+				(*h)[0] = c
+				heap.Fix(h, 0)
 			}
-			out = append(out, c)
 		}
 	}
-	slices.SortFunc(out, CompareDue)
-	return out
+	out := make([]*Case, h.Len())
+	for i := len(out) - 1; i >= 0; i-- {
+		out[i] = heap.Pop(h).(*Case)
+	}
+	return out, total
+}
+
+// dueHeap is a max-heap by CompareDue: its root is the latest of the kept cases.
+type dueHeap []*Case
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return CompareDue(h[i], h[j]) > 0 }
+func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *dueHeap) Push(x any)        { *h = append(*h, x.(*Case)) }
+func (h *dueHeap) Pop() any {
+	old := *h
+	c := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return c
 }
 
 // CompareDue orders cases by due key (zero last), then id.
@@ -390,5 +417,5 @@ func CompareDue(a, b *Case) int {
 	if c := ka.Compare(kb); c != 0 {
 		return c
 	}
-	return cmp.Compare(a.ID.String(), b.ID.String())
+	return bytes.Compare(a.ID[:], b.ID[:])
 }

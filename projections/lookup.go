@@ -1,7 +1,9 @@
 package projections
 
 import (
+	"context"
 	"slices"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -16,6 +18,24 @@ type Lookup struct {
 	// Teams are the teams the configuration knows, per network; a nil map
 	// knows every team.
 	Teams map[string][]string
+	// Head reads the log's head, so a miss can wait for the projections to
+	// catch up (nil: answer at once).
+	Head func(context.Context) (uint64, error)
+}
+
+// catchUp waits (at most 2 s) until the projections have applied the log as
+// it is now. It reports whether they did.
+func (l *Lookup) catchUp(ctx context.Context) bool {
+	if l.Head == nil {
+		return false
+	}
+	head, err := l.Head(ctx)
+	if err != nil || l.Runner.Position() >= head {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return l.Runner.WaitFor(ctx, head) == nil
 }
 
 // SubjectByToken finds a subject by its blind-index token.
@@ -31,17 +51,23 @@ func (l *Lookup) OpenSignalsOfSubject(subject uuid.UUID) (ids []uuid.UUID) {
 }
 
 // SignalOfReferral finds the signal of a referral.
-func (l *Lookup) SignalOfReferral(referral uuid.UUID) (id uuid.UUID, ok bool) {
-	l.Runner.Read(func() { id, ok = l.Cases.SignalOfReferral(referral) })
+func (l *Lookup) SignalOfReferral(ctx context.Context, referral uuid.UUID) (id uuid.UUID, ok bool) {
+	find := func() { id, ok = l.Cases.SignalOfReferral(referral) }
+	if l.Runner.Read(find); !ok && l.catchUp(ctx) {
+		l.Runner.Read(find)
+	}
 	return id, ok
 }
 
 // OrganisationExists reports whether the network has this organisation.
-func (l *Lookup) OrganisationExists(network, id string) (ok bool) {
-	l.Runner.Read(func() {
+func (l *Lookup) OrganisationExists(ctx context.Context, network, id string) (ok bool) {
+	find := func() {
 		o, found := l.Orgs.Get(id)
 		ok = found && o.Network == network
-	})
+	}
+	if l.Runner.Read(find); !ok && l.catchUp(ctx) {
+		l.Runner.Read(find)
+	}
 	return ok
 }
 

@@ -155,7 +155,7 @@ func (s projectionSet) snapshot() map[string]any {
 	var subjects []Subject
 	s.subjects.All(func(x *Subject) bool { subjects = append(subjects, *x); return true })
 	slices.SortFunc(subjects, func(a, b Subject) int { return cmpID(a.ID, b.ID) })
-	caseload := s.cases.Caseload(CaseloadFilter{Teams: []string{"team-a"}, Network: "net"})
+	caseload, _ := s.cases.Caseload(CaseloadFilter{Teams: []string{"team-a"}, Network: "net"}, 1_000_000)
 	var ids []uuid.UUID
 	for _, c := range caseload {
 		ids = append(ids, c.ID)
@@ -215,7 +215,14 @@ func TestDeliveringEveryEventTwiceChangesNothing(t *testing.T) {
 func TestCaseloadIsSortedByWhatIsDueFirst(t *testing.T) {
 	s := newSet(t)
 	applyAll(t, s, history(t, 200, 3))
-	load := s.cases.Caseload(CaseloadFilter{Teams: []string{"team-a"}, Network: "net"})
+	load, total := s.cases.Caseload(CaseloadFilter{Teams: []string{"team-a"}, Network: "net"}, 1_000_000)
+	if total != len(load) {
+		t.Fatalf("total %d, %d cases", total, len(load))
+	}
+	top, _ := s.cases.Caseload(CaseloadFilter{Teams: []string{"team-a"}, Network: "net"}, 7)
+	if diff := cmp.Diff(load[:7], top); diff != "" {
+		t.Fatalf("the first page differs from the head of the full order (-full +page):\n%s", diff)
+	}
 	if len(load) == 0 {
 		t.Fatal("empty caseload")
 	}
@@ -229,7 +236,7 @@ func TestCaseloadIsSortedByWhatIsDueFirst(t *testing.T) {
 			t.Fatalf("caseload holds %s case of team %q", c.Status, c.Team)
 		}
 	}
-	if other := s.cases.Caseload(CaseloadFilter{Teams: []string{"team-b"}, Network: "net"}); len(other) != 0 {
+	if other, _ := s.cases.Caseload(CaseloadFilter{Teams: []string{"team-b"}, Network: "net"}, 50); len(other) != 0 {
 		t.Fatalf("team-b sees %d cases", len(other))
 	}
 }

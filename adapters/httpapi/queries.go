@@ -367,9 +367,9 @@ func (s *Server) caseload(w http.ResponseWriter, r *http.Request) error {
 	var page []projections.Case
 	var total int
 	s.Runner.Read(func() {
-		all := s.Cases.Caseload(f)
-		total = len(all)
-		for _, c := range window(all, offset, limit) {
+		var first []*projections.Case
+		first, total = s.Cases.Caseload(f, offset+limit)
+		for _, c := range window(first, offset, limit) {
 			page = append(page, *c)
 		}
 	})

@@ -26,11 +26,13 @@ import (
 
 // Lookup answers what the write side needs from projections. Answers may lag
 // the log slightly; the domain rules that matter are checked on the stream.
+// The ctx-taking lookups catch up with the log before answering "no", so a
+// command may name what the previous command created.
 type Lookup interface {
 	SubjectByToken(network, token string) (uuid.UUID, bool)
 	OpenSignalsOfSubject(subject uuid.UUID) []uuid.UUID
-	SignalOfReferral(referral uuid.UUID) (uuid.UUID, bool)
-	OrganisationExists(network, id string) bool
+	SignalOfReferral(ctx context.Context, referral uuid.UUID) (uuid.UUID, bool)
+	OrganisationExists(ctx context.Context, network, id string) bool
 	KnownTeam(network, team string) bool
 }
 
@@ -287,7 +289,7 @@ var errReferralNotFound = &domain.Error{Kind: domain.KindNotFound, Code: "referr
 // AnswerReferral runs a partner's answer to a referral. It returns
 // KindNotFound for an unknown referral, and Execute's errors.
 func (s *Service) AnswerReferral(ctx context.Context, req Request, referralID uuid.UUID, answer domain.ReferralStatus, note string) (Result, error) {
-	signalID, ok := s.Lookup.SignalOfReferral(referralID)
+	signalID, ok := s.Lookup.SignalOfReferral(ctx, referralID)
 	if !ok {
 		return Result{}, errReferralNotFound
 	}
@@ -414,7 +416,7 @@ func (s *Service) HandOver(ctx context.Context, req Request, signalID uuid.UUID,
 // an unknown organisation, and Execute's errors.
 func (s *Service) Refer(ctx context.Context, req Request, signalID uuid.UUID, org, service, reason string) (Result, error) {
 	return s.Execute(ctx, req, signalID, func(st domain.Signal, seal Sealer) (domain.Command, error) {
-		if org != "" && !s.Lookup.OrganisationExists(req.Actor.Network, org) {
+		if org != "" && !s.Lookup.OrganisationExists(ctx, req.Actor.Network, org) {
 			return nil, domain.Invalid(domain.FieldError{Field: "organisation_id", Message: "unknown organisation"})
 		}
 		r, err := seal(reason)
