@@ -101,13 +101,13 @@ type (
 
 // Subject stream events.
 type (
-	// SubjectRegistered holds the subject's personal data and blind-index token,
-	// both sealed under the subject's own key.
+	// SubjectRegistered holds the subject's personal data, sealed under the
+	// subject's own key. Its blind-index token lives in the key store, next
+	// to the key, and goes with it on erasure (SubjectIndex).
 	SubjectRegistered struct {
-		SubjectID  uuid.UUID `json:"subject_id"`
-		Network    string    `json:"network"`
-		Data       Sealed    `json:"data"`
-		BlindToken Sealed    `json:"blind_token"`
+		SubjectID uuid.UUID `json:"subject_id"`
+		Network   string    `json:"network"`
+		Data      Sealed    `json:"data"`
 	}
 	// SubjectErased records a crypto-shredding: the subject's key is gone.
 	SubjectErased struct {

@@ -10,17 +10,21 @@ import (
 // caller loads it, since domain code does no I/O).
 type Calendar struct {
 	Location *time.Location
-	Holidays map[string]bool // YYYY-MM-DD
+	Holidays map[int]bool // yyyymmdd
 }
+
+func dayKey(y int, m time.Month, d int) int { return y*10000 + int(m)*100 + d }
 
 // NewCalendar returns a calendar in loc with the given holidays (YYYY-MM-DD).
 func NewCalendar(loc *time.Location, holidays []string) Calendar {
 	if loc == nil {
 		loc = time.UTC
 	}
-	h := make(map[string]bool, len(holidays))
+	h := make(map[int]bool, len(holidays))
 	for _, d := range holidays {
-		h[d] = true
+		if t, err := time.Parse(time.DateOnly, d); err == nil {
+			h[dayKey(t.Date())] = true
+		}
 	}
 	return Calendar{Location: loc, Holidays: h}
 }
@@ -31,7 +35,7 @@ func (c Calendar) WorkingDay(t time.Time) bool {
 	if wd := t.Weekday(); wd == time.Saturday || wd == time.Sunday {
 		return false
 	}
-	return !c.Holidays[t.Format(time.DateOnly)]
+	return !c.Holidays[dayKey(t.Date())]
 }
 
 func (c Calendar) loc() *time.Location {

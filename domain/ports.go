@@ -24,6 +24,15 @@ type Cipher interface {
 	Erased(ctx context.Context, subject uuid.UUID) (bool, error)
 }
 
+// SubjectIndex finds a subject by its blind-index token. Entries live with
+// the subject's key, outside the log, and are deleted with it by Shred.
+type SubjectIndex interface {
+	// Find returns the subject indexed under token in the network.
+	Find(ctx context.Context, network, token string) (uuid.UUID, bool, error)
+	// Put indexes the subject under token in the network, durably.
+	Put(ctx context.Context, network, token string, subject uuid.UUID) error
+}
+
 // BlindIndex computes a keyed, deterministic token of identifying data (a
 // normalized name and birth date) so a subject can be found again without
 // storing the data in clear.

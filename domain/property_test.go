@@ -165,7 +165,7 @@ func TestRegistryRoundTripsEveryType(t *testing.T) {
 		CaseAssigned{ProfessionalID: "p"}, FollowUpRecorded{FollowUpID: fuID, Kind: "meeting", Outcome: "other"}, referred,
 		ReferralAccepted{ReferralID: refID}, ReferralDeclined{ReferralID: refID}, ReferralCompleted{ReferralID: refID},
 		FeedbackGiven{Code: "received"}, SignalsMatched{SubjectID: subjID, SignalIDs: []uuid.UUID{otherSig}}, closed, CaseReopened{Reason: secret},
-		SubjectRegistered{SubjectID: subjID, Data: secret, BlindToken: secret}, SubjectErased{SubjectID: subjID}, SubjectExported{SubjectID: subjID},
+		SubjectRegistered{SubjectID: subjID, Data: secret}, SubjectErased{SubjectID: subjID}, SubjectExported{SubjectID: subjID},
 		OrganisationRegistered{OrganisationID: "o", Name: "O", Kind: "school"}, ServiceOffered{Name: "s"}, ServiceWithdrawn{Name: "s"},
 		RecordAccessed{AccessRecord: AccessRecord{ActorID: "a", Subjects: []uuid.UUID{subjID}}, Chain: Chain{Seq: 1, Prev: "x"}},
 		AccessDenied{AccessRecord: AccessRecord{ActorID: "a"}}}

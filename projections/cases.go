@@ -49,6 +49,8 @@ type Case struct {
 	NextDue         string    // YYYY-MM-DD of the latest follow-up's next_due
 	NextDueAt       time.Time // NextDue as a time, for sorting
 
+	indexed string // the team whose caseload index holds the case
+
 	FollowUps []FollowUp
 	Referrals []Referral
 	Feedback  []Feedback
@@ -274,19 +276,25 @@ func (p *Cases) touch(c *Case, env Envelope) {
 	c.Position = env.Position
 	c.LastActivityAt = env.At
 	c.History = append(c.History, HistoryEntry{Type: env.Event.EventType(), At: env.At, Position: env.Position, ActorID: env.Meta.ActorID, ActorRole: env.Meta.ActorRole})
-	for team, set := range p.byTeam {
-		if team != c.Team || !c.Status.Open() {
-			delete(set, c.ID)
-		}
+	team := ""
+	if c.Status.Open() {
+		team = c.Team
 	}
-	if c.Team != "" && c.Status.Open() {
-		set := p.byTeam[c.Team]
+	if team == c.indexed {
+		return
+	}
+	if c.indexed != "" {
+		delete(p.byTeam[c.indexed], c.ID)
+	}
+	if team != "" {
+		set := p.byTeam[team]
 		if set == nil {
 			set = map[uuid.UUID]*Case{}
-			p.byTeam[c.Team] = set
+			p.byTeam[team] = set
 		}
 		set[c.ID] = c
 	}
+	c.indexed = team
 }
 
 // Get returns the case with this id.

@@ -38,12 +38,6 @@ func (l *Lookup) catchUp(ctx context.Context) bool {
 	return l.Runner.WaitFor(ctx, head) == nil
 }
 
-// SubjectByToken finds a subject by its blind-index token.
-func (l *Lookup) SubjectByToken(network, token string) (id uuid.UUID, ok bool) {
-	l.Runner.Read(func() { id, ok = l.Subjects.ByToken(network, token) })
-	return id, ok
-}
-
 // OpenSignalsOfSubject lists the subject's open signals.
 func (l *Lookup) OpenSignalsOfSubject(subject uuid.UUID) (ids []uuid.UUID) {
 	l.Runner.Read(func() { ids = l.Cases.OpenOfSubject(subject) })

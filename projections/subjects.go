@@ -1,7 +1,6 @@
 package projections
 
 import (
-	"context"
 	"strings"
 
 	"github.com/google/uuid"
@@ -17,22 +16,16 @@ type Subject struct {
 	Erased  bool
 }
 
-// Subjects indexes subjects and their blind-index tokens. The token is stored
-// sealed under the subject's key in the log, so this projection opens it with
-// the cipher: once a subject is erased its token can no longer be read and it
-// drops out of the index, also on every rebuild.
+// Subjects holds every subject's sealed personal data. (The blind index that
+// finds a subject by name lives in the key store, with the subject's key.)
 type Subjects struct {
-	cipher  domain.Cipher
-	byID    map[uuid.UUID]*Subject
-	byToken map[string]uuid.UUID // network + "\x00" + token
+	byID map[uuid.UUID]*Subject
 }
 
-// NewSubjects returns an empty subject index.
-func NewSubjects(cipher domain.Cipher) *Subjects {
-	return &Subjects{cipher: cipher, byID: map[uuid.UUID]*Subject{}, byToken: map[string]uuid.UUID{}}
+// NewSubjects returns an empty projection.
+func NewSubjects() *Subjects {
+	return &Subjects{byID: map[uuid.UUID]*Subject{}}
 }
-
-func tokenKey(network, token string) string { return network + "\x00" + token }
 
 // Apply implements Projection.
 func (p *Subjects) Apply(env Envelope) {
@@ -41,13 +34,7 @@ func (p *Subjects) Apply(env Envelope) {
 		if _, dup := p.byID[e.SubjectID]; dup {
 			return
 		}
-		s := &Subject{ID: e.SubjectID, Network: e.Network, Data: e.Data}
-		p.byID[e.SubjectID] = s
-		if tok, err := p.cipher.Open(context.Background(), e.SubjectID, e.BlindToken); err == nil {
-			p.byToken[tokenKey(e.Network, string(tok))] = e.SubjectID
-		} else {
-			s.Erased = true
-		}
+		p.byID[e.SubjectID] = &Subject{ID: e.SubjectID, Network: e.Network, Data: e.Data}
 	case domain.SubjectErased:
 		s := p.byID[e.SubjectID]
 		if s == nil {
@@ -55,11 +42,6 @@ func (p *Subjects) Apply(env Envelope) {
 		}
 		s.Erased = true
 		s.Data = nil
-		for k, id := range p.byToken {
-			if id == e.SubjectID && strings.HasPrefix(k, s.Network+"\x00") {
-				delete(p.byToken, k)
-			}
-		}
 	}
 }
 
@@ -67,12 +49,6 @@ func (p *Subjects) Apply(env Envelope) {
 func (p *Subjects) Get(id uuid.UUID) (*Subject, bool) {
 	s, ok := p.byID[id]
 	return s, ok
-}
-
-// ByToken finds the subject with this blind-index token in the network.
-func (p *Subjects) ByToken(network, token string) (uuid.UUID, bool) {
-	id, ok := p.byToken[tokenKey(network, token)]
-	return id, ok
 }
 
 // All calls fn for every subject until it returns false.

@@ -224,11 +224,13 @@ func (s *Server) searchSubjects(w http.ResponseWriter, r *http.Request) error {
 	token := s.App.Index.Token(strings.TrimSpace(b.Name), b.BirthDate)
 	p := principal(r.Context())
 	ans := searchAnswer{SubjectIDs: []uuid.UUID{}}
-	s.Runner.Read(func() {
-		if id, ok := s.Subjects.ByToken(p.Network, token); ok {
-			ans.SubjectIDs = append(ans.SubjectIDs, id)
-		}
-	})
+	id, ok, err := s.App.Subjects.Find(r.Context(), p.Network, token)
+	if err != nil {
+		return err
+	}
+	if ok {
+		ans.SubjectIDs = append(ans.SubjectIDs, id)
+	}
 	a := s.access(r, "search", domain.BasisRole)
 	a.Purpose, a.Subjects = "privacy_request", ans.SubjectIDs
 	if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {

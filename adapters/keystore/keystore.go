@@ -69,7 +69,10 @@ type Store struct {
 	once sync.Once
 }
 
-var _ domain.Cipher = (*Store)(nil)
+var (
+	_ domain.Cipher       = (*Store)(nil)
+	_ domain.SubjectIndex = (*Store)(nil)
+)
 
 type cached struct {
 	id   uuid.UUID
@@ -148,7 +151,7 @@ func Open(dir string, master tink.AEAD, opts Options) (*Store, error) {
 	if opts.CacheSize <= 0 {
 		opts.CacheSize = 100_000
 	}
-	db, err := pebble.Open(dir, &pebble.Options{Cleaner: pebble.ArchiveCleaner{}, Logger: quietLogger{}})
+	db, err := pebble.Open(dir, &pebble.Options{Cleaner: pebble.ArchiveCleaner{}, Logger: quietLogger{}, MaxManifestFileSize: 1})
 	if err != nil {
 		return nil, fmt.Errorf("keystore: open: %w", err)
 	}
@@ -168,6 +171,16 @@ func Open(dir string, master tink.AEAD, opts Options) (*Store, error) {
 
 func keyKey(id uuid.UUID) []byte    { return append([]byte{'k'}, id[:]...) }
 func erasedKey(id uuid.UUID) []byte { return append([]byte{'e'}, id[:]...) }
+
+// indexKey is a blind-index entry: network and token -> subject.
+func indexKey(network, token string) []byte {
+	return append(append(append([]byte{'x'}, network...), 0), token...)
+}
+
+// reverseKey lists a subject's index entries, so Shred can delete them.
+func reverseKey(id uuid.UUID, network, token string) []byte {
+	return append(append(append(append([]byte{'r'}, id[:]...), network...), 0), token...)
+}
 
 var blindKey = []byte("b")
 
@@ -362,6 +375,41 @@ func (s *Store) Open(ctx context.Context, subject uuid.UUID, ciphertext []byte) 
 	return pt, nil
 }
 
+// Find implements domain.SubjectIndex.
+func (s *Store) Find(_ context.Context, network, token string) (uuid.UUID, bool, error) {
+	v, ok, err := s.get(indexKey(network, token))
+	if err != nil || !ok {
+		return uuid.Nil, false, err
+	}
+	id, err := uuid.FromBytes(v)
+	if err != nil {
+		return uuid.Nil, false, domain.Wrap(domain.KindInternal, errInternal.Code, "a blind index entry is damaged", err)
+	}
+	if _, erased, err := s.get(erasedKey(id)); err != nil || erased {
+		return uuid.Nil, false, err
+	}
+	return id, true, nil
+}
+
+// Put implements domain.SubjectIndex. The entry is group-committed like a
+// key; an existing entry for the token stays (first subject wins).
+func (s *Store) Put(ctx context.Context, network, token string, subject uuid.UUID) error {
+	s.creating.RLock()
+	defer s.creating.RUnlock()
+	if _, erased, err := s.get(erasedKey(subject)); err != nil {
+		return err
+	} else if erased {
+		return domain.ErrErased
+	}
+	if _, err := s.put(ctx, reverseKey(subject, network, token), nil); err != nil {
+		return domain.Wrap(domain.KindInternal, errInternal.Code, errInternal.Message, err)
+	}
+	if _, err := s.put(ctx, indexKey(network, token), subject[:]); err != nil {
+		return domain.Wrap(domain.KindInternal, errInternal.Code, errInternal.Message, err)
+	}
+	return nil
+}
+
 // Erased implements domain.Cipher.
 func (s *Store) Erased(_ context.Context, subject uuid.UUID) (bool, error) {
 	_, erased, err := s.get(erasedKey(subject))
@@ -379,38 +427,67 @@ func (s *Store) Shred(ctx context.Context, subject uuid.UUID) error {
 	b := s.db.NewBatch()
 	_ = b.Set(erasedKey(subject), nil, nil)
 	_ = b.Delete(keyKey(subject), nil)
+	// The subject's blind-index entries go too.
+	prefix := append([]byte{'r'}, subject[:]...)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: append(bytes.Clone(prefix), 0xff)})
+	if err != nil {
+		b.Close()
+		return domain.Wrap(domain.KindInternal, errInternal.Code, errInternal.Message, err)
+	}
+	var tokens [][]byte
+	for ok := it.First(); ok; ok = it.Next() {
+		k := bytes.Clone(it.Key())
+		network, token, _ := bytes.Cut(k[len(prefix):], []byte{0})
+		_ = b.Delete(k, nil)
+		_ = b.Delete(indexKey(string(network), string(token)), nil)
+		tokens = append(tokens, token)
+	}
+	_ = it.Close()
 	err = b.Commit(pebble.Sync)
 	b.Close()
 	if err != nil {
 		return domain.Wrap(domain.KindInternal, errInternal.Code, errInternal.Message, err)
 	}
 	s.forget(subject)
+	_ = tokens // deleted above; see purge on what stays on disk
 	if !had {
 		return nil
 	}
-	if err := s.purge(ctx, keyKey(subject), wrapped); err != nil {
+	if err := s.purge(ctx, [][]byte{wrapped}); err != nil {
 		return domain.Wrap(domain.KindInternal, errInternal.Code, "the key could not be purged from disk", err)
 	}
 	return nil
 }
 
-// purge flushes and compacts the key's range until no file holds wrapped.
-func (s *Store) purge(ctx context.Context, key, wrapped []byte) error {
-	end := append(bytes.Clone(key), 0)
+// purge flushes and compacts the store until no file holds any of the
+// needles (the wrapped key). The key store is small (keys and index entries),
+// so compacting all of it is cheap enough for an erasure. The subject's
+// blind-index entries are deleted too, but a deletion's tombstone names the
+// entry's key (a keyed HMAC of name and birth date, useless without the
+// blind-index key) until later compactions drop it; the key material and
+// every value are gone at once.
+func (s *Store) purge(ctx context.Context, needles [][]byte) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for attempt := 0; ; attempt++ {
 		if err := s.db.Flush(); err != nil {
 			return err
 		}
-		if err := s.db.Compact(ctx, key, end, false); err != nil {
+		if err := s.db.Compact(ctx, []byte{0}, []byte{0xff}, false); err != nil {
 			return err
 		}
 		if err := shredArchive(s.dir); err != nil {
 			return err
 		}
-		found, err := filesContain(s.dir, wrapped)
-		if err != nil {
-			return err
+		found := false
+		for _, needle := range needles {
+			if found {
+				break
+			}
+			f, err := filesContain(s.dir, needle)
+			if err != nil {
+				return err
+			}
+			found = f
 		}
 		if !found {
 			return nil

@@ -198,3 +198,42 @@ func BenchmarkSealOpenExisting(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "opens/s")
 }
+
+func TestBlindIndexEntriesGoWithTheKey(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := open(t, dir, master(t))
+	defer s.Close()
+	a, b := uuid.New(), uuid.New()
+	tokA := s.BlindIndex().Token("Johanna Pieterse", "1941-03-12")
+	tokB := s.BlindIndex().Token("Kees van Dam", "1956-07-01")
+	for _, x := range []struct {
+		id  uuid.UUID
+		tok string
+	}{{a, tokA}, {b, tokB}} {
+		if _, err := s.Seal(ctx, x.id, []byte("data")); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Put(ctx, "net", x.tok, x.id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, ok, err := s.Find(ctx, "net", s.BlindIndex().Token("johanna  pieterse", "1941-03-12")); err != nil || !ok || got != a {
+		t.Fatalf("find: %v %v %v", got, ok, err)
+	}
+	if _, ok, _ := s.Find(ctx, "other-network", tokA); ok {
+		t.Fatal("found in another network")
+	}
+	if err := s.Shred(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.Find(ctx, "net", tokA); ok {
+		t.Fatal("an erased subject is still found")
+	}
+	if got, ok, _ := s.Find(ctx, "net", tokB); !ok || got != b {
+		t.Fatal("another subject's entry went too")
+	}
+	if err := s.Put(ctx, "net", tokA, a); !errors.Is(err, domain.ErrErased) {
+		t.Fatalf("indexing an erased subject: %v", err)
+	}
+}

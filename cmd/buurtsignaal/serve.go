@@ -109,7 +109,7 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 	}
 	holidays = append(holidays, splitList(cfg.Holidays)...)
 	s.cases = projections.NewCases(domain.DefaultNorms(), domain.NewCalendar(loc, holidays))
-	s.subjects = projections.NewSubjects(s.keys)
+	s.subjects = projections.NewSubjects()
 	s.orgs = projections.NewOrganisations()
 	s.audit = projections.NewAuditTrail()
 	s.runner = projections.NewRunner(s.store, s.reg, s.cases, s.subjects, s.orgs, s.audit)
@@ -131,7 +131,7 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 			}
 		}
 	}
-	s.app = &app.Service{Log: s.store, Cipher: s.keys, Index: s.index, Lookup: lookup, Reg: s.reg, Now: now, NewID: uuid.New}
+	s.app = &app.Service{Log: s.store, Cipher: s.keys, Index: s.index, Subjects: s.keys, Lookup: lookup, Reg: s.reg, Now: now, NewID: uuid.New}
 	s.metrics.MustRegister(&metrics.Monitor{Runner: s.runner, Cases: s.cases, Now: now, Head: s.store.Head})
 	return s, nil
 }

@@ -29,7 +29,6 @@ import (
 // The ctx-taking lookups catch up with the log before answering "no", so a
 // command may name what the previous command created.
 type Lookup interface {
-	SubjectByToken(network, token string) (uuid.UUID, bool)
 	OpenSignalsOfSubject(subject uuid.UUID) []uuid.UUID
 	SignalOfReferral(ctx context.Context, referral uuid.UUID) (uuid.UUID, bool)
 	OrganisationExists(ctx context.Context, network, id string) bool
@@ -38,13 +37,14 @@ type Lookup interface {
 
 // Service runs commands.
 type Service struct {
-	Log    eventlog.Store
-	Cipher domain.Cipher
-	Index  domain.BlindIndex
-	Lookup Lookup
-	Reg    *domain.Registry
-	Now    func() time.Time
-	NewID  func() uuid.UUID
+	Log      eventlog.Store
+	Cipher   domain.Cipher
+	Index    domain.BlindIndex
+	Subjects domain.SubjectIndex
+	Lookup   Lookup
+	Reg      *domain.Registry
+	Now      func() time.Time
+	NewID    func() uuid.UUID
 }
 
 // Request carries who asks and how.
@@ -325,7 +325,10 @@ func (s *Service) Raise(ctx context.Context, req Request, in RaiseInput) (Result
 	}
 	network := req.Actor.Network
 	token := s.Index.Token(in.Subject.Name, in.Subject.BirthDate)
-	subjectID, known := s.Lookup.SubjectByToken(network, token)
+	subjectID, known, err := s.Subjects.Find(ctx, network, token)
+	if err != nil {
+		return Result{}, err
+	}
 	if known {
 		if erased, err := s.Cipher.Erased(ctx, subjectID); err != nil {
 			return Result{}, err
@@ -383,21 +386,22 @@ func (s *Service) registerSubject(ctx context.Context, req Request, id uuid.UUID
 	if err != nil {
 		return err
 	}
-	sealedToken, err := s.Cipher.Seal(ctx, id, []byte(token))
-	if err != nil {
-		return err
-	}
 	stream := eventlog.StreamName(domain.SubjectCategory, id.String())
-	ev := domain.SubjectRegistered{SubjectID: id, Network: req.Actor.Network, Data: sealed, BlindToken: sealedToken}
+	ev := domain.SubjectRegistered{SubjectID: id, Network: req.Actor.Network, Data: sealed}
 	encoded, err := s.encode(req, s.eventIDs(req, stream, 1), []domain.Event{ev}, now)
 	if err != nil {
 		return err
 	}
 	_, err = s.Log.Append(ctx, stream, eventlog.NoStream(), encoded...)
 	if errors.Is(err, eventlog.ErrWrongExpectedVersion) && req.IdempotencyKey != "" {
-		return nil // registered by the first attempt of this request
+		err = nil // registered by the first attempt of this request
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	// Indexed after registering: an index entry never names a subject the
+	// log does not have; a failure here only loses future matches.
+	return s.Subjects.Put(ctx, req.Actor.Network, token, id)
 }
 
 // HandOver hands a signal to a team the configuration knows. It returns
