@@ -1,7 +1,9 @@
 package domain
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"slices"
 )
 
@@ -66,12 +68,21 @@ func (s Sealed) LogValue() string { return "[sealed]" }
 // MarshalJSON encodes the ciphertext as base64, like []byte.
 func (s Sealed) MarshalJSON() ([]byte, error) { return json.Marshal([]byte(s)) }
 
-// UnmarshalJSON decodes base64 ciphertext.
+// UnmarshalJSON decodes base64 ciphertext (standard encoding, as
+// encoding/json writes []byte), or null.
 func (s *Sealed) UnmarshalJSON(b []byte) error {
-	var raw []byte
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return err
+	if string(b) == "null" {
+		*s = nil
+		return nil
 	}
-	*s = raw
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return errors.New("sealed value: not a base64 string")
+	}
+	raw := make([]byte, base64.StdEncoding.DecodedLen(len(b)-2))
+	n, err := base64.StdEncoding.Decode(raw, b[1:len(b)-1])
+	if err != nil {
+		return errors.New("sealed value: not a base64 string")
+	}
+	*s = raw[:n]
 	return nil
 }

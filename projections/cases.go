@@ -115,6 +115,18 @@ type Cases struct {
 	byRaiser   map[string][]uuid.UUID
 	bySubject  map[uuid.UUID][]uuid.UUID
 	byReferral map[uuid.UUID]uuid.UUID
+	strs       map[string]string // interned actor ids and roles
+}
+
+// intern returns one shared copy of a short, often repeated string.
+func (p *Cases) intern(s string) string {
+	if v, ok := p.strs[s]; ok {
+		return v
+	}
+	if len(p.strs) < 1<<20 {
+		p.strs[s] = s
+	}
+	return s
 }
 
 // NewCases returns an empty projection computing deadlines with the norms and calendar.
@@ -123,7 +135,7 @@ func NewCases(norms domain.Norms, cal domain.Calendar) *Cases {
 		norms: norms, calendar: cal,
 		byID: map[uuid.UUID]*Case{}, byTeam: map[string]map[uuid.UUID]*Case{},
 		byRaiser: map[string][]uuid.UUID{}, bySubject: map[uuid.UUID][]uuid.UUID{},
-		byReferral: map[uuid.UUID]uuid.UUID{},
+		byReferral: map[uuid.UUID]uuid.UUID{}, strs: map[string]string{},
 	}
 }
 
@@ -150,7 +162,7 @@ func (p *Cases) Apply(env Envelope) {
 	if c == nil {
 		return
 	}
-	at, by := env.At, env.Meta.ActorID
+	at, by := env.At, p.intern(env.Meta.ActorID)
 	note := func(text domain.Sealed) {
 		if !text.Empty() {
 			c.Notes = append(c.Notes, Note{Kind: env.Event.EventType(), Text: text, At: at, By: by})
@@ -275,7 +287,8 @@ func (p *Cases) touch(c *Case, env Envelope) {
 	c.Version++
 	c.Position = env.Position
 	c.LastActivityAt = env.At
-	c.History = append(c.History, HistoryEntry{Type: env.Event.EventType(), At: env.At, Position: env.Position, ActorID: env.Meta.ActorID, ActorRole: env.Meta.ActorRole})
+	c.History = append(c.History, HistoryEntry{Type: env.Event.EventType(), At: env.At, Position: env.Position,
+		ActorID: p.intern(env.Meta.ActorID), ActorRole: p.intern(env.Meta.ActorRole)})
 	team := ""
 	if c.Status.Open() {
 		team = c.Team

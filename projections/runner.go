@@ -102,33 +102,79 @@ func (r *Runner) run(ctx context.Context) error {
 		return fmt.Errorf("projections: subscribe: %w", err)
 	}
 	defer sub.Close()
-	for {
-		re, err := sub.Next(ctx)
-		if err != nil {
-			return err
+	// Decoding (JSON) runs in its own goroutine, ahead of applying: on a
+	// replay the two share the machine's cores.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	decodedc := make(chan decoded, 4096)
+	go func() {
+		defer close(decodedc)
+		for {
+			re, err := sub.Next(ctx)
+			d := decoded{re: re, err: err}
+			if err == nil {
+				d.env, d.err = r.decode(re)
+			}
+			select {
+			case decodedc <- d:
+			case <-ctx.Done():
+				return
+			}
+			if d.err != nil {
+				return
+			}
 		}
-		if err := r.Apply(re); err != nil {
-			return err
+	}()
+	for d := range decodedc {
+		if d.err != nil {
+			return d.err
 		}
-		if !r.caughtUp.Load() && re.Position >= head {
+		r.apply(d.re, d.env)
+		if !r.caughtUp.Load() && d.re.Position >= head {
 			r.caughtUp.Store(true)
 		}
 	}
+	return ctx.Err()
+}
+
+type decoded struct {
+	re  eventlog.RecordedEvent
+	env Envelope
+	err error
+}
+
+// decode decodes a registered event; others (from newer code) are skipped
+// with an empty envelope.
+func (r *Runner) decode(re eventlog.RecordedEvent) (Envelope, error) {
+	if !r.reg.Known(re.Type) {
+		return Envelope{}, nil
+	}
+	env, err := Decode(r.reg, re)
+	if err != nil {
+		return Envelope{}, fmt.Errorf("projections: event at %d: %w", re.Position, err)
+	}
+	return env, nil
 }
 
 // Apply applies one recorded event if it is past the last applied position.
 // It is exported so tests can deliver events directly (and twice).
 func (r *Runner) Apply(re eventlog.RecordedEvent) error {
 	if re.Position <= r.pos.Load() {
-		return nil // at least once: already applied
+		return nil
 	}
-	var env Envelope
-	if r.reg.Known(re.Type) {
-		var err error
-		env, err = Decode(r.reg, re)
-		if err != nil {
-			return fmt.Errorf("projections: event at %d: %w", re.Position, err)
-		}
+	env, err := r.decode(re)
+	if err != nil {
+		return err
+	}
+	r.apply(re, env)
+	return nil
+}
+
+// apply applies a decoded event if it is past the last applied position:
+// delivery is at least once.
+func (r *Runner) apply(re eventlog.RecordedEvent, env Envelope) {
+	if re.Position <= r.pos.Load() {
+		return
 	}
 	r.mu.Lock()
 	if env.Event != nil {
@@ -144,7 +190,6 @@ func (r *Runner) Apply(re eventlog.RecordedEvent) error {
 	close(r.notify)
 	r.notify = make(chan struct{})
 	r.notifyMu.Unlock()
-	return nil
 }
 
 // Position returns the position of the last applied event.
