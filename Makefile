@@ -3,7 +3,7 @@ GO      ?= go
 DATA    ?= ./data
 ADDR    ?= 127.0.0.1:8080
 
-.PHONY: run build test vet bench-store crashtest lint
+.PHONY: run build test vet bench-store bench-projections crashtest lint
 
 run:
 	$(GO) run ./cmd/buurtsignaal serve --demo --addr $(ADDR) --data-dir $(DATA)
@@ -19,6 +19,9 @@ test: vet
 
 bench-store:
 	bash scripts/bench-store.sh
+
+bench-projections:
+	bash scripts/bench-projections.sh
 
 crashtest:
 	$(GO) run ./scripts/crashtest -rounds 20
