@@ -1,6 +1,9 @@
 package domain
 
-import "slices"
+import (
+	"log/slog"
+	"slices"
+)
 
 // Role is what a principal may do; see Policy for the rules.
 type Role string
@@ -43,5 +46,14 @@ func (p Principal) HasRole(r Role) bool { return slices.Contains(p.Roles, r) }
 // InTeam reports whether the principal belongs to team t.
 func (p Principal) InTeam(t string) bool { return t != "" && slices.Contains(p.Teams, t) }
 
-// LogValue keeps the display name out of structured logs.
-func (p Principal) LogValue() string { return p.ID }
+// LogValue keeps the display name out of structured logs: a principal logs
+// as its id and roles.
+func (p Principal) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("id", p.ID), slog.Any("roles", p.Roles))
+}
+
+// String keeps the display name out of fmt output.
+func (p Principal) String() string { return p.ID }
+
+// GoString keeps the display name out of %#v.
+func (p Principal) GoString() string { return "Principal(" + p.ID + ")" }

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"slices"
 )
 
@@ -63,7 +64,10 @@ func (s Sealed) Empty() bool { return len(s) == 0 }
 func (s Sealed) String() string { return "[sealed]" }
 
 // LogValue keeps ciphertext out of structured logs.
-func (s Sealed) LogValue() string { return "[sealed]" }
+func (s Sealed) LogValue() slog.Value { return slog.StringValue("[sealed]") }
+
+// GoString keeps ciphertext out of %#v.
+func (s Sealed) GoString() string { return "[sealed]" }
 
 // MarshalJSON encodes the ciphertext as base64, like []byte.
 func (s Sealed) MarshalJSON() ([]byte, error) { return json.Marshal([]byte(s)) }

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -79,7 +80,10 @@ type SubjectData struct {
 }
 
 // LogValue keeps personal data out of structured logs.
-func (SubjectData) LogValue() string { return "[personal data]" }
+func (SubjectData) LogValue() slog.Value { return slog.StringValue("[personal data]") }
+
+// GoString keeps personal data out of %#v.
+func (SubjectData) GoString() string { return "[personal data]" }
 
 // String keeps personal data out of fmt output.
 func (SubjectData) String() string { return "[personal data]" }
