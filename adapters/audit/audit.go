@@ -289,55 +289,64 @@ type Head struct {
 // Verify recomputes the chain of every audit stream in the log. It returns
 // an error only when the log cannot be read; broken chains are Problems.
 func Verify(ctx context.Context, store eventlog.Store) (Report, error) {
-	rep := Report{Problems: []string{}, Heads: []Head{}}
 	prefix := domain.AuditCategory + "-"
-	// Find the audit streams and their events in global order.
+	var events []eventlog.RecordedEvent
+	var after uint64
+	for {
+		page, err := store.ReadAll(ctx, after, 4096)
+		if err != nil {
+			return Report{Problems: []string{}, Heads: []Head{}}, fmt.Errorf("audit verify: %w", err)
+		}
+		for _, re := range page {
+			after = re.Position
+			if strings.HasPrefix(re.StreamID, prefix) {
+				events = append(events, re)
+			}
+		}
+		if len(page) < 4096 {
+			break
+		}
+	}
+	return VerifyEvents(events), nil
+}
+
+// VerifyEvents checks the chains of audit events given in log order: every
+// record's sequence number is its revision, and its prev is the digest of
+// the record before it in its stream. Edits, deletions and reorders break a
+// link; truncation and an edit of a stream's last record change its head,
+// which is why operators keep the head digest outside the system.
+func VerifyEvents(events []eventlog.RecordedEvent) Report {
+	rep := Report{Problems: []string{}, Heads: []Head{}}
 	type streamState struct {
 		records int
 		expect  uint64
 		prev    string
 	}
 	streams := map[string]*streamState{}
-	var after uint64
-	for {
-		page, err := store.ReadAll(ctx, after, 4096)
-		if err != nil {
-			return rep, fmt.Errorf("audit verify: %w", err)
+	for _, re := range events {
+		st := streams[re.StreamID]
+		if st == nil {
+			st = &streamState{prev: genesis(re.StreamID)}
+			streams[re.StreamID] = st
 		}
-		for _, re := range page {
-			after = re.Position
-			if !strings.HasPrefix(re.StreamID, prefix) {
-				continue
+		var c domain.Chain
+		if err := decodeChain(re.Data, &c); err != nil {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("%s@%d: record does not decode", re.StreamID, re.Revision))
+		} else {
+			if c.Seq != st.expect || re.Revision != st.expect {
+				rep.Problems = append(rep.Problems, fmt.Sprintf("%s@%d: sequence %d where %d was expected (record missing or reordered)", re.StreamID, re.Revision, c.Seq, st.expect))
 			}
-			st := streams[re.StreamID]
-			if st == nil {
-				st = &streamState{prev: genesis(re.StreamID)}
-				streams[re.StreamID] = st
+			if c.Prev != st.prev {
+				rep.Problems = append(rep.Problems, fmt.Sprintf("%s@%d: chain broken (previous record changed, missing or reordered)", re.StreamID, re.Revision))
 			}
-			var c struct {
-				domain.Chain
-			}
-			if err := decodeChain(re.Data, &c.Chain); err != nil {
-				rep.Problems = append(rep.Problems, fmt.Sprintf("%s@%d: record does not decode", re.StreamID, re.Revision))
-			} else {
-				if c.Seq != st.expect || re.Revision != st.expect {
-					rep.Problems = append(rep.Problems, fmt.Sprintf("%s@%d: sequence %d where %d was expected (record missing or reordered)", re.StreamID, re.Revision, c.Seq, st.expect))
-				}
-				if c.Prev != st.prev {
-					rep.Problems = append(rep.Problems, fmt.Sprintf("%s@%d: chain broken (previous record changed, missing or reordered)", re.StreamID, re.Revision))
-				}
-			}
-			if re.Type != (domain.RecordAccessed{}).EventType() && re.Type != (domain.AccessDenied{}).EventType() {
-				rep.Problems = append(rep.Problems, fmt.Sprintf("%s@%d: unexpected event type", re.StreamID, re.Revision))
-			}
-			st.expect = re.Revision + 1
-			st.prev = digest(re.Data)
-			st.records++
-			rep.Records++
 		}
-		if len(page) < 4096 {
-			break
+		if re.Type != (domain.RecordAccessed{}).EventType() && re.Type != (domain.AccessDenied{}).EventType() {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("%s@%d: unexpected event type", re.StreamID, re.Revision))
 		}
+		st.expect = re.Revision + 1
+		st.prev = digest(re.Data)
+		st.records++
+		rep.Records++
 	}
 	names := make([]string, 0, len(streams))
 	for n := range streams {
@@ -353,7 +362,7 @@ func Verify(ctx context.Context, store eventlog.Store) (Report, error) {
 	rep.Streams = len(names)
 	rep.Head = hex.EncodeToString(all.Sum(nil))
 	rep.OK = len(rep.Problems) == 0
-	return rep, nil
+	return rep
 }
 
 func decodeChain(data []byte, c *domain.Chain) error {
