@@ -103,6 +103,12 @@ func startServer(t *testing.T, dataDir string, extraEnv map[string]string) *serv
 // startServerWith is startServer with an injected clock (nil: real time).
 func startServerWith(t *testing.T, dataDir string, extraEnv map[string]string, now func() time.Time) *server {
 	t.Helper()
+	return startServerHooks(t, dataDir, extraEnv, hooks{now: now})
+}
+
+// startServerHooks is startServer with test hooks.
+func startServerHooks(t *testing.T, dataDir string, extraEnv map[string]string, h hooks) *server {
+	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
@@ -116,10 +122,11 @@ func startServerWith(t *testing.T, dataDir string, extraEnv map[string]string, n
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
+	h.ready = ready
 	errc := make(chan error, 1)
 	stderr := &syncBuffer{}
 	go func() {
-		errc <- serve(ctx, nil, io.Discard, stderr, func(k string) string { return env[k] }, hooks{ready: ready, now: now})
+		errc <- serve(ctx, nil, io.Discard, stderr, func(k string) string { return env[k] }, h)
 	}()
 	var addr string
 	select {

@@ -203,6 +203,8 @@ func (s *system) startProjections(ctx context.Context) (wait func() error, err e
 type hooks struct {
 	ready chan<- string
 	now   func() time.Time
+	// auditor wraps the audit log (tests count records and inject failures).
+	auditor func(httpapi.Auditor) httpapi.Auditor
 }
 
 // serve runs the API until ctx ends.
@@ -253,9 +255,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	auditLog := audit.New(sys.store, sys.keys, cfg.Replica, sys.now)
 	defer auditLog.Close()
+	var auditor httpapi.Auditor = auditLog
+	if h.auditor != nil {
+		auditor = h.auditor(auditLog)
+	}
 	api := httpapi.New(httpapi.Deps{
 		Log: log, Auth: authn, App: sys.app, Runner: sys.runner, Cases: sys.cases, Subjects: sys.subjects,
-		Orgs: sys.orgs, Cipher: sys.keys, Auditor: auditLog, Audit: sys.audit, Metrics: sys.metrics, Now: sys.now,
+		Orgs: sys.orgs, Cipher: sys.keys, Auditor: auditor, Audit: sys.audit, Metrics: sys.metrics, Now: sys.now,
 		RequireMFA: !cfg.NoMFA, Verify: sys.verify,
 		Ready: func() bool { return sys.runner.CaughtUp() },
 	})
