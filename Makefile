@@ -3,7 +3,7 @@ GO      ?= go
 DATA    ?= ./data
 ADDR    ?= 127.0.0.1:8080
 
-.PHONY: run build test vet bench-store bench-projections crashtest lint
+.PHONY: run build test vet bench-store bench-projections bench-audit crashtest lint
 
 run:
 	$(GO) run ./cmd/buurtsignaal serve --demo --addr $(ADDR) --data-dir $(DATA)
@@ -22,6 +22,9 @@ bench-store:
 
 bench-projections:
 	bash scripts/bench-projections.sh
+
+bench-audit:
+	BUURTSIGNAAL_BENCH_AUDIT=1 $(GO) test -count=1 -v -run '^TestBenchAudit$$' ./cmd/buurtsignaal | grep -E '^(noop|audited_caseload|ratio|p99_ms):'
 
 crashtest:
 	$(GO) run ./scripts/crashtest -rounds 20

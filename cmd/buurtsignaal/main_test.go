@@ -38,7 +38,7 @@ var testPrincipals = []struct {
 
 // server is a running buurtsignaal serve on a loopback port.
 type server struct {
-	t       *testing.T
+	t       testing.TB
 	base    string
 	dataDir string
 	stderr  *syncBuffer
@@ -62,7 +62,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func writeTokens(t *testing.T, dir string) string {
+func writeTokens(t testing.TB, dir string) string {
 	t.Helper()
 	type entry struct {
 		TokenSHA256  string   `json:"token_sha256"`
@@ -95,19 +95,19 @@ func writeTokens(t *testing.T, dir string) string {
 
 // startServer boots the real binary's serve on :0 with a temporary embedded
 // store, and stops it (checking a clean shutdown) at the end of the test.
-func startServer(t *testing.T, dataDir string, extraEnv map[string]string) *server {
+func startServer(t testing.TB, dataDir string, extraEnv map[string]string) *server {
 	t.Helper()
 	return startServerWith(t, dataDir, extraEnv, nil)
 }
 
 // startServerWith is startServer with an injected clock (nil: real time).
-func startServerWith(t *testing.T, dataDir string, extraEnv map[string]string, now func() time.Time) *server {
+func startServerWith(t testing.TB, dataDir string, extraEnv map[string]string, now func() time.Time) *server {
 	t.Helper()
 	return startServerHooks(t, dataDir, extraEnv, hooks{now: now})
 }
 
 // startServerHooks is startServer with test hooks.
-func startServerHooks(t *testing.T, dataDir string, extraEnv map[string]string, h hooks) *server {
+func startServerHooks(t testing.TB, dataDir string, extraEnv map[string]string, h hooks) *server {
 	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
