@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/buurtsignaal/buurtsignaal/adapters/auth"
+	"github.com/buurtsignaal/buurtsignaal/adapters/kurrentdb/kurrenttest"
 )
 
 // testPrincipals are the callers of the end-to-end tests; the token of each
@@ -244,8 +245,20 @@ func raiseBody(name string) map[string]any {
 }
 
 func TestLifecycleEndToEnd(t *testing.T) {
-	s := startServer(t, "", nil)
+	walkLifecycle(t, startServer(t, "", nil))
+}
 
+// TestLifecycleEndToEndOnKurrentDB walks the same lifecycle with the server
+// on the KurrentDB adapter, against the in-repo protocol test server.
+func TestLifecycleEndToEndOnKurrentDB(t *testing.T) {
+	srv := kurrenttest.Start(t)
+	walkLifecycle(t, startServer(t, "", map[string]string{"BUURTSIGNAAL_STORE": srv.URL()}))
+}
+
+// walkLifecycle takes a signal from raised to closed through the API, with
+// every invalid step, wrong role, wrong team, stale If-Match and repeated
+// Idempotency-Key on the way.
+func walkLifecycle(t *testing.T, s *server) {
 	s.must(201, s.do("POST", "/v1/organisations", "ivo", map[string]any{"id": "school-x", "name": "School X", "kind": "school",
 		"services": []map[string]any{{"name": "Maatschappelijk werk"}}}), "register organisation")
 	s.must(403, s.do("POST", "/v1/organisations", "anna", map[string]any{"id": "x", "name": "X", "kind": "school"}), "non-admin registers organisation")

@@ -22,6 +22,7 @@ import (
 	"github.com/buurtsignaal/buurtsignaal/adapters/auth"
 	"github.com/buurtsignaal/buurtsignaal/adapters/httpapi"
 	"github.com/buurtsignaal/buurtsignaal/adapters/keystore"
+	"github.com/buurtsignaal/buurtsignaal/adapters/kurrentdb"
 	"github.com/buurtsignaal/buurtsignaal/adapters/metrics"
 	"github.com/buurtsignaal/buurtsignaal/adapters/pebblestore"
 	"github.com/buurtsignaal/buurtsignaal/domain"
@@ -81,7 +82,7 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	store, err := openStore(ctx, cfg)
+	store, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +137,15 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 	return s, nil
 }
 
-func openStore(ctx context.Context, cfg Config) (eventlog.Store, error) {
+func openStore(ctx context.Context, cfg Config, log *slog.Logger) (eventlog.Store, error) {
+	switch strings.SplitN(cfg.Store, "://", 2)[0] {
+	case "kurrentdb", "kurrent", "esdb", "esdb+discover", "kurrentdb+discover", "kurrent+discover":
+		st, err := kurrentdb.Open(ctx, cfg.Store, kurrentdb.Options{Log: log})
+		if err != nil {
+			return nil, fmt.Errorf("kurrentdb store: %w", err)
+		}
+		return st, nil
+	}
 	if cfg.Store == "" {
 		st, err := pebblestore.Open(filepath.Join(cfg.DataDir, "events"), pebblestore.Options{})
 		if err != nil {
@@ -373,7 +382,7 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, cfg)
+	store, err := openStore(ctx, cfg, newLogger(stderr, cfg.LogLevel))
 	if err != nil {
 		return err
 	}
