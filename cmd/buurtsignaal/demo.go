@@ -173,7 +173,9 @@ func printDemo(w io.Writer, addr string, tokens map[string]string) {
 		{"eva", "partner: the sociale kaart plus", "/v1/organisations"},
 		{"gert", "coordinator: response monitoring", "/v1/monitor/response"},
 		{"gert", "coordinator: overdue signals", "/v1/monitor/overdue"},
-		{"hanna", "privacy officer: organisations (audit endpoints come with the privacy issue)", "/v1/organisations"},
+		{"hanna", "privacy officer: verify the audit chains", "/v1/audit/verify"},
+		{"hanna", "privacy officer: break-glass reads to review", "/v1/audit/break-glass"},
+		{"hanna", "privacy officer: what anna accessed", "/v1/audit/actors/anna"},
 		{"ivo", "admin: organisations", "/v1/organisations"},
 	}
 	for _, l := range lines {
