@@ -15,6 +15,7 @@ const (
 	ActFollowUp             Action = "follow_up"
 	ActRefer                Action = "refer"
 	ActAnswerReferral       Action = "answer_referral"
+	ActReadReferrals        Action = "read_referrals"
 	ActFeedback             Action = "feedback"
 	ActClose                Action = "close"
 	ActReopen               Action = "reopen"
@@ -104,6 +105,13 @@ func Authorize(p Principal, a Action, t Target) (Basis, error) {
 			if t.Organisation != "" && t.Organisation == p.Organisation {
 				return BasisReferral, nil
 			}
+			return "", forbidden("the referral is addressed to another organisation")
+		}
+	case ActReadReferrals:
+		if has(RolePartner) && p.Organisation != "" && (t.Organisation == "" || t.Organisation == p.Organisation) {
+			return BasisReferral, nil
+		}
+		if has(RolePartner) {
 			return "", forbidden("the referral is addressed to another organisation")
 		}
 	case ActReadCase:

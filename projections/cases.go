@@ -115,7 +115,8 @@ type Cases struct {
 	byRaiser   map[string][]uuid.UUID
 	bySubject  map[uuid.UUID][]uuid.UUID
 	byReferral map[uuid.UUID]uuid.UUID
-	strs       map[string]string // interned actor ids and roles
+	byOrg      map[string][]uuid.UUID // referral ids per organisation, oldest first
+	strs       map[string]string      // interned actor ids and roles
 }
 
 // intern returns one shared copy of a short, often repeated string.
@@ -135,7 +136,7 @@ func NewCases(norms domain.Norms, cal domain.Calendar) *Cases {
 		norms: norms, calendar: cal,
 		byID: map[uuid.UUID]*Case{}, byTeam: map[string]map[uuid.UUID]*Case{},
 		byRaiser: map[string][]uuid.UUID{}, bySubject: map[uuid.UUID][]uuid.UUID{},
-		byReferral: map[uuid.UUID]uuid.UUID{}, strs: map[string]string{},
+		byReferral: map[uuid.UUID]uuid.UUID{}, byOrg: map[string][]uuid.UUID{}, strs: map[string]string{},
 	}
 }
 
@@ -212,6 +213,7 @@ func (p *Cases) Apply(env Envelope) {
 	case domain.ReferralMade:
 		c.Referrals = append(c.Referrals, Referral{ID: e.ReferralID, OrganisationID: e.OrganisationID, Service: e.Service, Reason: e.Reason, Status: domain.RefOpen, MadeAt: at})
 		p.byReferral[e.ReferralID] = c.ID
+		p.byOrg[e.OrganisationID] = append(p.byOrg[e.OrganisationID], e.ReferralID)
 	case domain.ReferralAccepted:
 		c.answer(e.ReferralID, domain.RefAccepted, e.Note, env)
 	case domain.ReferralDeclined:
@@ -320,6 +322,28 @@ func (p *Cases) Get(id uuid.UUID) (*Case, bool) {
 func (p *Cases) SignalOfReferral(id uuid.UUID) (uuid.UUID, bool) {
 	s, ok := p.byReferral[id]
 	return s, ok
+}
+
+// ReferralsTo returns the referrals to an organisation, newest first, with
+// the case each belongs to.
+func (p *Cases) ReferralsTo(org string) []ReferralOf {
+	ids := p.byOrg[org]
+	out := make([]ReferralOf, 0, len(ids))
+	for i := len(ids) - 1; i >= 0; i-- {
+		c := p.byID[p.byReferral[ids[i]]]
+		for _, r := range c.Referrals {
+			if r.ID == ids[i] {
+				out = append(out, ReferralOf{Referral: r, Case: c})
+			}
+		}
+	}
+	return out
+}
+
+// ReferralOf is a referral with its case.
+type ReferralOf struct {
+	Referral
+	Case *Case
 }
 
 // OpenOfSubject returns the open signals about a subject.

@@ -51,6 +51,8 @@ func (s *Server) routeTable() []route {
 		{http.MethodGet, "/v1/signals/{id}/history", domain.ActReadCase, "Read a case's event history (audited)", nil, historyView{}, http.StatusOK, s.getHistory},
 		{http.MethodGet, "/v1/caseload", domain.ActCaseload, "The open cases of my teams, what is due first (audited)", nil, caseloadPage{}, http.StatusOK, s.caseload},
 		{http.MethodGet, "/v1/my/signals", domain.ActMySignals, "The status and feedback of my own signals", nil, mySignalsPage{}, http.StatusOK, s.mySignals},
+		{http.MethodGet, "/v1/referrals", domain.ActReadReferrals, "The referrals addressed to my organisation (the minimum: no personal data or notes)", nil, partnerReferralsPage{}, http.StatusOK, s.referrals},
+		{http.MethodGet, "/v1/referrals/{id}", domain.ActReadReferrals, "One referral addressed to my organisation (the minimum)", nil, partnerReferral{}, http.StatusOK, s.referral},
 		{http.MethodGet, "/v1/organisations", domain.ActListOrganisations, "The sociale kaart plus", nil, organisationsPage{}, http.StatusOK, s.organisations},
 		{http.MethodGet, "/v1/monitor/response", domain.ActMonitor, "Response figures (no personal data)", nil, responseReport{}, http.StatusOK, s.monitorResponse},
 		{http.MethodPost, "/v1/subjects/search", domain.ActSearchSubjects, "Find subject ids by name and birth date (blind index; audited)", searchBody{}, searchAnswer{}, http.StatusOK, s.searchSubjects},
@@ -95,7 +97,7 @@ func (s *Server) OpenAPI() map[string]any {
 		}
 		if rt.method == http.MethodGet {
 			params = append(params, map[string]any{"name": "min_position", "in": "query", "schema": map[string]any{"type": "integer"}})
-			if strings.HasSuffix(rt.pattern, "caseload") || strings.HasSuffix(rt.pattern, "signals") || strings.HasSuffix(rt.pattern, "organisations") || strings.HasSuffix(rt.pattern, "overdue") {
+			if strings.HasSuffix(rt.pattern, "caseload") || strings.HasSuffix(rt.pattern, "signals") || strings.HasSuffix(rt.pattern, "organisations") || strings.HasSuffix(rt.pattern, "overdue") || strings.HasSuffix(rt.pattern, "referrals") {
 				params = append(params,
 					map[string]any{"name": "limit", "in": "query", "schema": map[string]any{"type": "integer", "minimum": 1, "maximum": 500}},
 					map[string]any{"name": "cursor", "in": "query", "schema": map[string]any{"type": "string"}})

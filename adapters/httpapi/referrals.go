@@ -1,0 +1,101 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/buurtsignaal/buurtsignaal/domain"
+	"github.com/buurtsignaal/buurtsignaal/projections"
+)
+
+// partnerReferral is the minimum a partner organisation sees of a referral
+// addressed to it: what is asked and where it stands, never the resident's
+// data, the reason or the case notes.
+type partnerReferral struct {
+	ID             uuid.UUID  `json:"id"`
+	OrganisationID string     `json:"organisation_id"`
+	Service        string     `json:"service,omitempty"`
+	Status         string     `json:"status"`
+	Urgency        string     `json:"urgency"`
+	Categories     []string   `json:"categories"`
+	Neighbourhood  string     `json:"neighbourhood"`
+	TeamID         string     `json:"team_id"`
+	MadeAt         time.Time  `json:"made_at"`
+	AnsweredAt     *time.Time `json:"answered_at,omitempty"`
+}
+
+type partnerReferralsPage struct {
+	Items      []partnerReferral `json:"items"`
+	NextCursor string            `json:"next_cursor,omitempty"`
+}
+
+func toPartnerReferral(r projections.ReferralOf) partnerReferral {
+	return partnerReferral{ID: r.ID, OrganisationID: r.OrganisationID, Service: r.Service, Status: string(r.Status),
+		Urgency: r.Case.Urgency, Categories: r.Case.Categories, Neighbourhood: r.Case.Neighbourhood, TeamID: r.Case.Team,
+		MadeAt: r.MadeAt, AnsweredAt: optTime(r.AnsweredAt)}
+}
+
+// referrals lists the referrals addressed to the caller's organisation.
+func (s *Server) referrals(w http.ResponseWriter, r *http.Request) error {
+	if err := s.waitMinPosition(r); err != nil {
+		return err
+	}
+	p := principal(r.Context())
+	if _, err := domain.Authorize(p, domain.ActReadReferrals, domain.Target{}); err != nil {
+		return err
+	}
+	limit, offset, err := pageParams(r)
+	if err != nil {
+		return err
+	}
+	out := partnerReferralsPage{Items: []partnerReferral{}}
+	s.Runner.Read(func() {
+		var all []projections.ReferralOf
+		for _, ref := range s.Cases.ReferralsTo(p.Organisation) {
+			if ref.Case.Network == p.Network {
+				all = append(all, ref)
+			}
+		}
+		out.NextCursor = nextCursor(offset, limit, len(all))
+		for _, ref := range window(all, offset, limit) {
+			out.Items = append(out.Items, toPartnerReferral(ref))
+		}
+	})
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// referral shows one referral to the partner it is addressed to.
+func (s *Server) referral(w http.ResponseWriter, r *http.Request) error {
+	if err := s.waitMinPosition(r); err != nil {
+		return err
+	}
+	id, err := pathUUID(r, "id")
+	if err != nil {
+		return err
+	}
+	var ref projections.ReferralOf
+	var found bool
+	s.Runner.Read(func() {
+		sig, ok := s.Cases.SignalOfReferral(id)
+		if !ok {
+			return
+		}
+		c, _ := s.Cases.Get(sig)
+		for _, rf := range c.Referrals {
+			if rf.ID == id {
+				ref, found = projections.ReferralOf{Referral: rf, Case: c}, true
+			}
+		}
+	})
+	if !found {
+		return &domain.Error{Kind: domain.KindNotFound, Code: "referral_not_found", Message: "the referral does not exist"}
+	}
+	if _, err := domain.Authorize(principal(r.Context()), domain.ActReadReferrals, domain.Target{Network: ref.Case.Network, Organisation: ref.OrganisationID}); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toPartnerReferral(ref))
+	return nil
+}
