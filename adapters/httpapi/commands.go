@@ -192,17 +192,20 @@ func (s *Server) raise(w http.ResponseWriter, r *http.Request) error {
 	return s.answer(w, http.StatusCreated, res)
 }
 
-// signalCommand decodes body into v, validates it, and runs the command built
-// from it on the signal in the path.
-func signalCommand[B any](s *Server, validate func(*B, *fields), build func(*B, domain.Signal, app.Sealer) (domain.Command, error)) handlerFunc {
+// command is the shape of every command on an object in the path: decode
+// the body (none is an empty one), validate it, read the command headers,
+// run, answer with status.
+func command[B any](s *Server, status int, validate func(*B, *fields), run func(r *http.Request, req app.Request, id uuid.UUID, b *B) (app.Result, error)) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		id, err := pathUUID(r, "id")
 		if err != nil {
 			return err
 		}
 		var b B
-		if err := s.decode(w, r, &b); err != nil {
-			return err
+		if r.ContentLength != 0 {
+			if err := s.decode(w, r, &b); err != nil {
+				return err
+			}
 		}
 		var f fields
 		validate(&b, &f)
@@ -213,14 +216,22 @@ func signalCommand[B any](s *Server, validate func(*B, *fields), build func(*B, 
 		if err != nil {
 			return err
 		}
-		res, err := s.App.Execute(r.Context(), req, id, func(st domain.Signal, seal app.Sealer) (domain.Command, error) {
-			return build(&b, st, seal)
-		})
+		res, err := run(r, req, id, &b)
 		if err != nil {
 			return err
 		}
-		return s.answer(w, http.StatusOK, res)
+		return s.answer(w, status, res)
 	}
+}
+
+// signalCommand runs the domain command built from the body on the signal
+// in the path.
+func signalCommand[B any](s *Server, validate func(*B, *fields), build func(*B, domain.Signal, app.Sealer) (domain.Command, error)) handlerFunc {
+	return command(s, http.StatusOK, validate, func(r *http.Request, req app.Request, id uuid.UUID, b *B) (app.Result, error) {
+		return s.App.Execute(r.Context(), req, id, func(st domain.Signal, seal app.Sealer) (domain.Command, error) {
+			return build(b, st, seal)
+		})
+	})
 }
 
 func requireReason(b *reasonBody, f *fields) {
@@ -235,59 +246,23 @@ func (s *Server) withdraw() handlerFunc {
 	})
 }
 
-func (s *Server) handover(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathUUID(r, "id")
-	if err != nil {
-		return err
-	}
-	var b handoverBody
-	if err := s.decode(w, r, &b); err != nil {
-		return err
-	}
-	var f fields
-	f.required("team_id", b.TeamID)
-	f.maxLen("team_id", b.TeamID, 100)
-	f.maxLen("note", b.Note, maxText)
-	if err := f.err(); err != nil {
-		return err
-	}
-	req, err := appRequest(r)
-	if err != nil {
-		return err
-	}
-	res, err := s.App.HandOver(r.Context(), req, id, b.TeamID, b.Note)
-	if err != nil {
-		return err
-	}
-	return s.answer(w, http.StatusOK, res)
+func (s *Server) handover() handlerFunc {
+	return command(s, http.StatusOK, func(b *handoverBody, f *fields) {
+		f.required("team_id", b.TeamID)
+		f.maxLen("team_id", b.TeamID, 100)
+		f.maxLen("note", b.Note, maxText)
+	}, func(r *http.Request, req app.Request, id uuid.UUID, b *handoverBody) (app.Result, error) {
+		return s.App.HandOver(r.Context(), req, id, b.TeamID, b.Note)
+	})
 }
 
 // emptyBody accepts no body or an empty JSON object.
 type emptyBody struct{}
 
 func (s *Server) accept() handlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		if r.ContentLength != 0 {
-			return signalCommand(s, func(*emptyBody, *fields) {}, func(*emptyBody, domain.Signal, app.Sealer) (domain.Command, error) {
-				return domain.AcceptHandover{}, nil
-			})(w, r)
-		}
-		id, err := pathUUID(r, "id")
-		if err != nil {
-			return err
-		}
-		req, err := appRequest(r)
-		if err != nil {
-			return err
-		}
-		res, err := s.App.Execute(r.Context(), req, id, func(domain.Signal, app.Sealer) (domain.Command, error) {
-			return domain.AcceptHandover{}, nil
-		})
-		if err != nil {
-			return err
-		}
-		return s.answer(w, http.StatusOK, res)
-	}
+	return signalCommand(s, func(*emptyBody, *fields) {}, func(*emptyBody, domain.Signal, app.Sealer) (domain.Command, error) {
+		return domain.AcceptHandover{}, nil
+	})
 }
 
 func (s *Server) decline() handlerFunc {
@@ -307,90 +282,44 @@ func (s *Server) assign() handlerFunc {
 }
 
 func (s *Server) followUp() handlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		id, err := pathUUID(r, "id")
-		if err != nil {
-			return err
+	return command(s, http.StatusOK, func(b *followUpBody, f *fields) {
+		if !domain.FollowUpKinds.Has(b.Kind) {
+			f.add("kind", "must be one of: "+strings.Join(domain.FollowUpKinds, ", "))
 		}
-		req, err := appRequest(r)
-		if err != nil {
-			return err
+		if !domain.FollowUpOutcomes.Has(b.Outcome) {
+			f.add("outcome", "must be one of: "+strings.Join(domain.FollowUpOutcomes, ", "))
 		}
+		f.maxLen("note", b.Note, maxText)
+		if b.NextDue != "" && !domain.ValidDate(b.NextDue) {
+			f.add("next_due", "must be a date YYYY-MM-DD")
+		}
+	}, func(r *http.Request, req app.Request, id uuid.UUID, b *followUpBody) (app.Result, error) {
 		fid := s.App.FollowUpID(req, id)
-		return signalCommand(s, func(b *followUpBody, f *fields) {
-			if !domain.FollowUpKinds.Has(b.Kind) {
-				f.add("kind", "must be one of: "+strings.Join(domain.FollowUpKinds, ", "))
-			}
-			if !domain.FollowUpOutcomes.Has(b.Outcome) {
-				f.add("outcome", "must be one of: "+strings.Join(domain.FollowUpOutcomes, ", "))
-			}
-			f.maxLen("note", b.Note, maxText)
-			if b.NextDue != "" && !domain.ValidDate(b.NextDue) {
-				f.add("next_due", "must be a date YYYY-MM-DD")
-			}
-		}, func(b *followUpBody, _ domain.Signal, seal app.Sealer) (domain.Command, error) {
+		return s.App.Execute(r.Context(), req, id, func(_ domain.Signal, seal app.Sealer) (domain.Command, error) {
 			n, err := seal(b.Note)
 			return domain.RecordFollowUp{FollowUpID: fid, Kind: b.Kind, Outcome: b.Outcome, Note: n, NextDue: b.NextDue}, err
-		})(w, r)
-	}
+		})
+	})
 }
 
-func (s *Server) refer(w http.ResponseWriter, r *http.Request) error {
-	id, err := pathUUID(r, "id")
-	if err != nil {
-		return err
-	}
-	var b referralBody
-	if err := s.decode(w, r, &b); err != nil {
-		return err
-	}
-	var f fields
-	f.required("organisation_id", b.OrganisationID)
-	f.maxLen("organisation_id", b.OrganisationID, 100)
-	f.maxLen("service", b.Service, maxName)
-	f.required("reason", b.Reason)
-	f.maxLen("reason", b.Reason, maxText)
-	if err := f.err(); err != nil {
-		return err
-	}
-	req, err := appRequest(r)
-	if err != nil {
-		return err
-	}
-	res, err := s.App.Refer(r.Context(), req, id, b.OrganisationID, b.Service, b.Reason)
-	if err != nil {
-		return err
-	}
-	return s.answer(w, http.StatusCreated, res)
+func (s *Server) refer() handlerFunc {
+	return command(s, http.StatusCreated, func(b *referralBody, f *fields) {
+		f.required("organisation_id", b.OrganisationID)
+		f.maxLen("organisation_id", b.OrganisationID, 100)
+		f.maxLen("service", b.Service, maxName)
+		f.required("reason", b.Reason)
+		f.maxLen("reason", b.Reason, maxText)
+	}, func(r *http.Request, req app.Request, id uuid.UUID, b *referralBody) (app.Result, error) {
+		return s.App.Refer(r.Context(), req, id, b.OrganisationID, b.Service, b.Reason)
+	})
 }
 
 func (s *Server) answerReferral(answer domain.ReferralStatus) handlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		id, err := pathUUID(r, "id")
-		if err != nil {
-			return err
-		}
-		var b noteBody
-		if r.ContentLength != 0 {
-			if err := s.decode(w, r, &b); err != nil {
-				return err
-			}
-		}
-		var f fields
+	return command(s, http.StatusOK, func(b *noteBody, f *fields) {
 		f.maxLen("note", b.Note, maxText)
-		if err := f.err(); err != nil {
-			return err
-		}
-		req, err := appRequest(r)
-		if err != nil {
-			return err
-		}
-		res, err := s.App.AnswerReferral(r.Context(), req, id, answer, b.Note)
-		if err != nil {
-			return err
-		}
-		return s.answer(w, http.StatusOK, res)
-	}
+	}, func(r *http.Request, req app.Request, id uuid.UUID, b *noteBody) (app.Result, error) {
+		return s.App.AnswerReferral(r.Context(), req, id, answer, b.Note)
+	})
 }
 
 func (s *Server) feedback() handlerFunc {

@@ -193,11 +193,8 @@ func (f monitorFilter) match(c *projections.Case, network string) bool {
 }
 
 func (s *Server) monitorResponse(w http.ResponseWriter, r *http.Request) error {
-	if err := s.waitMinPosition(r); err != nil {
-		return err
-	}
-	p := principal(r.Context())
-	if _, err := domain.Authorize(p, domain.ActMonitor, domain.Target{}); err != nil {
+	p, err := s.query(r, domain.ActMonitor)
+	if err != nil {
 		return err
 	}
 	now := s.Now().UTC()
@@ -250,14 +247,7 @@ func (s *Server) monitorResponse(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) monitorOverdue(w http.ResponseWriter, r *http.Request) error {
-	if err := s.waitMinPosition(r); err != nil {
-		return err
-	}
-	p := principal(r.Context())
-	if _, err := domain.Authorize(p, domain.ActMonitor, domain.Target{}); err != nil {
-		return err
-	}
-	limit, offset, err := pageParams(r)
+	p, limit, offset, err := s.listQuery(r, domain.ActMonitor)
 	if err != nil {
 		return err
 	}

@@ -134,6 +134,26 @@ type (
 	}
 )
 
+// query starts a GET: it waits for min_position and authorizes the caller
+// for an action without a particular object.
+func (s *Server) query(r *http.Request, a domain.Action) (domain.Principal, error) {
+	if err := s.waitMinPosition(r); err != nil {
+		return domain.Principal{}, err
+	}
+	p := principal(r.Context())
+	_, err := domain.Authorize(p, a, domain.Target{})
+	return p, err
+}
+
+// listQuery is query for a list, with its page parameters.
+func (s *Server) listQuery(r *http.Request, a domain.Action) (p domain.Principal, limit, offset int, err error) {
+	if p, err = s.query(r, a); err != nil {
+		return p, 0, 0, err
+	}
+	limit, offset, err = pageParams(r)
+	return p, limit, offset, err
+}
+
 // pageParams reads limit (default 50, max 500) and cursor (an opaque offset).
 func pageParams(r *http.Request) (limit, offset int, err error) {
 	q := r.URL.Query()
@@ -338,14 +358,7 @@ func (s *Server) getHistory(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) caseload(w http.ResponseWriter, r *http.Request) error {
-	if err := s.waitMinPosition(r); err != nil {
-		return err
-	}
-	p := principal(r.Context())
-	if _, err := domain.Authorize(p, domain.ActCaseload, domain.Target{}); err != nil {
-		return err
-	}
-	limit, offset, err := pageParams(r)
+	p, limit, offset, err := s.listQuery(r, domain.ActCaseload)
 	if err != nil {
 		return err
 	}
@@ -420,14 +433,7 @@ func (s *Server) caseload(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) mySignals(w http.ResponseWriter, r *http.Request) error {
-	if err := s.waitMinPosition(r); err != nil {
-		return err
-	}
-	p := principal(r.Context())
-	if _, err := domain.Authorize(p, domain.ActMySignals, domain.Target{}); err != nil {
-		return err
-	}
-	limit, offset, err := pageParams(r)
+	p, limit, offset, err := s.listQuery(r, domain.ActMySignals)
 	if err != nil {
 		return err
 	}
@@ -454,14 +460,7 @@ func (s *Server) mySignals(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) organisations(w http.ResponseWriter, r *http.Request) error {
-	if err := s.waitMinPosition(r); err != nil {
-		return err
-	}
-	p := principal(r.Context())
-	if _, err := domain.Authorize(p, domain.ActListOrganisations, domain.Target{}); err != nil {
-		return err
-	}
-	limit, offset, err := pageParams(r)
+	p, limit, offset, err := s.listQuery(r, domain.ActListOrganisations)
 	if err != nil {
 		return err
 	}

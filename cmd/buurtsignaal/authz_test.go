@@ -76,8 +76,9 @@ func principalOf(who string) (role, team, org string) {
 
 // fixtures builds objects in a given state through the API itself.
 type fixtures struct {
-	s *server
-	n int
+	s   *server
+	n   int
+	pos int // the position of the last fixture command
 }
 
 // signal returns a signal in state, "own" to who when own is set.
@@ -99,26 +100,30 @@ func (f *fixtures) signal(state, who string, own bool) (signalID, referralID str
 			refOrg = org
 		}
 	}
-	id := s.must(201, s.do("POST", "/v1/signals", raiser, raiseBody(fmt.Sprintf("Matrix Persoon %d", f.n))), "fixture raise").str("id")
+	step := func(a answer) answer {
+		f.pos = a.num("position")
+		return a
+	}
+	id := step(s.must(201, s.do("POST", "/v1/signals", raiser, raiseBody(fmt.Sprintf("Matrix Persoon %d", f.n))), "fixture raise")).str("id")
 	sig := "/v1/signals/" + id
 	if state == "raised" {
 		return id, ""
 	}
-	s.must(200, s.do("POST", sig+"/handover", "gert", map[string]any{"team_id": teamID}), "fixture handover")
+	step(s.must(200, s.do("POST", sig+"/handover", "gert", map[string]any{"team_id": teamID}), "fixture handover"))
 	if state == "handed_over" {
 		return id, ""
 	}
-	s.must(200, s.do("POST", sig+"/accept", member, nil), "fixture accept")
+	step(s.must(200, s.do("POST", sig+"/accept", member, nil), "fixture accept"))
 	switch state {
 	case "in_care":
 		return id, ""
 	case "closed":
-		s.must(200, s.do("POST", sig+"/close", member, map[string]any{"outcome": "resolved"}), "fixture close")
+		step(s.must(200, s.do("POST", sig+"/close", member, map[string]any{"outcome": "resolved"}), "fixture close"))
 		return id, ""
 	}
-	ref := s.must(201, s.do("POST", sig+"/referrals", member, map[string]any{"organisation_id": refOrg, "reason": "matrix"}), "fixture referral").str("referral_id")
+	ref := step(s.must(201, s.do("POST", sig+"/referrals", member, map[string]any{"organisation_id": refOrg, "reason": "matrix"}), "fixture referral")).str("referral_id")
 	if state == "referral_accepted" {
-		s.must(200, s.do("POST", "/v1/referrals/"+ref+"/accept", partner, nil), "fixture referral accept")
+		step(s.must(200, s.do("POST", "/v1/referrals/"+ref+"/accept", partner, nil), "fixture referral accept"))
 	}
 	return id, ref
 }
@@ -178,6 +183,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 				case "none":
 				case "subject":
 					raised := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody("Matrix Subject")), "subject fixture")
+					f.pos = raised.num("position")
 					path = strings.Replace(path, "{id}", raised.str("subject_id"), 1)
 				case "actor":
 					path = strings.Replace(path, "{id}", "anna", 1)
@@ -194,6 +200,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 				}
 				if l.route == "/v1/signals/{id}/handover" && mr.role == "professional" {
 					body = map[string]any{"team_id": "team-a"}
+				}
+				if l.method == "GET" && f.pos > 0 {
+					path += "?min_position=" + strconv.Itoa(f.pos) // read your writes
 				}
 				got := s.do(l.method, path, mr.who, body)
 				if got.status != want {
