@@ -72,7 +72,8 @@ func Authorize(p Principal, a Action, t Target) (Basis, error) {
 			return BasisRole, nil
 		}
 	case ActWithdraw:
-		if t.RaisedBy != "" && t.RaisedBy == p.ID {
+		// The signaller, while still holding a role that may raise.
+		if t.RaisedBy != "" && t.RaisedBy == p.ID && (has(RoleBuurtsteun) || has(RolePartner) || has(RoleProfessional)) {
 			return BasisSignaller, nil
 		}
 		return "", forbidden("only the signaller may withdraw a signal")
