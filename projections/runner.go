@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,7 +97,10 @@ func (r *Runner) run(ctx context.Context) error {
 	}
 	if head <= r.pos.Load() {
 		r.caughtUp.Store(true)
+	} else if err := r.catchUp(ctx, head); err != nil {
+		return err
 	}
+	r.caughtUp.Store(true)
 	sub, err := r.store.Subscribe(ctx, r.pos.Load(), eventlog.Filter{})
 	if err != nil {
 		return fmt.Errorf("projections: subscribe: %w", err)
@@ -133,6 +137,71 @@ func (r *Runner) run(ctx context.Context) error {
 		if !r.caughtUp.Load() && d.re.Position >= head {
 			r.caughtUp.Store(true)
 		}
+	}
+	return ctx.Err()
+}
+
+// catchUp replays the log up to head in pages: a reader goroutine reads and
+// decodes each page (splitting the JSON decoding over the cores) while the
+// previous page is applied. Live events then come from the subscription.
+func (r *Runner) catchUp(ctx context.Context, head uint64) error {
+	const pageSize = 4096
+	type page struct {
+		envs []Envelope
+		recs []eventlog.RecordedEvent
+		err  error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pages := make(chan page, 2)
+	go func() {
+		defer close(pages)
+		after := r.pos.Load()
+		workers := max(1, runtime.GOMAXPROCS(0))
+		for after < head {
+			recs, err := r.store.ReadAll(ctx, after, pageSize)
+			if err == nil && len(recs) == 0 {
+				err = fmt.Errorf("projections: the log ends at %d before its head %d", after, head)
+			}
+			p := page{recs: recs, err: err, envs: make([]Envelope, len(recs))}
+			if err == nil {
+				var wg sync.WaitGroup
+				errs := make([]error, workers)
+				chunk := (len(recs) + workers - 1) / workers
+				for w := 0; w < workers; w++ {
+					lo, hi := w*chunk, min((w+1)*chunk, len(recs))
+					if lo >= hi {
+						continue
+					}
+					wg.Add(1)
+					go func(w, lo, hi int) {
+						defer wg.Done()
+						for i := lo; i < hi; i++ {
+							if p.envs[i], errs[w] = r.decode(recs[i]); errs[w] != nil {
+								return
+							}
+						}
+					}(w, lo, hi)
+				}
+				wg.Wait()
+				p.err = errors.Join(errs...)
+				after = recs[len(recs)-1].Position
+			}
+			select {
+			case pages <- p:
+			case <-ctx.Done():
+				return
+			}
+			if p.err != nil {
+				return
+			}
+		}
+	}()
+	for p := range pages {
+		if p.err != nil {
+			return p.err
+		}
+		r.applyPage(p.recs, p.envs)
 	}
 	return ctx.Err()
 }
@@ -186,6 +255,35 @@ func (r *Runner) apply(re eventlog.RecordedEvent, env Envelope) {
 	r.mu.Unlock()
 	r.applied.Add(1)
 	r.lastAt.Store(re.RecordedAt.UnixNano())
+	r.notifyMu.Lock()
+	close(r.notify)
+	r.notify = make(chan struct{})
+	r.notifyMu.Unlock()
+}
+
+// applyPage applies a page of decoded events under one lock and wakes
+// waiters once.
+func (r *Runner) applyPage(recs []eventlog.RecordedEvent, envs []Envelope) {
+	if len(recs) == 0 {
+		return
+	}
+	r.mu.Lock()
+	n := 0
+	for i, re := range recs {
+		if re.Position <= r.pos.Load() {
+			continue
+		}
+		if env := envs[i]; env.Event != nil {
+			for _, p := range r.projs {
+				p.Apply(env)
+			}
+		}
+		r.pos.Store(re.Position)
+		n++
+	}
+	r.mu.Unlock()
+	r.applied.Add(uint64(n))
+	r.lastAt.Store(recs[len(recs)-1].RecordedAt.UnixNano())
 	r.notifyMu.Lock()
 	close(r.notify)
 	r.notify = make(chan struct{})
