@@ -56,14 +56,32 @@ type TokensFile struct {
 
 var _ Authenticator = (*TokensFile)(nil)
 
-type tokenEntry struct {
+// TokenEntry is one principal of a tokens file.
+type TokenEntry struct {
 	TokenSHA256  string   `json:"token_sha256"`
 	ID           string   `json:"id"`
 	Name         string   `json:"name"`
 	Roles        []string `json:"roles"`
-	Teams        []string `json:"teams"`
-	Organisation string   `json:"organisation"`
-	Network      string   `json:"network"`
+	Teams        []string `json:"teams,omitempty"`
+	Organisation string   `json:"organisation,omitempty"`
+	Network      string   `json:"network,omitempty"`
+}
+
+// NewTokenEntry describes a principal holding token (stored as its hash) in
+// one role, with at most one team.
+func NewTokenEntry(token, id, name, role, team, organisation string) TokenEntry {
+	e := TokenEntry{TokenSHA256: HashToken(token), ID: id, Name: name, Roles: []string{role}, Organisation: organisation}
+	if team != "" {
+		e.Teams = []string{team}
+	}
+	return e
+}
+
+// EncodeTokens writes a tokens file.
+func EncodeTokens(entries []TokenEntry) ([]byte, error) {
+	return json.MarshalIndent(struct {
+		Principals []TokenEntry `json:"principals"`
+	}{entries}, "", "  ")
 }
 
 // LoadTokensFile reads and parses a tokens file. It returns KindInvalid
@@ -84,7 +102,7 @@ func invalidTokens(format string, args ...any) error {
 // malformed hashes, duplicate hashes and duplicate ids are KindInvalid errors.
 func ParseTokens(data []byte, defaultNetwork string) (*TokensFile, error) {
 	var f struct {
-		Principals []tokenEntry `json:"principals"`
+		Principals []TokenEntry `json:"principals"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()

@@ -17,23 +17,27 @@ import (
 // payload is a realistic ~400-byte event body.
 var payload = []byte(`{"signal_id":"6f1b8a52-3c1e-4d0a-9a55-8d2f6b1e9c41","subject_id":"1a2b3c4d-3c1e-4d0a-9a55-8d2f6b1e9c41","raised_by":"vol1","source":"buurtsteun","network":"default","neighbourhood":"centrum","categories":["loneliness"],"urgency":"normal","consent":"informed","description":"` + strings.Repeat("A", 120) + `","raised_at":"2026-11-22T10:00:00Z"}`)
 
+// counter hands out n tickets to concurrent writers.
+func counter(n int) func() bool {
+	var mu sync.Mutex
+	return func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if n == 0 {
+			return false
+		}
+		n--
+		return true
+	}
+}
+
 func benchAppend(b *testing.B, writers int) {
 	s, err := Open(b.TempDir(), Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	var next sync.Mutex
-	n := 0
-	take := func() bool {
-		next.Lock()
-		defer next.Unlock()
-		if n >= b.N {
-			return false
-		}
-		n++
-		return true
-	}
+	take := counter(b.N)
 	b.ResetTimer()
 	var wg sync.WaitGroup
 	for w := 0; w < writers; w++ {
@@ -101,17 +105,7 @@ func BenchmarkRawFile64(b *testing.B) {
 			}
 		}
 	}()
-	var next sync.Mutex
-	n := 0
-	take := func() bool {
-		next.Lock()
-		defer next.Unlock()
-		if n >= b.N {
-			return false
-		}
-		n++
-		return true
-	}
+	take := counter(b.N)
 	b.ResetTimer()
 	var wg sync.WaitGroup
 	for w := 0; w < 64; w++ {

@@ -17,8 +17,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -36,6 +34,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/buurtsignaal/buurtsignaal/adapters/auth"
 )
 
 type options struct {
@@ -71,26 +71,11 @@ var principals = []struct{ id, role, team, org string }{
 }
 
 func tokensFile() ([]byte, error) {
-	type entry struct {
-		TokenSHA256  string   `json:"token_sha256"`
-		ID           string   `json:"id"`
-		Name         string   `json:"name"`
-		Roles        []string `json:"roles"`
-		Teams        []string `json:"teams,omitempty"`
-		Organisation string   `json:"organisation,omitempty"`
-	}
-	var f struct {
-		Principals []entry `json:"principals"`
-	}
+	var entries []auth.TokenEntry
 	for _, p := range principals {
-		sum := sha256.Sum256([]byte("load-" + p.id))
-		e := entry{TokenSHA256: hex.EncodeToString(sum[:]), ID: p.id, Name: "Load " + p.id, Roles: []string{p.role}, Organisation: p.org}
-		if p.team != "" {
-			e.Teams = []string{p.team}
-		}
-		f.Principals = append(f.Principals, e)
+		entries = append(entries, auth.NewTokenEntry("load-"+p.id, p.id, "Load "+p.id, p.role, p.team, p.org))
 	}
-	return json.MarshalIndent(f, "", "  ")
+	return auth.EncodeTokens(entries)
 }
 
 func run(ctx context.Context, o options, out io.Writer) error {

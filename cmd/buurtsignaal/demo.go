@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -36,28 +35,13 @@ func demoToken(id string) string { return "demo-" + id }
 // writeDemoTokens writes the demo tokens file (hashes only) and returns the
 // tokens by principal id.
 func writeDemoTokens(cfg Config) (map[string]string, error) {
-	type entry struct {
-		TokenSHA256  string   `json:"token_sha256"`
-		ID           string   `json:"id"`
-		Name         string   `json:"name"`
-		Roles        []string `json:"roles"`
-		Teams        []string `json:"teams,omitempty"`
-		Organisation string   `json:"organisation,omitempty"`
-	}
 	tokens := map[string]string{}
-	var file struct {
-		Principals []entry `json:"principals"`
-	}
+	var entries []auth.TokenEntry
 	for _, p := range demoPrincipals {
-		tok := demoToken(p.id)
-		tokens[p.id] = tok
-		e := entry{TokenSHA256: auth.HashToken(tok), ID: p.id, Name: p.name, Roles: []string{p.role}, Organisation: p.org}
-		if p.team != "" {
-			e.Teams = []string{p.team}
-		}
-		file.Principals = append(file.Principals, e)
+		tokens[p.id] = demoToken(p.id)
+		entries = append(entries, auth.NewTokenEntry(tokens[p.id], p.id, p.name, p.role, p.team, p.org))
 	}
-	data, err := json.MarshalIndent(file, "", "  ")
+	data, err := auth.EncodeTokens(entries)
 	if err != nil {
 		return nil, err
 	}

@@ -65,25 +65,11 @@ func (s *syncBuffer) String() string {
 
 func writeTokens(t testing.TB, dir string) string {
 	t.Helper()
-	type entry struct {
-		TokenSHA256  string   `json:"token_sha256"`
-		ID           string   `json:"id"`
-		Name         string   `json:"name"`
-		Roles        []string `json:"roles"`
-		Teams        []string `json:"teams,omitempty"`
-		Organisation string   `json:"organisation,omitempty"`
-	}
-	var file struct {
-		Principals []entry `json:"principals"`
-	}
+	var entries []auth.TokenEntry
 	for _, p := range testPrincipals {
-		e := entry{TokenSHA256: auth.HashToken("tok-" + p.id), ID: p.id, Name: "Test " + p.id, Roles: []string{p.role}, Organisation: p.org}
-		if p.team != "" {
-			e.Teams = []string{p.team}
-		}
-		file.Principals = append(file.Principals, e)
+		entries = append(entries, auth.NewTokenEntry("tok-"+p.id, p.id, "Test "+p.id, p.role, p.team, p.org))
 	}
-	data, err := json.Marshal(file)
+	data, err := auth.EncodeTokens(entries)
 	if err != nil {
 		t.Fatal(err)
 	}

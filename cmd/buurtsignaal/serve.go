@@ -343,20 +343,12 @@ func authenticator(ctx context.Context, cfg Config, tokens *auth.TokensFile) (ht
 
 // rebuild replays the log into fresh projections and reports what it built.
 func rebuild(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	cfg, _, err := loadConfig("rebuild", args, getenv)
-	if err != nil {
-		return err
-	}
-	sys, err := openSystem(ctx, cfg, newLogger(stderr, cfg.LogLevel), nil)
+	start := time.Now()
+	sys, stop, err := openCaughtUp(ctx, "rebuild", args, stderr, getenv)
 	if err != nil {
 		return err
 	}
 	defer sys.Close()
-	start := time.Now()
-	stop, err := sys.startProjections(ctx)
-	if err != nil {
-		return err
-	}
 	if err := stop(); err != nil {
 		return err
 	}
@@ -364,6 +356,25 @@ func rebuild(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	fmt.Fprintf(stdout, "rebuilt projections: %d events to position %d in %.2fs; %d signals\n",
 		sys.runner.Applied(), sys.runner.Position(), secs, sys.cases.Len())
 	return nil
+}
+
+// openCaughtUp opens the system for an admin command and replays the log
+// into its projections; stop ends the projection runner.
+func openCaughtUp(ctx context.Context, name string, args []string, stderr io.Writer, getenv func(string) string) (*system, func() error, error) {
+	cfg, _, err := loadConfig(name, args, getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	sys, err := openSystem(ctx, cfg, newLogger(stderr, cfg.LogLevel), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	stop, err := sys.startProjections(ctx)
+	if err != nil {
+		_ = sys.Close()
+		return nil, nil, err
+	}
+	return sys, stop, nil
 }
 
 // verify recomputes every audit chain in the log.
@@ -470,19 +481,11 @@ func retentionCmd(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	if apply == dry {
 		return errors.New("retention: give exactly one of --dry-run or --apply")
 	}
-	cfg, _, err := loadConfig("retention", rest, getenv)
-	if err != nil {
-		return err
-	}
-	sys, err := openSystem(ctx, cfg, newLogger(stderr, cfg.LogLevel), nil)
+	sys, stop, err := openCaughtUp(ctx, "retention", rest, stderr, getenv)
 	if err != nil {
 		return err
 	}
 	defer sys.Close()
-	stop, err := sys.startProjections(ctx)
-	if err != nil {
-		return err
-	}
 	defer func() { _ = stop() }()
 	ids, err := sys.sweep(ctx, apply)
 	for _, id := range ids {
