@@ -1,536 +1,478 @@
-// Package kurrentdb is the scale-out event store: the event log port on a
-// KurrentDB (EventStoreDB) cluster through EventStore-Client-Go/v4.
-//
-// Mapping: streams, event ids, types and expected revisions map 1:1; the
-// port's metadata travels as JSON in the event's user metadata; the port's
-// position is the event's commit position in $all (increasing, not dense);
-// reads and subscriptions of "all" skip system streams and events ($...).
-// Errors are classified before any wrapping (the client's FromError does not
-// unwrap): WrongExpectedVersion is eventlog.ErrWrongExpectedVersion,
-// StreamDeleted is eventlog.ErrStreamDeleted, ResourceNotFound on a stream
-// read is eventlog.ErrStreamNotFound; connection trouble is ErrUnavailable.
-//
-// What the client does not give, this adapter adds: a deadline on every
-// call; a client that failed its first connection (closed for good by the
-// v4 client) is replaced on the next call; writes prefer the leader
-// (nodePreference=leader) and an append answered "not leader" is retried
-// after the client reconnects to the leader it named; a subscription dropped
-// by the server (SubscriptionDropped, raw gRPC Unavailable included) is
-// resubscribed from the last delivered position with capped, jittered
-// backoff, invisibly to Next.
-//
-// # Operating notes
-//
-// Scale-out runs N stateless API replicas against a 3-node KurrentDB
-// cluster (serve --store kurrentdb://...). Each replica builds its own
-// projections in memory from a catch-up subscription to $all (so each holds
-// the caseload, monitoring and audit indexes: plan memory per replica as for
-// the embedded store), and writes its own audit streams
-// audit-<replica>-<yyyymmdd>, so audit appends never contend across
-// replicas. Read-your-writes across replicas: every command answers with its
-// position; a GET with min_position waits until the serving replica's
-// projections have passed it. Erasure is crypto-shredding: subject keys live
-// in the key store, outside the log, so nothing needs to be scavenged from
-// KurrentDB for an erasure (the ciphertext left in the log is unreadable).
-// Limits: positions are commit positions, not dense; each replica holds one
-// $all subscription; the key store must be shared by the replicas (a KMS-
-// backed master key and a shared key store) in a real deployment.
 package kurrentdb
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/buurtsignaal/buurtsignaal/domain"
 	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
 )
 
-// Options tune the adapter.
+// Options tune the adapter. The zero value is usable.
 type Options struct {
-	// Timeout bounds every unary call (default 10 s).
+	// Timeout bounds every call, retries included, unless the caller's
+	// context ends sooner; it also bounds establishing a subscription
+	// (default 10 s).
 	Timeout time.Duration
-	// MaxBackoff caps the resubscribe backoff (default 5 s).
+	// MaxBackoff caps the wait between resubscriptions after a dropped
+	// subscription (default 5 s; the first waits about 50 ms).
 	MaxBackoff time.Duration
-	// Log receives the client's log lines (nil: discarded).
+	// Log receives the client's log lines (nil: discarded) and the
+	// adapter's warnings.
 	Log *slog.Logger
 }
 
-// Store is the KurrentDB adapter.
+// Store is the event log port on KurrentDB. It is safe for concurrent use.
 type Store struct {
-	cfg  *esdb.Configuration
-	opts Options
+	cfg    *esdb.Configuration
+	opts   Options
+	leader bool // send requires-leader on every call
+	log    *slog.Logger
 
 	mu     sync.Mutex
-	client *esdb.Client
+	cur    *conn
 	closed bool
+	subs   map[*subscription]struct{}
+	subsWG sync.WaitGroup
 }
 
 var _ eventlog.Store = (*Store)(nil)
 
-// ParseURL turns a kurrentdb:// or kurrent:// connection string into the
-// esdb:// form the v4 client parses, and prefers the leader unless the
-// string says otherwise.
-func ParseURL(conn string) (*esdb.Configuration, error) {
-	for from, to := range map[string]string{"kurrentdb+discover://": "esdb+discover://", "kurrent+discover://": "esdb+discover://", "kurrentdb://": "esdb://", "kurrent://": "esdb://"} {
-		if strings.HasPrefix(conn, from) {
-			conn = to + strings.TrimPrefix(conn, from)
+// conn is one client, shared by calls, and closed when retired and unused.
+type conn struct {
+	client  *esdb.Client
+	refs    int  // calls and subscriptions using it; guarded by Store.mu
+	retired bool // replaced or the store closed; guarded by Store.mu
+	// healthy: the client has answered since it last (re)connected. Until
+	// then calls enter it one at a time (gate).
+	healthy atomic.Bool
+	gate    chan struct{}
+}
+
+func newConn(c *esdb.Client) *conn { return &conn{client: c, gate: make(chan struct{}, 1)} }
+
+// schemes maps the connection string schemes the adapter accepts to the
+// ones the v4 client parses.
+var schemes = []struct{ from, to string }{
+	{"kurrentdb+discover://", "esdb+discover://"},
+	{"kurrent+discover://", "esdb+discover://"},
+	{"esdb+discover://", "esdb+discover://"},
+	{"kurrentdb://", "esdb://"},
+	{"kurrent://", "esdb://"},
+	{"esdb://", "esdb://"},
+}
+
+// minKeepAlive is grpc's floor for client pings, which servers enforcing a
+// ping policy accept.
+const minKeepAlive = 10 * time.Second
+
+var keepAliveSetting = regexp.MustCompile(`(?i)keepaliveinterval=[0-9]+`)
+
+// parseConn parses a connection string into the client's configuration.
+// Its errors never quote the string, which may hold credentials.
+func parseConn(connString string) (*esdb.Configuration, error) {
+	conn := ""
+	for _, s := range schemes {
+		if len(connString) >= len(s.from) && strings.EqualFold(connString[:len(s.from)], s.from) {
+			conn = s.to + connString[len(s.from):]
+			break
 		}
 	}
+	if conn == "" {
+		return nil, errors.New("kurrentdb: the connection string must start with kurrentdb://, kurrent://, esdb:// or their +discover forms")
+	}
+	// Raise a keepalive interval below grpc's floor before the client sees
+	// it (it would warn on standard output).
+	conn = keepAliveSetting.ReplaceAllStringFunc(conn, func(kv string) string {
+		ms, err := strconv.Atoi(kv[strings.IndexByte(kv, '=')+1:])
+		if err != nil || ms < 0 || ms >= int(minKeepAlive/time.Millisecond) {
+			return kv
+		}
+		return kv[:strings.IndexByte(kv, '=')+1] + strconv.Itoa(int(minKeepAlive/time.Millisecond))
+	})
 	cfg, err := esdb.ParseConnectionString(conn)
 	if err != nil {
-		return nil, errors.New("kurrentdb: the connection string does not parse") // never echo: it may hold credentials
+		return nil, errors.New("kurrentdb: the connection string does not parse")
 	}
-	if !strings.Contains(strings.ToLower(conn), "nodepreference=") {
-		cfg.NodePreference = esdb.NodePreferenceLeader
+	if err := cfg.Validate(); err != nil {
+		return nil, errors.New("kurrentdb: the connection string's TLS settings are incomplete")
 	}
-	if cfg.KeepAliveInterval <= 0 {
-		cfg.KeepAliveInterval = 10 * time.Second
+	if cfg.KeepAliveInterval >= 0 && cfg.KeepAliveInterval < minKeepAlive {
+		cfg.KeepAliveInterval = minKeepAlive
 	}
 	if cfg.KeepAliveTimeout <= 0 {
-		cfg.KeepAliveTimeout = 10 * time.Second
+		cfg.KeepAliveTimeout = minKeepAlive
 	}
 	return cfg, nil
 }
 
-// Open connects lazily: the first call makes the connection.
-func Open(_ context.Context, conn string, opts Options) (*Store, error) {
-	cfg, err := ParseURL(conn)
+// Open returns a store on the node or cluster the connection string names
+// (see the package doc for the forms it accepts). It does not connect: the
+// first call does, and a server that is not there yet is no error here. It
+// fails only on a connection string that does not parse.
+func Open(_ context.Context, connString string, opts Options) (*Store, error) {
+	cfg, err := parseConn(connString)
 	if err != nil {
 		return nil, err
 	}
-	if opts.Timeout == 0 {
+	if opts.Timeout <= 0 {
 		opts.Timeout = 10 * time.Second
 	}
-	if opts.MaxBackoff == 0 {
+	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 5 * time.Second
 	}
-	d := opts.Timeout
-	cfg.DefaultDeadline = &d
-	cfg.Logger = esdb.NoopLogging()
-	if log := opts.Log; log != nil {
-		cfg.Logger = func(level esdb.LogLevel, format string, args ...interface{}) {
-			lv := slog.LevelDebug
-			if level == esdb.LogWarn || level == esdb.LogError {
-				lv = slog.LevelWarn
-			}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DefaultDeadline == nil || *cfg.DefaultDeadline <= opts.Timeout {
+		// The call's context carries the deadline; the client's own comes
+		// later, so that a timeout is always the context's.
+		d := opts.Timeout + time.Second
+		cfg.DefaultDeadline = &d
+	}
+	cfg.Logger = func(level esdb.LogLevel, format string, args ...interface{}) {
+		lv := slog.LevelDebug
+		switch level {
+		case esdb.LogWarn:
+			lv = slog.LevelWarn
+		case esdb.LogError:
+			lv = slog.LevelError
+		}
+		if log.Enabled(context.Background(), lv) {
 			log.Log(context.Background(), lv, "kurrentdb client: "+fmt.Sprintf(format, args...))
 		}
 	}
-	s := &Store{cfg: cfg, opts: opts}
-	if s.client, err = esdb.NewClient(cfg); err != nil {
+	if cfg.Username != "" && cfg.DisableTLS {
+		log.Warn("kurrentdb: the connection string has credentials but tls=false: the client does not send them without TLS")
+	}
+	if cfg.KeepAliveInterval < 0 {
+		log.Warn("kurrentdb: keepalive pings are disabled: a dead connection under an idle subscription goes unnoticed")
+	}
+	c, err := esdb.NewClient(cfg)
+	if err != nil {
 		return nil, fmt.Errorf("kurrentdb: client: %w", err)
 	}
-	return s, nil
+	return &Store{cfg: cfg, opts: opts, leader: cfg.NodePreference == esdb.NodePreferenceLeader, log: log,
+		cur: newConn(c), subs: map[*subscription]struct{}{}}, nil
 }
 
-// get returns the current client.
-func (s *Store) get() (*esdb.Client, error) {
+// Close closes the store: appends and reads return ErrClosed, and
+// subscriptions end with ErrClosed. A call in flight finishes (at worst at
+// its deadline) before the client is closed. Close is safe to call more
+// than once.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	subs := make([]*subscription, 0, len(s.subs))
+	for sub := range s.subs {
+		subs = append(subs, sub)
+	}
+	cn := s.cur
+	cn.retired = true
+	s.mu.Unlock()
+	for _, sub := range subs {
+		sub.cancel(eventlog.ErrClosed)
+	}
+	s.subsWG.Wait()
+	s.mu.Lock()
+	unused := cn.refs == 0
+	s.mu.Unlock()
+	if unused {
+		_ = cn.client.Close()
+	}
+	return nil
+}
+
+// acquire returns the current client with a reference the caller releases.
+func (s *Store) acquire() (*conn, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, eventlog.ErrClosed
 	}
-	return s.client, nil
+	s.cur.refs++
+	return s.cur, nil
 }
 
-// replace swaps a client the v4 library closed for good (after a failed
-// first connection) for a new one.
-func (s *Store) replace(old *esdb.Client) {
+func (s *Store) hold(cn *conn) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed || s.client != old {
-		return
-	}
-	if c, err := esdb.NewClient(s.cfg); err == nil {
-		_ = old.Close()
-		s.client = c
+	cn.refs++
+	s.mu.Unlock()
+}
+
+// release drops a reference, closing a retired client when it was the last.
+func (s *Store) release(cn *conn) {
+	s.mu.Lock()
+	cn.refs--
+	last := cn.retired && cn.refs == 0
+	s.mu.Unlock()
+	if last {
+		_ = cn.client.Close()
 	}
 }
 
-// classify maps a client error to the port's, before any wrapping.
-func classify(err error) (error, esdb.ErrorCode) {
-	if err == nil {
-		return nil, 0
+// replace swaps the current client for a new one: after it closed itself
+// for good (the v4 client does after a failed discovery, and never connects
+// again), or when it would rediscover and leak its old connection. The old
+// one is closed once no call uses it.
+func (s *Store) replace(old *conn) {
+	s.mu.Lock()
+	if s.closed || s.cur != old {
+		s.mu.Unlock()
+		return // closed, or replaced already
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err, esdb.ErrorCodeDeadlineExceeded
-	}
-	var e *esdb.Error
-	if !errors.As(err, &e) {
-		e, _ = esdb.FromError(err)
-	}
-	switch e.Code() {
-	case esdb.ErrorCodeWrongExpectedVersion:
-		return eventlog.ErrWrongExpectedVersion, e.Code()
-	case esdb.ErrorCodeStreamDeleted:
-		return eventlog.ErrStreamDeleted, e.Code()
-	case esdb.ErrorCodeResourceNotFound:
-		return eventlog.ErrStreamNotFound, e.Code()
-	}
-	return domain.Wrap(domain.KindUnavailable, eventlog.ErrUnavailable.Code, eventlog.ErrUnavailable.Message, err), e.Code()
-}
-
-// retryable codes: the client reconnects (not leader, unavailable) or must
-// be replaced (closed after a failed first connection).
-func retryable(code esdb.ErrorCode) bool {
-	return code == esdb.ErrorCodeNotLeader || code == esdb.ErrorUnavailable || code == esdb.ErrorCodeConnectionClosed
-}
-
-// call runs op with the current client, replacing a closed client and
-// retrying a few times on errors the client recovers from by reconnecting.
-func (s *Store) call(ctx context.Context, op func(c *esdb.Client) error) error {
-	var last error
-	for attempt := 0; attempt < 4; attempt++ {
-		c, err := s.get()
-		if err != nil {
-			return err
-		}
-		err = op(c)
-		classified, code := classify(err)
-		if err == nil || !retryable(code) {
-			return classified
-		}
-		last = classified
-		if code == esdb.ErrorCodeConnectionClosed {
-			s.replace(c)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(50*(attempt+1)) * time.Millisecond):
-		}
-	}
-	return last
-}
-
-func expected(e eventlog.ExpectedVersion) esdb.ExpectedRevision {
-	switch e.Kind {
-	case eventlog.ExpectNoStream:
-		return esdb.NoStream{}
-	case eventlog.ExpectStreamExists:
-		return esdb.StreamExists{}
-	case eventlog.ExpectRevision:
-		return esdb.Revision(e.Revision)
-	}
-	return esdb.Any{}
-}
-
-// Append implements eventlog.Store.
-func (s *Store) Append(ctx context.Context, stream string, exp eventlog.ExpectedVersion, events ...eventlog.EventData) (eventlog.AppendResult, error) {
-	if err := eventlog.Validate(stream, events); err != nil {
-		return eventlog.AppendResult{}, err
-	}
-	data := make([]esdb.EventData, len(events))
-	for i, e := range events {
-		meta, err := json.Marshal(e.Metadata)
-		if err != nil {
-			return eventlog.AppendResult{}, fmt.Errorf("kurrentdb: metadata: %w", err)
-		}
-		data[i] = esdb.EventData{EventID: e.ID, EventType: e.Type, ContentType: esdb.ContentTypeJson, Data: e.Data, Metadata: meta}
-	}
-	var res *esdb.WriteResult
-	err := s.call(ctx, func(c *esdb.Client) error {
-		var err error
-		res, err = c.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: expected(exp), RequiresLeader: true}, data...)
-		return err
-	})
+	c, err := esdb.NewClient(s.cfg)
 	if err != nil {
-		return eventlog.AppendResult{}, err
+		s.mu.Unlock()
+		return // cannot happen: the configuration was validated by Open
 	}
-	return eventlog.AppendResult{NextRevision: res.NextExpectedVersion, Position: res.CommitPosition}, nil
-}
-
-func fromRecorded(r *esdb.RecordedEvent) (eventlog.RecordedEvent, error) {
-	re := eventlog.RecordedEvent{StreamID: r.StreamID, Revision: r.EventNumber, Position: r.Position.Commit, ID: r.EventID,
-		Type: r.EventType, Data: r.Data, RecordedAt: r.CreatedDate}
-	if len(r.UserMetadata) > 0 {
-		if err := json.Unmarshal(r.UserMetadata, &re.Metadata); err != nil {
-			return re, domain.Wrap(domain.KindInternal, "bad_metadata", "an event's metadata does not decode", err)
-		}
-	}
-	return re, nil
-}
-
-func system(r *esdb.RecordedEvent) bool {
-	return strings.HasPrefix(r.StreamID, "$") || strings.HasPrefix(r.EventType, "$")
-}
-
-// drain reads a read stream to its end.
-func drain(rs *esdb.ReadStream, keep func(*esdb.RecordedEvent) bool) ([]eventlog.RecordedEvent, error) {
-	defer rs.Close()
-	var out []eventlog.RecordedEvent
-	for {
-		ev, err := rs.Recv()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if ev.Event == nil || !keep(ev.Event) {
-			continue
-		}
-		re, err := fromRecorded(ev.Event)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, re)
+	s.cur = newConn(c)
+	old.retired = true
+	unused := old.refs == 0 // else the last release closes it
+	s.mu.Unlock()
+	s.log.Debug("kurrentdb: replacing the client after a connection failure")
+	if unused {
+		_ = old.client.Close()
 	}
 }
 
-// ReadStream implements eventlog.Store.
-func (s *Store) ReadStream(ctx context.Context, stream string, dir eventlog.Direction, from uint64, limit int) ([]eventlog.RecordedEvent, error) {
-	if limit <= 0 {
-		return nil, nil
-	}
-	opts := esdb.ReadStreamOptions{Direction: esdb.Forwards, From: esdb.Revision(from)}
-	if dir == eventlog.Backwards {
-		opts.Direction = esdb.Backwards
-		if from == eventlog.End {
-			opts.From = esdb.End{}
-		}
-	}
-	var out []eventlog.RecordedEvent
-	err := s.call(ctx, func(c *esdb.Client) error {
-		rs, err := c.ReadStream(ctx, stream, opts, uint64(limit))
-		if err != nil {
-			return err
-		}
-		out, err = drain(rs, func(*esdb.RecordedEvent) bool { return true })
-		return err
-	})
-	if errors.Is(err, eventlog.ErrStreamNotFound) {
-		return nil, eventlog.ErrStreamNotFound
-	}
-	return out, err
+type result[T any] struct {
+	v   T
+	err error
 }
 
-// ReadAll implements eventlog.Store: events after the position, without
-// system events.
-func (s *Store) ReadAll(ctx context.Context, after uint64, limit int) ([]eventlog.RecordedEvent, error) {
-	if limit <= 0 {
-		return nil, nil
+// run runs op on cn in its own goroutine and returns its result, or ctx's
+// error when ctx ends first. The client ignores contexts while it
+// (re)connects (up to maxDiscoverAttempts x gossipTimeout), so a call stuck
+// there is left behind rather than holding the caller past its deadline;
+// discard (if not nil) disposes of what such a call returns late. While cn
+// has not answered since it (re)connected, one call at a time enters it:
+// the v4 client never answers calls queued behind a connection attempt that
+// ends by closing the client.
+func run[T any](ctx context.Context, s *Store, cn *conn, op func(*esdb.Client) (T, error), discard func(T)) (T, error) {
+	var zero T
+	gated := false
+	if !cn.healthy.Load() {
+		select {
+		case cn.gate <- struct{}{}:
+			gated = true
+		case <-ctx.Done():
+			return zero, ctx.Err()
+		}
+		if cn.healthy.Load() { // another call connected it meanwhile
+			<-cn.gate
+			gated = false
+		}
 	}
-	var out []eventlog.RecordedEvent
-	from := esdb.AllPosition(esdb.Start{})
-	if after > 0 {
-		from = esdb.Position{Commit: after, Prepare: after}
-	}
-	for len(out) < limit {
-		var page []eventlog.RecordedEvent
-		var raw int
-		err := s.call(ctx, func(c *esdb.Client) error {
-			rs, err := c.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Forwards, From: from}, uint64(limit-len(out)+1))
-			if err != nil {
-				return err
+	s.hold(cn)
+	var mu sync.Mutex
+	abandoned := false
+	done := make(chan result[T], 1)
+	go func() {
+		v, err := op(cn.client)
+		mu.Lock()
+		if abandoned {
+			if err == nil && discard != nil {
+				discard(v)
 			}
-			raw = 0
-			page, err = drain(rs, func(r *esdb.RecordedEvent) bool {
-				raw++
-				return r.Position.Commit > after && !system(r)
-			})
-			return err
-		})
-		if err != nil {
-			return nil, err
+		} else {
+			done <- result[T]{v, err}
 		}
-		for _, e := range page {
-			if len(out) < limit && e.Position > after {
-				out = append(out, e)
-				after = e.Position
-			}
+		mu.Unlock()
+		if f := classify(err); err == nil || f.answered {
+			cn.healthy.Store(true)
+		} else if f.reconnects {
+			cn.healthy.Store(false)
 		}
-		if raw <= 1 || len(page) == 0 {
-			return out, nil // the end of the log
+		if gated {
+			<-cn.gate
 		}
-		from = esdb.Position{Commit: after, Prepare: after}
-	}
-	return out, nil
-}
-
-// Head implements eventlog.Store: the position of the last non-system event.
-func (s *Store) Head(ctx context.Context) (uint64, error) {
-	var head uint64
-	err := s.call(ctx, func(c *esdb.Client) error {
-		rs, err := c.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Backwards, From: esdb.End{}}, 64)
-		if err != nil {
-			return err
-		}
-		evs, err := drain(rs, func(r *esdb.RecordedEvent) bool { return !system(r) })
-		if err == nil && len(evs) > 0 {
-			head = evs[0].Position
-		}
-		return err
-	})
-	return head, err
-}
-
-// Close closes the client; subscriptions end.
-func (s *Store) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil
-	}
-	s.closed = true
-	return s.client.Close()
-}
-
-// Subscribe implements eventlog.Store: a catch-up subscription to $all,
-// filtered on the server (stream prefix, or else event type) and checked
-// again here, resubscribing after drops.
-func (s *Store) Subscribe(ctx context.Context, after uint64, filter eventlog.Filter) (eventlog.Subscription, error) {
-	if _, err := s.get(); err != nil {
-		return nil, err
-	}
-	subCtx, cancel := context.WithCancel(context.Background())
-	sub := &subscription{s: s, filter: filter, after: after, ctx: subCtx, cancel: cancel, events: make(chan eventlog.RecordedEvent, 256), done: make(chan struct{})}
-	go sub.pump()
-	return sub, nil
-}
-
-type subscription struct {
-	s      *Store
-	filter eventlog.Filter
-	after  uint64 // last position handed to events
-	ctx    context.Context
-	cancel context.CancelFunc
-	events chan eventlog.RecordedEvent
-	done   chan struct{}
-	err    error
-	once   sync.Once
-}
-
-func (sub *subscription) options() esdb.SubscribeToAllOptions {
-	o := esdb.SubscribeToAllOptions{From: esdb.Start{}}
-	if sub.after > 0 {
-		o.From = esdb.Position{Commit: sub.after, Prepare: sub.after}
-	}
-	switch {
-	case len(sub.filter.StreamPrefixes) > 0:
-		o.Filter = &esdb.SubscriptionFilter{Type: esdb.StreamFilterType, Prefixes: sub.filter.StreamPrefixes}
-	case len(sub.filter.EventTypes) > 0:
-		o.Filter = &esdb.SubscriptionFilter{Type: esdb.EventFilterType, Prefixes: sub.filter.EventTypes}
-	}
-	return o
-}
-
-// pump receives from the client's subscription, resubscribing after drops,
-// until Close.
-func (sub *subscription) pump() {
-	defer close(sub.done)
-	backoff := 50 * time.Millisecond
-	for sub.ctx.Err() == nil {
-		c, err := sub.s.get()
-		if err != nil {
-			sub.err = err
-			return
-		}
-		es, err := c.SubscribeToAll(sub.ctx, sub.options())
-		if err != nil {
-			if _, code := classify(err); code == esdb.ErrorCodeConnectionClosed {
-				sub.s.replace(c)
-			}
-			if !sub.sleep(&backoff) {
-				return
-			}
-			continue
-		}
-		backoff = 50 * time.Millisecond
-		dropped := sub.receive(es)
-		_ = es.Close()
-		if !dropped || !sub.sleep(&backoff) {
-			return
-		}
-	}
-}
-
-// receive forwards events until the subscription drops (true) or closes.
-func (sub *subscription) receive(es *esdb.Subscription) bool {
-	for {
-		ev := es.Recv()
-		switch {
-		case ev.SubscriptionDropped != nil:
-			if sub.ctx.Err() != nil {
-				return false
-			}
-			if st, ok := status.FromError(ev.SubscriptionDropped.Error); ok && st.Code() == codes.PermissionDenied {
-				sub.err = domain.Wrap(domain.KindUnavailable, eventlog.ErrUnavailable.Code, eventlog.ErrUnavailable.Message, ev.SubscriptionDropped.Error)
-				return false
-			}
-			return true
-		case ev.EventAppeared != nil && ev.EventAppeared.Event != nil:
-			r := ev.EventAppeared.Event
-			if r.Position.Commit <= sub.after || system(r) || !sub.filter.Match(r.StreamID, r.EventType) {
-				continue
-			}
-			re, err := fromRecorded(r)
-			if err != nil {
-				sub.err = err
-				return false
-			}
-			select {
-			case sub.events <- re:
-				sub.after = re.Position
-			case <-sub.ctx.Done():
-				return false
-			}
-		}
-	}
-}
-
-// sleep waits the backoff (capped, with jitter) and doubles it.
-func (sub *subscription) sleep(backoff *time.Duration) bool {
-	d := *backoff/2 + time.Duration(rand.Int64N(int64(*backoff)))
-	*backoff = min(*backoff*2, sub.s.opts.MaxBackoff)
+		s.release(cn)
+	}()
 	select {
-	case <-time.After(d):
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		mu.Lock()
+		defer mu.Unlock()
+		select {
+		case r := <-done: // it answered as the wait ended
+			return r.v, r.err
+		default:
+			abandoned = true
+			return zero, ctx.Err()
+		}
+	}
+}
+
+// maxAttempts bounds the tries of one call.
+const maxAttempts = 8
+
+// call runs op with the current client under the call's deadline, retrying
+// what the client recovers from (not leader, unavailable, a closed client,
+// a connection closed under the call). It returns op's error classified
+// for the port.
+func call[T any](ctx context.Context, s *Store, op func(ctx context.Context, c *esdb.Client) (T, error)) (T, error) {
+	var zero T
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	ctx = s.outgoing(ctx)
+	wait := 20 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		cn, err := s.acquire()
+		if err != nil {
+			return zero, err
+		}
+		v, err := run(ctx, s, cn, func(c *esdb.Client) (T, error) { return op(ctx, c) }, nil)
+		s.release(cn)
+		if err == nil {
+			return v, nil
+		}
+		if ctx.Err() != nil {
+			return zero, unavailable("the event store did not answer in time", context.Cause(ctx))
+		}
+		f := classify(err)
+		if f.replace {
+			s.replace(cn)
+		}
+		if !f.retry || attempt == maxAttempts {
+			return zero, f.err
+		}
+		if !sleep(ctx, jitter(wait)) {
+			return zero, unavailable("the event store did not answer in time", errors.Join(context.Cause(ctx), f.err))
+		}
+		wait = min(wait*2, time.Second)
+	}
+}
+
+// outgoing adds requires-leader to the call's metadata when the connection
+// prefers the leader: the v4 client puts it in the wrong (incoming)
+// metadata, so the server never sees it otherwise.
+func (s *Store) outgoing(ctx context.Context) context.Context {
+	if !s.leader {
+		return ctx
+	}
+	return metadata.AppendToOutgoingContext(ctx, "requires-leader", "true")
+}
+
+// jitter returns a duration in [d/2, 3d/2).
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return d/2 + time.Duration(rand.Int64N(int64(d)))
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
 		return true
-	case <-sub.ctx.Done():
+	case <-ctx.Done():
 		return false
 	}
 }
 
-// Next implements eventlog.Subscription.
-func (sub *subscription) Next(ctx context.Context) (eventlog.RecordedEvent, error) {
-	select {
-	case e := <-sub.events:
-		return e, nil
-	case <-ctx.Done():
-		return eventlog.RecordedEvent{}, ctx.Err()
-	case <-sub.done:
-		select {
-		case e := <-sub.events:
-			return e, nil
-		default:
-		}
-		if sub.err != nil {
-			return eventlog.RecordedEvent{}, sub.err
-		}
-		if sub.ctx.Err() != nil {
-			return eventlog.RecordedEvent{}, context.Canceled
-		}
-		return eventlog.RecordedEvent{}, eventlog.ErrClosed
-	}
+// fault is a client error classified: the port's error and what to do.
+type fault struct {
+	err        error
+	retry      bool // the same call may succeed now
+	replace    bool // use a new client (this one is closed for good, or leaks)
+	reconnects bool // the client is reconnecting
+	answered   bool // the server answered: the connection works
 }
 
-// Close implements eventlog.Subscription.
-func (sub *subscription) Close() error {
-	sub.once.Do(func() {
-		sub.cancel()
-		<-sub.done
-	})
-	return nil
+func unavailable(msg string, cause error) error {
+	return domain.Wrap(domain.KindUnavailable, eventlog.ErrUnavailable.Code, msg, cause)
+}
+
+func like(sentinel *domain.Error, cause error) error {
+	return domain.Wrap(sentinel.Kind, sentinel.Code, sentinel.Message, cause)
+}
+
+// classify maps an error of the v4 client to the port's. It looks at the
+// client's *esdb.Error first (errors.As: the client wraps some of them with
+// fmt.Errorf, and its FromError does not unwrap), then at the gRPC status
+// it carries.
+func classify(err error) fault {
+	if err == nil {
+		return fault{}
+	}
+	var domErr *domain.Error
+	if errors.As(err, &domErr) {
+		return fault{err: err}
+	}
+	var e *esdb.Error
+	code := esdb.ErrorCodeUnknown
+	if errors.As(err, &e) {
+		code = e.Code()
+	}
+	switch code {
+	case esdb.ErrorCodeWrongExpectedVersion:
+		return fault{err: like(eventlog.ErrWrongExpectedVersion, err), answered: true}
+	case esdb.ErrorCodeStreamDeleted:
+		return fault{err: like(eventlog.ErrStreamDeleted, err), answered: true}
+	case esdb.ErrorCodeResourceNotFound:
+		return fault{err: like(eventlog.ErrStreamNotFound, err), answered: true}
+	case esdb.ErrorCodeNotLeader:
+		return fault{err: unavailable("the event store node is not the leader", err), retry: true, reconnects: true}
+	case esdb.ErrorUnavailable:
+		// The client now rediscovers on its next call, and then drops its
+		// old gRPC connection without closing it (a leak per outage): use a
+		// new client instead, and close this one once unused.
+		return fault{err: unavailable("the event store is unavailable", err), retry: true, reconnects: true, replace: true}
+	case esdb.ErrorCodeConnectionClosed:
+		return fault{err: unavailable("the event store client is closed", err), retry: true, replace: true}
+	case esdb.ErrorAborted:
+		// The server's own timeout: a write may or may not have happened,
+		// and a retry with the same ids and expected revision is idempotent.
+		return fault{err: unavailable("the event store timed out", err), retry: true, answered: true}
+	case esdb.ErrorCodeDeadlineExceeded:
+		// Not the caller's deadline (call checks that first): the client's
+		// own, while connecting. Another try may find the server.
+		return fault{err: unavailable("the event store did not answer in time", err), retry: true}
+	case esdb.ErrorCodeAccessDenied, esdb.ErrorCodeUnauthenticated:
+		return fault{err: unavailable("the event store refused the credentials", err), answered: true}
+	}
+	st, _ := status.FromError(err)
+	switch st.Code() {
+	case codes.InvalidArgument:
+		msg := st.Message()
+		if strings.Contains(msg, "Maximum Append Size") || strings.Contains(msg, "Maximum Append Event Size") {
+			return fault{err: like(eventlog.ErrEventTooLarge, err), answered: true}
+		}
+		if strings.Contains(msg, "invalid position") {
+			return fault{err: domain.Wrap(domain.KindInvalid, "invalid_position", "the position is not one of the event log's", err), answered: true}
+		}
+		return fault{err: domain.Wrap(domain.KindInvalid, "invalid_request", "the event store refused the request as invalid", err), answered: true}
+	case codes.Canceled:
+		// Not the caller's cancellation (call checks that first): the
+		// client closed the connection under the call to reconnect.
+		return fault{err: unavailable("the event store connection closed", err), retry: true}
+	case codes.Unavailable:
+		return fault{err: unavailable("the event store is unavailable", err), retry: true, reconnects: true}
+	case codes.PermissionDenied, codes.Unauthenticated:
+		return fault{err: unavailable("the event store refused the credentials", err), answered: true}
+	}
+	return fault{err: unavailable("the event store failed", err)}
 }

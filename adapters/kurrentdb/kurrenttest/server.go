@@ -1,27 +1,63 @@
-// Package kurrenttest is a TEST FIXTURE: an in-process gRPC server that
-// speaks enough of the KurrentDB (EventStoreDB) client protocol for the real
-// EventStore-Client-Go/v4 client to work against it unchanged over
-// esdb://127.0.0.1:PORT?tls=false. No KurrentDB server can run on the
-// project's machines (no .NET, no Docker engine), so the adapter's tests and
-// the conformance suite run against this. It is not a product feature.
+// Package kurrenttest is a TEST FIXTURE, not a product feature: an
+// in-process gRPC server that speaks enough of the KurrentDB (EventStoreDB)
+// client protocol for the real EventStore-Client-Go/v4 client to work
+// against it unchanged over esdb://127.0.0.1:PORT?tls=false. No KurrentDB
+// can run on the project's machines (no .NET runtime, no Docker engine), so
+// the adapter's tests, the conformance suite and the end-to-end tests on the
+// KurrentDB adapter run against this. It keeps everything in memory.
 //
-// It keeps events in memory and implements: appends with expected revision
-// (any, no_stream, stream_exists, exact) and KurrentDB's idempotent retries
-// by event id; stream reads both ways; $all reads; catch-up subscriptions to
-// a stream or $all, with stream-prefix and event-type-prefix filters; delete
-// and tombstone (answers carry a position); every event's system metadata
-// carries type, content-type and created (.NET ticks), which the client
-// needs. Commit positions grow in steps of 10 from 100, so they are not
-// dense, as on a real server. Fault knobs let tests drop subscriptions with
-// Unavailable and answer appends with not-leader.
+// It is built on the server interfaces generated in the client module and
+// answers as KurrentDB does (read from its source, not copied):
 //
-// Not implemented: persistent subscriptions, projections, regex filters,
-// batch append, ACLs and users, scavenging, gossip (single node only).
+//   - Streams.Append: expected revision any, no_stream, stream_exists or
+//     exact; idempotency as the server's commit check (strong with an exact
+//     revision or no_stream: the ids right after it; weak with any or
+//     stream_exists: the first id decides, in a cache of committed ids that
+//     here holds every id); wrong expected version with both current and
+//     expected revisions; stream deleted; the required type and content-type
+//     metadata; the maximum append size. The answer's position is the last
+//     event's (commit and prepare positions alike, as for every event
+//     written through gRPC).
+//   - Streams.Read: streams forwards and backwards (a missing or deleted
+//     stream answers StreamNotFound, a tombstoned one the stream-deleted
+//     error), $all forwards (from a position, inclusive) and backwards (from
+//     a position, exclusive), with prefix or regular expression filters;
+//     only event messages, as the v4 client panics on any other in a read.
+//     Catch-up subscriptions to a stream or $all (after the position given),
+//     filtered, with checkpoints every window x multiplier considered events
+//     and when catching up, and a caught-up message (the v4 client handles
+//     it). A position that is not one of the log's is an invalid-position
+//     error, as on a real server.
+//   - Streams.Delete (soft: a $metadata event truncates the stream) and
+//     Streams.Tombstone (a $streamDeleted event): minimal, their answers
+//     carry a position (the client needs it).
+//   - ServerFeatures and Gossip: one leader node, or a Cluster of nodes
+//     sharing one log, one of them leader. A follower answers a call that
+//     carries requires-leader with the not-leader error naming the leader,
+//     and forwards other writes (here: writes the shared log).
+//   - Every event carries the system metadata the client needs (type,
+//     content-type, and created in .NET ticks since the Unix epoch, without
+//     which the client exits the process); the log holds a few system events
+//     before any user event, as a fresh node's does; positions grow by each
+//     record's size, so they are increasing but not dense.
+//   - Keepalive: the server accepts pings every 5 s or more, with or without
+//     streams; the client pings every 10 s.
+//
+// Fault knobs let tests drop or refuse subscriptions, refuse connections,
+// answer not-leader, and delay calls; counters report appends, not-leader
+// answers, connections, subscription requests and the client's HTTP/2
+// pings.
+//
+// Not implemented: batch append, persistent subscriptions, projections,
+// users and ACLs (no authentication: use tls=false), link resolution,
+// stream metadata semantics beyond soft delete (max age, max count, ACLs),
+// scavenging, read-only replicas, FellBehind (the server does not send it
+// either), and the compatibility read messages (first/last stream position)
+// a client may ask for.
 package kurrenttest
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -30,6 +66,8 @@ import (
 	"testing"
 	"time"
 
+	gossipapi "github.com/EventStore/EventStore-Client-Go/v4/protos/gossip"
+	featuresapi "github.com/EventStore/EventStore-Client-Go/v4/protos/serverfeatures"
 	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
 	api "github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
 	"github.com/google/uuid"
@@ -40,29 +78,26 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-type event struct {
-	stream   string
-	rev      uint64
-	pos      uint64
-	id       uuid.UUID
-	typ      string
-	content  string
-	data     []byte
-	custom   []byte
-	created  int64 // .NET ticks since the Unix epoch (100 ns)
-	isSystem bool
+// Options configure a server. The zero value is a single leader node as
+// KurrentDB's defaults make it.
+type Options struct {
+	// KeepaliveMinTime is the shortest interval between client pings the
+	// server tolerates (default 5 s). Pings more frequent than this count as
+	// strikes, and a client with too many strikes is sent away (GOAWAY), as
+	// by any grpc server enforcing a ping policy.
+	KeepaliveMinTime time.Duration
+	// MaxAppendSize bounds the bytes of one append's events (default
+	// 256 MiB, KurrentDB's default since it equals the chunk size).
+	MaxAppendSize int
 }
 
-// Server is the fixture. Start it with Start or Listen.
+// Server is one node. Start one with Start, StartWith or StartCluster.
 type Server struct {
-	api.UnimplementedStreamsServer
-
-	mu      sync.Mutex
-	log     []*event
-	streams map[string][]*event
-	deleted map[string]bool
-	nextPos uint64
-	notify  chan struct{}
+	opts    Options
+	store   *store
+	cluster *Cluster // nil: a single node, always leader
+	index   int      // in the cluster
+	id      uuid.UUID
 
 	grpc *grpc.Server
 	addr string
@@ -71,87 +106,290 @@ type Server struct {
 	subs   map[int]context.CancelCauseFunc
 	subSeq int
 
-	notLeader atomic.Int32 // answer this many appends with not-leader
-	appends   atomic.Int64
+	notLeader atomic.Int64 // answer this many appends with not-leader
+	refuse    atomic.Int64 // close this many new connections at once
+	failSubs  atomic.Int64 // fail this many subscription requests
+	failCode  atomic.Int32
+	delay     atomic.Int64 // hold appends and reads this long (ns)
+
+	appends, notLeaders, conns, refused, subscribes atomic.Int64
+
+	pingMu sync.Mutex
+	pings  []time.Time
 }
 
-// New returns a server with an empty log; call Serve.
-func New() *Server {
-	return &Server{streams: map[string][]*event{}, deleted: map[string]bool{}, nextPos: 100, notify: make(chan struct{}), subs: map[int]context.CancelCauseFunc{}}
+// New returns a single node with an empty log; Serve it.
+func New(opts Options) *Server {
+	return newServer(opts, newStore(), nil, 0)
 }
 
-// Start serves on a fresh loopback port until the test ends, and returns the
-// address (host:port).
-func Start(tb testing.TB) *Server {
+func newServer(opts Options, st *store, c *Cluster, index int) *Server {
+	if opts.KeepaliveMinTime == 0 {
+		opts.KeepaliveMinTime = 5 * time.Second
+	}
+	if opts.MaxAppendSize == 0 {
+		opts.MaxAppendSize = 256 << 20
+	}
+	return &Server{opts: opts, store: st, cluster: c, index: index, id: uuid.New(), subs: map[int]context.CancelCauseFunc{}}
+}
+
+// Start serves a single node on a fresh loopback port until the test ends.
+func Start(tb testing.TB) *Server { return StartWith(tb, Options{}) }
+
+// StartWith is Start with options.
+func StartWith(tb testing.TB, opts Options) *Server {
+	tb.Helper()
+	s := New(opts)
+	s.Serve(listen(tb))
+	tb.Cleanup(s.Stop)
+	return s
+}
+
+func listen(tb testing.TB) net.Listener {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s := New()
-	s.Serve(ln)
-	tb.Cleanup(s.Stop)
-	return s
+	return ln
 }
 
-// Serve serves on ln in the background.
+// Serve serves on ln in the background until Stop.
 func (s *Server) Serve(ln net.Listener) {
 	s.addr = ln.Addr().String()
 	s.grpc = grpc.NewServer(
-		// The client pings every 10 s; allow it, with or without streams.
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: s.opts.KeepaliveMinTime, PermitWithoutStream: true}),
+		grpc.MaxRecvMsgSize(32<<20),
 	)
-	api.RegisterStreamsServer(s.grpc, s)
-	go func() { _ = s.grpc.Serve(ln) }()
+	api.RegisterStreamsServer(s.grpc, &streamsService{s: s})
+	gossipapi.RegisterGossipServer(s.grpc, &gossipService{s: s})
+	featuresapi.RegisterServerFeaturesServer(s.grpc, &featuresService{})
+	go func() { _ = s.grpc.Serve(&listener{Listener: ln, s: s}) }()
 }
 
-// Addr is the server's host:port.
+// Addr is the node's host:port.
 func (s *Server) Addr() string { return s.addr }
 
-// URL is a connection string for the client.
+// URL is a connection string for this node alone.
 func (s *Server) URL() string { return "esdb://" + s.addr + "?tls=false" }
 
-// Stop stops the server, ending every call.
+// Stop stops the node at once, ending every call and connection.
 func (s *Server) Stop() {
 	if s.grpc != nil {
 		s.grpc.Stop()
 	}
 }
 
-// DropSubscriptions ends every live subscription with codes.Unavailable, as
-// a restarting node does.
+// DropSubscriptions ends every live subscription on this node with
+// codes.Unavailable, as a node shutting down does. It returns how many.
 func (s *Server) DropSubscriptions() int {
 	s.subsMu.Lock()
 	defer s.subsMu.Unlock()
 	n := len(s.subs)
 	for id, cancel := range s.subs {
-		cancel(status.Error(codes.Unavailable, "node is shutting down"))
+		cancel(status.Error(codes.Unavailable, "Server Is Not Ready"))
 		delete(s.subs, id)
 	}
 	return n
 }
 
-// AnswerNotLeader makes the next n appends fail with not-leader, naming this
-// server as the leader, as a follower does.
-func (s *Server) AnswerNotLeader(n int) { s.notLeader.Store(int32(n)) }
+// FailSubscriptions makes the next n subscription requests fail at once
+// with the code (Unavailable: a node not ready; PermissionDenied: access
+// denied).
+func (s *Server) FailSubscriptions(n int, code codes.Code) {
+	s.failCode.Store(int32(code))
+	s.failSubs.Store(int64(n))
+}
+
+// AnswerNotLeader makes the next n appends fail with the not-leader error
+// naming the current leader (this node, if single), as a node that has just
+// lost the leadership does.
+func (s *Server) AnswerNotLeader(n int) { s.notLeader.Store(int64(n)) }
+
+// RefuseConnections makes the node close the next n connections as soon as
+// it accepts them.
+func (s *Server) RefuseConnections(n int) { s.refuse.Store(int64(n)) }
+
+// SetDelay holds every append and every read (not subscriptions) for d
+// before answering, or until the call is cancelled.
+func (s *Server) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
 
 // Appends counts the append calls received.
 func (s *Server) Appends() int64 { return s.appends.Load() }
 
-func uuidFrom(u *shared.UUID) uuid.UUID {
+// NotLeaderAnswers counts the calls answered with not-leader.
+func (s *Server) NotLeaderAnswers() int64 { return s.notLeaders.Load() }
+
+// Connections counts the connections accepted (and not refused).
+func (s *Server) Connections() int64 { return s.conns.Load() }
+
+// Refused counts the connections refused.
+func (s *Server) Refused() int64 { return s.refused.Load() }
+
+// Subscribes counts the subscription requests received.
+func (s *Server) Subscribes() int64 { return s.subscribes.Load() }
+
+// take decrements n if it is positive and reports whether it did.
+func take(n *atomic.Int64) bool {
+	for {
+		v := n.Load()
+		if v <= 0 {
+			return false
+		}
+		if n.CompareAndSwap(v, v-1) {
+			return true
+		}
+	}
+}
+
+type listener struct {
+	net.Listener
+	s *Server
+}
+
+func (l *listener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if take(&l.s.refuse) {
+			l.s.refused.Add(1)
+			_ = c.Close()
+			continue
+		}
+		l.s.conns.Add(1)
+		return &pingCounter{Conn: c, s: l.s}, nil
+	}
+}
+
+// pingCounter notes the HTTP/2 PING frames a client sends (keepalive and
+// bandwidth probes), by reading frame headers as the bytes go by.
+type pingCounter struct {
+	net.Conn
+	s       *Server
+	preface int    // bytes of the client preface still to skip
+	head    []byte // a frame header being read
+	skip    int    // payload bytes still to skip
+	started bool
+}
+
+// clientPreface is the length of "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".
+const clientPreface = 24
+
+func (c *pingCounter) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.scan(p[:n])
+	return n, err
+}
+
+func (c *pingCounter) scan(b []byte) {
+	if !c.started {
+		c.started, c.preface = true, clientPreface
+	}
+	for len(b) > 0 {
+		switch {
+		case c.preface > 0:
+			k := min(c.preface, len(b))
+			c.preface -= k
+			b = b[k:]
+		case c.skip > 0:
+			k := min(c.skip, len(b))
+			c.skip -= k
+			b = b[k:]
+		default:
+			k := min(9-len(c.head), len(b))
+			c.head = append(c.head, b[:k]...)
+			b = b[k:]
+			if len(c.head) < 9 {
+				return
+			}
+			length := int(c.head[0])<<16 | int(c.head[1])<<8 | int(c.head[2])
+			if typ, flags := c.head[3], c.head[4]; typ == 0x6 && flags&0x1 == 0 {
+				c.s.pingMu.Lock()
+				c.s.pings = append(c.s.pings, time.Now())
+				c.s.pingMu.Unlock()
+			}
+			c.head, c.skip = c.head[:0], length
+		}
+	}
+}
+
+// Pings returns when the node received each HTTP/2 PING frame (not
+// acknowledgements) from its clients.
+func (s *Server) Pings() []time.Time {
+	s.pingMu.Lock()
+	defer s.pingMu.Unlock()
+	return append([]time.Time(nil), s.pings...)
+}
+
+// leader reports whether this node is the leader, and the leader's address.
+func (s *Server) leader() (bool, string) {
+	if s.cluster == nil {
+		return true, s.addr
+	}
+	return s.cluster.leaderOf(s)
+}
+
+// notLeaderError is KurrentDB's answer from a node that cannot serve a call
+// needing the leader: NotFound with the leader's endpoint in the trailers.
+func (s *Server) notLeaderError(setTrailer func(metadata.MD)) error {
+	_, addr := s.leader()
+	host, port, _ := net.SplitHostPort(addr)
+	s.notLeaders.Add(1)
+	setTrailer(metadata.Pairs("exception", "not-leader", "leader-endpoint-host", host, "leader-endpoint-port", port))
+	return status.Error(codes.NotFound, "Leader info available")
+}
+
+// requiresLeader reports whether the call asks for the leader and this node
+// is not it.
+func (s *Server) requiresLeader(ctx context.Context) bool {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if v := md.Get("requires-leader"); len(v) == 0 || !strings.EqualFold(v[0], "true") {
+		return false
+	}
+	ok, _ := s.leader()
+	return !ok
+}
+
+// hold waits out the delay knob.
+func (s *Server) hold(ctx context.Context) error {
+	d := time.Duration(s.delay.Load())
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return status.FromContextError(ctx.Err()).Err()
+	}
+}
+
+func streamDeleted(name string, setTrailer func(metadata.MD)) error {
+	setTrailer(metadata.Pairs("exception", "stream-deleted", "stream-name", name))
+	return status.Errorf(codes.FailedPrecondition, "Event stream '%s' is deleted.", name)
+}
+
+func uuidFrom(u *shared.UUID) (uuid.UUID, bool) {
 	if st := u.GetStructured(); st != nil {
 		var id uuid.UUID
 		for i := 0; i < 8; i++ {
 			id[i] = byte(uint64(st.MostSignificantBits) >> (56 - 8*i))
 			id[8+i] = byte(uint64(st.LeastSignificantBits) >> (56 - 8*i))
 		}
-		return id
+		return id, true
 	}
-	id, _ := uuid.Parse(u.GetString_())
-	return id
+	id, err := uuid.Parse(u.GetString_())
+	return id, err == nil
 }
 
-func uuidTo(id uuid.UUID) *shared.UUID {
+func uuidTo(id uuid.UUID, asString bool) *shared.UUID {
+	if asString {
+		return &shared.UUID{Value: &shared.UUID_String_{String_: id.String()}}
+	}
 	var most, least uint64
 	for i := 0; i < 8; i++ {
 		most = most<<8 | uint64(id[i])
@@ -160,419 +398,104 @@ func uuidTo(id uuid.UUID) *shared.UUID {
 	return &shared.UUID{Value: &shared.UUID_Structured_{Structured: &shared.UUID_Structured{MostSignificantBits: int64(most), LeastSignificantBits: int64(least)}}}
 }
 
-// Append implements the append call: a header with the stream and expected
-// revision, then the proposed events.
-func (s *Server) Append(stream api.Streams_AppendServer) error {
-	s.appends.Add(1)
-	first, err := stream.Recv()
-	if err != nil {
-		return err
-	}
-	opts := first.GetOptions()
-	if opts == nil {
-		return status.Error(codes.InvalidArgument, "first message must be options")
-	}
-	name := string(opts.GetStreamIdentifier().GetStreamName())
-	var proposed []*api.AppendReq_ProposedMessage
-	for {
-		msg, err := stream.Recv()
-		if err != nil {
-			break
-		}
-		if m := msg.GetProposedMessage(); m != nil {
-			proposed = append(proposed, m)
-		}
-	}
-	if s.notLeader.Add(-1) >= 0 {
-		host, port, _ := net.SplitHostPort(s.addr)
-		stream.SetTrailer(metadata.Pairs("exception", "not-leader", "leader-endpoint-host", host, "leader-endpoint-port", port))
-		return status.Error(codes.NotFound, "leader info available")
-	}
-	s.notLeader.Store(max(s.notLeader.Load(), 0))
-	resp, err := s.apply(name, opts, proposed)
-	if err == errDeleted {
-		stream.SetTrailer(metadata.Pairs("exception", "stream-deleted", "stream-name", name))
-		return status.Error(codes.FailedPrecondition, "stream deleted")
-	}
-	if err != nil {
-		return err
-	}
-	return stream.SendAndClose(resp)
+// featuresService answers which methods the node supports, as KurrentDB
+// lists them (lower case service and method names).
+type featuresService struct {
+	featuresapi.UnimplementedServerFeaturesServer
 }
 
-var errDeleted = status.Error(codes.FailedPrecondition, "stream deleted")
-
-func (s *Server) apply(name string, opts *api.AppendReq_Options, proposed []*api.AppendReq_ProposedMessage) (*api.AppendResp, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.deleted[name] {
-		return nil, errDeleted
-	}
-	evs := s.streams[name]
-	head := int64(len(evs)) - 1
-	ids := make([]uuid.UUID, len(proposed))
-	for i, p := range proposed {
-		ids[i] = uuidFrom(p.GetId())
-	}
-	wrong := func() *api.AppendResp {
-		w := &api.AppendResp_WrongExpectedVersion{}
-		if head < 0 {
-			w.CurrentRevisionOption = &api.AppendResp_WrongExpectedVersion_CurrentNoStream{CurrentNoStream: &shared.Empty{}}
-		} else {
-			w.CurrentRevisionOption = &api.AppendResp_WrongExpectedVersion_CurrentRevision{CurrentRevision: uint64(head)}
-		}
-		switch e := opts.GetExpectedStreamRevision().(type) {
-		case *api.AppendReq_Options_Revision:
-			w.ExpectedRevisionOption = &api.AppendResp_WrongExpectedVersion_ExpectedRevision{ExpectedRevision: e.Revision}
-		case *api.AppendReq_Options_NoStream:
-			w.ExpectedRevisionOption = &api.AppendResp_WrongExpectedVersion_ExpectedNoStream{ExpectedNoStream: &shared.Empty{}}
-		case *api.AppendReq_Options_StreamExists:
-			w.ExpectedRevisionOption = &api.AppendResp_WrongExpectedVersion_ExpectedStreamExists{ExpectedStreamExists: &shared.Empty{}}
-		default:
-			w.ExpectedRevisionOption = &api.AppendResp_WrongExpectedVersion_ExpectedAny{ExpectedAny: &shared.Empty{}}
-		}
-		return &api.AppendResp{Result: &api.AppendResp_WrongExpectedVersion_{WrongExpectedVersion: w}}
-	}
-	success := func(rev, pos uint64) *api.AppendResp {
-		return &api.AppendResp{Result: &api.AppendResp_Success_{Success: &api.AppendResp_Success{
-			CurrentRevisionOption: &api.AppendResp_Success_CurrentRevision{CurrentRevision: rev},
-			PositionOption:        &api.AppendResp_Success_Position{Position: &api.AppendResp_Position{CommitPosition: pos, PreparePosition: pos}},
-		}}}
-	}
-	// Idempotency, as KurrentDB: the ids already at the place the expected
-	// version points to (or, with any, anywhere in the stream) make a retry;
-	// a partial match is a wrong expected version.
-	if len(ids) > 0 && head >= 0 {
-		start := int64(-1)
-		switch e := opts.GetExpectedStreamRevision().(type) {
-		case *api.AppendReq_Options_Revision:
-			start = int64(e.Revision) + 1
-		case *api.AppendReq_Options_NoStream:
-			start = 0
-		default:
-			for i, ev := range evs {
-				if ev.id == ids[0] {
-					start = int64(i)
-					break
-				}
-			}
-		}
-		if start >= 0 && start <= head && evs[start].id == ids[0] {
-			for i, id := range ids {
-				k := start + int64(i)
-				if k > head || evs[k].id != id {
-					return wrong(), nil
-				}
-			}
-			last := evs[start+int64(len(ids))-1]
-			return success(last.rev, last.pos), nil
-		}
-		for _, ev := range evs {
-			for _, id := range ids {
-				if ev.id == id {
-					return wrong(), nil
-				}
-			}
-		}
-	}
-	ok := true
-	switch e := opts.GetExpectedStreamRevision().(type) {
-	case *api.AppendReq_Options_Revision:
-		ok = head == int64(e.Revision)
-	case *api.AppendReq_Options_NoStream:
-		ok = head < 0
-	case *api.AppendReq_Options_StreamExists:
-		ok = head >= 0
-	}
-	if !ok {
-		return wrong(), nil
-	}
-	if len(proposed) == 0 {
-		if head < 0 {
-			return &api.AppendResp{Result: &api.AppendResp_Success_{Success: &api.AppendResp_Success{
-				CurrentRevisionOption: &api.AppendResp_Success_NoStream{NoStream: &shared.Empty{}},
-				PositionOption:        &api.AppendResp_Success_NoPosition{NoPosition: &shared.Empty{}},
-			}}}, nil
-		}
-		return success(uint64(head), evs[head].pos), nil
-	}
-	now := time.Now().UnixNano() / 100
-	var last *event
-	for i, p := range proposed {
-		md := p.GetMetadata()
-		if md["type"] == "" {
-			return nil, status.Error(codes.InvalidArgument, "event type is required")
-		}
-		e := &event{stream: name, rev: uint64(head + 1 + int64(i)), pos: s.nextPos, id: ids[i], typ: md["type"], content: md["content-type"],
-			data: p.GetData(), custom: p.GetCustomMetadata(), created: now, isSystem: strings.HasPrefix(name, "$")}
-		s.nextPos += 10
-		s.log = append(s.log, e)
-		s.streams[name] = append(s.streams[name], e)
-		last = e
-	}
-	close(s.notify)
-	s.notify = make(chan struct{})
-	return success(last.rev, last.pos), nil
+func (*featuresService) GetSupportedMethods(context.Context, *shared.Empty) (*featuresapi.SupportedMethods, error) {
+	const streams = "event_store.client.streams.streams"
+	return &featuresapi.SupportedMethods{
+		EventStoreServerVersion: "25.0.0",
+		Methods: []*featuresapi.SupportedMethod{
+			{ServiceName: streams, MethodName: "read", Features: []string{"position", "events"}},
+			{ServiceName: streams, MethodName: "append"},
+			{ServiceName: streams, MethodName: "delete"},
+			{ServiceName: streams, MethodName: "tombstone"},
+			{ServiceName: "event_store.client.gossip.gossip", MethodName: "read"},
+			{ServiceName: "event_store.client.server_features.serverfeatures", MethodName: "getsupportedmethods"},
+		},
+	}, nil
 }
 
-func toRead(e *event) *api.ReadResp {
-	rec := &api.ReadResp_ReadEvent_RecordedEvent{
-		Id: uuidTo(e.id), StreamIdentifier: &shared.StreamIdentifier{StreamName: []byte(e.stream)}, StreamRevision: e.rev,
-		PreparePosition: e.pos, CommitPosition: e.pos,
-		Metadata:       map[string]string{"type": e.typ, "content-type": e.content, "created": strconv.FormatInt(e.created, 10)},
-		CustomMetadata: e.custom, Data: e.data,
-	}
-	return &api.ReadResp{Content: &api.ReadResp_Event{Event: &api.ReadResp_ReadEvent{Event: rec,
-		Position: &api.ReadResp_ReadEvent_CommitPosition{CommitPosition: e.pos}}}}
+// gossipService answers the cluster's membership.
+type gossipService struct {
+	gossipapi.UnimplementedGossipServer
+	s *Server
 }
 
-type filter struct {
-	streamPrefixes, typePrefixes []string
+func (g *gossipService) Read(context.Context, *shared.Empty) (*gossipapi.ClusterInfo, error) {
+	nodes := []*Server{g.s}
+	if g.s.cluster != nil {
+		nodes = g.s.cluster.Nodes
+	}
+	info := &gossipapi.ClusterInfo{}
+	for _, n := range nodes {
+		host, port, _ := net.SplitHostPort(n.addr)
+		p, _ := strconv.Atoi(port)
+		state := gossipapi.MemberInfo_Follower
+		if ok, _ := n.leader(); ok {
+			state = gossipapi.MemberInfo_Leader
+		}
+		info.Members = append(info.Members, &gossipapi.MemberInfo{
+			InstanceId: uuidTo(n.id, false), TimeStamp: time.Now().UnixNano() / 100, State: state, IsAlive: true,
+			HttpEndPoint: &gossipapi.EndPoint{Address: host, Port: uint32(p)},
+		})
+	}
+	return info, nil
 }
 
-func (f filter) match(e *event) bool {
-	if e.isSystem {
-		return false
-	}
-	has := func(s string, ps []string) bool {
-		for _, p := range ps {
-			if strings.HasPrefix(s, p) {
-				return true
-			}
-		}
-		return false
-	}
-	if len(f.streamPrefixes) > 0 && !has(e.stream, f.streamPrefixes) {
-		return false
-	}
-	if len(f.typePrefixes) > 0 && !has(e.typ, f.typePrefixes) {
-		return false
-	}
-	return true
+// Cluster is several nodes sharing one log, one of them the leader.
+type Cluster struct {
+	Nodes []*Server
+
+	mu     sync.Mutex
+	leader int
 }
 
-// Read implements stream and $all reads and catch-up subscriptions.
-func (s *Server) Read(req *api.ReadReq, out api.Streams_ReadServer) error {
-	o := req.GetOptions()
-	var f filter
-	if fo := o.GetFilter(); fo != nil {
-		if x := fo.GetStreamIdentifier(); x != nil {
-			if x.GetRegex() != "" {
-				return status.Error(codes.Unimplemented, "regex filters are not implemented by the test server")
-			}
-			f.streamPrefixes = x.GetPrefix()
-		}
-		if x := fo.GetEventType(); x != nil {
-			if x.GetRegex() != "" {
-				return status.Error(codes.Unimplemented, "regex filters are not implemented by the test server")
-			}
-			f.typePrefixes = x.GetPrefix()
-		}
+// StartCluster serves n nodes on fresh loopback ports until the test ends;
+// the first is the leader.
+func StartCluster(tb testing.TB, n int, opts Options) *Cluster {
+	tb.Helper()
+	c := &Cluster{}
+	st := newStore()
+	for i := 0; i < n; i++ {
+		s := newServer(opts, st, c, i)
+		c.Nodes = append(c.Nodes, s)
 	}
-	backwards := o.GetReadDirection() == api.ReadReq_Options_Backwards
-	if o.GetSubscription() != nil {
-		return s.subscribe(o, f, out)
+	for _, s := range c.Nodes {
+		s.Serve(listen(tb))
+		tb.Cleanup(s.Stop)
 	}
-	count := o.GetCount()
-	s.mu.Lock()
-	var list []*event
-	if st := o.GetStream(); st != nil {
-		name := string(st.GetStreamIdentifier().GetStreamName())
-		evs, ok := s.streams[name]
-		if !ok || s.deleted[name] {
-			s.mu.Unlock()
-			if s.deleted[name] {
-				out.SetTrailer(metadata.Pairs("exception", "stream-deleted", "stream-name", name))
-				return status.Error(codes.FailedPrecondition, "stream deleted")
-			}
-			return out.Send(&api.ReadResp{Content: &api.ReadResp_StreamNotFound_{StreamNotFound: &api.ReadResp_StreamNotFound{StreamIdentifier: st.GetStreamIdentifier()}}})
-		}
-		from := int64(0)
-		switch {
-		case st.GetEnd() != nil:
-			from = int64(len(evs)) - 1
-			if !backwards {
-				from = int64(len(evs))
-			}
-		case st.GetStart() != nil:
-			if backwards {
-				from = -1
-			}
-		default:
-			from = int64(st.GetRevision())
-			if backwards && from > int64(len(evs))-1 {
-				from = int64(len(evs)) - 1
-			}
-		}
-		for i := from; i >= 0 && i < int64(len(evs)) && uint64(len(list)) < count; {
-			list = append(list, evs[i])
-			if backwards {
-				i--
-			} else {
-				i++
-			}
-		}
-	} else {
-		all := o.GetAll()
-		var from int
-		switch {
-		case all.GetEnd() != nil:
-			from = len(s.log)
-			if backwards {
-				from = len(s.log) - 1
-			}
-		case all.GetStart() != nil:
-			from = 0
-			if backwards {
-				from = -1
-			}
-		default:
-			p := all.GetPosition().GetCommitPosition()
-			from = s.indexAtOrAfter(p)
-			if backwards {
-				from-- // events before the position
-			}
-		}
-		for i := from; i >= 0 && i < len(s.log) && uint64(len(list)) < count; {
-			if f.match(s.log[i]) || len(f.streamPrefixes)+len(f.typePrefixes) == 0 {
-				list = append(list, s.log[i])
-			}
-			if backwards {
-				i--
-			} else {
-				i++
-			}
-		}
-	}
-	s.mu.Unlock()
-	for _, e := range list {
-		if err := out.Send(toRead(e)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return c
 }
 
-// indexAtOrAfter is the index of the first event with position >= p.
-func (s *Server) indexAtOrAfter(p uint64) int {
-	lo, hi := 0, len(s.log)
-	for lo < hi {
-		mid := (lo + hi) / 2
-		if s.log[mid].pos < p {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
+// URL is a connection string with every node as a gossip seed.
+func (c *Cluster) URL() string {
+	addrs := make([]string, len(c.Nodes))
+	for i, n := range c.Nodes {
+		addrs[i] = n.addr
 	}
-	return lo
+	return "esdb://" + strings.Join(addrs, ",") + "?tls=false"
 }
 
-func (s *Server) subscribe(o *api.ReadReq_Options, f filter, out api.Streams_ReadServer) error {
-	ctx, cancel := context.WithCancelCause(out.Context())
-	defer cancel(nil)
-	s.subsMu.Lock()
-	s.subSeq++
-	id := s.subSeq
-	s.subs[id] = cancel
-	s.subsMu.Unlock()
-	defer func() {
-		s.subsMu.Lock()
-		delete(s.subs, id)
-		s.subsMu.Unlock()
-	}()
-	if err := out.Send(&api.ReadResp{Content: &api.ReadResp_Confirmation{Confirmation: &api.ReadResp_SubscriptionConfirmation{SubscriptionId: fmt.Sprint("sub-", id)}}}); err != nil {
-		return err
-	}
-	// next is the index in the log (or the stream) of the next event to send.
-	s.mu.Lock()
-	var next int
-	streamName := ""
-	if st := o.GetStream(); st != nil {
-		streamName = string(st.GetStreamIdentifier().GetStreamName())
-		switch {
-		case st.GetEnd() != nil:
-			next = len(s.streams[streamName])
-		case st.GetStart() != nil:
-			next = 0
-		default:
-			next = int(st.GetRevision()) + 1 // after the revision
-		}
-	} else {
-		all := o.GetAll()
-		switch {
-		case all.GetEnd() != nil:
-			next = len(s.log)
-		case all.GetStart() != nil:
-			next = 0
-		default:
-			p := all.GetPosition().GetCommitPosition()
-			next = s.indexAtOrAfter(p)
-			if next < len(s.log) && s.log[next].pos == p {
-				next++ // subscriptions start after the position
-			}
-		}
-	}
-	s.mu.Unlock()
-	for {
-		s.mu.Lock()
-		var batch []*event
-		src := s.log
-		if streamName != "" {
-			src = s.streams[streamName]
-		}
-		for ; next < len(src) && len(batch) < 256; next++ {
-			if streamName != "" || f.match(src[next]) {
-				batch = append(batch, src[next])
-			}
-		}
-		wait := s.notify
-		caughtUp := next >= len(src)
-		s.mu.Unlock()
-		for _, e := range batch {
-			if err := out.Send(toRead(e)); err != nil {
-				return err
-			}
-		}
-		if !caughtUp {
-			continue
-		}
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			if cause := context.Cause(ctx); cause != nil && status.Code(cause) == codes.Unavailable {
-				return cause
-			}
-			return ctx.Err()
-		}
-	}
+// Elect makes node i the leader; the others become followers.
+func (c *Cluster) Elect(i int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.leader = i
 }
 
-func (s *Server) remove(name string, tombstone bool) (uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	pos := s.nextPos
-	s.nextPos += 10
-	if tombstone {
-		s.deleted[name] = true
-	}
-	delete(s.streams, name)
-	return pos, nil
+// Leader returns the leader node.
+func (c *Cluster) Leader() *Server {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Nodes[c.leader]
 }
 
-// Delete implements a soft delete (the stream reads as not found).
-func (s *Server) Delete(_ context.Context, req *api.DeleteReq) (*api.DeleteResp, error) {
-	pos, err := s.remove(string(req.GetOptions().GetStreamIdentifier().GetStreamName()), false)
-	if err != nil {
-		return nil, err
-	}
-	return &api.DeleteResp{PositionOption: &api.DeleteResp_Position_{Position: &api.DeleteResp_Position{CommitPosition: pos, PreparePosition: pos}}}, nil
-}
-
-// Tombstone implements a hard delete: the stream can never be written again.
-func (s *Server) Tombstone(_ context.Context, req *api.TombstoneReq) (*api.TombstoneResp, error) {
-	pos, err := s.remove(string(req.GetOptions().GetStreamIdentifier().GetStreamName()), true)
-	if err != nil {
-		return nil, err
-	}
-	return &api.TombstoneResp{PositionOption: &api.TombstoneResp_Position_{Position: &api.TombstoneResp_Position{CommitPosition: pos, PreparePosition: pos}}}, nil
+func (c *Cluster) leaderOf(s *Server) (bool, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.leader == s.index, c.Nodes[c.leader].addr
 }

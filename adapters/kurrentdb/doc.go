@@ -1,0 +1,123 @@
+// Package kurrentdb is the scale-out event store: the event log port
+// (domain/eventlog) on a KurrentDB (EventStoreDB) node or cluster, through
+// github.com/EventStore/EventStore-Client-Go/v4.
+//
+// # Mapping
+//
+// Streams, event ids, event types and expected revisions (any, no_stream,
+// stream_exists, exact) map one to one. The port's metadata travels as JSON
+// in each event's user metadata; the event's creation time on the server is
+// RecordedAt. The port's position is the event's commit position in $all:
+// every event written through gRPC commits itself, so its commit and prepare
+// positions are equal and strictly increasing, but not dense (they are byte
+// offsets in the transaction log). Reads of $all, Head and subscriptions
+// skip system events (a stream or an event type starting with "$": stream
+// metadata, tombstones, projection links, settings). ReadAll and Subscribe
+// use "after position" semantics: they deliver events with a greater
+// position.
+//
+// Subscriptions are catch-up subscriptions to $all filtered on the server:
+// by stream prefix when the filter has prefixes, else by exact event type
+// (a regular expression), else excluding system events; when a filter has
+// both prefixes and event types, the types are checked here.
+//
+// Errors are classified from the client's error codes before any wrapping
+// (the client's FromError does not unwrap): wrong expected version is
+// eventlog.ErrWrongExpectedVersion (conflict), stream deleted is
+// eventlog.ErrStreamDeleted, a missing stream on a read is
+// eventlog.ErrStreamNotFound, an append over the server's maximum append
+// size is eventlog.ErrEventTooLarge, and everything else (no server, no
+// leader, timeouts, access denied) is eventlog.ErrUnavailable, with the
+// cause kept for errors.Is (context.DeadlineExceeded, for one).
+//
+// Idempotency: KurrentDB recognises a retry with an exact expected revision
+// or no_stream by the ids right after it, which meets the port. With any or
+// stream_exists it looks the first id up in a cache of recent ids, writes
+// the events if the first id is new even when a later one is stored, and
+// forgets ids on restart; so for those two the adapter first reads the
+// stream's last 64 events and answers a retry, or a partial overlap
+// (conflict), itself, as the embedded store does. The application appends
+// with exact revisions and no_stream only.
+//
+// # What the client does not give
+//
+//   - Deadlines: every call runs under Options.Timeout (or the caller's
+//     earlier deadline), including the client's (re)connection, which
+//     ignores contexts: a call stuck there is abandoned at its deadline.
+//     While a client has not yet answered since (re)connecting, one call at
+//     a time enters it, so that calls do not queue behind a connection
+//     attempt that may close the client.
+//   - A client that fails to connect (discovery exhausted, the first time or
+//     after an outage) closes itself for good; the adapter replaces it and
+//     retries.
+//   - The client never sends requires-leader (it sets it on the wrong
+//     side of the call): with nodePreference=leader (the default here) the
+//     adapter sends it on every call, so a node that is no longer the leader
+//     answers not-leader; the client then reconnects to the leader it names
+//     and the adapter retries (appends are safe to retry: same ids, same
+//     expected revision).
+//   - A dropped subscription (SubscriptionDropped, a raw gRPC Unavailable
+//     included) is resubscribed from the last position handed to Next (or
+//     the server's last checkpoint past it) with capped exponential backoff
+//     and jitter, invisibly to the caller of Next. Access denied, invalid
+//     arguments and undecodable events end the subscription with an error.
+//   - Keepalive: the client pings every keepAliveInterval (default 10 s)
+//     with or without calls in flight. Below 10 s grpc would raise it to
+//     10 s anyway; the adapter makes that explicit, so servers and proxies
+//     enforcing a ping policy (grpc MinTime up to 10 s, pings without
+//     streams permitted) accept it. Behind a proxy with a stricter policy,
+//     raise keepAliveInterval in the connection string; -1 disables pings,
+//     and with them the detection of dead connections under idle
+//     subscriptions.
+//
+// # Operating notes
+//
+// Connection strings: kurrentdb://, kurrent://, esdb:// for a node or a
+// list of gossip seeds (host:port,host:port,...), and kurrentdb+discover://,
+// kurrent+discover://, esdb+discover:// for DNS discovery; TLS is on unless
+// tls=false, credentials are user:password@ (sent only over TLS), and the
+// client's settings (tlsCAFile, nodePreference, keepAliveInterval,
+// keepAliveTimeout, maxDiscoverAttempts, gossipTimeout, defaultDeadline, ...)
+// apply. scripts/kurrentdb-up.sh starts a local node or a three-node
+// cluster with Docker, in insecure mode on loopback, and prints the string
+// to pass to serve --store.
+//
+// Scale-out: run N stateless API replicas against a three-node KurrentDB
+// cluster, each with serve --store kurrentdb://... and its own replica name
+// (--replica). Each replica builds all its projections (caseload,
+// monitoring, audit indexes) in memory from its own catch-up subscription
+// to $all, from the start of the log when it starts: plan each replica's
+// memory as for a single embedded-store server, and its start-up time as a
+// full replay. Each replica writes its own audit streams,
+// audit-<replica>-<yyyymmdd>, so audit appends never contend across
+// replicas; signal and subject streams are written with exact expected
+// revisions, so two replicas changing the same signal conflict (409) rather
+// than overwrite each other. The key store must be shared by the replicas
+// (one KMS-backed master key and one key store), not kept per machine.
+//
+// Read-your-writes across replicas: every command answers with the
+// position of its last event; a query with min_position=<that position>
+// waits (bounded) until the serving replica's projections have applied it,
+// so a client that writes through one replica and reads through another
+// sees its write. Positions are commit positions: compare them, never
+// count them.
+//
+// Erasure and scavenging: erasure is crypto-shredding. Personal data is
+// sealed with the subject's own key, and the keys live in the key store,
+// outside the log; erasing a subject deletes its key, after which its
+// ciphertext in KurrentDB is unreadable everywhere, in every node, backup
+// and replica at once. Nothing has to be deleted or scavenged from
+// KurrentDB for an erasure, and the log's audit and monitoring facts stay
+// intact. Do not delete or truncate the application's streams (maxAge,
+// maxCount, $tb): projections replay the whole log. Scavenging remains an
+// ordinary storage operation for KurrentDB's own streams.
+//
+// Limits: positions are not dense, so "how many events" is never a
+// difference of positions; each replica holds one $all subscription (and
+// replays from the start on restart); an idempotent retry with any or
+// stream_exists is recognised among the stream's last 64 events only; one
+// append is bounded by the port's limits and by the server's maximum append
+// size (an append over it is ErrEventTooLarge); the server must run with
+// projections not required (system projections, if enabled, add link
+// events that the adapter skips).
+package kurrentdb

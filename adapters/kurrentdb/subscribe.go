@@ -1,0 +1,239 @@
+package kurrentdb
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/buurtsignaal/buurtsignaal/domain"
+	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
+)
+
+// firstBackoff is the first wait before resubscribing after a drop.
+const firstBackoff = 50 * time.Millisecond
+
+// Subscribe implements eventlog.Store: a catch-up subscription to $all
+// after the position, filtered on the server (see the package doc), that
+// resubscribes after drops. It returns ErrClosed after Close; it does not
+// wait for the server: the subscription connects in the background and
+// Next reports what ends it (ctx's error or context.Canceled after Close,
+// ErrClosed when the store closes, ErrUnavailable when the server refuses
+// the credentials, a KindInvalid error for a position that is not one of
+// the log's, a KindInternal error for an event whose metadata does not
+// decode).
+func (s *Store) Subscribe(ctx context.Context, after uint64, filter eventlog.Filter) (eventlog.Subscription, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, eventlog.ErrClosed
+	}
+	subCtx, cancel := context.WithCancelCause(ctx)
+	sub := &subscription{s: s, filter: filter, opts: subscribeOptions(filter), resume: allPosition(after), after: after,
+		ctx: subCtx, cancel: cancel, events: make(chan eventlog.RecordedEvent, 256), done: make(chan struct{})}
+	s.subs[sub] = struct{}{}
+	s.subsWG.Add(1)
+	go sub.pump()
+	return sub, nil
+}
+
+// subscribeOptions puts one part of the filter on the server: the stream
+// prefixes, else the event types (exactly, as a regular expression), else
+// the exclusion of system events. The rest is checked on each event.
+func subscribeOptions(f eventlog.Filter) esdb.SubscribeToAllOptions {
+	var o esdb.SubscribeToAllOptions
+	switch {
+	case len(f.StreamPrefixes) > 0:
+		o.Filter = &esdb.SubscriptionFilter{Type: esdb.StreamFilterType, Prefixes: f.StreamPrefixes}
+	case len(f.EventTypes) > 0:
+		quoted := make([]string, len(f.EventTypes))
+		for i, t := range f.EventTypes {
+			quoted[i] = regexp.QuoteMeta(t)
+		}
+		o.Filter = &esdb.SubscriptionFilter{Type: esdb.EventFilterType, Regex: "^(?:" + strings.Join(quoted, "|") + ")$"}
+	default:
+		o.Filter = esdb.ExcludeSystemEventsFilter()
+	}
+	return o
+}
+
+type subscription struct {
+	s      *Store
+	filter eventlog.Filter
+	opts   esdb.SubscribeToAllOptions
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	events chan eventlog.RecordedEvent
+	done   chan struct{} // closed when pump returns
+	err    error         // what ended it, if not ctx; set before done closes
+
+	// Owned by pump: where to resubscribe from.
+	resume esdb.AllPosition
+	after  uint64 // resume's commit position: events up to it are handled
+}
+
+// pump subscribes, receives, and resubscribes after drops with capped,
+// jittered exponential backoff, until the subscription ends.
+func (sub *subscription) pump() {
+	s := sub.s
+	defer func() {
+		s.mu.Lock()
+		delete(s.subs, sub)
+		s.mu.Unlock()
+		close(sub.done)
+		s.subsWG.Done()
+	}()
+	wait := firstBackoff
+	for sub.ctx.Err() == nil {
+		cn, err := s.acquire()
+		if err != nil {
+			sub.err = err
+			return
+		}
+		progressed, err := sub.receive(cn)
+		s.release(cn)
+		if sub.ctx.Err() != nil {
+			return
+		}
+		f := classify(err)
+		if f.replace {
+			s.replace(cn)
+		}
+		if terminal(err) {
+			sub.err = f.err
+			return
+		}
+		if progressed {
+			wait = firstBackoff
+		}
+		s.log.Debug("kurrentdb: subscription dropped; resubscribing", "after", sub.after, "err", err)
+		if !sleep(sub.ctx, jitter(wait)) {
+			return
+		}
+		wait = min(wait*2, s.opts.MaxBackoff)
+	}
+}
+
+// terminal reports a subscription error that resubscribing cannot cure.
+func terminal(err error) bool {
+	var de *domain.Error
+	if errors.As(err, &de) {
+		return true
+	}
+	var e *esdb.Error
+	if errors.As(err, &e) && (e.Code() == esdb.ErrorCodeAccessDenied || e.Code() == esdb.ErrorCodeUnauthenticated) {
+		return true
+	}
+	switch status.Code(err) {
+	case codes.PermissionDenied, codes.Unauthenticated, codes.InvalidArgument, codes.Unimplemented, codes.FailedPrecondition:
+		return true
+	}
+	return false
+}
+
+// receive opens one subscription on cn and forwards its events until it
+// drops; it reports whether the server sent anything after confirming, and
+// why it ended.
+func (sub *subscription) receive(cn *conn) (bool, error) {
+	s := sub.s
+	streamCtx, stop := context.WithCancel(s.outgoing(sub.ctx))
+	defer stop()
+	opts := sub.opts
+	opts.From = sub.resume
+
+	// Establishing is bounded by the timeout; the stream is not.
+	openCtx, cancel := context.WithTimeout(sub.ctx, s.opts.Timeout)
+	es, err := run(openCtx, s, cn, func(c *esdb.Client) (*esdb.Subscription, error) {
+		return c.SubscribeToAll(streamCtx, opts)
+	}, func(es *esdb.Subscription) { _ = es.Close() })
+	cancel()
+	if err != nil {
+		if sub.ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return false, unavailable("the event store did not confirm the subscription in time", err)
+		}
+		return false, err
+	}
+	defer es.Close()
+
+	progressed := false
+	for {
+		ev := es.Recv()
+		switch {
+		case ev.SubscriptionDropped != nil:
+			if sub.ctx.Err() != nil {
+				return progressed, sub.ctx.Err()
+			}
+			return progressed, ev.SubscriptionDropped.Error
+		case ev.EventAppeared != nil:
+			progressed = true
+			r := ev.EventAppeared.OriginalEvent()
+			if r == nil || r.Position.Commit <= sub.after {
+				continue
+			}
+			if system(r) || !sub.filter.Match(r.StreamID, r.EventType) {
+				sub.resume, sub.after = r.Position, r.Position.Commit
+				continue
+			}
+			re, err := fromRecorded(r)
+			if err != nil {
+				return progressed, err
+			}
+			select {
+			case sub.events <- re:
+				sub.resume, sub.after = r.Position, r.Position.Commit
+			case <-sub.ctx.Done():
+				return progressed, sub.ctx.Err()
+			}
+		case ev.CheckPointReached != nil:
+			// Everything up to the checkpoint has been sent, and handled.
+			progressed = true
+			if p := *ev.CheckPointReached; p.Commit > sub.after {
+				sub.resume, sub.after = p, p.Commit
+			}
+		case ev.CaughtUp != nil, ev.FellBehind != nil:
+			progressed = true
+		}
+	}
+}
+
+// Next implements eventlog.Subscription: the next event, in global order.
+// It returns ctx's error when ctx ends first; once the subscription has
+// ended, context.Canceled after Close, the Subscribe context's error when
+// that ended, ErrClosed when the store closed, or the error that ended it.
+func (sub *subscription) Next(ctx context.Context) (eventlog.RecordedEvent, error) {
+	select {
+	case e := <-sub.events:
+		return e, nil
+	default:
+	}
+	select {
+	case e := <-sub.events:
+		return e, nil
+	case <-ctx.Done():
+		return eventlog.RecordedEvent{}, ctx.Err()
+	case <-sub.done:
+		if sub.err != nil {
+			select {
+			case e := <-sub.events: // events handed over before the failure
+				return e, nil
+			default:
+			}
+			return eventlog.RecordedEvent{}, sub.err
+		}
+		return eventlog.RecordedEvent{}, context.Cause(sub.ctx)
+	}
+}
+
+// Close implements eventlog.Subscription: it ends the subscription and
+// waits until its goroutine has stopped. It is safe to call more than once
+// and concurrently with Next.
+func (sub *subscription) Close() error {
+	sub.cancel(context.Canceled)
+	<-sub.done
+	return nil
+}
