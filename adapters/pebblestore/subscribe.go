@@ -12,6 +12,7 @@ import (
 // goroutine of its own.
 type subscription struct {
 	s      *Store
+	ctx    context.Context // Subscribe's: the subscription ends with it
 	after  uint64
 	filter eventlog.Filter
 	buf    []eventlog.RecordedEvent
@@ -21,7 +22,11 @@ type subscription struct {
 
 const pageSize = 512
 
-// Subscribe implements eventlog.Store.
+// Subscribe implements eventlog.Store: a catch-up subscription to the
+// events after the position after that match filter. It ends when ctx ends
+// (Next returns ctx.Err()), when it is closed (context.Canceled) or when the
+// store closes (eventlog.ErrClosed). Subscribe itself returns ctx.Err() or
+// eventlog.ErrClosed.
 func (s *Store) Subscribe(ctx context.Context, after uint64, filter eventlog.Filter) (eventlog.Subscription, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -32,10 +37,14 @@ func (s *Store) Subscribe(ctx context.Context, after uint64, filter eventlog.Fil
 	if closed {
 		return nil, eventlog.ErrClosed
 	}
-	return &subscription{s: s, after: after, filter: filter, closed: make(chan struct{})}, nil
+	return &subscription{s: s, ctx: ctx, after: after, filter: filter, closed: make(chan struct{})}, nil
 }
 
-// Next implements eventlog.Subscription.
+// Next implements eventlog.Subscription: it returns the next matching
+// event, waiting for one as long as needed. It returns ctx.Err() or the
+// subscription context's error when either ends, context.Canceled after
+// Close, eventlog.ErrClosed once the store is closed, and an error wrapping
+// ErrCorrupt for a damaged record.
 func (sub *subscription) Next(ctx context.Context) (eventlog.RecordedEvent, error) {
 	for {
 		if len(sub.buf) > 0 {
@@ -49,6 +58,9 @@ func (sub *subscription) Next(ctx context.Context) (eventlog.RecordedEvent, erro
 		default:
 		}
 		if err := ctx.Err(); err != nil {
+			return eventlog.RecordedEvent{}, err
+		}
+		if err := sub.ctx.Err(); err != nil {
 			return eventlog.RecordedEvent{}, err
 		}
 		s := sub.s
@@ -70,6 +82,8 @@ func (sub *subscription) Next(ctx context.Context) (eventlog.RecordedEvent, erro
 			return eventlog.RecordedEvent{}, context.Canceled
 		case <-ctx.Done():
 			return eventlog.RecordedEvent{}, ctx.Err()
+		case <-sub.ctx.Done():
+			return eventlog.RecordedEvent{}, sub.ctx.Err()
 		}
 	}
 }
@@ -101,7 +115,8 @@ func (sub *subscription) fill(ctx context.Context) error {
 	return nil
 }
 
-// Close implements eventlog.Subscription.
+// Close implements eventlog.Subscription: it ends the subscription, making
+// a blocked Next return context.Canceled. It always returns nil.
 func (sub *subscription) Close() error {
 	sub.once.Do(func() { close(sub.closed) })
 	return nil
