@@ -316,8 +316,10 @@ func Decide(s Signal, actor Principal, cmd Command, now time.Time) ([]Event, err
 		}
 		return []Event{ReferralMade{ReferralID: c.ReferralID, OrganisationID: c.OrganisationID, Service: c.Service, Reason: c.Reason}}, nil
 	case AnswerReferral:
+		// A partner may still answer after the case was closed: closing with
+		// outcome "referred" hands the resident over to the referrals.
 		r, _ := s.Referral(c.ReferralID)
-		if s.Status != StatusInCare {
+		if s.Status != StatusInCare && s.Status != StatusClosed {
 			return nil, errNotInCare
 		}
 		switch c.Answer {

@@ -297,11 +297,11 @@ func TestDecideEveryCommandFromEveryStatus(t *testing.T) {
 		// A referral exists only once the signal was in care, so before that
 		// the answer finds none.
 		{"AnswerReferral accept", eva, AnswerReferral{ReferralID: refID, Answer: RefAccepted}, openRef, map[string]outcome{
-			"none": notFound, "raised": noReferral, "handed_over": noReferral, "in_care": ok(refAccepted), "closed": badMove, "withdrawn": noReferral}},
+			"none": notFound, "raised": noReferral, "handed_over": noReferral, "in_care": ok(refAccepted), "closed": ok(refAccepted), "withdrawn": noReferral}},
 		{"AnswerReferral decline", eva, AnswerReferral{ReferralID: refID, Answer: RefDeclined}, openRef, map[string]outcome{
-			"none": notFound, "raised": noReferral, "handed_over": noReferral, "in_care": ok(ReferralDeclined{ReferralID: refID}), "closed": badMove, "withdrawn": noReferral}},
+			"none": notFound, "raised": noReferral, "handed_over": noReferral, "in_care": ok(ReferralDeclined{ReferralID: refID}), "closed": ok(ReferralDeclined{ReferralID: refID}), "withdrawn": noReferral}},
 		{"AnswerReferral complete", eva, AnswerReferral{ReferralID: refID, Answer: RefCompleted}, acceptedRef, map[string]outcome{
-			"none": notFound, "raised": noReferral, "handed_over": noReferral, "in_care": ok(ReferralCompleted{ReferralID: refID}), "closed": badMove, "withdrawn": noReferral}},
+			"none": notFound, "raised": noReferral, "handed_over": noReferral, "in_care": ok(ReferralCompleted{ReferralID: refID}), "closed": ok(ReferralCompleted{ReferralID: refID}), "withdrawn": noReferral}},
 		{"GiveFeedback", anna, GiveFeedback{Code: "in_progress"}, statusHistory, map[string]outcome{
 			"none": notFound, "raised": forbiddenTo, "handed_over": badMove, "in_care": ok(FeedbackGiven{Code: "in_progress"}),
 			"closed": ok(FeedbackGiven{Code: "in_progress"}), "withdrawn": forbiddenTo}},
