@@ -1,0 +1,522 @@
+package keystore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/sstable"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/google/uuid"
+	"github.com/tink-crypto/tink-go/v2/aead"
+	"github.com/tink-crypto/tink-go/v2/keyset"
+	"github.com/tink-crypto/tink-go/v2/tink"
+
+	"github.com/buurtsignaal/buurtsignaal/domain"
+)
+
+// Options tune the store. The zero value is fine.
+type Options struct {
+	// CacheSize bounds the unwrapped subject keys kept in memory
+	// (default 100,000; about 1 KiB each).
+	CacheSize int
+	// BlockCacheBytes is the size of Pebble's block cache (default 32 MiB).
+	BlockCacheBytes int64
+	// ShredTimeout bounds how long Shred waits for a key's bytes to leave
+	// every file of the store (default 30 seconds).
+	ShredTimeout time.Duration
+}
+
+// Store is the key store. It implements domain.Cipher and
+// domain.SubjectIndex; BlindIndex returns its domain.BlindIndex. It is safe
+// for concurrent use.
+type Store struct {
+	dir    string
+	db     *pebble.DB
+	fs     *shredFS
+	master tink.AEAD
+	index  *BlindIndex
+	cache  *lruCache
+	opts   Options
+	live   atomic.Int64 // live subject keys, for Count
+
+	// life guards the database: every operation holds it shared and checks
+	// closed; Close takes it alone.
+	life   sync.RWMutex
+	closed bool
+
+	// shredMu orders key loads against Shred: a load that misses the cache
+	// holds it shared from its read to filling the cache; Shred holds it alone
+	// while it erases the key and drops it from the cache, so no load can put
+	// a shredded key back.
+	shredMu sync.RWMutex
+
+	pendingMu sync.Mutex
+	pending   map[uuid.UUID]*purgeItem // erased, bytes not yet seen gone
+
+	reqs        chan *writeReq
+	purges      chan *purgeReq
+	purgeCtx    context.Context
+	cancelPurge context.CancelFunc
+	wg          sync.WaitGroup
+}
+
+var (
+	_ domain.Cipher       = (*Store)(nil)
+	_ domain.SubjectIndex = (*Store)(nil)
+)
+
+// Errors of the store. Each is a *domain.Error; compare with errors.Is.
+var (
+	// ErrClosed (KindUnavailable) is returned by every method after Close.
+	ErrClosed = &domain.Error{Kind: domain.KindUnavailable, Code: "key_store_closed", Message: "the key store is closed"}
+	// ErrKeyMissing (KindInternal) is returned by Open for a subject that
+	// has no key and was never erased: the key store does not belong to the
+	// data (a wrong or lost directory), which must not pass for an erasure.
+	ErrKeyMissing = &domain.Error{Kind: domain.KindInternal, Code: "key_missing", Message: "the subject's key is missing from the key store"}
+	// ErrUnwrap (KindInternal): a stored key does not open under the master
+	// key for its subject (corruption, a key moved to another subject, or
+	// another master key).
+	ErrUnwrap = &domain.Error{Kind: domain.KindInternal, Code: "key_unwrap", Message: "a subject key does not unwrap"}
+	// ErrCiphertext (KindInternal): a ciphertext does not open under its
+	// subject's key (corruption, or sealed for another subject).
+	ErrCiphertext = &domain.Error{Kind: domain.KindInternal, Code: "ciphertext_invalid", Message: "a ciphertext does not open"}
+	// ErrMasterKeyMismatch (KindInternal) is returned by Open when the store
+	// was made under another master key.
+	ErrMasterKeyMismatch = &domain.Error{Kind: domain.KindInternal, Code: "master_key_mismatch", Message: "the key store does not open under this master key"}
+	// ErrShredIncomplete (KindInternal): Shred erased the key but could not
+	// see its bytes gone from every file in time; calling Shred again
+	// resumes the purge.
+	ErrShredIncomplete = &domain.Error{Kind: domain.KindInternal, Code: "shred_incomplete", Message: "the key is erased but its bytes are not yet purged from disk"}
+
+	errStore = &domain.Error{Kind: domain.KindInternal, Code: "key_store", Message: "the key store failed"}
+)
+
+// classify turns any error of the store's own into a *domain.Error.
+func classify(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case domain.AsError(err) != nil:
+		return err
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return domain.Wrap(domain.KindUnavailable, "canceled", "the key store operation was canceled", err)
+	case errors.Is(err, pebble.ErrClosed):
+		return domain.Wrap(domain.KindUnavailable, ErrClosed.Code, ErrClosed.Message, err)
+	case errors.Is(err, syscall.ENOSPC):
+		return domain.Wrap(domain.KindUnavailable, "key_store_full", "the key store's disk is full", err)
+	default:
+		return domain.Wrap(domain.KindInternal, errStore.Code, errStore.Message, err)
+	}
+}
+
+func wrapAs(sentinel *domain.Error, err error) error {
+	return &domain.Error{Kind: sentinel.Kind, Code: sentinel.Code, Message: sentinel.Message, Err: err}
+}
+
+// Key layout. Values hold no plaintext; the only key material is the wrapped
+// keysets and the wrapped blind index key.
+//
+//	k<id>                 wrapped keyset; an empty value marks the subject erased
+//	p<id>                 a shredded subject whose purge is not yet confirmed
+//	x<network>0<token>    blind index entry: the subject id
+//	r<id><network>0<token> reverse entry, so Shred finds the subject's entries
+//	b                     the blind index key, wrapped
+//	e<id>                 erased marker of an earlier layout, migrated by Open
+func keyKey(id uuid.UUID) []byte     { return append([]byte{'k'}, id[:]...) }
+func pendingKey(id uuid.UUID) []byte { return append([]byte{'p'}, id[:]...) }
+func indexKey(network, token string) []byte {
+	k := make([]byte, 0, 2+len(network)+len(token))
+	k = append(k, 'x')
+	k = append(k, network...)
+	k = append(k, 0)
+	return append(k, token...)
+}
+func reverseKey(id uuid.UUID, network, token string) []byte {
+	k := make([]byte, 0, 18+len(network)+len(token))
+	k = append(k, 'r')
+	k = append(k, id[:]...)
+	k = append(k, network...)
+	k = append(k, 0)
+	return append(k, token...)
+}
+
+var blindKey = []byte("b")
+
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fatalError{fmt.Sprintf(format, args...)})
+}
+
+type fatalError struct{ msg string }
+
+func (f fatalError) Error() string { return "pebble: " + f.msg }
+
+func pebbleOptions(fs vfs.FS, cacheBytes int64) (*pebble.Options, func()) {
+	cache := pebble.NewCache(cacheBytes)
+	po := &pebble.Options{
+		FS:     fs,
+		Cache:  cache,
+		Logger: quietLogger{},
+		// A cleaner that "needs file contents" turns off Pebble's WAL
+		// recycling (see deleteObsoleteFiles); shredFS turns its archiving
+		// into zeroing and removal.
+		Cleaner: pebble.ArchiveCleaner{},
+		// Every version edit writes a fresh manifest, so no old manifest
+		// keeps the bounds (blind-index keys) of deleted tables for long.
+		MaxManifestFileSize: 1,
+	}
+	for i := range po.Levels {
+		// New subjects look up keys that do not exist yet.
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		// Values are ciphertext: compression gains nothing, and without it
+		// the purge check can find a key's bytes verbatim in a table.
+		po.Levels[i].Compression = func() *sstable.CompressionProfile { return sstable.NoCompression }
+	}
+	for i := range po.TargetFileSizes {
+		// Small tables keep the compaction of one key's range cheap.
+		po.TargetFileSizes[i] = 4 << 20
+	}
+	return po, cache.Unref
+}
+
+func openDB(dir string, fs vfs.FS, cacheBytes int64) (db *pebble.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			f, ok := r.(fatalError)
+			if !ok {
+				panic(r)
+			}
+			db, err = nil, f
+		}
+	}()
+	po, unref := pebbleOptions(fs, cacheBytes)
+	defer unref()
+	return pebble.Open(dir, po)
+}
+
+// Open opens or creates the key store in dir (a directory of its own) under
+// the master AEAD. A store made under another master key fails with
+// ErrMasterKeyMismatch (KindInternal); a directory that cannot be opened or
+// is locked by another process fails with KindUnavailable or KindInternal.
+// Open finishes purges that a crash interrupted before it returns.
+func Open(dir string, master tink.AEAD, opts Options) (*Store, error) {
+	if master == nil {
+		return nil, &domain.Error{Kind: domain.KindInvalid, Code: "master_key_missing", Message: "the key store needs a master key"}
+	}
+	if opts.CacheSize <= 0 {
+		opts.CacheSize = 100_000
+	}
+	if opts.BlockCacheBytes <= 0 {
+		opts.BlockCacheBytes = 32 << 20
+	}
+	if opts.ShredTimeout <= 0 {
+		opts.ShredTimeout = 30 * time.Second
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, classify(err)
+	}
+	fs := &shredFS{FS: vfs.Default, dir: dir}
+	// A store written with Pebble's ArchiveCleaner alone keeps obsolete
+	// files in dir/archive: shred them.
+	if err := fs.shredArchive(); err != nil {
+		return nil, classify(err)
+	}
+	db, err := openDB(dir, fs, opts.BlockCacheBytes)
+	if err != nil {
+		if errors.Is(err, os.ErrPermission) || isLocked(err) {
+			return nil, domain.Wrap(domain.KindUnavailable, "key_store_unavailable", "the key store directory cannot be opened", err)
+		}
+		return nil, classify(err)
+	}
+	s := &Store{dir: dir, db: db, fs: fs, master: master, cache: newLRUCache(opts.CacheSize), opts: opts,
+		pending: map[uuid.UUID]*purgeItem{}, reqs: make(chan *writeReq, 1024), purges: make(chan *purgeReq, 64)}
+	s.purgeCtx, s.cancelPurge = context.WithCancel(context.Background())
+	if err := s.prepare(); err != nil {
+		_ = s.db.Close()
+		s.cancelPurge()
+		return nil, classify(err)
+	}
+	s.wg.Add(2)
+	go s.writer()
+	go s.purger()
+	return s, nil
+}
+
+func isLocked(err error) bool {
+	return errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK) || errors.Is(err, syscall.EACCES)
+}
+
+// prepare migrates the earlier layout, finishes interrupted purges, counts
+// the live keys and loads the blind index key, before any goroutine runs.
+func (s *Store) prepare() error {
+	if err := s.migrateErasedMarkers(); err != nil {
+		return err
+	}
+	if err := s.recoverPurges(); err != nil {
+		return err
+	}
+	n := 0
+	err := s.scanPrefix([]byte{'k'}, func(_, v []byte) error {
+		if len(v) > 0 {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.live.Store(int64(n))
+	s.index, err = s.loadBlindIndex()
+	return err
+}
+
+// migrateErasedMarkers turns e<id> markers into empty k<id> values.
+func (s *Store) migrateErasedMarkers() error {
+	b := s.db.NewBatch()
+	defer b.Close()
+	err := s.scanPrefix([]byte{'e'}, func(k, _ []byte) error {
+		if len(k) != 17 {
+			return nil
+		}
+		id, _ := uuid.FromBytes(k[1:])
+		if err := b.Set(keyKey(id), nil, nil); err != nil {
+			return err
+		}
+		return b.Delete(k, nil)
+	})
+	if err != nil || b.Empty() {
+		return err
+	}
+	return b.Commit(pebble.Sync)
+}
+
+// prefixEnd returns the least key greater than every key with the prefix,
+// or nil when there is none.
+func prefixEnd(prefix []byte) []byte {
+	end := bytes.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// scanPrefix calls fn for every key with the prefix; k and v are copies.
+func (s *Store) scanPrefix(prefix []byte, fn func(k, v []byte) error) error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return err
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			_ = it.Close()
+			return err
+		}
+		if err := fn(bytes.Clone(it.Key()), bytes.Clone(v)); err != nil {
+			_ = it.Close()
+			return err
+		}
+	}
+	return it.Close()
+}
+
+func (s *Store) get(key []byte) ([]byte, bool, error) {
+	v, c, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	out := bytes.Clone(v)
+	return out, true, c.Close()
+}
+
+// enter admits an operation: it holds s.life shared until the caller's
+// deferred s.life.RUnlock, and fails with ErrClosed after Close.
+func (s *Store) enter() error {
+	s.life.RLock()
+	if s.closed {
+		s.life.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (s *Store) unwrap(id uuid.UUID, wrapped []byte) (tink.AEAD, error) {
+	h, err := keyset.ReadWithAssociatedData(keyset.NewBinaryReader(bytes.NewReader(wrapped)), s.master, id[:])
+	if err != nil {
+		return nil, wrapAs(ErrUnwrap, err)
+	}
+	a, err := aead.New(h)
+	if err != nil {
+		return nil, wrapAs(ErrUnwrap, err)
+	}
+	return a, nil
+}
+
+// newKey makes a subject keyset and wraps it for the subject.
+func (s *Store) newKey(id uuid.UUID) (tink.AEAD, []byte, error) {
+	h, err := keyset.NewHandle(aead.AES256GCMKeyTemplate())
+	if err != nil {
+		return nil, nil, classify(err)
+	}
+	var buf bytes.Buffer
+	if err := h.WriteWithAssociatedData(keyset.NewBinaryWriter(&buf), s.master, id[:]); err != nil {
+		return nil, nil, classify(err)
+	}
+	a, err := aead.New(h)
+	if err != nil {
+		return nil, nil, classify(err)
+	}
+	return a, buf.Bytes(), nil
+}
+
+// aeadFor returns the subject's AEAD, from the cache or the store; with
+// create it makes the key when there is none. It returns domain.ErrErased
+// for an erased subject and ErrKeyMissing for a missing key (without create).
+func (s *Store) aeadFor(ctx context.Context, id uuid.UUID, create bool) (tink.AEAD, error) {
+	if a := s.cache.get(id); a != nil {
+		return a, nil
+	}
+	s.shredMu.RLock()
+	defer s.shredMu.RUnlock()
+	wrapped, ok, err := s.get(keyKey(id))
+	if err != nil {
+		return nil, classify(err)
+	}
+	switch {
+	case ok && len(wrapped) == 0:
+		return nil, domain.ErrErased
+	case ok:
+		a, err := s.unwrap(id, wrapped)
+		if err != nil {
+			return nil, err
+		}
+		s.cache.put(id, a)
+		return a, nil
+	case !create:
+		return nil, ErrKeyMissing
+	}
+	a, ours, err := s.newKey(id)
+	if err != nil {
+		return nil, err
+	}
+	stored, created, err := s.putIfAbsent(ctx, keyKey(id), ours)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case created:
+		s.live.Add(1)
+	case len(stored) == 0:
+		return nil, domain.ErrErased
+	default: // another Seal made the subject's key first
+		if a, err = s.unwrap(id, stored); err != nil {
+			return nil, err
+		}
+	}
+	s.cache.put(id, a)
+	return a, nil
+}
+
+// Seal implements domain.Cipher: it encrypts plaintext under the subject's
+// key, creating the key (durably, group-committed) on the subject's first
+// Seal. Sealing for an erased subject fails with domain.ErrErased
+// (KindNotFound): an erased subject is never given a new key, so a new
+// signal about the same person needs a new subject id. Other errors:
+// ErrClosed and "canceled" (KindUnavailable), KindInternal.
+func (s *Store) Seal(ctx context.Context, subject uuid.UUID, plaintext []byte) ([]byte, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.life.RUnlock()
+	a, err := s.aeadFor(ctx, subject, true)
+	if err != nil {
+		return nil, err
+	}
+	ct, err := a.Encrypt(plaintext, subject[:])
+	if err != nil {
+		return nil, classify(err)
+	}
+	return ct, nil
+}
+
+// Open implements domain.Cipher. It returns domain.ErrErased (KindNotFound)
+// once the subject is shredded, ErrKeyMissing (KindInternal) for a subject
+// that has no key and was never shredded, ErrCiphertext (KindInternal) for a
+// ciphertext that does not open, ErrUnwrap (KindInternal) for a stored key
+// that does not unwrap, and ErrClosed (KindUnavailable) after Close.
+func (s *Store) Open(ctx context.Context, subject uuid.UUID, ciphertext []byte) ([]byte, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.life.RUnlock()
+	a, err := s.aeadFor(ctx, subject, false)
+	if err != nil {
+		return nil, err
+	}
+	pt, err := a.Decrypt(ciphertext, subject[:])
+	if err != nil {
+		return nil, wrapAs(ErrCiphertext, err)
+	}
+	return pt, nil
+}
+
+// Erased implements domain.Cipher: whether Shred was called for the subject.
+// Errors: ErrClosed (KindUnavailable), KindInternal.
+func (s *Store) Erased(_ context.Context, subject uuid.UUID) (bool, error) {
+	if err := s.enter(); err != nil {
+		return false, err
+	}
+	defer s.life.RUnlock()
+	v, ok, err := s.get(keyKey(subject))
+	if err != nil {
+		return false, classify(err)
+	}
+	return ok && len(v) == 0, nil
+}
+
+// Count returns the number of live subject keys (created and not shredded),
+// for an operator metric. It reads a counter, not the disk. Errors: ErrClosed.
+func (s *Store) Count() (int, error) {
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	defer s.life.RUnlock()
+	return int(s.live.Load()), nil
+}
+
+// Close waits for the operations under way (a running purge is canceled:
+// its Shred fails with KindUnavailable and resumes at the next Open), stops
+// the writer and closes the database. Later calls return nil; every other
+// method then returns ErrClosed.
+func (s *Store) Close() error {
+	s.cancelPurge()
+	s.life.Lock()
+	defer s.life.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	close(s.reqs)
+	close(s.purges)
+	s.wg.Wait()
+	s.cache.clear()
+	return classify(s.db.Close())
+}
