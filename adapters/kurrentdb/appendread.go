@@ -41,9 +41,13 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventlog.Exp
 	if err := eventlog.Validate(stream, events); err != nil {
 		return eventlog.AppendResult{}, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout) // one deadline for the whole append
+	defer cancel()
 	data := make([]esdb.EventData, len(events))
 	for i, e := range events {
-		meta, err := json.Marshal(e.Metadata)
+		m := e.Metadata
+		m.OccurredAt = m.OccurredAt.UTC()
+		meta, err := json.Marshal(m)
 		if err != nil {
 			return eventlog.AppendResult{}, domain.Wrap(domain.KindInvalid, eventlog.ErrInvalidEvent.Code, eventlog.ErrInvalidEvent.Message, err)
 		}
@@ -164,6 +168,7 @@ func fromRecorded(r *esdb.RecordedEvent) (eventlog.RecordedEvent, error) {
 		if err := json.Unmarshal(r.UserMetadata, &re.Metadata); err != nil {
 			return re, domain.Wrap(domain.KindInternal, "bad_metadata", "an event's metadata does not decode", err)
 		}
+		re.Metadata.OccurredAt = re.Metadata.OccurredAt.UTC()
 	}
 	return re, nil
 }
@@ -195,8 +200,16 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventlog.Dire
 	}
 	if from > math.MaxInt64 { // End, or beyond any revision
 		pos = esdb.End{}
+		if d == esdb.Forwards {
+			// Nothing follows the end; the server refuses a forwards read
+			// from it, so only check that the stream is there.
+			d, limit = esdb.Backwards, 0
+		}
 	}
-	rs, err := s.read(ctx, stream, d, pos, uint64(limit))
+	rs, err := s.read(ctx, stream, d, pos, uint64(max(limit, 1)))
+	if limit == 0 && err == nil {
+		return []eventlog.RecordedEvent{}, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("kurrentdb: read %s: %w", stream, err)
 	}
@@ -235,6 +248,8 @@ func (s *Store) ReadAll(ctx context.Context, after uint64, limit int) ([]eventlo
 	if limit <= 0 {
 		return nil, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout) // one deadline for every page
+	defer cancel()
 	var out []eventlog.RecordedEvent
 	cursor := after // the last position read, system events included
 	for len(out) < limit {
@@ -272,6 +287,8 @@ func (s *Store) ReadAll(ctx context.Context, after uint64, limit int) ([]eventlo
 // past system events. It returns ErrClosed after Close and ErrUnavailable
 // when the server does not answer in time.
 func (s *Store) Head(ctx context.Context) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
 	var from esdb.AllPosition = esdb.End{}
 	before := uint64(math.MaxUint64)
 	for count := uint64(1); ; count = min(count*16, maxPage) {

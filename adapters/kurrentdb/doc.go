@@ -32,12 +32,13 @@
 //
 // Idempotency: KurrentDB recognises a retry with an exact expected revision
 // or no_stream by the ids right after it, which meets the port. With any or
-// stream_exists it looks the first id up in a cache of recent ids, writes
-// the events if the first id is new even when a later one is stored, and
-// forgets ids on restart; so for those two the adapter first reads the
-// stream's last 64 events and answers a retry, or a partial overlap
-// (conflict), itself, as the embedded store does. The application appends
-// with exact revisions and no_stream only.
+// stream_exists it looks the first id up in a bounded in-memory cache of
+// recently committed ids, and writes the events when the first id is not
+// there, even if a later one is stored; so for those two the adapter first
+// reads the stream's last 64 events and answers a retry, or a partial
+// overlap (conflict), itself, as the embedded store does (at the cost of a
+// read per append). The application appends with exact revisions and
+// no_stream only.
 //
 // # What the client does not give
 //
@@ -117,7 +118,14 @@
 // replays from the start on restart); an idempotent retry with any or
 // stream_exists is recognised among the stream's last 64 events only; one
 // append is bounded by the port's limits and by the server's maximum append
-// size (an append over it is ErrEventTooLarge); the server must run with
-// projections not required (system projections, if enabled, add link
-// events that the adapter skips).
+// size (an append over it is ErrEventTooLarge). The adapter needs no
+// server-side projections (scripts/kurrentdb-up.sh runs without them); if
+// system projections run, their link events are skipped like every system
+// event.
+//
+// Known client issues the adapter cannot reach: after a not-leader answer
+// the v4 client connects to the named leader itself, and if that node then
+// fails to answer, it drops the new connection without closing it; a call
+// already inside a client when it gives up connecting can stay blocked
+// there (the adapter abandons it at its deadline).
 package kurrentdb

@@ -26,7 +26,7 @@ import (
 type Options struct {
 	// Timeout bounds every call, retries included, unless the caller's
 	// context ends sooner; it also bounds establishing a subscription
-	// (default 10 s).
+	// (default: the connection string's defaultDeadline, else 10 s).
 	Timeout time.Duration
 	// MaxBackoff caps the wait between resubscriptions after a dropped
 	// subscription (default 5 s; the first waits about 50 ms).
@@ -131,6 +131,9 @@ func Open(_ context.Context, connString string, opts Options) (*Store, error) {
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 10 * time.Second
+		if cfg.DefaultDeadline != nil { // defaultDeadline in the connection string
+			opts.Timeout = *cfg.DefaultDeadline
+		}
 	}
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 5 * time.Second
@@ -139,12 +142,10 @@ func Open(_ context.Context, connString string, opts Options) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.DefaultDeadline == nil || *cfg.DefaultDeadline <= opts.Timeout {
-		// The call's context carries the deadline; the client's own comes
-		// later, so that a timeout is always the context's.
-		d := opts.Timeout + time.Second
-		cfg.DefaultDeadline = &d
-	}
+	// The call's context carries the deadline; the client's own comes
+	// later, so that a timeout is always the context's.
+	deadline := opts.Timeout + time.Second
+	cfg.DefaultDeadline = &deadline
 	cfg.Logger = func(level esdb.LogLevel, format string, args ...interface{}) {
 		lv := slog.LevelDebug
 		switch level {
@@ -333,6 +334,9 @@ const maxAttempts = 8
 // for the port.
 func call[T any](ctx context.Context, s *Store, op func(ctx context.Context, c *esdb.Client) (T, error)) (T, error) {
 	var zero T
+	if ctx.Err() != nil {
+		return zero, unavailable("the call was cancelled", context.Cause(ctx))
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	ctx = s.outgoing(ctx)
