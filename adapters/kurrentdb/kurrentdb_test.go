@@ -538,7 +538,7 @@ func TestDeadlines(t *testing.T) {
 	}()
 	opts := Options{Timeout: 300 * time.Millisecond}
 	stores := map[string]*Store{
-		"held calls":                open(t, slow.URL(), opts),
+		"held calls": open(t, slow.URL(), opts),
 		// The client spends gossipTimeout (3 s) on its connection attempt,
 		// deaf to contexts.
 		"a node that never answers": open(t, "esdb://"+mute.Addr().String()+"?tls=false&gossipTimeout=3&maxDiscoverAttempts=1", opts),
