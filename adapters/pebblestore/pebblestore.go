@@ -19,10 +19,11 @@
 //
 // Idempotent retries are recognised on the stream itself, as EventStoreDB
 // does: with an exact expected version (or no_stream), by the ids at the
-// revisions the retry would take; with any or stream_exists, by the ids among
-// the stream's recent events (an in-memory index of the last 131,072 appended
-// ids, and the last 64 events on disk for a stream not touched since the
-// store opened). So a normal append reads nothing from disk: the stream
+// revisions the retry would take, however old; with any or stream_exists,
+// by the ids among the stream's recent events, held in memory: the last
+// 131,072 ids appended, and the last 64 ids of each stream, read from disk
+// when the writer first touches the stream after the store opened. So an
+// append to a stream already touched reads nothing from disk: the stream
 // heads are cached by the writer.
 //
 // Opening checks the format version and the log's tail (the last record's
@@ -68,10 +69,13 @@ type Options struct {
 	NoSync bool
 }
 
-// ErrCorrupt is returned when the stored data fails its checks.
+// ErrCorrupt is returned, wrapped with the details, when the stored data
+// fails its checks: on Open for the format and the log's tail, on reads for
+// each record's checksum and the stream index. It is not a domain error:
+// the store is not fit to serve, an operator must restore it.
 var ErrCorrupt = errors.New("pebblestore: the stored event log is damaged")
 
-// Store is the embedded event store.
+// Store is the embedded event store. It is safe for concurrent use.
 type Store struct {
 	db   *pebble.DB
 	opts Options
@@ -135,9 +139,23 @@ func (quietLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...))
 }
 
-// Open opens or creates the store in dir. It returns an error wrapping
-// ErrCorrupt when the data fails its checks.
-func Open(dir string, opts Options) (s *Store, err error) {
+// Open opens or creates the store in dir and starts its writer. It checks
+// the format version and the log's tail first, and returns an error wrapping
+// ErrCorrupt when they fail their checks, or Pebble's error, wrapped, when
+// the files cannot be opened.
+func Open(dir string, opts Options) (*Store, error) {
+	s, err := open(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	syncerDone := make(chan struct{})
+	go s.syncer(syncerDone)
+	go s.writer(syncerDone)
+	return s, nil
+}
+
+// open opens Pebble and checks the data, without starting the writer.
+func open(dir string, opts Options) (s *Store, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			if e, ok := r.(error); ok && errors.Is(e, ErrCorrupt) {
@@ -178,9 +196,6 @@ func Open(dir string, opts Options) (s *Store, err error) {
 		return nil, err
 	}
 	s.lastPos = s.position.Load()
-	syncerDone := make(chan struct{})
-	go s.syncer(syncerDone)
-	go s.writer(syncerDone)
 	return s, nil
 }
 
@@ -279,10 +294,17 @@ func (s *Store) check() error {
 	}
 	at, ok, err := s.get(streamKey(re.StreamID, re.Revision))
 	if err != nil {
-		return err
+		return fmt.Errorf("pebblestore: read stream index: %w", err)
 	}
-	if !ok || binary.BigEndian.Uint64(at) != head {
-		return fmt.Errorf("%w: stream index does not match the last event", ErrCorrupt)
+	if !ok || len(at) != 24 || binary.BigEndian.Uint64(at) != head || !bytes.Equal(at[8:], re.ID[:]) {
+		return fmt.Errorf("%w: the stream index does not match the last event", ErrCorrupt)
+	}
+	last, ok, err := s.get(headKey(re.StreamID))
+	if err != nil {
+		return fmt.Errorf("pebblestore: read stream head: %w", err)
+	}
+	if !ok || len(last) != 8 || binary.BigEndian.Uint64(last) != re.Revision {
+		return fmt.Errorf("%w: the head of stream %s does not match the last event", ErrCorrupt, re.StreamID)
 	}
 	// Walk back a little: positions must be dense and records intact.
 	for n, want := 0, head; n < 64 && it.Valid(); n, want = n+1, want-1 {
@@ -387,7 +409,14 @@ func decodeRecord(pos uint64, b []byte) (eventlog.RecordedEvent, error) {
 	return re, nil
 }
 
-// Append implements eventlog.Store.
+// Append implements eventlog.Store: it queues the append for the writer and
+// returns once its group commit is synced. It returns the port's errors:
+// eventlog.ErrWrongExpectedVersion (conflict, also for a retry whose ids
+// only partly match the stored ones), ErrEmptyAppend or ErrInvalidEvent
+// (invalid), ErrEventTooLarge (too large), ErrClosed after Close, and
+// ErrUnavailable once a commit or sync has failed (until reopened). A ctx
+// that ends before the writer takes the append returns ctx.Err() and
+// writes nothing; once taken, the append's outcome is awaited.
 func (s *Store) Append(ctx context.Context, stream string, expected eventlog.ExpectedVersion, events ...eventlog.EventData) (eventlog.AppendResult, error) {
 	if err := eventlog.Validate(stream, events); err != nil {
 		return eventlog.AppendResult{}, err
@@ -424,18 +453,24 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventlog.Exp
 type recentEvent struct {
 	stream string
 	entry  indexEntry
+	slot   int // in the ring
 }
 
 // recentIDs bounds the in-memory index of recent event ids.
 const recentIDs = 1 << 17
 
 func (s *Store) remember(stream string, e indexEntry) {
+	if re, ok := s.recent[e.id]; ok && re.stream == stream && re.entry == e {
+		return // loaded again after the head cache was reset
+	}
 	if old := s.ring[s.ringAt]; old != uuid.Nil {
-		delete(s.recent, old)
+		if re := s.recent[old]; re.slot == s.ringAt {
+			delete(s.recent, old) // unless a later slot holds it (an id reused in another stream)
+		}
 	}
 	s.ring[s.ringAt] = e.id
+	s.recent[e.id] = recentEvent{stream: stream, entry: e, slot: s.ringAt}
 	s.ringAt = (s.ringAt + 1) % len(s.ring)
-	s.recent[e.id] = recentEvent{stream: stream, entry: e}
 }
 
 // indexEntry is one event of a stream as its index holds it.
@@ -505,14 +540,12 @@ func (s *Store) commit(batch []*appendReq) {
 			p.results[i].err = r.ctx.Err()
 			continue
 		}
-		_, warm := s.heads[r.stream]
-		_, inGroup := heads[r.stream]
 		head, err := s.head(r.stream, heads)
 		if err != nil {
 			p.results[i].err = err
 			continue
 		}
-		if res, done, err := s.retry(r, head, warm || inGroup, local); done || err != nil {
+		if res, done, err := s.retry(r, head, local); done || err != nil {
 			p.results[i] = appendRes{r: res, err: err}
 			continue
 		}
@@ -568,11 +601,6 @@ func (s *Store) fail(err error) {
 	s.heads = map[string]int64{}
 }
 
-// A note on the window: an any / stream_exists retry is recognised while its
-// events are among the last recentIDs appended by this process, or, for a
-// stream not yet touched since the store opened, among its last retryWindow
-// events on disk.
-
 // syncer waits for each group's WAL sync in order, then publishes its
 // position, wakes subscribers and answers the appends.
 func (s *Store) syncer(done chan struct{}) {
@@ -626,6 +654,16 @@ func (s *Store) head(stream string, local map[string]int64) (int64, error) {
 	h := int64(-1)
 	if ok {
 		h = int64(binary.BigEndian.Uint64(v))
+		// The stream's last ids go into the recent index, so that a retry
+		// with any or stream_exists of an append from before the store
+		// opened is recognised even after the stream took other appends.
+		tail, err := s.entries(stream, uint64(max(0, h-retryWindow+1)), uint64(h), nil)
+		if err != nil {
+			return 0, err
+		}
+		for _, e := range tail {
+			s.remember(stream, e)
+		}
 	}
 	if len(s.heads) > 1<<20 {
 		s.heads = map[string]int64{} // bound the cache
@@ -650,37 +688,33 @@ func checkExpected(e eventlog.ExpectedVersion, head int64) error {
 	return nil
 }
 
-// retryWindow is how far back a retry with any or stream_exists is looked for.
+// retryWindow is how many of a stream's last ids on disk are loaded into the
+// recent index when the writer first touches it, for retries with any or
+// stream_exists.
 const retryWindow = 64
 
 // retry recognises an idempotent retry (see the package doc). done reports
 // that the append is a retry of one already stored, with its result; a
 // partial overlap with stored ids is ErrWrongExpectedVersion.
-func (s *Store) retry(r *appendReq, head int64, warm bool, local map[string][]indexEntry) (eventlog.AppendResult, bool, error) {
+func (s *Store) retry(r *appendReq, head int64, local map[string][]indexEntry) (eventlog.AppendResult, bool, error) {
 	n := int64(len(r.events))
 	if head < 0 {
 		return eventlog.AppendResult{}, false, nil
 	}
-	anyKind := r.expected.Kind == eventlog.ExpectAny || r.expected.Kind == eventlog.ExpectStreamExists
-	if anyKind && warm {
-		// The stream was written by this process: its recent ids are in memory.
+	if r.expected.Kind == eventlog.ExpectAny || r.expected.Kind == eventlog.ExpectStreamExists {
+		// The stream's recent ids are in memory: those appended since the
+		// store opened, and its tail on disk, loaded when it was first touched.
 		return s.retryRecent(r)
 	}
-	var from, to int64
-	switch r.expected.Kind {
-	case eventlog.ExpectRevision, eventlog.ExpectNoStream:
-		exp := int64(-1)
-		if r.expected.Kind == eventlog.ExpectRevision {
-			exp = int64(r.expected.Revision)
-		}
-		if head <= exp {
-			return eventlog.AppendResult{}, false, nil // not a retry; the version check decides
-		}
-		from, to = exp+1, min(exp+n, head)
-	default:
-		from, to = max(0, head-retryWindow+1), head
+	exp := int64(-1) // no_stream
+	if r.expected.Kind == eventlog.ExpectRevision {
+		exp = int64(r.expected.Revision)
 	}
-	es, err := s.entries(r.stream, uint64(from), uint64(to), local[r.stream])
+	if head <= exp {
+		return eventlog.AppendResult{}, false, nil // not a retry; the version check decides
+	}
+	// A retry takes the revisions after the expected one: read those.
+	es, err := s.entries(r.stream, uint64(exp+1), uint64(min(exp+n, head)), local[r.stream])
 	if err != nil {
 		return eventlog.AppendResult{}, false, err
 	}
@@ -765,7 +799,11 @@ func (s *Store) entries(stream string, from, to uint64, local []indexEntry) ([]i
 	return out, nil
 }
 
-// ReadStream implements eventlog.Store.
+// ReadStream implements eventlog.Store: up to limit acknowledged events of
+// the stream from revision from, forwards or backwards (from eventlog.End
+// for the last). It returns eventlog.ErrStreamNotFound (not found) for a
+// stream with no events, ErrClosed after Close, and an error wrapping
+// ErrCorrupt when a record or the stream index is damaged.
 func (s *Store) ReadStream(ctx context.Context, stream string, dir eventlog.Direction, from uint64, limit int) ([]eventlog.RecordedEvent, error) {
 	if limit <= 0 {
 		return nil, nil
@@ -794,6 +832,9 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventlog.Dire
 		valid = it.SeekLT(streamKey(stream, from+1))
 	}
 	for ; valid && len(out) < limit; valid = advance(it, dir) {
+		if len(it.Value()) != 24 {
+			return nil, fmt.Errorf("%w: bad stream index entry in %s", ErrCorrupt, stream)
+		}
 		pos := binary.BigEndian.Uint64(it.Value())
 		if pos > committed {
 			if dir == eventlog.Forwards {
@@ -812,13 +853,22 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventlog.Dire
 		if err != nil {
 			return nil, err
 		}
+		if re.StreamID != stream || re.Revision != binary.BigEndian.Uint64(it.Key()[len(it.Key())-8:]) || !bytes.Equal(it.Value()[8:], re.ID[:]) {
+			return nil, fmt.Errorf("%w: the stream index of %s points at another event (position %d)", ErrCorrupt, stream, pos)
+		}
 		out = append(out, re)
 	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("pebblestore: read stream: %w", err)
+	}
 	if len(out) == 0 {
-		// Distinguish "no such stream" from "nothing past from".
-		if _, exists, err := s.get(headKey(stream)); err != nil {
-			return nil, err
-		} else if !exists {
+		// Distinguish "no such stream" from "nothing past from": a stream
+		// exists once its first event is acknowledged.
+		first, ok, err := s.get(streamKey(stream, 0))
+		if err != nil {
+			return nil, fmt.Errorf("pebblestore: read stream: %w", err)
+		}
+		if !ok || len(first) < 8 || binary.BigEndian.Uint64(first) > committed {
 			return nil, eventlog.ErrStreamNotFound
 		}
 	}
@@ -832,7 +882,9 @@ func advance(it *pebble.Iterator, dir eventlog.Direction) bool {
 	return it.Prev()
 }
 
-// ReadAll implements eventlog.Store.
+// ReadAll implements eventlog.Store: up to limit acknowledged events with a
+// position after after, in order. It returns ErrClosed after Close and an
+// error wrapping ErrCorrupt when a record is damaged or a position missing.
 func (s *Store) ReadAll(ctx context.Context, after uint64, limit int) ([]eventlog.RecordedEvent, error) {
 	committed := s.position.Load()
 	if limit <= 0 || after >= committed {
@@ -880,10 +932,13 @@ func (s *Store) scan(ctx context.Context, after, upTo uint64, fn func(eventlog.R
 	return nil
 }
 
-// Head implements eventlog.Store.
+// Head implements eventlog.Store: the last acknowledged position, 0 when
+// empty. It never fails.
 func (s *Store) Head(context.Context) (uint64, error) { return s.position.Load(), nil }
 
-// Close stops the writer, ends subscriptions and closes Pebble.
+// Close stops the writer (appends still queued get eventlog.ErrClosed),
+// ends subscriptions (their Next returns ErrClosed) and closes Pebble,
+// returning its error wrapped. Calling it again returns nil.
 func (s *Store) Close() error {
 	s.closeMu.Lock()
 	if s.closed {
@@ -907,5 +962,6 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// DB exposes Pebble for backups (checkpoints) and operator metrics.
+// DB exposes Pebble for backups (checkpoints) and operator metrics. Writing
+// through it bypasses every check of the store.
 func (s *Store) DB() *pebble.DB { return s.db }

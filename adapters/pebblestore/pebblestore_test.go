@@ -102,6 +102,18 @@ func TestOpenRefusesDamagedData(t *testing.T) {
 		{"unknown format", func(db *pebble.DB) { _ = db.Set(metaKey, be64(99), pebble.Sync) }},
 		{"stream index moved", func(db *pebble.DB) { _ = db.Set(streamKey("signal-x", 19), be64(3), pebble.Sync) }},
 		{"format marker lost", func(db *pebble.DB) { _ = db.Delete(metaKey, pebble.Sync) }},
+		{"stream head behind the last event", func(db *pebble.DB) { _ = db.Set(headKey("signal-x"), be64(5), pebble.Sync) }},
+		{"stream head lost", func(db *pebble.DB) { _ = db.Delete(headKey("signal-x"), pebble.Sync) }},
+		{"stream index names another event", func(db *pebble.DB) {
+			id := uuid.New()
+			_ = db.Set(streamKey("signal-x", 19), append(be64(20), id[:]...), pebble.Sync)
+		}},
+		{"an event past the head", func(db *pebble.DB) {
+			v, c, _ := db.Get(logKey(20))
+			b := bytes.Clone(v)
+			c.Close()
+			_ = db.Set(logKey(21), b, pebble.Sync)
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -141,6 +153,31 @@ func TestReadsCheckChecksums(t *testing.T) {
 	}
 	if _, err := s.ReadStream(context.Background(), "signal-x", eventlog.Forwards, 0, 1000); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("read stream over a damaged record: %v", err)
+	}
+	if _, err := s.ReadAll(context.Background(), 50, 1000); err != nil {
+		t.Fatalf("read all past the damaged record: %v", err)
+	}
+}
+
+func TestReadsCheckTheStreamIndex(t *testing.T) {
+	dir := t.TempDir()
+	s := mustOpen(t, dir)
+	appendN(t, s, "signal-x", 10)
+	appendN(t, s, "signal-y", 10)
+	s.Close()
+	damage(t, dir, func(db *pebble.DB) {
+		v, c, _ := db.Get(streamKey("signal-y", 3))
+		b := bytes.Clone(v)
+		c.Close()
+		_ = db.Set(streamKey("signal-x", 3), b, pebble.Sync) // x's revision 3 points into y
+	})
+	s = mustOpen(t, dir)
+	defer s.Close()
+	if _, err := s.ReadStream(context.Background(), "signal-x", eventlog.Forwards, 0, 100); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("read stream over a wrong index entry: %v", err)
+	}
+	if _, err := s.ReadStream(context.Background(), "signal-y", eventlog.Backwards, eventlog.End, 100); err != nil {
+		t.Fatalf("the other stream: %v", err)
 	}
 }
 
@@ -202,5 +239,32 @@ func TestConcurrentAppendsShareSyncs(t *testing.T) {
 	}
 	if syncs == 0 {
 		t.Fatal("no syncs at all: appends are not durable")
+	}
+}
+
+func TestRetryAfterReopen(t *testing.T) {
+	ctx := context.Background()
+	for _, exp := range []eventlog.ExpectedVersion{eventlog.Any(), eventlog.StreamExists(), eventlog.Revision(0)} {
+		t.Run(exp.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			s := mustOpen(t, dir)
+			appendN(t, s, "signal-r", 1)
+			evs := []eventlog.EventData{{ID: uuid.New(), Type: "T"}, {ID: uuid.New(), Type: "T"}}
+			first, err := s.Append(ctx, "signal-r", exp, evs...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			s = mustOpen(t, dir)
+			defer s.Close()
+			appendN(t, s, "signal-r", 1) // the stream is touched before the retry comes
+			again, err := s.Append(ctx, "signal-r", exp, evs...)
+			if err != nil || again != first {
+				t.Fatalf("retry after reopen: %+v, %v; first %+v", again, err, first)
+			}
+			if got, _ := s.ReadStream(ctx, "signal-r", eventlog.Forwards, 0, 100); len(got) != 4 {
+				t.Fatalf("%d events, want 4", len(got))
+			}
+		})
 	}
 }
