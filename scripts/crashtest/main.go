@@ -4,13 +4,18 @@
 // positions. Run: go run ./scripts/crashtest -rounds 20
 //
 // The parent re-executes itself as a child (-child DIR) that appends from 64
-// goroutines and prints one line per acknowledged event; whatever the parent
-// has read from the pipe when it kills the child is what was acknowledged.
+// goroutines, each to its own stream with exact expected revisions (and now
+// and then an idempotent retry of its last append) and to shared streams
+// with any, and prints one line per acknowledged event; whatever the parent
+// reads from the pipe, up to its end after the kill, was acknowledged.
+// The last line printed is the summary; the exit status is non-zero on any
+// loss or inconsistency.
 package main
 
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -64,6 +69,23 @@ func runChild(dir string, writers int) error {
 	}
 	out := bufio.NewWriterSize(os.Stdout, 1<<16)
 	var mu sync.Mutex
+	report := func(stream string, r eventlog.AppendResult, evs []eventlog.EventData) {
+		mu.Lock()
+		defer mu.Unlock()
+		n := uint64(len(evs))
+		for i, e := range evs {
+			back := n - 1 - uint64(i)
+			fmt.Fprintf(out, "%s %d %d %s\n", stream, r.NextRevision-back, r.Position-back, e.ID)
+		}
+		if err := out.Flush(); err != nil { // acknowledged to the parent only once written
+			os.Exit(3)
+		}
+	}
+	fail := func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "child: "+format+"\n", args...)
+		os.Exit(2)
+	}
+	ctx := context.Background()
 	var wg sync.WaitGroup
 	for w := 0; w < writers; w++ {
 		wg.Add(1)
@@ -71,35 +93,48 @@ func runChild(dir string, writers int) error {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
 			own := fmt.Sprintf("signal-w%d", w)
+			expected := eventlog.NoStream()
+			last, err := s.ReadStream(ctx, own, eventlog.Backwards, eventlog.End, 1)
+			switch {
+			case err == nil:
+				expected = eventlog.Revision(last[0].Revision)
+			case !errors.Is(err, eventlog.ErrStreamNotFound):
+				fail("read %s: %v", own, err)
+			}
 			for {
-				stream := own
-				if rng.IntN(4) == 0 {
-					stream = fmt.Sprintf("signal-shared%d", rng.IntN(4))
-				}
-				n := 1 + rng.IntN(3)
-				evs := make([]eventlog.EventData, n)
+				evs := make([]eventlog.EventData, 1+rng.IntN(3))
 				for i := range evs {
-					evs[i] = eventlog.EventData{ID: uuid.New(), Type: "CrashTested", Data: []byte(`{"payload":"` + strings.Repeat("x", 200) + `"}`)}
+					evs[i] = eventlog.EventData{ID: uuid.New(), Type: "CrashTested", Data: payload}
 				}
-				r, err := s.Append(context.Background(), stream, eventlog.Any(), evs...)
+				if rng.IntN(4) == 0 {
+					stream := fmt.Sprintf("signal-shared%d", rng.IntN(4))
+					r, err := s.Append(ctx, stream, eventlog.Any(), evs...)
+					if err != nil {
+						fail("append to %s: %v", stream, err)
+					}
+					report(stream, r, evs)
+					continue
+				}
+				r, err := s.Append(ctx, own, expected, evs...)
 				if err != nil {
-					fmt.Fprintln(os.Stderr, "append:", err)
-					os.Exit(2)
+					fail("append to %s at %s: %v", own, expected, err)
 				}
-				mu.Lock()
-				for i, e := range evs {
-					rev := r.NextRevision - uint64(n-1-i)
-					pos := r.Position - uint64(n-1-i)
-					fmt.Fprintf(out, "%s %d %d %s\n", stream, rev, pos, e.ID)
+				if rng.IntN(8) == 0 { // the caller did not hear the answer and retries
+					again, err := s.Append(ctx, own, expected, evs...)
+					if err != nil || again != r {
+						fail("retry to %s: %+v, %v; first %+v", own, again, err, r)
+					}
 				}
-				out.Flush() // acknowledged to the parent only once written
-				mu.Unlock()
+				report(own, r, evs)
+				expected = eventlog.Revision(r.NextRevision)
 			}
 		}(w)
 	}
 	wg.Wait()
 	return nil
 }
+
+var payload = []byte(`{"payload":"` + strings.Repeat("x", 200) + `"}`)
 
 func runParent(rounds, writers int) (acked, lost int, err error) {
 	dir, err := os.MkdirTemp("", "buurtsignaal-crashtest-")
@@ -125,13 +160,18 @@ func runParent(rounds, writers int) (acked, lost int, err error) {
 		}
 		lines := make(chan string, 4096)
 		go func() {
-			sc := bufio.NewScanner(pipe)
-			for sc.Scan() {
-				lines <- sc.Text()
+			defer close(lines)
+			rd := bufio.NewReaderSize(pipe, 1<<16)
+			for {
+				l, err := rd.ReadString('\n')
+				if err != nil {
+					return // a line cut short by the kill was never reported whole: not an acknowledgement
+				}
+				lines <- strings.TrimSuffix(l, "\n")
 			}
-			close(lines)
 		}()
 		kill := time.After(time.Duration(50+rng.IntN(450)) * time.Millisecond)
+		killed := false
 		var roundAcks int
 	read:
 		for {
@@ -149,10 +189,12 @@ func runParent(rounds, writers int) (acked, lost int, err error) {
 				roundAcks++
 			case <-kill:
 				_ = cmd.Process.Signal(syscall.SIGKILL)
-				kill = nil
+				kill, killed = nil, true
 			}
 		}
-		_ = cmd.Wait()
+		if err := cmd.Wait(); !killed {
+			return acked, lost, fmt.Errorf("round %d: the child ended before it was killed: %v", round, err)
+		}
 		acked += roundAcks
 		n, err := verify(dir, all)
 		lost += n
@@ -211,6 +253,16 @@ func verify(dir string, acked map[uuid.UUID]ack) (int, error) {
 		}
 		if len(page) < 10_000 {
 			break
+		}
+	}
+	head, err := s.Head(ctx)
+	if err != nil || head != after {
+		return 0, fmt.Errorf("head %d (%v), the log ends at %d", head, err, after)
+	}
+	for stream, n := range next {
+		last, err := s.ReadStream(ctx, stream, eventlog.Backwards, eventlog.End, 1)
+		if err != nil || len(last) != 1 || last[0].Revision != n-1 {
+			return 0, fmt.Errorf("%s: the stream's last event is not revision %d: %v", stream, n-1, err)
 		}
 	}
 	lost := 0
