@@ -340,7 +340,7 @@ func call[T any](ctx context.Context, s *Store, op func(ctx context.Context, c *
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	ctx = s.outgoing(ctx)
-	wait := 20 * time.Millisecond
+	wait := backoff{first: 20 * time.Millisecond, max: time.Second}
 	for attempt := 1; ; attempt++ {
 		cn, err := s.acquire()
 		if err != nil {
@@ -361,10 +361,9 @@ func call[T any](ctx context.Context, s *Store, op func(ctx context.Context, c *
 		if !f.retry || attempt == maxAttempts {
 			return zero, f.err
 		}
-		if !sleep(ctx, jitter(wait)) {
+		if !sleep(ctx, wait.next()) {
 			return zero, unavailable("the event store did not answer in time", errors.Join(context.Cause(ctx), f.err))
 		}
-		wait = min(wait*2, time.Second)
 	}
 }
 
@@ -378,13 +377,27 @@ func (s *Store) outgoing(ctx context.Context) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, "requires-leader", "true")
 }
 
-// jitter returns a duration in [d/2, 3d/2).
-func jitter(d time.Duration) time.Duration {
+// backoff is capped exponential backoff with jitter: waits around first,
+// 2 first, 4 first, ... up to max, each drawn from [d/2, 3d/2).
+type backoff struct {
+	first, max time.Duration
+	cur        time.Duration // the next wait's middle; 0: first
+}
+
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = b.first
+	}
+	d := b.cur
+	b.cur = min(b.cur*2, b.max)
 	if d <= 0 {
 		return 0
 	}
 	return d/2 + time.Duration(rand.Int64N(int64(d)))
 }
+
+// reset starts again from first.
+func (b *backoff) reset() { b.cur = 0 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)

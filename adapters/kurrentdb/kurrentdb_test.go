@@ -443,25 +443,39 @@ func TestSubscriptionRetriesUntilTheServerAccepts(t *testing.T) {
 }
 
 func TestBackoffIsCappedAndJittered(t *testing.T) {
-	for _, d := range []time.Duration{0, time.Millisecond, 50 * time.Millisecond, 5 * time.Second} {
-		for i := 0; i < 100; i++ {
-			if j := jitter(d); j < d/2 || (d > 0 && j >= d*3/2) {
-				t.Fatalf("jitter(%v) = %v, outside [d/2, 3d/2)", d, j)
+	const ms = time.Millisecond
+	tests := []struct {
+		name    string
+		b       backoff
+		middles []time.Duration // the waits' middles, in order
+	}{
+		{"resubscription", backoff{first: 50 * ms, max: 300 * ms}, []time.Duration{50 * ms, 100 * ms, 200 * ms, 300 * ms, 300 * ms, 300 * ms}},
+		{"call retries", backoff{first: 20 * ms, max: time.Second}, []time.Duration{20 * ms, 40 * ms, 80 * ms, 160 * ms, 320 * ms, 640 * ms, time.Second}},
+		{"no wait", backoff{}, []time.Duration{0, 0}},
+	}
+	for _, tt := range tests {
+		for round := 0; round < 50; round++ {
+			b := tt.b
+			distinct := map[time.Duration]bool{}
+			for i, m := range tt.middles {
+				if i == 3 && round%2 == 1 {
+					b.reset()
+					for _, m := range tt.middles[:i] {
+						if d := b.next(); d < m/2 || (m > 0 && d >= m*3/2) {
+							t.Fatalf("%s after reset: %v outside [%v, %v)", tt.name, d, m/2, m*3/2)
+						}
+					}
+				}
+				d := b.next()
+				if d < m/2 || (m > 0 && d >= m*3/2) || (m == 0 && d != 0) {
+					t.Fatalf("%s: wait %d is %v, outside [%v, %v)", tt.name, i, d, m/2, m*3/2)
+				}
+				distinct[d] = true
+			}
+			if tt.middles[0] > 0 && len(distinct) < 2 {
+				t.Fatalf("%s: no jitter", tt.name)
 			}
 		}
-	}
-	// The sequence pump uses: doubling from firstBackoff to MaxBackoff.
-	wait, seen := firstBackoff, []time.Duration{}
-	for i := 0; i < 10; i++ {
-		seen = append(seen, wait)
-		wait = min(wait*2, time.Second)
-	}
-	want := []time.Duration{50, 100, 200, 400, 800, 1000, 1000, 1000, 1000, 1000}
-	for i := range want {
-		want[i] *= time.Millisecond
-	}
-	if diff := cmp.Diff(want, seen); diff != "" {
-		t.Fatalf("backoff (-want +got):\n%s", diff)
 	}
 }
 

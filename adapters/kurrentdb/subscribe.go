@@ -88,7 +88,7 @@ func (sub *subscription) pump() {
 		close(sub.done)
 		s.subsWG.Done()
 	}()
-	wait := firstBackoff
+	wait := backoff{first: firstBackoff, max: s.opts.MaxBackoff}
 	for sub.ctx.Err() == nil {
 		cn, err := s.acquire()
 		if err != nil {
@@ -109,13 +109,12 @@ func (sub *subscription) pump() {
 			return
 		}
 		if progressed {
-			wait = firstBackoff
+			wait.reset()
 		}
 		s.log.Debug("kurrentdb: subscription dropped; resubscribing", "after", sub.after, "err", err)
-		if !sleep(sub.ctx, jitter(wait)) {
+		if !sleep(sub.ctx, wait.next()) {
 			return
 		}
-		wait = min(wait*2, s.opts.MaxBackoff)
 	}
 }
 
