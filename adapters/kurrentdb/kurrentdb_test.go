@@ -661,6 +661,29 @@ func TestClusterLeaderChange(t *testing.T) {
 	if err != nil || len(got) != 2 {
 		t.Fatalf("%d events, %v", len(got), err)
 	}
+
+	// A subscription dropped by a node that lost the leadership moves to
+	// the new leader and goes on where it was.
+	sub, err := s.Subscribe(ctxT(t, 20*time.Second), 0, eventlog.Filter{StreamPrefixes: []string{"cluster-"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if diff := cmp.Diff(ids(got), ids(collect(t, sub, 2))); diff != "" {
+		t.Fatalf("history (-want +got):\n%s", diff)
+	}
+	c.Elect(0)
+	if n := c.Nodes[2].DropSubscriptions(); n != 1 {
+		t.Fatalf("%d subscriptions on the former leader", n)
+	}
+	later := ev("T", 2)
+	mustAppend(t, s, "cluster-1", eventlog.Revision(1), later)
+	if e := collect(t, sub, 1)[0]; e.ID != later.ID {
+		t.Fatalf("after the drop: %s@%d", e.StreamID, e.Revision)
+	}
+	if c.Nodes[0].Subscribes() != 1 {
+		t.Fatalf("the new leader served %d subscriptions", c.Nodes[0].Subscribes())
+	}
 }
 
 // TestFollowerPreference: with nodePreference=follower the adapter sends
