@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -42,10 +43,13 @@ func (b *BlindIndex) Token(name, birthDate string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// folds decomposes compatibility forms (the Dutch ligature Ĳ into IJ, ﬁ,
-// full-width letters), drops the combining marks that carry diacritics
-// (é -> e, ë -> e, ç -> c) and composes what is left.
-var folds = transform.Chain(norm.NFKD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+// folds hands out transformers that decompose compatibility forms (the
+// Dutch ligature Ĳ into IJ, ﬁ, full-width letters), drop the combining marks
+// that carry diacritics (é -> e, ë -> e, ç -> c) and compose what is left. A
+// chain keeps state, so each call takes one of its own.
+var folds = sync.Pool{New: func() any {
+	return transform.Chain(norm.NFKD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+}}
 
 // letters maps letters that carry no combining mark to their plain form.
 var letters = strings.NewReplacer(
@@ -75,7 +79,9 @@ func NormalizeName(name string) string {
 		}
 		return r
 	}, name)
-	folded, _, err := transform.String(folds, name)
+	t := folds.Get().(transform.Transformer)
+	folded, _, err := transform.String(t, name) // resets t first
+	folds.Put(t)
 	if err != nil {
 		folded = name
 	}

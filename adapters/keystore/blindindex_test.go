@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"regexp"
+	"sync"
 	"testing"
 )
 
@@ -148,4 +149,27 @@ func TestNewBlindIndexRefusesAShortKey(t *testing.T) {
 		}
 	}()
 	NewBlindIndex(make([]byte, 15))
+}
+
+// Tokens are computed by many request goroutines at once.
+func TestTokenConcurrently(t *testing.T) {
+	b := NewBlindIndex(bytes.Repeat([]byte{7}, 32))
+	names := []string{"J. de Vries-Bakker", "Zoë Ĳzerman", "Renée d'Ancona", "Ayşe Çelik"}
+	want := make([]string, len(names))
+	for i, n := range names {
+		want[i] = b.Token(n, "1950-01-01")
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				j := (g + i) % len(names)
+				if got := b.Token(names[j], "1950-01-01"); got != want[j] {
+					t.Errorf("token of %q changed under concurrency", names[j])
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
