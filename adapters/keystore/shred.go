@@ -390,14 +390,14 @@ func (s *Store) recoverPurges() error {
 	if err := s.db.Compact(context.Background(), []byte{0}, []byte{0xff, 0xff}, true); err != nil {
 		return err
 	}
-	if err := s.db.Close(); err != nil {
-		return err
-	}
-	db, err := openDB(s.dir, s.fs, s.opts.BlockCacheBytes)
+	err := s.db.Close()
+	s.db = nil
 	if err != nil {
 		return err
 	}
-	s.db = db
+	if s.db, err = openDB(s.dir, s.fs, s.opts.BlockCacheBytes); err != nil {
+		return err
+	}
 	b := s.db.NewBatch()
 	defer b.Close()
 	for _, k := range marks {

@@ -30,8 +30,9 @@ type Options struct {
 	CacheSize int
 	// BlockCacheBytes is the size of Pebble's block cache (default 32 MiB).
 	BlockCacheBytes int64
-	// ShredTimeout bounds how long Shred waits for a key's bytes to leave
-	// every file of the store (default 30 seconds).
+	// ShredTimeout bounds how long Shred keeps waiting, after its first
+	// flush and compaction, for a key's bytes to leave every file of the
+	// store (default 30 seconds).
 	ShredTimeout time.Duration
 }
 
@@ -173,8 +174,9 @@ func pebbleOptions(fs vfs.FS, cacheBytes int64) (*pebble.Options, func()) {
 		// recycling (see deleteObsoleteFiles); shredFS turns its archiving
 		// into zeroing and removal.
 		Cleaner: pebble.ArchiveCleaner{},
-		// Every version edit writes a fresh manifest, so no old manifest
-		// keeps the bounds (blind-index keys) of deleted tables for long.
+		// Rotate manifests as often as Pebble allows, so an old manifest,
+		// which names the bound keys of deleted tables (blind-index keys
+		// among them), does not stay for long. Manifests hold no values.
 		MaxManifestFileSize: 1,
 	}
 	for i := range po.Levels {
@@ -244,7 +246,9 @@ func Open(dir string, master tink.AEAD, opts Options) (*Store, error) {
 		pending: map[uuid.UUID]*purgeItem{}, reqs: make(chan *writeReq, 1024), purges: make(chan *purgeReq, 64)}
 	s.purgeCtx, s.cancelPurge = context.WithCancel(context.Background())
 	if err := s.prepare(); err != nil {
-		_ = s.db.Close()
+		if s.db != nil {
+			_ = s.db.Close()
+		}
 		s.cancelPurge()
 		return nil, classify(err)
 	}
