@@ -431,13 +431,40 @@ func (s *system) sweep(ctx context.Context, apply bool) ([]uuid.UUID, error) {
 		return ids, nil
 	}
 	actor := domain.Principal{ID: "system:retention", Roles: []domain.Role{domain.RolePrivacyOfficer}, Network: s.cfg.Network}
-	for i, id := range ids {
-		req := app.Request{Actor: actor, RequestID: "retention-" + now.Format("20060102T150405"), IdempotencyKey: "retention-" + id.String()}
-		if _, err := s.app.EraseSubject(ctx, req, id, "retention "+now.Format(time.DateOnly), "retention", true); err != nil {
-			return ids[:i], fmt.Errorf("retention: erase: %w", err)
-		}
+	// A few erasures at a time: concurrent shreds share the key store's purge.
+	var (
+		mu     sync.Mutex
+		erased []uuid.UUID
+		errs   []error
+		wg     sync.WaitGroup
+	)
+	work := make(chan uuid.UUID)
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range work {
+				req := app.Request{Actor: actor, RequestID: "retention-" + now.Format("20060102T150405"), IdempotencyKey: "retention-" + id.String()}
+				_, err := s.app.EraseSubject(ctx, req, id, "retention "+now.Format(time.DateOnly), "retention", true)
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, err)
+				} else {
+					erased = append(erased, id)
+				}
+				mu.Unlock()
+			}
+		}()
 	}
-	return ids, nil
+	for _, id := range ids {
+		work <- id
+	}
+	close(work)
+	wg.Wait()
+	if len(errs) > 0 {
+		return erased, fmt.Errorf("retention: erase: %w", errors.Join(errs...))
+	}
+	return erased, nil
 }
 
 // retentionLoop runs the sweep on a schedule until ctx ends.
