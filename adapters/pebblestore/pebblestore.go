@@ -178,8 +178,13 @@ func open(dir string, opts Options) (s *Store, err error) {
 	defer cache.Unref()
 	po := &pebble.Options{FS: opts.FS, Cache: cache, Logger: quietLogger{}, MemTableSize: 32 << 20}
 	for i := range po.Levels {
-		// Bloom filters: the idempotency check looks up ids that mostly do not exist.
+		// Bloom filters: the writer looks up the heads of new streams, which
+		// do not exist yet.
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		// 16 KiB blocks: a replay reads a quarter of the blocks it would with
+		// the default 4 KiB (each block read allocates and decompresses), 1.5x
+		// faster; a cold read of a scattered stream gets about 20% slower.
+		po.Levels[i].BlockSize = 16 << 10
 	}
 	db, err := pebble.Open(dir, po)
 	if err != nil {
@@ -288,7 +293,8 @@ func (s *Store) check() error {
 	if got := binary.BigEndian.Uint64(it.Key()[1:]); got != head {
 		return fmt.Errorf("%w: last event at position %d, head says %d", ErrCorrupt, got, head)
 	}
-	re, err := decodeRecord(head, it.Value())
+	var d decoder
+	re, err := d.decode(head, it.Value())
 	if err != nil {
 		return err
 	}
@@ -311,7 +317,7 @@ func (s *Store) check() error {
 		if got := binary.BigEndian.Uint64(it.Key()[1:]); got != want {
 			return fmt.Errorf("%w: position %d missing", ErrCorrupt, want)
 		}
-		if _, err := decodeRecord(want, it.Value()); err != nil {
+		if _, err := d.decode(want, it.Value()); err != nil {
 			return err
 		}
 		it.Prev()
@@ -335,7 +341,8 @@ func encodeMeta(dst []byte, m eventlog.Metadata) []byte {
 	return binary.AppendUvarint(dst, uint64(m.SchemaVersion))
 }
 
-func decodeMeta(b []byte, m *eventlog.Metadata) bool {
+// decodeMeta decodes metadata as encodeMeta wrote it.
+func (d *decoder) decodeMeta(b []byte, m *eventlog.Metadata) bool {
 	if len(b) < 8 {
 		return false
 	}
@@ -343,12 +350,17 @@ func decodeMeta(b []byte, m *eventlog.Metadata) bool {
 		m.OccurredAt = time.Unix(0, int64(at)).UTC()
 	}
 	b = b[8:]
-	for _, dst := range [...]*string{&m.ActorID, &m.ActorRole, &m.OnBehalfOf, &m.CorrelationID, &m.CausationID, &m.RequestID, &m.Network} {
+	for i, dst := range [...]*string{&m.ActorID, &m.ActorRole, &m.OnBehalfOf, &m.CorrelationID, &m.CausationID, &m.RequestID, &m.Network} {
 		n, k := binary.Uvarint(b)
 		if k <= 0 || uint64(len(b)-k) < n {
 			return false
 		}
-		*dst = string(b[k : k+int(n)])
+		switch f := b[k : k+int(n)]; i {
+		case 0, 1, 2, 6: // actors, roles and networks repeat
+			*dst = d.shared(f)
+		default: // ids rarely do
+			*dst = string(f)
+		}
 		b = b[k+int(n):]
 	}
 	v, k := binary.Uvarint(b)
@@ -363,17 +375,70 @@ func decodeMeta(b []byte, m *eventlog.Metadata) bool {
 // revision, recorded-at (unix nanos), id; then a CRC-32C of all of it.
 func encodeRecord(dst []byte, stream string, rev uint64, e eventlog.EventData, meta []byte, at time.Time) []byte {
 	start := len(dst)
-	for _, f := range [][]byte{[]byte(stream), []byte(e.Type), e.Data, meta} {
-		dst = binary.AppendUvarint(dst, uint64(len(f)))
-		dst = append(dst, f...)
-	}
+	dst = binary.AppendUvarint(dst, uint64(len(stream)))
+	dst = append(dst, stream...)
+	dst = binary.AppendUvarint(dst, uint64(len(e.Type)))
+	dst = append(dst, e.Type...)
+	dst = binary.AppendUvarint(dst, uint64(len(e.Data)))
+	dst = append(dst, e.Data...)
+	dst = binary.AppendUvarint(dst, uint64(len(meta)))
+	dst = append(dst, meta...)
 	dst = binary.BigEndian.AppendUint64(dst, rev)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(at.UnixNano()))
 	dst = append(dst, e.ID[:]...)
 	return binary.BigEndian.AppendUint32(dst, crc32.Checksum(dst[start:], castag))
 }
 
-func decodeRecord(pos uint64, b []byte) (eventlog.RecordedEvent, error) {
+// decoder turns records into events for one read. It shares what repeats
+// (event types, actors, roles, networks, the stream of the previous event)
+// instead of allocating it again, and carves small event bodies out of
+// shared chunks (each body's capacity capped at its length, so an append to
+// one copies rather than overwriting the next), so that a replay allocates
+// little per event. The zero value is ready to use.
+type decoder struct {
+	strs       map[string]string
+	prevStream string
+	chunk      []byte
+}
+
+const (
+	maxShared   = 1024     // distinct strings a decoder shares
+	chunkBytes  = 64 << 10 // event bodies are carved out of chunks this big
+	ownBodySize = 4 << 10  // bodies bigger than this get their own allocation
+)
+
+func (d *decoder) shared(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if s, ok := d.strs[string(b)]; ok { // no allocation for the lookup
+		return s
+	}
+	s := string(b)
+	if d.strs == nil {
+		d.strs = make(map[string]string, 16)
+	}
+	if len(d.strs) < maxShared {
+		d.strs[s] = s
+	}
+	return s
+}
+
+func (d *decoder) body(b []byte) []byte {
+	if len(b) > ownBodySize {
+		return bytes.Clone(b)
+	}
+	if cap(d.chunk)-len(d.chunk) < len(b) {
+		d.chunk = make([]byte, 0, chunkBytes)
+	}
+	at := len(d.chunk)
+	d.chunk = append(d.chunk, b...)
+	return d.chunk[at:len(d.chunk):len(d.chunk)]
+}
+
+// decode checks a record's checksum and decodes it, returning an error
+// wrapping ErrCorrupt when it does not check out.
+func (d *decoder) decode(pos uint64, b []byte) (eventlog.RecordedEvent, error) {
 	bad := func(what string) (eventlog.RecordedEvent, error) {
 		return eventlog.RecordedEvent{}, fmt.Errorf("%w: event at position %d: %s", ErrCorrupt, pos, what)
 	}
@@ -397,13 +462,16 @@ func decodeRecord(pos uint64, b []byte) (eventlog.RecordedEvent, error) {
 	if len(rest) != 8+8+16 {
 		return bad("bad trailer")
 	}
+	if string(fields[0]) != d.prevStream { // no allocation for the comparison
+		d.prevStream = string(fields[0])
+	}
 	re := eventlog.RecordedEvent{
-		StreamID: string(fields[0]), Type: string(fields[1]), Data: bytes.Clone(fields[2]), Position: pos,
+		StreamID: d.prevStream, Type: d.shared(fields[1]), Data: d.body(fields[2]), Position: pos,
 		Revision:   binary.BigEndian.Uint64(rest[:8]),
 		RecordedAt: time.Unix(0, int64(binary.BigEndian.Uint64(rest[8:16]))).UTC(),
 	}
 	copy(re.ID[:], rest[16:])
-	if !decodeMeta(fields[3], &re.Metadata) {
+	if !d.decodeMeta(fields[3], &re.Metadata) {
 		return bad("metadata does not decode")
 	}
 	return re, nil
@@ -822,7 +890,17 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventlog.Dire
 	}
 	defer it.Close()
 	committed := s.position.Load()
+	// One iterator over the log for all the stream's events: cheaper than a
+	// Get each. Created after committed was read, it sees every event up to it.
+	logIt, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: []byte{'g'}, UpperBound: []byte{'h'}})
+	if err != nil {
+		return nil, fmt.Errorf("pebblestore: read stream: %w", err)
+	}
+	defer logIt.Close()
+	key := make([]byte, 9)
+	key[0] = 'g'
 	var out []eventlog.RecordedEvent
+	var d decoder
 	var valid bool
 	if dir == eventlog.Forwards {
 		valid = it.SeekGE(streamKey(stream, from))
@@ -842,14 +920,14 @@ func (s *Store) ReadStream(ctx context.Context, stream string, dir eventlog.Dire
 			}
 			continue
 		}
-		v, ok, err := s.get(logKey(pos))
-		if err != nil {
-			return nil, fmt.Errorf("pebblestore: read event: %w", err)
-		}
-		if !ok {
+		binary.BigEndian.PutUint64(key[1:], pos)
+		if !logIt.SeekGE(key) || !bytes.Equal(logIt.Key(), key) {
+			if err := logIt.Error(); err != nil {
+				return nil, fmt.Errorf("pebblestore: read event: %w", err)
+			}
 			return nil, fmt.Errorf("%w: stream index points at missing position %d", ErrCorrupt, pos)
 		}
-		re, err := decodeRecord(pos, v)
+		re, err := d.decode(pos, logIt.Value())
 		if err != nil {
 			return nil, err
 		}
@@ -885,6 +963,8 @@ func advance(it *pebble.Iterator, dir eventlog.Direction) bool {
 // ReadAll implements eventlog.Store: up to limit acknowledged events with a
 // position after after, in order. It returns ErrClosed after Close and an
 // error wrapping ErrCorrupt when a record is damaged or a position missing.
+// The events' Data of one read may share memory in chunks of 64 KiB, each
+// slice capped at its length: keeping one event's Data keeps its chunk.
 func (s *Store) ReadAll(ctx context.Context, after uint64, limit int) ([]eventlog.RecordedEvent, error) {
 	committed := s.position.Load()
 	if limit <= 0 || after >= committed {
@@ -912,13 +992,14 @@ func (s *Store) scan(ctx context.Context, after, upTo uint64, fn func(eventlog.R
 	}
 	defer it.Close()
 	want := after + 1
+	var d decoder
 	for valid := it.First(); valid; valid = it.Next() {
 		pos := binary.BigEndian.Uint64(it.Key()[1:])
 		if pos != want {
 			return fmt.Errorf("%w: position %d missing", ErrCorrupt, want)
 		}
 		want++
-		re, err := decodeRecord(pos, it.Value())
+		re, err := d.decode(pos, it.Value())
 		if err != nil {
 			return err
 		}

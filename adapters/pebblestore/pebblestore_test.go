@@ -268,3 +268,33 @@ func TestRetryAfterReopen(t *testing.T) {
 		})
 	}
 }
+
+// TestReadEventsOwnTheirData: events of one read share chunks of memory,
+// but appending to one event's Data never changes another's.
+func TestReadEventsOwnTheirData(t *testing.T) {
+	s := mustOpen(t, t.TempDir())
+	defer s.Close()
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		e := eventlog.EventData{ID: uuid.New(), Type: "T", Data: []byte(fmt.Sprintf(`{"i":%d}`, i))}
+		if _, err := s.Append(ctx, "signal-d", eventlog.Any(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, read := range []func() ([]eventlog.RecordedEvent, error){
+		func() ([]eventlog.RecordedEvent, error) { return s.ReadAll(ctx, 0, 10) },
+		func() ([]eventlog.RecordedEvent, error) {
+			return s.ReadStream(ctx, "signal-d", eventlog.Forwards, 0, 10)
+		},
+	} {
+		evs, err := read()
+		if err != nil || len(evs) != 3 {
+			t.Fatalf("%d events, %v", len(evs), err)
+		}
+		_ = append(evs[0].Data, "overwrite"...)
+		evs[2].Data[0] = '['
+		if string(evs[1].Data) != `{"i":1}` {
+			t.Fatalf("another event's data changed: %q", evs[1].Data)
+		}
+	}
+}
