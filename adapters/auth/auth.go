@@ -1,204 +1,152 @@
 // Package auth turns bearer tokens into principals: from a tokens file (the
 // embedded default and tests) or from OIDC JWTs verified against the
-// provider's JWKS (production). Errors never echo the token.
+// provider's JWKS (production).
+//
+// Every authentication failure is a *domain.Error of KindUnauthenticated
+// whose message is safe to show: it never echoes the token and never says
+// more about a failed check than "the token is expired" or "the token is not
+// valid". The underlying reason, when there is one, is kept as the error's
+// cause for logs.
 package auth
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"os"
-	"slices"
-	"sort"
+	"net/http"
+	"strings"
 
 	"github.com/buurtsignaal/buurtsignaal/domain"
 )
 
-// Authenticator turns a bearer token into a principal. It returns a
-// KindUnauthenticated error for a token it does not accept.
+// Authenticator turns a bearer token into a principal.
+//
+// A missing, unknown, expired or otherwise invalid token is a *domain.Error
+// of KindUnauthenticated (see ErrInvalidToken and ErrTokenExpired, which match
+// with errors.Is). An authenticator that cannot decide because something it
+// depends on is down returns KindUnavailable.
 type Authenticator interface {
 	Authenticate(ctx context.Context, token string) (domain.Principal, error)
 }
 
-var errUnknownToken = &domain.Error{Kind: domain.KindUnauthenticated, Code: "invalid_token", Message: "the token is not valid"}
+// ErrInvalidToken is the error for a token that is missing, unknown, malformed
+// or fails a check other than expiry. Errors returned by this package match it
+// with errors.Is (same kind and code) even when they carry a cause.
+var ErrInvalidToken = &domain.Error{Kind: domain.KindUnauthenticated, Code: "invalid_token", Message: "the token is not valid"}
 
-// HashToken returns the hex SHA-256 of a token, as the tokens file stores it.
+// ErrTokenExpired is the error for a well-formed, correctly signed token whose
+// expiry has passed.
+var ErrTokenExpired = &domain.Error{Kind: domain.KindUnauthenticated, Code: "token_expired", Message: "the token is expired"}
+
+// invalidToken returns a fresh ErrInvalidToken carrying cause for logs. The
+// cause must never contain the token.
+func invalidToken(cause error) error {
+	return &domain.Error{Kind: ErrInvalidToken.Kind, Code: ErrInvalidToken.Code, Message: ErrInvalidToken.Message, Err: cause}
+}
+
+// HashToken returns the lower-case hex SHA-256 of a token, as the tokens file
+// stores it.
 func HashToken(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:])
 }
 
-// NewToken returns a new random token (32 bytes, hex).
+// NewToken returns a new random token: 32 bytes from crypto/rand as 64 hex
+// digits. It fails only if the system's random source does.
 func NewToken() (string, error) {
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
+		return "", fmt.Errorf("auth: new token: %w", err)
 	}
 	return hex.EncodeToString(b[:]), nil
 }
 
-// TokensFile is a parsed tokens file (API.md):
+// Chain returns an Authenticator that tries auths in order (typically the
+// tokens file, then OIDC) and returns the first principal one accepts. Nil
+// entries are skipped.
 //
-//	{"principals": [{"token_sha256": "<hex>", "id": "anna", "name": "Anna de Vries",
-//	  "roles": ["professional"], "teams": ["basisteam-beesd"], "organisation": "...", "network": "..."}]}
-//
-// Tokens are looked up by the SHA-256 of the presented token. A map lookup
-// by hash leaks no useful timing: the hash of a high-entropy secret reveals
-// nothing about the secret.
-type TokensFile struct {
-	byHash     map[string]domain.Principal
-	principals []domain.Principal
-}
-
-var _ Authenticator = (*TokensFile)(nil)
-
-// TokenEntry is one principal of a tokens file.
-type TokenEntry struct {
-	TokenSHA256  string   `json:"token_sha256"`
-	ID           string   `json:"id"`
-	Name         string   `json:"name"`
-	Roles        []string `json:"roles"`
-	Teams        []string `json:"teams,omitempty"`
-	Organisation string   `json:"organisation,omitempty"`
-	Network      string   `json:"network,omitempty"`
-}
-
-// NewTokenEntry describes a principal holding token (stored as its hash) in
-// one role, with at most one team.
-func NewTokenEntry(token, id, name, role, team, organisation string) TokenEntry {
-	e := TokenEntry{TokenSHA256: HashToken(token), ID: id, Name: name, Roles: []string{role}, Organisation: organisation}
-	if team != "" {
-		e.Teams = []string{team}
-	}
-	return e
-}
-
-// EncodeTokens writes a tokens file.
-func EncodeTokens(entries []TokenEntry) ([]byte, error) {
-	return json.MarshalIndent(struct {
-		Principals []TokenEntry `json:"principals"`
-	}{entries}, "", "  ")
-}
-
-// LoadTokensFile reads and parses a tokens file. It returns KindInvalid
-// errors for a file that does not parse or validate.
-func LoadTokensFile(path, defaultNetwork string) (*TokensFile, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("auth: read tokens file: %w", err)
-	}
-	return ParseTokens(data, defaultNetwork)
-}
-
-func invalidTokens(format string, args ...any) error {
-	return &domain.Error{Kind: domain.KindInvalid, Code: "invalid_tokens_file", Message: "tokens file: " + fmt.Sprintf(format, args...)}
-}
-
-// ParseTokens parses a tokens file strictly: unknown fields, unknown roles,
-// malformed hashes, duplicate hashes and duplicate ids are KindInvalid errors.
-func ParseTokens(data []byte, defaultNetwork string) (*TokensFile, error) {
-	var f struct {
-		Principals []TokenEntry `json:"principals"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
-		return nil, invalidTokens("not valid JSON of the expected shape")
-	}
-	if dec.More() {
-		return nil, invalidTokens("data after the JSON object")
-	}
-	tf := &TokensFile{byHash: map[string]domain.Principal{}}
-	ids := map[string]bool{}
-	for i, e := range f.Principals {
-		if len(e.TokenSHA256) != 64 {
-			return nil, invalidTokens("principal %d: token_sha256 must be 64 hex digits", i)
-		}
-		if _, err := hex.DecodeString(e.TokenSHA256); err != nil {
-			return nil, invalidTokens("principal %d: token_sha256 must be 64 hex digits", i)
-		}
-		if e.ID == "" || len(e.ID) > 200 {
-			return nil, invalidTokens("principal %d: an id is required", i)
-		}
-		if ids[e.ID] {
-			return nil, invalidTokens("principal %d: id %q appears twice", i, e.ID)
-		}
-		ids[e.ID] = true
-		hash := string(bytes.ToLower([]byte(e.TokenSHA256)))
-		if _, dup := tf.byHash[hash]; dup {
-			return nil, invalidTokens("principal %d: the same token appears twice", i)
-		}
-		p := domain.Principal{ID: e.ID, Name: e.Name, Teams: slices.Clone(e.Teams), Organisation: e.Organisation, Network: e.Network, MFA: true}
-		if p.Network == "" {
-			p.Network = defaultNetwork
-		}
-		for _, r := range e.Roles {
-			role := domain.Role(r)
-			if !role.Valid() {
-				return nil, invalidTokens("principal %d: unknown role %q", i, r)
-			}
-			p.Roles = append(p.Roles, role)
-		}
-		if len(p.Roles) == 0 {
-			return nil, invalidTokens("principal %d: at least one role is required", i)
-		}
-		tf.byHash[hash] = p
-		tf.principals = append(tf.principals, p)
-	}
-	return tf, nil
-}
-
-// Authenticate implements Authenticator.
-func (f *TokensFile) Authenticate(_ context.Context, token string) (domain.Principal, error) {
-	p, ok := f.byHash[HashToken(token)]
-	if !ok || token == "" {
-		return domain.Principal{}, errUnknownToken
-	}
-	return p, nil
-}
-
-// Principals lists the file's principals in file order.
-func (f *TokensFile) Principals() []domain.Principal { return slices.Clone(f.principals) }
-
-// Teams lists every team some principal belongs to, sorted.
-func (f *TokensFile) Teams() []string {
-	set := map[string]bool{}
-	for _, p := range f.principals {
-		for _, t := range p.Teams {
-			set[t] = true
+// When none accepts the token: if one failed with an error other than
+// KindUnauthenticated (say KindUnavailable when the identity provider's keys
+// cannot be fetched), the first such error is returned, since the token might
+// have been good; otherwise the result is KindUnauthenticated, preferring
+// ErrTokenExpired (a later authenticator recognised the token) over
+// ErrInvalidToken. An empty chain accepts nothing.
+func Chain(auths ...Authenticator) Authenticator {
+	c := make(chain, 0, len(auths))
+	for _, a := range auths {
+		if a != nil {
+			c = append(c, a)
 		}
 	}
-	out := make([]string, 0, len(set))
-	for t := range set {
-		out = append(out, t)
-	}
-	sort.Strings(out)
-	return out
+	return c
 }
-
-// Chain tries each authenticator in order and returns the first principal;
-// when none accepts the token it returns the last KindUnauthenticated error.
-func Chain(auths ...Authenticator) Authenticator { return chain(auths) }
 
 type chain []Authenticator
 
 func (c chain) Authenticate(ctx context.Context, token string) (domain.Principal, error) {
-	err := error(errUnknownToken)
+	var unauth, other error
 	for _, a := range c {
-		p, aerr := a.Authenticate(ctx, token)
-		if aerr == nil {
+		p, err := a.Authenticate(ctx, token)
+		if err == nil {
 			return p, nil
 		}
-		if domain.KindOf(aerr) != domain.KindUnauthenticated {
-			return domain.Principal{}, aerr
-		}
-		if ae := domain.AsError(aerr); ae != nil && ae.Code != errUnknownToken.Code {
-			err = aerr // a more specific reason (expired) from a later authenticator
+		switch {
+		case domain.KindOf(err) != domain.KindUnauthenticated:
+			if other == nil {
+				other = err
+			}
+		case unauth == nil || domain.AsError(err).Is(ErrTokenExpired):
+			unauth = err
 		}
 	}
-	return domain.Principal{}, err
+	if other != nil {
+		return domain.Principal{}, other
+	}
+	if unauth == nil {
+		unauth = ErrInvalidToken
+	}
+	return domain.Principal{}, unauth
+}
+
+// FromRequest returns the bearer token of r's Authorization header
+// ("Bearer <token>", RFC 6750). The scheme is case-insensitive and spaces
+// around the token are trimmed. It reports false when there is no such
+// header, more than one, another scheme, an empty token, or a token that is
+// not an RFC 6750 b64token (letters, digits, "-._~+/", then any "="), which
+// rules out spaces and control characters inside it.
+func FromRequest(r *http.Request) (token string, ok bool) {
+	values := r.Header.Values("Authorization")
+	if len(values) != 1 {
+		return "", false
+	}
+	scheme, rest, found := strings.Cut(strings.TrimSpace(values[0]), " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.Trim(rest, " \t")
+	if !isB64Token(token) {
+		return "", false
+	}
+	return token, true
+}
+
+// isB64Token reports whether s matches RFC 6750's
+// b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+func isB64Token(s string) bool {
+	body := strings.TrimRight(s, "=")
+	if body == "" {
+		return false
+	}
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '-', c == '.', c == '_', c == '~', c == '+', c == '/':
+		default:
+			return false
+		}
+	}
+	return true
 }
