@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -191,17 +192,22 @@ func (k *keySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error
 
 // Authenticate verifies token and maps its claims to a principal (see OIDC).
 //
-// An empty, oversized, malformed, unsigned, wrongly signed, not yet valid or
-// wrongly addressed token, or one without sub, is ErrInvalidToken; an
-// expired one is ErrTokenExpired (both KindUnauthenticated, the reason kept
-// as the cause). When the provider's keys cannot be fetched, or ctx ends
-// while waiting for them, the result is KindUnavailable.
+// A token that is empty, longer than MaxJWTSize, not a compact JWS,
+// unsigned, signed with an unsupported algorithm or by no key of the
+// provider, not yet valid, issued by another issuer or for another audience,
+// or without exp or sub is ErrInvalidToken; an expired one is
+// ErrTokenExpired. Both are KindUnauthenticated, with the reason kept as the
+// cause. When the provider's keys cannot be fetched, or ctx ends while
+// waiting for them, the result is KindUnavailable.
 func (o *OIDC) Authenticate(ctx context.Context, token string) (domain.Principal, error) {
 	if token == "" {
 		return domain.Principal{}, ErrInvalidToken
 	}
 	if len(token) > MaxJWTSize {
 		return domain.Principal{}, invalidToken(errors.New("oidc: the token is too long"))
+	}
+	if !compactJWS(token) {
+		return domain.Principal{}, invalidToken(errors.New("oidc: the token is not a compact JWS"))
 	}
 	var fetchErr error
 	idt, err := o.verifier.Verify(context.WithValue(ctx, fetchErrKey{}, &fetchErr), token)
@@ -211,6 +217,9 @@ func (o *OIDC) Authenticate(ctx context.Context, token string) (domain.Principal
 				"the identity provider's keys cannot be fetched; try again later", fetchErr)
 		}
 		var exp *oidc.TokenExpiredError
+		if errors.As(err, &exp) && exp.Expiry.IsZero() {
+			return domain.Principal{}, invalidToken(errors.New("oidc: the token has no exp"))
+		}
 		if errors.As(err, &exp) {
 			return domain.Principal{}, &domain.Error{Kind: ErrTokenExpired.Kind, Code: ErrTokenExpired.Code, Message: ErrTokenExpired.Message, Err: err}
 		}
@@ -240,6 +249,25 @@ func (o *OIDC) Authenticate(ctx context.Context, token string) (domain.Principal
 		}
 	}
 	return p, nil
+}
+
+// compactJWS reports whether token has the shape of a compact JWS: three
+// base64url parts, the last possibly empty. go-jose also parses the JSON
+// serialization, which a bearer JWT never uses.
+func compactJWS(token string) bool {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
+		return false
+	}
+	for _, part := range parts {
+		for i := 0; i < len(part); i++ {
+			c := part[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // mfaAlone are the amr values (RFC 8176) that count as MFA by themselves.
