@@ -108,7 +108,7 @@ func BenchmarkRawFile64(b *testing.B) {
 			}
 			_, err := f.Write(buf)
 			if err == nil {
-				err = f.Sync() // fdatasync-equivalent on Linux for an append-only file
+				err = fdatasync(f)
 			}
 			for _, r := range batch {
 				r.done <- err

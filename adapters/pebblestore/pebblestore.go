@@ -5,9 +5,11 @@
 // with a synced write-ahead log. One writer goroutine group-commits every
 // append waiting at that moment into one synced batch, checking each one's
 // expected version and idempotency in order against the stream heads as the
-// batch leaves them; a failing append fails alone. Positions are dense: 1, 2,
-// 3, ... in commit order. Live subscribers are woken by the writer after each
-// commit, through a channel it closes and replaces (no polling).
+// batch leaves them; a failing append fails alone. While one group's sync is
+// under way, the writer checks and encodes the appends arriving into the
+// next group, and commits it as soon as that sync is done. Positions are
+// dense: 1, 2, 3, ... in commit order. Live subscribers are woken after each
+// synced commit, through a channel closed and replaced (no polling).
 //
 // Keys (one Pebble keyspace):
 //
@@ -79,7 +81,6 @@ var ErrCorrupt = errors.New("pebblestore: the stored event log is damaged")
 type Store struct {
 	db   *pebble.DB
 	opts Options
-	sync *pebble.WriteOptions
 
 	reqs     chan *appendReq
 	quit     chan struct{}
@@ -103,7 +104,10 @@ type Store struct {
 	ring    []uuid.UUID // recent ids in append order, for eviction
 	ringAt  int
 
-	syncq chan *pending // batches applied, waiting for their WAL sync, in order
+	syncq  chan *pending // groups applied, waiting for their WAL sync, in order
+	synced chan struct{} // one per group the syncer is done with
+	// scratch buffers of the writer
+	buf, meta, key []byte
 }
 
 // pending is a group commit on its way to durability: the syncer waits for
@@ -190,12 +194,9 @@ func open(dir string, opts Options) (s *Store, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("pebblestore: open: %w", err)
 	}
-	s = &Store{db: db, opts: opts, sync: pebble.Sync, reqs: make(chan *appendReq, 1024),
+	s = &Store{db: db, opts: opts, reqs: make(chan *appendReq, 1024),
 		quit: make(chan struct{}), done: make(chan struct{}), notify: make(chan struct{}), heads: map[string]int64{},
-		syncq: make(chan *pending, 64), recent: map[uuid.UUID]recentEvent{}, ring: make([]uuid.UUID, recentIDs)}
-	if opts.NoSync {
-		s.sync = pebble.NoSync
-	}
+		syncq: make(chan *pending, 64), synced: make(chan struct{}, 128), recent: map[uuid.UUID]recentEvent{}, ring: make([]uuid.UUID, recentIDs)}
 	if err := s.check(); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -490,7 +491,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventlog.Exp
 		return eventlog.AppendResult{}, err
 	}
 	if b := s.broken.Load(); b != nil {
-		return eventlog.AppendResult{}, domain.Wrap(domain.KindUnavailable, eventlog.ErrUnavailable.Code, eventlog.ErrUnavailable.Message, *b)
+		return eventlog.AppendResult{}, unavailable(*b)
 	}
 	req := &appendReq{ctx: ctx, stream: stream, expected: expected, events: events, res: make(chan appendRes, 1)}
 	select {
@@ -541,124 +542,184 @@ func (s *Store) remember(stream string, e indexEntry) {
 	s.ringAt = (s.ringAt + 1) % len(s.ring)
 }
 
+// indexWrite is an index entry a group commit writes.
+type indexWrite struct {
+	stream string
+	e      indexEntry
+}
+
 // indexEntry is one event of a stream as its index holds it.
 type indexEntry struct {
 	rev, pos uint64
 	id       uuid.UUID
 }
 
-// writer is the one goroutine that writes.
+// writer is the one goroutine that writes. It assembles a group from the
+// appends waiting, checking and encoding each as it comes, and commits the
+// group once the previous group's sync is done (or the group is full): so
+// every append that arrives during a sync joins the next group, as with a
+// plain log file, while the CPU work of a group overlaps the previous sync.
 func (s *Store) writer(syncerDone chan struct{}) {
 	defer func() {
 		close(s.syncq)
 		<-syncerDone
 		close(s.done)
 	}()
+	inFlight := 0 // groups handed to the syncer and not yet synced
 	for {
 		var first *appendReq
-		select {
-		case first = <-s.reqs:
-		case <-s.quit:
-			for {
-				select {
-				case r := <-s.reqs:
-					r.res <- appendRes{err: eventlog.ErrClosed}
-				default:
-					return
+		for first == nil {
+			select {
+			case first = <-s.reqs:
+			case <-s.synced:
+				inFlight--
+			case <-s.quit:
+				for {
+					select {
+					case r := <-s.reqs:
+						r.res <- appendRes{err: eventlog.ErrClosed}
+					default:
+						return
+					}
 				}
 			}
 		}
-		batch := []*appendReq{first}
-		n := len(first.events)
+		g := s.newGroup()
+		s.add(g, first)
 	fill:
-		for n < s.opts.MaxBatchEvents {
+		for g.events < s.opts.MaxBatchEvents {
+			if inFlight <= 0 {
+				select { // take what is queued, then commit
+				case r := <-s.reqs:
+					s.add(g, r)
+					continue
+				default:
+					break fill
+				}
+			}
 			select {
 			case r := <-s.reqs:
-				batch = append(batch, r)
-				n += len(r.events)
-			default:
+				s.add(g, r)
+			case <-s.synced:
+				inFlight--
+			case <-s.quit:
 				break fill
 			}
 		}
-		s.commit(batch)
+		s.commit(g)
+		inFlight++
 	}
 }
 
-// commit prepares one group commit: it checks each append in order against
-// the stream heads as the earlier ones leave them, writes the survivors into
-// one Pebble batch and applies it; the syncer then waits for the WAL sync.
-// Preparing the next group overlaps with the previous group's fsync.
-func (s *Store) commit(batch []*appendReq) {
-	p := &pending{reqs: batch, results: make([]appendRes, len(batch)), written: make([]bool, len(batch))}
+// group is a group commit being assembled by the writer.
+type group struct {
+	p      *pending
+	pb     *pebble.Batch
+	pos    uint64                  // the last position assigned in the group
+	heads  map[string]int64        // stream heads as the group leaves them
+	local  map[string][]indexEntry // the group's events per stream
+	index  []indexWrite            // the group's stream index entries
+	events int                     // events asked for, written or not
+	now    time.Time
+}
+
+func (s *Store) newGroup() *group {
+	return &group{p: &pending{}, pb: s.db.NewBatch(), pos: s.lastPos,
+		heads: map[string]int64{}, local: map[string][]indexEntry{}, now: s.opts.Now()}
+}
+
+func unavailable(err error) error {
+	return domain.Wrap(domain.KindUnavailable, eventlog.ErrUnavailable.Code, eventlog.ErrUnavailable.Message, err)
+}
+
+// add checks one append against the stream heads as the group's earlier
+// appends leave them and, if it passes, encodes its events into the group's
+// batch. A failing append fails alone.
+func (s *Store) add(g *group, r *appendReq) {
+	p := g.p
+	i := len(p.reqs)
+	p.reqs = append(p.reqs, r)
+	p.results = append(p.results, appendRes{})
+	p.written = append(p.written, false)
+	g.events += len(r.events)
 	if b := s.broken.Load(); b != nil {
-		for i := range batch {
-			p.results[i].err = domain.Wrap(domain.KindUnavailable, eventlog.ErrUnavailable.Code, eventlog.ErrUnavailable.Message, *b)
-		}
+		p.results[i].err = unavailable(*b)
+		return
+	}
+	if err := r.ctx.Err(); err != nil {
+		p.results[i].err = err
+		return
+	}
+	head, err := s.head(r.stream, g.heads)
+	if err != nil {
+		p.results[i].err = err
+		return
+	}
+	if res, done, err := s.retry(r, head, g.local); done || err != nil {
+		p.results[i] = appendRes{r: res, err: err}
+		return
+	}
+	if err := checkExpected(r.expected, head); err != nil {
+		p.results[i].err = err
+		return
+	}
+	rev := uint64(head + 1)
+	for _, e := range r.events {
+		g.pos++
+		s.meta = encodeMeta(s.meta[:0], e.Metadata)
+		s.buf = encodeRecord(s.buf[:0], r.stream, rev, e, s.meta, g.now)
+		s.key = binary.BigEndian.AppendUint64(append(s.key[:0], 'g'), g.pos)
+		_ = g.pb.Set(s.key, s.buf, nil)
+		ie := indexEntry{rev: rev, pos: g.pos, id: e.ID}
+		g.index = append(g.index, indexWrite{r.stream, ie})
+		g.local[r.stream] = append(g.local[r.stream], ie)
+		s.remember(r.stream, ie)
+		rev++
+	}
+	g.heads[r.stream] = int64(rev - 1)
+	p.results[i].r = eventlog.AppendResult{NextRevision: rev - 1, Position: g.pos}
+	p.written[i] = true
+}
+
+// commit writes the group's index and heads into its batch, applies it
+// without waiting for the sync and hands it to the syncer, which waits.
+func (s *Store) commit(g *group) {
+	p, pb := g.p, g.pb
+	if g.pos == s.lastPos || s.broken.Load() != nil {
+		pb.Close() // nothing to write
 		s.syncq <- p
 		return
 	}
-	pb := s.db.NewBatch()
-	pos := s.lastPos
-	heads := map[string]int64{}        // batch-local stream heads
-	local := map[string][]indexEntry{} // this group's events per stream
-	now := s.opts.Now()
-	var buf, meta []byte
-	for i, r := range batch {
-		if r.ctx.Err() != nil {
-			p.results[i].err = r.ctx.Err()
-			continue
-		}
-		head, err := s.head(r.stream, heads)
-		if err != nil {
-			p.results[i].err = err
-			continue
-		}
-		if res, done, err := s.retry(r, head, local); done || err != nil {
-			p.results[i] = appendRes{r: res, err: err}
-			continue
-		}
-		if err := checkExpected(r.expected, head); err != nil {
-			p.results[i].err = err
-			continue
-		}
-		rev := uint64(head + 1)
-		for _, e := range r.events {
-			pos++
-			meta = encodeMeta(meta[:0], e.Metadata)
-			buf = encodeRecord(buf[:0], r.stream, rev, e, meta, now)
-			_ = pb.Set(logKey(pos), buf, nil)
-			_ = pb.Set(streamKey(r.stream, rev), append(be64(pos), e.ID[:]...), nil)
-			local[r.stream] = append(local[r.stream], indexEntry{rev: rev, pos: pos, id: e.ID})
-			s.remember(r.stream, indexEntry{rev: rev, pos: pos, id: e.ID})
-			rev++
-		}
-		heads[r.stream] = int64(rev - 1)
-		_ = pb.Set(headKey(r.stream), be64(rev-1), nil)
-		p.results[i].r = eventlog.AppendResult{NextRevision: rev - 1, Position: pos}
-		p.written[i] = true
+	// The log's keys went in ascending order; the index and the heads
+	// follow, so that the memtable takes the log's keys in one run.
+	var val [24]byte
+	for _, w := range g.index {
+		s.key = binary.BigEndian.AppendUint64(append(append(append(s.key[:0], 's'), w.stream...), 0), w.e.rev)
+		binary.BigEndian.PutUint64(val[:8], w.e.pos)
+		copy(val[8:], w.e.id[:])
+		_ = pb.Set(s.key, val[:], nil)
 	}
-	if pb != nil && pos != s.lastPos {
-		_ = pb.Set(posKey, be64(pos), nil)
-		var err error
-		if s.opts.NoSync {
-			err = s.db.Apply(pb, pebble.NoSync)
-		} else {
-			err = s.db.ApplyNoSyncWait(pb, pebble.Sync)
-		}
-		if err != nil {
-			s.fail(fmt.Errorf("pebblestore: commit: %w", err))
-			pb.Close()
-			pb = nil
-		} else {
-			p.pb = pb
-			p.pos = pos
-			s.lastPos = pos
-			for st, h := range heads {
-				s.heads[st] = h
-			}
-		}
-	} else if pb != nil {
+	for st, h := range g.heads {
+		s.key = append(append(s.key[:0], 'h'), st...)
+		_ = pb.Set(s.key, be64(uint64(h)), nil)
+	}
+	_ = pb.Set(posKey, be64(g.pos), nil)
+	var err error
+	if s.opts.NoSync {
+		err = s.db.Apply(pb, pebble.NoSync)
+	} else {
+		err = s.db.ApplyNoSyncWait(pb, pebble.Sync)
+	}
+	if err != nil {
+		s.fail(fmt.Errorf("pebblestore: commit: %w", err))
 		pb.Close()
+		s.syncq <- p
+		return
+	}
+	p.pb, p.pos = pb, g.pos
+	s.lastPos = g.pos
+	for st, h := range g.heads {
+		s.heads[st] = h
 	}
 	s.syncq <- p
 }
@@ -691,7 +752,7 @@ func (s *Store) syncer(done chan struct{}) {
 		if b := s.broken.Load(); b != nil {
 			for i := range p.results {
 				if p.written[i] || p.results[i].err == nil {
-					p.results[i] = appendRes{err: domain.Wrap(domain.KindUnavailable, eventlog.ErrUnavailable.Code, eventlog.ErrUnavailable.Message, *b)}
+					p.results[i] = appendRes{err: unavailable(*b)}
 				}
 			}
 		} else if p.pb != nil {
@@ -704,6 +765,7 @@ func (s *Store) syncer(done chan struct{}) {
 		for i, r := range p.reqs {
 			r.res <- p.results[i]
 		}
+		s.synced <- struct{}{}
 	}
 }
 

@@ -42,7 +42,12 @@ func TestOneGroupCommit(t *testing.T) {
 
 	answer := func(reqs ...*appendReq) []appendRes {
 		t.Helper()
-		s.commit(reqs)
+		g := s.newGroup()
+		for _, r := range reqs {
+			s.add(g, r)
+		}
+		s.commit(g)
+		<-s.synced
 		out := make([]appendRes, len(reqs))
 		for i, r := range reqs {
 			select {
