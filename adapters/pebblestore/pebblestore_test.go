@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -295,6 +296,25 @@ func TestReadEventsOwnTheirData(t *testing.T) {
 		evs[2].Data[0] = '['
 		if string(evs[1].Data) != `{"i":1}` {
 			t.Fatalf("another event's data changed: %q", evs[1].Data)
+		}
+	}
+}
+
+func TestRecordedAtComesFromTheClock(t *testing.T) {
+	at := time.Date(2026, 11, 22, 9, 30, 0, 123456789, time.FixedZone("CET", 3600))
+	s, err := Open(t.TempDir(), Options{Now: func() time.Time { return at }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	appendN(t, s, "signal-c", 2)
+	evs, err := s.ReadAll(context.Background(), 0, 10)
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("%d events, %v", len(evs), err)
+	}
+	for _, e := range evs {
+		if !e.RecordedAt.Equal(at) || e.RecordedAt.Location() != time.UTC {
+			t.Fatalf("recorded at %v, want %v in UTC", e.RecordedAt, at)
 		}
 	}
 }
