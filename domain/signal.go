@@ -284,7 +284,7 @@ func Decide(s Signal, actor Principal, cmd Command, now time.Time) ([]Event, err
 		if !FollowUpOutcomes.has(c.Outcome) {
 			errs = append(errs, FieldError{"outcome", "must be one of the follow-up outcomes"})
 		}
-		if c.NextDue != "" && !validDate(c.NextDue) {
+		if c.NextDue != "" && !ValidDate(c.NextDue) {
 			errs = append(errs, FieldError{"next_due", "must be a date YYYY-MM-DD"})
 		}
 		if c.FollowUpID == uuid.Nil {
@@ -422,10 +422,8 @@ func decideRaise(actor Principal, c RaiseSignal, now time.Time) ([]Event, error)
 	return events, nil
 }
 
-func validDate(s string) bool {
+// ValidDate reports whether s is a date in YYYY-MM-DD form.
+func ValidDate(s string) bool {
 	_, err := time.Parse(time.DateOnly, s)
 	return err == nil
 }
-
-// ValidDate reports whether s is a date in YYYY-MM-DD form.
-func ValidDate(s string) bool { return validDate(s) }

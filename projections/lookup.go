@@ -18,24 +18,6 @@ type Lookup struct {
 	// Teams are the teams the configuration knows, per network; a nil map
 	// knows every team.
 	Teams map[string][]string
-	// Head reads the log's head, so a miss can wait for the projections to
-	// catch up (nil: answer at once).
-	Head func(context.Context) (uint64, error)
-}
-
-// catchUp waits (at most 2 s) until the projections have applied the log as
-// it is now. It reports whether they did.
-func (l *Lookup) catchUp(ctx context.Context) bool {
-	if l.Head == nil {
-		return false
-	}
-	head, err := l.Head(ctx)
-	if err != nil || l.Runner.Position() >= head {
-		return false
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	return l.Runner.WaitFor(ctx, head) == nil
 }
 
 // OpenSignalsOfSubject lists the subject's open signals.
@@ -47,7 +29,7 @@ func (l *Lookup) OpenSignalsOfSubject(subject uuid.UUID) (ids []uuid.UUID) {
 // SignalOfReferral finds the signal of a referral.
 func (l *Lookup) SignalOfReferral(ctx context.Context, referral uuid.UUID) (id uuid.UUID, ok bool) {
 	find := func() { id, ok = l.Cases.SignalOfReferral(referral) }
-	if l.Runner.Read(find); !ok && l.catchUp(ctx) {
+	if l.Runner.Read(find); !ok && l.Runner.CatchUp(ctx, 2*time.Second) {
 		l.Runner.Read(find)
 	}
 	return id, ok
@@ -59,7 +41,7 @@ func (l *Lookup) OrganisationExists(ctx context.Context, network, id string) (ok
 		o, found := l.Orgs.Get(id)
 		ok = found && o.Network == network
 	}
-	if l.Runner.Read(find); !ok && l.catchUp(ctx) {
+	if l.Runner.Read(find); !ok && l.Runner.CatchUp(ctx, 2*time.Second) {
 		l.Runner.Read(find)
 	}
 	return ok

@@ -332,6 +332,19 @@ func (r *Runner) WaitFor(ctx context.Context, pos uint64) error {
 	}
 }
 
+// CatchUp waits (at most timeout) until the projections have applied the
+// log as it is now. It reports whether they had been behind and caught up:
+// callers that missed something in a projection look once more only then.
+func (r *Runner) CatchUp(ctx context.Context, timeout time.Duration) bool {
+	head, err := r.store.Head(ctx)
+	if err != nil || r.pos.Load() >= head {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return r.WaitFor(ctx, head) == nil
+}
+
 // Read runs fn under the read lock, so it sees all projections at one position.
 func (r *Runner) Read(fn func()) {
 	r.mu.RLock()

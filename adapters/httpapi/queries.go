@@ -379,16 +379,12 @@ func (s *Server) caseload(w http.ResponseWriter, r *http.Request) error {
 	}
 	var page []projections.Case
 	var total int
-	s.Runner.Read(func() {
+	subjectData := map[uuid.UUID]domain.Sealed{}
+	s.Runner.Read(func() { // one snapshot of the cases and their subjects
 		var first []*projections.Case
 		first, total = s.Cases.Caseload(f, offset+limit)
 		for _, c := range window(first, offset, limit) {
 			page = append(page, *c)
-		}
-	})
-	subjectData := map[uuid.UUID]domain.Sealed{}
-	s.Runner.Read(func() {
-		for _, c := range page {
 			if sp, ok := s.Subjects.Get(c.SubjectID); ok && !sp.Erased {
 				subjectData[c.SubjectID] = sp.Data
 			}

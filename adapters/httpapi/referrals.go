@@ -86,7 +86,7 @@ func (s *Server) referral(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
-	if s.Runner.Read(find); !found && s.catchUp(r.Context()) {
+	if s.Runner.Read(find); !found && s.Runner.CatchUp(r.Context(), s.WaitTimeout) {
 		s.Runner.Read(find) // made just now: read your own organisation's writes
 	}
 	if !found {

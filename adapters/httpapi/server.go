@@ -222,21 +222,6 @@ func routePattern(r *http.Request) string {
 	return "unmatched"
 }
 
-// catchUp waits (at most WaitTimeout) until the projections have applied the
-// log as it is now; it reports whether they had to and did.
-func (s *Server) catchUp(ctx context.Context) bool {
-	if s.App == nil || s.App.Log == nil {
-		return false
-	}
-	head, err := s.App.Log.Head(ctx)
-	if err != nil || s.Runner.Position() >= head {
-		return false
-	}
-	ctx, cancel := context.WithTimeout(ctx, s.WaitTimeout)
-	defer cancel()
-	return s.Runner.WaitFor(ctx, head) == nil
-}
-
 // waitMinPosition honours min_position on GETs: it waits up to WaitTimeout
 // for the projections, else answers 503 with Retry-After.
 func (s *Server) waitMinPosition(r *http.Request) error {

@@ -121,7 +121,7 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 			return nil, fmt.Errorf("tokens file: %w", err)
 		}
 	}
-	lookup := &projections.Lookup{Runner: s.runner, Cases: s.cases, Subjects: s.subjects, Orgs: s.orgs, Head: s.store.Head}
+	lookup := &projections.Lookup{Runner: s.runner, Cases: s.cases, Subjects: s.subjects, Orgs: s.orgs}
 	if teams := splitList(cfg.Teams); len(teams) > 0 {
 		lookup.Teams = map[string][]string{cfg.Network: teams}
 	} else if s.tokens != nil {
