@@ -118,16 +118,14 @@ func (l *Log) RecordDenied(ctx context.Context, a httpapi.Access) error {
 }
 
 func (l *Log) record(ctx context.Context, a httpapi.Access, denied bool) error {
-	rec := domain.AccessRecord{
-		At: a.At.UTC(), ActorID: a.ActorID, ActorRole: a.ActorRole, OnBehalfOf: a.OnBehalfOf, Action: a.Action,
-		View: a.View, Purpose: a.Purpose, Basis: a.Basis, Subjects: a.Subjects, Signals: a.Signals,
-		Outcome: a.Outcome, ClientAddr: a.ClientAddr, RequestID: a.RequestID, Network: a.Network,
-	}
+	rec := a.AccessRecord
+	rec.At = rec.At.UTC()
+	rec.BreakGlassReason = nil
 	if rec.At.IsZero() {
 		rec.At = l.now().UTC()
 	}
-	if a.BreakGlassReason != "" && len(a.Subjects) > 0 {
-		sealed, err := l.cipher.Seal(ctx, a.Subjects[0], []byte(a.BreakGlassReason))
+	if a.Reason != "" && len(a.Subjects) > 0 {
+		sealed, err := l.cipher.Seal(ctx, a.Subjects[0], []byte(a.Reason))
 		if err != nil && !errors.Is(err, domain.ErrErased) {
 			return fmt.Errorf("audit: seal break-glass reason: %w", err)
 		}

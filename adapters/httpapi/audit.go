@@ -2,31 +2,16 @@ package httpapi
 
 import (
 	"context"
-	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/buurtsignaal/buurtsignaal/domain"
 )
 
-// Access is one read of personal data (or a denied attempt), with the fields
-// NEN 7513 asks for. It holds ids only.
+// Access is one read of personal data (or a denied attempt): the access
+// record NEN 7513 asks for (ids only), and a break-glass reason in clear that
+// the auditor seals into the record under the first subject's key.
 type Access struct {
-	At               time.Time
-	ActorID          string
-	ActorRole        string
-	OnBehalfOf       string
-	Action           string // read, export, search, ...
-	View             string // the route pattern: which data categories
-	Purpose          string
-	Basis            domain.Basis
-	BreakGlassReason string
-	Subjects         []uuid.UUID
-	Signals          []uuid.UUID
-	Outcome          string // allowed, denied
-	ClientAddr       string
-	RequestID        string
-	Network          string
+	domain.AccessRecord
+	Reason string
 }
 
 // Auditor records accesses. The server calls RecordAccess before any personal

@@ -209,9 +209,9 @@ func (s *Server) access(r *http.Request, action string, basis domain.Basis) Acce
 	if purpose == "" || len(purpose) > 100 {
 		purpose = "care"
 	}
-	return Access{At: s.Now().UTC(), ActorID: p.ID, ActorRole: role, OnBehalfOf: r.Header.Get("X-On-Behalf-Of"), Action: action,
-		View: routePattern(r), Purpose: purpose, Basis: basis, ClientAddr: clientAddr(r), RequestID: requestID(r.Context()),
-		Network: p.Network, Outcome: "allowed"}
+	return Access{AccessRecord: domain.AccessRecord{At: s.Now().UTC(), ActorID: p.ID, ActorRole: role, OnBehalfOf: r.Header.Get("X-On-Behalf-Of"),
+		Action: action, View: routePattern(r), Purpose: purpose, Basis: basis, ClientAddr: clientAddr(r),
+		RequestID: requestID(r.Context()), Network: p.Network, Outcome: "allowed"}}
 }
 
 // authorizeRead checks policy for a read; a denial is recorded as AccessDenied.
@@ -219,7 +219,7 @@ func (s *Server) authorizeRead(r *http.Request, action domain.Action, t domain.T
 	basis, err := domain.Authorize(principal(r.Context()), action, t)
 	if err != nil {
 		a := s.access(r, string(action), "")
-		a.Outcome, a.Subjects, a.Signals, a.BreakGlassReason = "denied", subjects, signals, t.BreakGlassReason
+		a.Outcome, a.Subjects, a.Signals, a.Reason = "denied", subjects, signals, t.BreakGlassReason
 		if aerr := s.Auditor.RecordDenied(r.Context(), a); aerr != nil {
 			return "", errors.Join(err, aerr)
 		}
@@ -320,7 +320,7 @@ func (s *Server) getSignal(w http.ResponseWriter, r *http.Request) error {
 	a := s.access(r, "read", basis)
 	a.Subjects, a.Signals = []uuid.UUID{c.SubjectID}, []uuid.UUID{c.ID}
 	if basis == domain.BasisBreakGlass {
-		a.BreakGlassReason = strings.TrimSpace(r.Header.Get("X-Break-Glass-Reason"))
+		a.Reason = strings.TrimSpace(r.Header.Get("X-Break-Glass-Reason"))
 		a.Purpose = "break_glass"
 	}
 	if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
@@ -343,7 +343,7 @@ func (s *Server) getHistory(w http.ResponseWriter, r *http.Request) error {
 	a := s.access(r, "read", basis)
 	a.Subjects, a.Signals = []uuid.UUID{c.SubjectID}, []uuid.UUID{c.ID}
 	if basis == domain.BasisBreakGlass {
-		a.BreakGlassReason = strings.TrimSpace(r.Header.Get("X-Break-Glass-Reason"))
+		a.Reason = strings.TrimSpace(r.Header.Get("X-Break-Glass-Reason"))
 	}
 	if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
 		return err
