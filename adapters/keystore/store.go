@@ -20,6 +20,7 @@ import (
 	"github.com/tink-crypto/tink-go/v2/keyset"
 	"github.com/tink-crypto/tink-go/v2/tink"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/pebblestore"
 	"github.com/buurtsignaal/buurtsignaal/domain"
 )
 
@@ -339,17 +340,7 @@ func (s *Store) scanPrefix(prefix []byte, fn func(k, v []byte) error) error {
 	return it.Close()
 }
 
-func (s *Store) get(key []byte) ([]byte, bool, error) {
-	v, c, err := s.db.Get(key)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	out := bytes.Clone(v)
-	return out, true, c.Close()
-}
+func (s *Store) get(key []byte) ([]byte, bool, error) { return pebblestore.Lookup(s.db, key) }
 
 // enter admits an operation: it holds s.life shared until the caller's
 // deferred s.life.RUnlock, and fails with ErrClosed after Close.
