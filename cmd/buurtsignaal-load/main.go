@@ -39,10 +39,10 @@ import (
 )
 
 type options struct {
-	bin, url, mix, writeTokens string
-	duration                   time.Duration
-	concurrency, maxRequests   int
-	seed                       uint64
+	bin, url, mix, writeTokens, pprofAddr string
+	duration                              time.Duration
+	concurrency, maxRequests              int
+	seed                                  uint64
 }
 
 func main() {
@@ -55,6 +55,7 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 64, "concurrent clients")
 	flag.IntVar(&o.maxRequests, "max-requests", 5_000_000, "stop after this many requests")
 	flag.Uint64Var(&o.seed, "seed", 1, "random seed")
+	flag.StringVar(&o.pprofAddr, "pprof-addr", "", "loopback address for the started server's profiler (see serve --pprof-addr)")
 	flag.Parse()
 	if err := run(context.Background(), o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "buurtsignaal-load:", err)
@@ -90,7 +91,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	base := o.url
 	if base == "" {
 		var stop func()
-		base, stop, err = startServer(ctx, o.bin, tokens)
+		base, stop, err = startServer(ctx, o.bin, o.pprofAddr, tokens)
 		if err != nil {
 			return err
 		}
@@ -126,7 +127,7 @@ func loopbackOnly(base string) error {
 }
 
 // startServer starts the binary on a free loopback port with a temp data dir.
-func startServer(ctx context.Context, bin string, tokens []byte) (string, func(), error) {
+func startServer(ctx context.Context, bin, pprofAddr string, tokens []byte) (string, func(), error) {
 	dir, err := os.MkdirTemp("", "buurtsignaal-load-")
 	if err != nil {
 		return "", nil, err
@@ -142,7 +143,7 @@ func startServer(ctx context.Context, bin string, tokens []byte) (string, func()
 	addr := ln.Addr().String()
 	ln.Close()
 	cmd := exec.CommandContext(ctx, bin, "serve", "--addr", addr, "--data-dir", filepath.Join(dir, "data"), "--tokens-file", tokPath,
-		"--replica", "load", "--log-level", "warn", "--retention-interval", "0")
+		"--replica", "load", "--log-level", "warn", "--retention-interval", "0", "--pprof-addr", pprofAddr)
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	if err := cmd.Start(); err != nil {
 		os.RemoveAll(dir)

@@ -41,6 +41,8 @@ type Config struct {
 
 	NoMFA bool `env:"BUURTSIGNAAL_NO_MFA" flag:"no-mfa" help:"do not require a multi-factor sign-in (OIDC amr) for privacy officer endpoints"`
 
+	PprofAddr string `env:"BUURTSIGNAAL_PPROF_ADDR" flag:"pprof-addr" help:"serve Go's profiler (net/http/pprof) on this loopback address; off when empty"`
+
 	LogLevel        string        `env:"BUURTSIGNAAL_LOG_LEVEL" envDefault:"info" flag:"log-level" help:"debug, info, warn or error"`
 	ShutdownTimeout time.Duration `env:"BUURTSIGNAAL_SHUTDOWN_TIMEOUT" envDefault:"15s" flag:"shutdown-timeout" help:"how long shutdown waits for in-flight requests"`
 }

@@ -274,6 +274,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		RequireMFA: !cfg.NoMFA, Verify: sys.verify,
 		Ready: func() bool { return sys.runner.CaughtUp() },
 	})
+	if cfg.PprofAddr != "" {
+		stopPprof, err := servePprof(cfg.PprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
