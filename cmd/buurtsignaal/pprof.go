@@ -12,18 +12,18 @@ import (
 // servePprof serves Go's profiler on its own listener, never on the API's:
 // profiles show code paths and timings, so the address must be a loopback
 // one (the load harness and operators reach it from the host itself). It
-// returns a function that stops the listener.
-func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
+// returns the bound address and a function that stops the listener.
+func servePprof(addr string, log *slog.Logger) (bound string, stop func(), err error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, fmt.Errorf("pprof-addr: %w", err)
+		return "", nil, fmt.Errorf("pprof-addr: %w", err)
 	}
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return nil, fmt.Errorf("pprof-addr %q: only a loopback address is allowed", addr)
+		return "", nil, fmt.Errorf("pprof-addr %q: only a loopback address is allowed", addr)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("pprof listen: %w", err)
+		return "", nil, fmt.Errorf("pprof listen: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -34,5 +34,5 @@ func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	log.Info("profiler serving", "addr", ln.Addr().String())
-	return func() { _ = srv.Close() }, nil
+	return ln.Addr().String(), func() { _ = srv.Close() }, nil
 }

@@ -275,7 +275,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		Ready: func() bool { return sys.runner.CaughtUp() },
 	})
 	if cfg.PprofAddr != "" {
-		stopPprof, err := servePprof(cfg.PprofAddr, log)
+		_, stopPprof, err := servePprof(cfg.PprofAddr, log)
 		if err != nil {
 			return err
 		}
