@@ -323,6 +323,15 @@ func (s *Service) Raise(ctx context.Context, req Request, in RaiseInput) (Result
 			return Result{}, err
 		}
 		if res, st, ok := replay(req, stream, recs, events); ok {
+			// The first attempt wrote its subject's index entry side by side
+			// with the signal and may have failed on it alone: write it again
+			// (a Put that is already there changes nothing).
+			if st.SubjectID == derive(req.Actor.ID, req.IdempotencyKey, "subject", 0) {
+				token := s.Index.Token(in.Subject.Name, in.Subject.BirthDate)
+				if err := s.Subjects.Put(ctx, req.Actor.Network, token, st.SubjectID); err != nil && !errors.Is(err, domain.ErrErased) {
+					return Result{}, err
+				}
+			}
 			res.ID, res.SubjectID, res.Matched = signalID.String(), st.SubjectID, st.Matched
 			return res, nil
 		}
@@ -361,16 +370,30 @@ func (s *Service) Raise(ctx context.Context, req Request, in RaiseInput) (Result
 	if err != nil {
 		return Result{}, err
 	}
-	if !known {
-		if err := s.registerSubject(ctx, req, subjectID, token, in.Subject, now); err != nil {
-			return Result{}, err
-		}
-	}
 	data, err := s.encode(req, s.eventIDs(req, stream, len(out)), out, now)
 	if err != nil {
 		return Result{}, err
 	}
+	var indexed chan error
+	if !known {
+		if err := s.registerSubject(ctx, req, subjectID, in.Subject, now); err != nil {
+			return Result{}, err
+		}
+		// The index entry and the signal only need the subject registered,
+		// not each other: they are written side by side, so a raise waits
+		// for three durable writes in a row instead of four. An index entry
+		// never names a subject the log does not have; a failed one only
+		// loses future matches, and the raise reports it (a retry with the
+		// same Idempotency-Key writes it again, see above).
+		indexed = make(chan error, 1)
+		go func() { indexed <- s.Subjects.Put(ctx, network, token, subjectID) }()
+	}
 	ar, err := s.Log.Append(ctx, stream, eventlog.NoStream(), data...)
+	if indexed != nil {
+		if ierr := <-indexed; err == nil {
+			err = ierr
+		}
+	}
 	if err != nil {
 		return Result{}, err
 	}
@@ -381,7 +404,7 @@ func (s *Service) Raise(ctx context.Context, req Request, in RaiseInput) (Result
 	return Result{ID: signalID.String(), Version: st.Version, Position: ar.Position, Status: st.Status, SubjectID: subjectID, Matched: st.Matched}, nil
 }
 
-func (s *Service) registerSubject(ctx context.Context, req Request, id uuid.UUID, token string, data SubjectData, now time.Time) error {
+func (s *Service) registerSubject(ctx context.Context, req Request, id uuid.UUID, data SubjectData, now time.Time) error {
 	plain, err := json.Marshal(data)
 	if err != nil {
 		return err
@@ -400,12 +423,7 @@ func (s *Service) registerSubject(ctx context.Context, req Request, id uuid.UUID
 	if errors.Is(err, eventlog.ErrWrongExpectedVersion) && req.IdempotencyKey != "" {
 		err = nil // registered by the first attempt of this request
 	}
-	if err != nil {
-		return err
-	}
-	// Indexed after registering: an index entry never names a subject the
-	// log does not have; a failure here only loses future matches.
-	return s.Subjects.Put(ctx, req.Actor.Network, token, id)
+	return err
 }
 
 // HandOver hands a signal to a team the configuration knows. It returns
