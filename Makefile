@@ -3,7 +3,7 @@ GO      ?= go
 DATA    ?= ./data
 ADDR    ?= 127.0.0.1:8080
 
-.PHONY: run build test vet bench-store bench-projections bench-audit crashtest lint
+.PHONY: run build test vet bench bench-store bench-postgres bench-projections bench-audit crashtest lint
 
 run:
 	$(GO) run ./cmd/buurtsignaal serve --demo --addr $(ADDR) --data-dir $(DATA)
@@ -17,8 +17,14 @@ vet:
 test: vet
 	$(GO) test -race -count=1 -timeout 12m ./...
 
+bench:
+	bash scripts/bench.sh
+
 bench-store:
 	bash scripts/bench-store.sh
+
+bench-postgres:
+	bash scripts/bench-postgres.sh
 
 bench-projections:
 	bash scripts/bench-projections.sh

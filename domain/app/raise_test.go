@@ -37,7 +37,7 @@ func (noLookup) SignalOfReferral(context.Context, uuid.UUID) (uuid.UUID, bool) {
 	return uuid.Nil, false
 }
 func (noLookup) OrganisationExists(context.Context, string, string) bool { return false }
-func (noLookup) KnownTeam(string, string) bool                          { return true }
+func (noLookup) KnownTeam(string, string) bool                           { return true }
 
 // TestRaiseRetryWritesAFailedIndexEntry: a raise writes the new subject's
 // index entry side by side with the signal. When only the index entry fails,
