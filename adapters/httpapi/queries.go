@@ -377,9 +377,9 @@ func (s *Server) caseload(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return domain.Invalid(domain.FieldError{Field: "assignee", Message: `must be "me"`})
 	}
-	var page []projections.Case
+	page := make([]projections.Case, 0, limit)
 	var total int
-	subjectData := map[uuid.UUID]domain.Sealed{}
+	subjectData := make(map[uuid.UUID]domain.Sealed, limit)
 	s.Runner.Read(func() { // one snapshot of the cases and their subjects
 		var first []*projections.Case
 		first, total = s.Cases.Caseload(f, offset+limit)
