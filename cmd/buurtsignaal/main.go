@@ -17,13 +17,24 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	_ "time/tzdata" // working days are computed in Europe/Amsterdam on any machine
 )
 
 const version = "0.1.0"
 
+// defaultGCPercent is the garbage collector's target when GOGC is not set:
+// the server's live heap is mostly long-lived projections, so collecting at
+// +300% instead of Go's +100% spends far less CPU on the GC (raises/s +20% on
+// 2 cores) for a heap up to 4x the live data. GOGC overrides it; GOMEMLIMIT
+// caps the memory either way.
+const defaultGCPercent = 300
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
 	stop()
