@@ -307,13 +307,13 @@ func (d *driver) put(list *[]string, id string) {
 	d.mu.Unlock()
 }
 
-func (d *driver) peek(list []string, rng *rand.Rand) (string, bool) {
+func (d *driver) peek(list *[]string, rng *rand.Rand) (string, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if len(list) == 0 {
+	if len(*list) == 0 {
 		return "", false
 	}
-	return list[rng.IntN(len(list))], true
+	return (*list)[rng.IntN(len(*list))], true
 }
 
 type op struct {
@@ -358,7 +358,7 @@ func (d *driver) ops() []op {
 			return good, false
 		}},
 		{"follow_up", 10, func(ctx context.Context, rng *rand.Rand) (bool, bool) {
-			id, ok := d.peek(d.inCare, rng)
+			id, ok := d.peek(&d.inCare, rng)
 			if !ok {
 				return false, true
 			}
@@ -366,7 +366,7 @@ func (d *driver) ops() []op {
 			return err == nil && (st == 200 || st == 409), false
 		}},
 		{"referral", 5, func(ctx context.Context, rng *rand.Rand) (bool, bool) {
-			id, ok := d.peek(d.inCare, rng)
+			id, ok := d.peek(&d.inCare, rng)
 			if !ok {
 				return false, true
 			}
@@ -384,7 +384,7 @@ func (d *driver) ops() []op {
 			return ok200(d.call(ctx, "GET", "/v1/caseload?limit=50", []string{"pro1", "pro2"}[rng.IntN(2)], nil)), false
 		}},
 		{"case_detail", 15, func(ctx context.Context, rng *rand.Rand) (bool, bool) {
-			id, ok := d.peek(d.inCare, rng)
+			id, ok := d.peek(&d.inCare, rng)
 			if !ok {
 				return false, true
 			}
