@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -237,29 +236,31 @@ type opener struct {
 	err     error
 }
 
-func (o *opener) open(s domain.Sealed) string {
+func (o *opener) open(s domain.Sealed) string { return string(o.openBytes(s)) }
+
+func (o *opener) openBytes(s domain.Sealed) []byte {
 	if s.Empty() || o.erased || o.err != nil {
-		return ""
+		return nil
 	}
 	b, err := o.cipher.Open(o.ctx, o.subject, s)
 	if errors.Is(err, domain.ErrErased) {
 		o.erased = true
-		return ""
+		return nil
 	}
 	if err != nil {
 		o.err = err
-		return ""
+		return nil
 	}
-	return string(b)
+	return b
 }
 
 func (o *opener) subjectData(s domain.Sealed) subjectView {
-	raw := o.open(s)
-	if o.erased || raw == "" {
+	raw := o.openBytes(s)
+	if o.erased || len(raw) == 0 {
 		return subjectView{Erased: o.erased}
 	}
-	var d app.SubjectData
-	if err := json.Unmarshal([]byte(raw), &d); err != nil {
+	d, err := app.DecodeSubjectData(raw)
+	if err != nil {
 		o.err = err
 	}
 	return subjectView{Name: d.Name, BirthDate: d.BirthDate, Address: d.Address, Phone: d.Phone}
