@@ -1,10 +1,13 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
+	"sync"
 
 	"github.com/buurtsignaal/buurtsignaal/domain"
 )
@@ -62,18 +65,38 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", "1")
 	}
 	s.metrics.errors.WithLabelValues(kind.String()).Inc()
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(p)
+	send(w, status, "application/problem+json", p)
 }
 
 // writeJSON writes v as JSON with status.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
+func writeJSON(w http.ResponseWriter, status int, v any) { send(w, status, "application/json", v) }
+
+// jsonBuffers are send's encoding buffers, reused across requests.
+var jsonBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// send encodes v into a buffer first, so the answer goes out with a
+// Content-Length in one write instead of chunked in pieces (a caseload page
+// is about 15 KiB). A value that cannot be encoded (a bug) becomes a bare
+// 500 problem.
+func send(w http.ResponseWriter, status int, contentType string, v any) {
+	buf := jsonBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 1<<20 { // a rare huge answer's buffer is not kept
+			buf.Reset()
+			jsonBuffers.Put(buf)
+		}
+	}()
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	if err := json.NewEncoder(buf).Encode(v); err != nil {
+		buf.Reset()
+		buf.WriteString(`{"type":"about:blank","title":"Internal Server Error","status":500}` + "\n")
+		status, contentType = http.StatusInternalServerError, "application/problem+json"
+	}
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(buf.Bytes())
 }
 
 // handlerFunc is a handler that returns its error for writeError.
