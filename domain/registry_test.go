@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
 	"testing"
@@ -116,28 +117,110 @@ func TestRegistryRefusesWhatItDoesNotKnow(t *testing.T) {
 	}
 }
 
+// ruleV1 and ruleV3 are an event type defined outside the package, at its
+// first version and two versions later.
+type ruleV1 struct {
+	Team string `json:"team"`
+}
+
+func (ruleV1) EventType() string { return "RoutingRuleAdded" }
+
+type ruleV3 struct {
+	TeamID   string `json:"team_id"`
+	Priority int    `json:"priority"`
+}
+
+func (ruleV3) EventType() string  { return "RoutingRuleAdded" }
+func (ruleV3) SchemaVersion() int { return 3 }
+
 func TestRegistryRegister(t *testing.T) {
 	reg := NewRegistry()
-	type ruleAdded struct{ FeedbackGiven }
-	reg.Register("RoutingRuleAdded", func(b []byte) (Event, error) { return FeedbackGiven{Code: string(b)}, nil })
-	if !reg.Known("RoutingRuleAdded") || !slices.Contains(reg.Types(), "RoutingRuleAdded") {
-		t.Fatal("a registered type is unknown")
+	reg.Register(ruleV1{}, decoder[ruleV1](), nil)
+	if !reg.Known("RoutingRuleAdded") || !slices.Contains(reg.Types(), "RoutingRuleAdded") || reg.Version("RoutingRuleAdded") != 1 {
+		t.Fatal("a registered type is unknown or not at version 1")
 	}
-	if e, err := reg.Decode("RoutingRuleAdded", []byte("x")); err != nil || e != (FeedbackGiven{Code: "x"}) {
+	if e, err := reg.Decode("RoutingRuleAdded", []byte(`{"team":"x"}`)); err != nil || e != (ruleV1{Team: "x"}) {
 		t.Fatalf("Decode = %v, %v", e, err)
 	}
 	// A failing decoder's error is classified, its cause kept.
 	cause := errors.New("bad rule")
-	reg.Register("RoutingRuleRemoved", func([]byte) (Event, error) { return nil, cause })
+	reg.Register(removed{}, func([]byte) (Event, error) { return nil, cause }, nil)
 	if _, err := reg.Decode("RoutingRuleRemoved", nil); KindOf(err) != KindInternal || !errors.Is(err, cause) {
 		t.Fatalf("err = %v", err)
 	}
-	defer func() {
-		if recover() == nil {
-			t.Fatal("registering a type twice did not panic")
+	mustPanic := func(name string, f func()) {
+		t.Helper()
+		defer func() {
+			if recover() == nil {
+				t.Errorf("%s did not panic", name)
+			}
+		}()
+		f()
+	}
+	mustPanic("registering a type twice", func() { reg.Register(raised, decoder[SignalRaised](), nil) })
+	mustPanic("a version without its upcasters", func() {
+		NewRegistry().Register(ruleV3{}, decoder[ruleV3](), map[int]Upcaster{1: func(b json.RawMessage) (json.RawMessage, error) { return b, nil }})
+	})
+}
+
+type removed struct{}
+
+func (removed) EventType() string { return "RoutingRuleRemoved" }
+
+// TestRegistryUpcasts: bodies of every older version decode as the current
+// shape, one upcaster at a time; a version newer than the code and a failing
+// upcaster are internal errors.
+func TestRegistryUpcasts(t *testing.T) {
+	reg := NewRegistry()
+	broken := errors.New("broken")
+	reg.Register(ruleV3{}, decoder[ruleV3](), map[int]Upcaster{
+		1: func(b json.RawMessage) (json.RawMessage, error) { // v2 renamed team to team_id
+			var v1 struct{ Team string }
+			if err := json.Unmarshal(b, &v1); err != nil {
+				return nil, err
+			}
+			if v1.Team == "fail" {
+				return nil, broken
+			}
+			return json.Marshal(map[string]any{"team_id": v1.Team})
+		},
+		2: func(b json.RawMessage) (json.RawMessage, error) { // v3 added priority, default 10
+			var m map[string]any
+			if err := json.Unmarshal(b, &m); err != nil {
+				return nil, err
+			}
+			m["priority"] = 10
+			return json.Marshal(m)
+		},
+	})
+	if reg.Version("RoutingRuleAdded") != 3 || VersionOf(ruleV3{}) != 3 {
+		t.Fatalf("version = %d, want 3", reg.Version("RoutingRuleAdded"))
+	}
+	tests := []struct {
+		version int
+		body    string
+		want    Event
+	}{
+		{0, `{"team":"team-a"}`, ruleV3{TeamID: "team-a", Priority: 10}}, // before versions were recorded
+		{1, `{"team":"team-a"}`, ruleV3{TeamID: "team-a", Priority: 10}},
+		{2, `{"team_id":"team-b"}`, ruleV3{TeamID: "team-b", Priority: 10}},
+		{3, `{"team_id":"team-c","priority":2}`, ruleV3{TeamID: "team-c", Priority: 2}},
+	}
+	for _, tt := range tests {
+		got, err := reg.DecodeVersion("RoutingRuleAdded", tt.version, []byte(tt.body))
+		if err != nil {
+			t.Fatalf("v%d: %v", tt.version, err)
 		}
-	}()
-	reg.Register("SignalRaised", func([]byte) (Event, error) { return ruleAdded{}, nil })
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("v%d (-want +got):\n%s", tt.version, diff)
+		}
+	}
+	if _, err := reg.DecodeVersion("RoutingRuleAdded", 4, []byte(`{}`)); AsError(err) == nil || AsError(err).Code != "newer_event_version" {
+		t.Errorf("a newer version: err = %v, want newer_event_version", err)
+	}
+	if _, err := reg.DecodeVersion("RoutingRuleAdded", 1, []byte(`{"team":"fail"}`)); KindOf(err) != KindInternal || !errors.Is(err, broken) {
+		t.Errorf("a failing upcaster: err = %v", err)
+	}
 }
 
 // FuzzRegistryDecode decodes random bytes as a random registered type: it

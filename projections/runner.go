@@ -46,7 +46,7 @@ type Projection interface {
 // Decode turns a recorded event into an envelope. It returns KindInternal
 // errors for events that do not decode.
 func Decode(reg *domain.Registry, re eventlog.RecordedEvent) (Envelope, error) {
-	ev, err := reg.Decode(re.Type, re.Data)
+	ev, err := reg.DecodeVersion(re.Type, re.Metadata.SchemaVersion, re.Data)
 	if err != nil {
 		return Envelope{}, err
 	}

@@ -234,7 +234,7 @@ func (l *Log) appendChained(ctx context.Context, stream string, batch []*pending
 		}
 		events[i] = eventlog.EventData{ID: uuid.New(), Type: ev.EventType(), Data: data, Metadata: eventlog.Metadata{
 			OccurredAt: p.rec.At, ActorID: p.rec.ActorID, ActorRole: p.rec.ActorRole, OnBehalfOf: p.rec.OnBehalfOf,
-			RequestID: p.rec.RequestID, CorrelationID: p.rec.RequestID, Network: p.rec.Network, SchemaVersion: domain.SchemaVersion,
+			RequestID: p.rec.RequestID, CorrelationID: p.rec.RequestID, Network: p.rec.Network, SchemaVersion: domain.VersionOf(ev),
 		}}
 		next = head{exists: true, rev: seq, hash: digest(data)}
 	}

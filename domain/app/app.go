@@ -134,7 +134,7 @@ func (s *Service) encode(req Request, ids []uuid.UUID, events []domain.Event, no
 		out[i] = eventlog.EventData{ID: ids[i], Type: e.EventType(), Data: data, Metadata: eventlog.Metadata{
 			OccurredAt: now, ActorID: req.Actor.ID, ActorRole: primaryRole(req.Actor), OnBehalfOf: req.OnBehalfOf,
 			CorrelationID: req.CorrelationID, CausationID: req.RequestID, RequestID: req.RequestID,
-			Network: req.Actor.Network, SchemaVersion: domain.SchemaVersion,
+			Network: req.Actor.Network, SchemaVersion: domain.VersionOf(e),
 		}}
 	}
 	return out, nil
@@ -160,7 +160,7 @@ func (s *Service) load(ctx context.Context, stream string) ([]eventlog.RecordedE
 	}
 	events := make([]domain.Event, len(recs))
 	for i, r := range recs {
-		e, err := s.Reg.Decode(r.Type, r.Data)
+		e, err := s.Reg.DecodeVersion(r.Type, r.Metadata.SchemaVersion, r.Data)
 		if err != nil {
 			return nil, nil, err
 		}
