@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -105,4 +106,26 @@ func grep(text, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestOperatorMetrics: the metrics an operator alerts on are exported and
+// move: audit records, data directory sizes, free space and subject keys.
+func TestOperatorMetrics(t *testing.T) {
+	s := startServerWith(t, "", map[string]string{"BUURTSIGNAAL_LOG_LEVEL": "warn"}, nil)
+	id := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody("Operator Persoon")), "raise").str("id")
+	s.must(200, s.do("POST", "/v1/signals/"+id+"/handover", "gert", map[string]any{"team_id": "team-a"}), "handover")
+	s.must(200, s.do("GET", "/v1/signals/"+id, "anna", nil), "read")
+	text := string(s.do("GET", "/metrics", "", nil).raw)
+	for _, want := range []string{
+		`buurtsignaal_audit_records_total{kind="access"} [1-9]`,
+		`buurtsignaal_audit_failures_total{kind="access"} 0`,
+		`buurtsignaal_data_bytes{dir="events"} [1-9]`,
+		`buurtsignaal_data_bytes{dir="keys"} [1-9]`,
+		`buurtsignaal_data_free_bytes [1-9]`,
+		`buurtsignaal_subject_keys 1\b`,
+	} {
+		if !regexp.MustCompile(`(?m)^` + want).MatchString(text) {
+			t.Errorf("metrics lack %s:\n%s", want, grep(text, "buurtsignaal_"))
+		}
+	}
 }

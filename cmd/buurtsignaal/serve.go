@@ -134,6 +134,11 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 	}
 	s.app = &app.Service{Log: s.store, Cipher: s.keys, Index: s.index, Subjects: s.keys, Lookup: lookup, Reg: s.reg, Now: now, NewID: uuid.New}
 	s.metrics.MustRegister(&metrics.Monitor{Runner: s.runner, Cases: s.cases, Now: now, Head: s.store.Head})
+	storage := &metrics.Storage{Dirs: map[string]string{"keys": filepath.Join(cfg.DataDir, "keys")}, Root: cfg.DataDir, Keys: s.keys.Count}
+	if cfg.Store == "" {
+		storage.Dirs["events"] = filepath.Join(cfg.DataDir, "events")
+	}
+	s.metrics.MustRegister(storage)
 	return s, nil
 }
 
@@ -268,6 +273,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if h.auditor != nil {
 		auditor = h.auditor(auditLog)
 	}
+	auditor = metrics.InstrumentAuditor(auditor, sys.metrics)
 	api := httpapi.New(httpapi.Deps{
 		Log: log, Auth: authn, App: sys.app, Runner: sys.runner, Cases: sys.cases, Subjects: sys.subjects,
 		Orgs: sys.orgs, Cipher: sys.keys, Auditor: auditor, Audit: sys.audit, Metrics: sys.metrics, Now: sys.now,
