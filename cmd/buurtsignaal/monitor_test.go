@@ -113,8 +113,8 @@ func grep(text, sub string) string {
 func TestOperatorMetrics(t *testing.T) {
 	s := startServerWith(t, "", map[string]string{"BUURTSIGNAAL_LOG_LEVEL": "warn"}, nil)
 	id := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody("Operator Persoon")), "raise").str("id")
-	s.must(200, s.do("POST", "/v1/signals/"+id+"/handover", "gert", map[string]any{"team_id": "team-a"}), "handover")
-	s.must(200, s.do("GET", "/v1/signals/"+id, "anna", nil), "read")
+	ho := s.must(200, s.do("POST", "/v1/signals/"+id+"/handover", "gert", map[string]any{"team_id": "team-a"}), "handover")
+	s.must(200, s.do("GET", fmt.Sprintf("/v1/signals/%s?min_position=%d", id, ho.num("position")), "anna", nil), "read")
 	text := string(s.do("GET", "/metrics", "", nil).raw)
 	for _, want := range []string{
 		`buurtsignaal_audit_records_total{kind="access"} [1-9]`,
