@@ -89,6 +89,11 @@ func (s *Store) Shred(ctx context.Context, subject uuid.UUID) error {
 	if err := ctx.Err(); err != nil {
 		return classify(err)
 	}
+	if s.opts.ErasedFile != "" {
+		if err := RecordErased(s.opts.ErasedFile, subject); err != nil {
+			return err
+		}
+	}
 	item, err := s.erase(subject)
 	if err != nil || item == nil {
 		return err

@@ -35,6 +35,9 @@ type Options struct {
 	// flush and compaction, for a key's bytes to leave every file of the
 	// store (default 30 seconds).
 	ShredTimeout time.Duration
+	// ErasedFile, when set, is the erased-subjects file: Shred records the
+	// subject there (RecordErased) before it erases the key.
+	ErasedFile string
 }
 
 // Store is the key store. It implements domain.Cipher and

@@ -1122,6 +1122,23 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// DB exposes Pebble for backups (checkpoints) and operator metrics. Writing
-// through it bypasses every check of the store.
+// DB exposes Pebble for operator metrics. Writing through it bypasses every
+// check of the store.
 func (s *Store) DB() *pebble.DB { return s.db }
+
+// Checkpoint writes a consistent copy of the store into dir, which must not
+// exist, while the store serves: hard links to its immutable tables and a
+// copy of its flushed write-ahead log. The copy opens as a store of its own
+// with every event that was in a group applied before the checkpoint (each
+// group's log records, index and position are one batch).
+func (s *Store) Checkpoint(dir string) error {
+	s.rmu.RLock()
+	defer s.rmu.RUnlock()
+	if s.dbClosed {
+		return eventlog.ErrClosed
+	}
+	if err := s.db.Checkpoint(dir, pebble.WithFlushedWAL()); err != nil {
+		return fmt.Errorf("pebblestore: checkpoint: %w", err)
+	}
+	return nil
+}

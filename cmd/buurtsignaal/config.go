@@ -39,6 +39,10 @@ type Config struct {
 	RetentionClosed    time.Duration `env:"BUURTSIGNAAL_RETENTION_CLOSED" envDefault:"17520h" flag:"retention-closed" help:"keep personal data of closed cases this long after closing"`
 	RetentionEvery     time.Duration `env:"BUURTSIGNAAL_RETENTION_INTERVAL" envDefault:"1h" flag:"retention-interval" help:"how often the server runs the retention sweep (0: never)"`
 
+	ErasedFile      string        `env:"BUURTSIGNAAL_ERASED_FILE" flag:"erased-file" help:"erased-subjects file, kept outside backups so no restore rolls an erasure back (default <data-dir>/erased-subjects; in production on other storage than the data)"`
+	BackupDir       string        `env:"BUURTSIGNAAL_BACKUP_DIR" flag:"backup-dir" help:"directory of backups: backup and restore use it by default and the server reports the age of the newest"`
+	BackupRetention time.Duration `env:"BUURTSIGNAAL_BACKUP_RETENTION" envDefault:"840h" flag:"backup-retention" help:"backup --prune deletes backups older than this (35 days)"`
+
 	NoMFA bool `env:"BUURTSIGNAAL_NO_MFA" flag:"no-mfa" help:"do not require a multi-factor sign-in (OIDC amr) for privacy officer endpoints"`
 
 	PprofAddr string `env:"BUURTSIGNAAL_PPROF_ADDR" flag:"pprof-addr" help:"serve Go's profiler (net/http/pprof) on this loopback address; off when empty"`
@@ -47,8 +51,9 @@ type Config struct {
 	ShutdownTimeout time.Duration `env:"BUURTSIGNAAL_SHUTDOWN_TIMEOUT" envDefault:"15s" flag:"shutdown-timeout" help:"how long shutdown waits for in-flight requests"`
 }
 
-// loadConfig reads the environment (getenv), then the flags in args.
-func loadConfig(name string, args []string, getenv func(string) string) (Config, *flag.FlagSet, error) {
+// loadConfig reads the environment (getenv), then the flags in args; extra
+// adds a command's own flags.
+func loadConfig(name string, args []string, getenv func(string) string, extra ...func(*flag.FlagSet)) (Config, *flag.FlagSet, error) {
 	var cfg Config
 	environ := map[string]string{}
 	t := reflect.TypeOf(cfg)
@@ -79,6 +84,9 @@ func loadConfig(name string, args []string, getenv func(string) string) (Config,
 		case *time.Duration:
 			fs.DurationVar(p, fl, *p, help)
 		}
+	}
+	for _, add := range extra {
+		add(fs)
 	}
 	if err := fs.Parse(args); err != nil {
 		return cfg, fs, err

@@ -4,6 +4,8 @@
 //	buurtsignaal rebuild   replay the log into fresh projections and report
 //	buurtsignaal verify    recompute the audit hash chains, print the head digests
 //	buurtsignaal retention --dry-run|--apply   the retention sweep
+//	buurtsignaal backup [--to DIR] [--prune]   back up the embedded store, or prune old backups
+//	buurtsignaal restore --from BACKUP         restore a backup into an empty data directory
 //	buurtsignaal version   print the version
 //
 // It is the only place that wires adapters together.
@@ -51,6 +53,9 @@ commands:
   rebuild   replay the whole log into fresh projections and report figures
   verify    recompute the audit hash chains and print their head digests
   retention --dry-run|--apply   list or erase the subjects past their retention
+  backup [--to DIR] [--prune]   back up the embedded store (through the running server if
+                                there is one), or delete backups past --backup-retention
+  restore --from BACKUP         restore a backup into an empty data directory and verify it
   version   print the version
 
 Run "buurtsignaal <command> -h" for the flags of a command.
@@ -70,6 +75,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return rebuild(ctx, args[1:], stdout, stderr, getenv)
 	case "retention":
 		return retentionCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "backup":
+		return backupCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "restore":
+		return restoreCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "verify":
 		return verifyCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "version":

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -36,6 +37,7 @@ type system struct {
 	cfg      Config
 	log      *slog.Logger
 	store    eventlog.Store
+	pebble   *pebblestore.Store // the embedded store, nil on KurrentDB
 	keys     *keystore.Store
 	index    domain.BlindIndex
 	reg      *domain.Registry
@@ -87,17 +89,25 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 		return nil, err
 	}
 	s.closers = append(s.closers, store.Close)
+	s.pebble, _ = store.(*pebblestore.Store)
 	s.store = metrics.InstrumentStore(store, s.metrics)
 
 	master, err := masterKey(cfg)
 	if err != nil {
 		return nil, err
 	}
-	s.keys, err = keystore.Open(filepath.Join(cfg.DataDir, "keys"), master, keystore.Options{})
+	s.keys, err = keystore.Open(filepath.Join(cfg.DataDir, "keys"), master, keystore.Options{ErasedFile: erasedFile(cfg)})
 	if err != nil {
 		return nil, fmt.Errorf("key store: %w", err)
 	}
 	s.closers = append(s.closers, s.keys.Close)
+	// Erasures recorded but not applied here (a restored backup, a crash
+	// between recording and shredding) are applied before anything reads.
+	if n, err := s.keys.ShredErased(ctx, erasedFile(cfg)); err != nil {
+		return nil, fmt.Errorf("erased subjects: %w", err)
+	} else if n > 0 {
+		log.Info("applied recorded erasures", "subjects", n)
+	}
 	s.index = s.keys.BlindIndex()
 
 	loc, err := time.LoadLocation(cfg.Timezone)
@@ -140,6 +150,14 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 	}
 	s.metrics.MustRegister(storage)
 	return s, nil
+}
+
+// erasedFile is the erased-subjects file of cfg.
+func erasedFile(cfg Config) string {
+	if cfg.ErasedFile != "" {
+		return cfg.ErasedFile
+	}
+	return filepath.Join(cfg.DataDir, "erased-subjects")
 }
 
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (eventlog.Store, error) {
@@ -280,6 +298,23 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		RequireMFA: !cfg.NoMFA, Verify: sys.verify,
 		Ready: func() bool { return sys.runner.CaughtUp() },
 	})
+	if sys.pebble != nil {
+		stopAdmin, err := sys.serveAdmin(ctx, adminSocket(cfg), log)
+		if err != nil {
+			return err
+		}
+		defer stopAdmin()
+	}
+	if cfg.BackupDir != "" {
+		sys.metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "buurtsignaal_backup_age_seconds", Help: "Age of the newest backup in the backup directory (+Inf when there is none).",
+		}, func() float64 {
+			if t, ok := newestBackup(cfg.BackupDir); ok {
+				return time.Since(t).Seconds()
+			}
+			return math.Inf(1)
+		}))
+	}
 	if cfg.PprofAddr != "" {
 		_, stopPprof, err := servePprof(cfg.PprofAddr, log)
 		if err != nil {

@@ -1,0 +1,476 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/buurtsignaal/buurtsignaal/adapters/audit"
+	"github.com/buurtsignaal/buurtsignaal/adapters/pebblestore"
+)
+
+// Backups of the embedded store.
+//
+// A backup is a directory backup-<UTC time> holding Pebble checkpoints of
+// the event store (events/, which holds the audit log too) and of the key
+// store (keys/), and manifest.json: the format, when, the log's head
+// position, the audit chains' head digest and a SHA-256 of every file. It is
+// written as .partial-<name> and renamed when complete, so a backup that
+// exists is whole.
+//
+// The server takes backups itself while it serves (Pebble allows one process
+// per directory): `buurtsignaal backup` asks it over the admin socket
+// <data-dir>/admin.sock (mode 0600: only the server's own user reaches it),
+// and opens the data directory itself when no server runs.
+//
+// Not in a backup: the master key (keep it apart from the data; a restore
+// needs the same key) and the erased-subjects file, which lives next to the
+// data and is applied to every restored key store, so an erased subject
+// never comes back from an older backup.
+
+const manifestFormat = 1
+
+type fileSum struct {
+	Path   string `json:"path"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+type manifest struct {
+	Format       int       `json:"format"`
+	CreatedAt    time.Time `json:"created_at"`
+	Version      string    `json:"version"`
+	HeadPosition uint64    `json:"head_position"`
+	AuditStreams int       `json:"audit_streams"`
+	AuditRecords int       `json:"audit_records"`
+	AuditHead    string    `json:"audit_head"`
+	Files        []fileSum `json:"files"`
+}
+
+// backup writes a backup of s under root and returns its directory.
+func (s *system) backup(ctx context.Context, root string) (string, manifest, error) {
+	if s.pebble == nil {
+		return "", manifest{}, errors.New("backup: only the embedded store is backed up here; back KurrentDB up with its own tools")
+	}
+	if root == "" {
+		return "", manifest{}, errors.New("backup: no directory given (--to or BUURTSIGNAAL_BACKUP_DIR)")
+	}
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return "", manifest{}, err
+	}
+	m := manifest{Format: manifestFormat, CreatedAt: s.now().UTC(), Version: version}
+	name := "backup-" + m.CreatedAt.Format("20060102T150405.000000000Z")
+	tmp := filepath.Join(root, ".partial-"+name)
+	defer os.RemoveAll(tmp) // nothing left of a failed attempt; a no-op after the rename
+	if err := s.pebble.Checkpoint(filepath.Join(tmp, "events")); err != nil {
+		return "", m, err
+	}
+	if err := s.keys.Checkpoint(filepath.Join(tmp, "keys")); err != nil {
+		return "", m, err
+	}
+	// The head and the audit chains of the copy itself, which also proves
+	// that it opens.
+	if err := describeCopy(ctx, filepath.Join(tmp, "events"), &m); err != nil {
+		return "", m, err
+	}
+	var err error
+	if m.Files, err = checksums(tmp); err != nil {
+		return "", m, err
+	}
+	raw, _ := json.MarshalIndent(m, "", "  ")
+	if err := writeSynced(filepath.Join(tmp, "manifest.json"), raw); err != nil {
+		return "", m, err
+	}
+	final := filepath.Join(root, name)
+	if err := os.Rename(tmp, final); err != nil {
+		return "", m, err
+	}
+	return final, m, syncDir(root)
+}
+
+// describeCopy fills the head position and the audit chains of the event
+// store at dir into m.
+func describeCopy(ctx context.Context, dir string, m *manifest) error {
+	st, err := pebblestore.Open(dir, pebblestore.Options{})
+	if err != nil {
+		return fmt.Errorf("open the copy: %w", err)
+	}
+	defer st.Close()
+	if m.HeadPosition, err = st.Head(ctx); err != nil {
+		return err
+	}
+	rep, err := audit.Verify(ctx, st)
+	if err != nil {
+		return err
+	}
+	if !rep.OK {
+		return fmt.Errorf("audit chains of the copy do not verify: %v", rep.Problems)
+	}
+	m.AuditStreams, m.AuditRecords, m.AuditHead = rep.Streams, rep.Records, rep.Head
+	return nil
+}
+
+// checksums lists every file under dir (but the manifest) with its SHA-256.
+func checksums(dir string) ([]fileSum, error) {
+	var out []fileSum
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		if rel == "manifest.json" {
+			return nil
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		h := sha256.New()
+		n, err := io.Copy(h, f)
+		if err != nil {
+			return err
+		}
+		out = append(out, fileSum{Path: filepath.ToSlash(rel), Size: n, SHA256: hex.EncodeToString(h.Sum(nil))})
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, err
+}
+
+func writeSynced(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(data)
+	return errors.Join(werr, f.Sync(), f.Close())
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
+}
+
+// readManifest reads and checks a backup: the manifest's format and every
+// file's size and checksum, and no file the manifest does not list.
+func readManifest(dir string) (manifest, error) {
+	var m manifest
+	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		return m, fmt.Errorf("not a backup: %w", err)
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return m, fmt.Errorf("manifest: %w", err)
+	}
+	if m.Format != manifestFormat {
+		return m, fmt.Errorf("manifest format %d, want %d", m.Format, manifestFormat)
+	}
+	have, err := checksums(dir)
+	if err != nil {
+		return m, err
+	}
+	want := map[string]fileSum{}
+	for _, f := range m.Files {
+		want[f.Path] = f
+	}
+	for _, f := range have {
+		w, ok := want[f.Path]
+		switch {
+		case !ok:
+			return m, fmt.Errorf("backup: %s is not in the manifest", f.Path)
+		case w != f:
+			return m, fmt.Errorf("backup: %s does not match its checksum", f.Path)
+		}
+		delete(want, f.Path)
+	}
+	for p := range want {
+		return m, fmt.Errorf("backup: %s is missing", p)
+	}
+	return m, nil
+}
+
+// adminSocket is the server's backup trigger.
+func adminSocket(cfg Config) string { return filepath.Join(cfg.DataDir, "admin.sock") }
+
+// serveAdmin answers POST /backup?to=DIR on the admin socket until ctx ends.
+func (s *system) serveAdmin(ctx context.Context, path string, log *slog.Logger) (stop func(), err error) {
+	_ = os.Remove(path) // a stale socket of a previous run
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("admin socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /backup", func(w http.ResponseWriter, r *http.Request) {
+		dir, m, err := s.backup(r.Context(), r.URL.Query().Get("to"))
+		if err != nil {
+			log.Error("backup failed", "err", err)
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		log.Info("backup written", "dir", dir, "head_position", m.HeadPosition)
+		_ = json.NewEncoder(w).Encode(struct {
+			Dir string `json:"dir"`
+			manifest
+		}{dir, m})
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return func() { _ = srv.Close(); _ = os.Remove(path) }, nil
+}
+
+// backupCmd is `buurtsignaal backup [--to DIR] [--prune]`.
+func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	var to string
+	var prune bool
+	cfg, _, err := loadConfig("backup", args, getenv, func(fs *flag.FlagSet) {
+		fs.StringVar(&to, "to", "", "directory of backups (default: --backup-dir)")
+		fs.BoolVar(&prune, "prune", false, "delete the backups older than --backup-retention instead")
+	})
+	if err != nil {
+		return err
+	}
+	if to == "" {
+		to = cfg.BackupDir
+	}
+	if to == "" {
+		return errors.New("backup: give --to DIR or set BUURTSIGNAAL_BACKUP_DIR")
+	}
+	if prune {
+		removed, err := pruneBackups(to, cfg.BackupRetention, time.Now())
+		for _, r := range removed {
+			fmt.Fprintln(stdout, "removed", r)
+		}
+		return err
+	}
+	if to, err = filepath.Abs(to); err != nil {
+		return err
+	}
+	out, err := askServer(ctx, adminSocket(cfg), to)
+	if err == nil {
+		_, err = stdout.Write(out)
+		return err
+	}
+	if !errors.Is(err, errNoServer) {
+		return err
+	}
+	sys, err := openSystem(ctx, cfg, newLogger(stderr, cfg.LogLevel), nil)
+	if err != nil {
+		return err
+	}
+	defer sys.Close()
+	dir, m, err := sys.backup(ctx, to)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "backup %s: head position %d, %d audit records, audit head %s, %d files\n", dir, m.HeadPosition, m.AuditRecords, m.AuditHead, len(m.Files))
+	return nil
+}
+
+var errNoServer = errors.New("no server on the admin socket")
+
+// askServer asks the running server for a backup; errNoServer when none runs.
+func askServer(ctx context.Context, socket, to string) ([]byte, error) {
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", socket)
+	}}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://admin/backup?to="+url.QueryEscape(to), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return nil, errNoServer
+		}
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("backup by the server: %s", bytes.TrimSpace(body))
+	}
+	return body, nil
+}
+
+// pruneBackups deletes the backups under root created more than keep
+// before now (by their manifests), and partial ones older than a day.
+func pruneBackups(root string, keep time.Duration, now time.Time) ([]string, error) {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, e := range entries {
+		dir := filepath.Join(root, e.Name())
+		switch {
+		case !e.IsDir():
+			continue
+		case strings.HasPrefix(e.Name(), "backup-"):
+			m, err := readManifestOnly(dir)
+			if err != nil || now.Sub(m.CreatedAt) <= keep {
+				continue
+			}
+		case strings.HasPrefix(e.Name(), ".partial-"):
+			info, err := e.Info()
+			if err != nil || now.Sub(info.ModTime()) <= 24*time.Hour {
+				continue
+			}
+		default:
+			continue
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return removed, err
+		}
+		removed = append(removed, dir)
+	}
+	return removed, nil
+}
+
+func readManifestOnly(dir string) (manifest, error) {
+	var m manifest
+	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err == nil {
+		err = json.Unmarshal(raw, &m)
+	}
+	return m, err
+}
+
+// newestBackup returns the creation time of the newest backup under root.
+func newestBackup(root string) (time.Time, bool) {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return time.Time{}, false
+	}
+	var newest time.Time
+	for _, e := range entries {
+		if e.IsDir() && strings.HasPrefix(e.Name(), "backup-") {
+			if m, err := readManifestOnly(filepath.Join(root, e.Name())); err == nil && m.CreatedAt.After(newest) {
+				newest = m.CreatedAt
+			}
+		}
+	}
+	return newest, !newest.IsZero()
+}
+
+// restoreCmd is `buurtsignaal restore --from BACKUP --data-dir EMPTY`: it
+// checks the backup, copies it into the empty data directory, applies the
+// erased-subjects file (--erased-file) to the restored keys, verifies the
+// audit chains and rebuilds the projections.
+func restoreCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	var from string
+	cfg, _, err := loadConfig("restore", args, getenv, func(fs *flag.FlagSet) {
+		fs.StringVar(&from, "from", "", "the backup directory (backup-...)")
+	})
+	if err != nil {
+		return err
+	}
+	if from == "" {
+		return errors.New("restore: give --from BACKUP")
+	}
+	if cfg.Store != "" {
+		return errors.New("restore: only into the embedded store")
+	}
+	m, err := readManifest(from)
+	if err != nil {
+		return err
+	}
+	if entries, err := os.ReadDir(cfg.DataDir); err == nil {
+		for _, e := range entries {
+			if e.Name() != "erased-subjects" { // the erased list may already be there
+				return fmt.Errorf("restore: the data directory %s is not empty", cfg.DataDir)
+			}
+		}
+	}
+	for _, part := range []string{"events", "keys"} {
+		if err := copyTree(filepath.Join(from, part), filepath.Join(cfg.DataDir, part)); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+	}
+	// openSystem applies the erased-subjects file before anything reads.
+	sys, err := openSystem(ctx, cfg, newLogger(stderr, cfg.LogLevel), nil)
+	if err != nil {
+		return err
+	}
+	defer sys.Close()
+	head, err := sys.store.Head(ctx)
+	if err != nil {
+		return err
+	}
+	if head != m.HeadPosition {
+		return fmt.Errorf("restore: head position %d, the manifest says %d", head, m.HeadPosition)
+	}
+	rep, err := sys.verify(ctx)
+	if err != nil {
+		return err
+	}
+	if !rep.OK || rep.Head != m.AuditHead {
+		return fmt.Errorf("restore: audit chains do not verify against the manifest (ok %t, head %s, want %s)", rep.OK, rep.Head, m.AuditHead)
+	}
+	stop, err := sys.startProjections(ctx)
+	if err != nil {
+		return err
+	}
+	if err := stop(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "restored %s: head position %d, %d audit records verified (head %s), projections rebuilt: %d events, %d signals\n",
+		from, head, rep.Records, rep.Head, sys.runner.Applied(), sys.cases.Len())
+	return nil
+}
+
+// copyTree copies the files under src to dst, syncing each file and its
+// directory; a file that exists in dst already is an error.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o700)
+		}
+		in, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		out, err := os.OpenFile(target, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err != nil {
+			return err
+		}
+		_, cerr := io.Copy(out, in)
+		if err := errors.Join(cerr, out.Sync(), out.Close()); err != nil {
+			return err
+		}
+		return syncDir(filepath.Dir(target))
+	})
+}
