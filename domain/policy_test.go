@@ -15,8 +15,6 @@ import (
 // organisation). "" is deny. An object of another network is always denied.
 type allow struct{ own, other Basis }
 
-var deny = allow{}
-
 func both(b Basis) allow    { return allow{b, b} }
 func ownOnly(b Basis) allow { return allow{own: b} }
 

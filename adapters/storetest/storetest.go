@@ -694,7 +694,7 @@ func testMetadata(t *testing.T, _ Config, s eventlog.Store) {
 			if loc := e.Metadata.OccurredAt.Location(); loc != time.UTC {
 				t.Fatalf("%s: event %d occurred at %v, in %v, not UTC", how, i, e.Metadata.OccurredAt, loc)
 			}
-			if e.RecordedAt.IsZero() || e.RecordedAt.Sub(time.Now()).Abs() > time.Hour {
+			if e.RecordedAt.IsZero() || time.Until(e.RecordedAt).Abs() > time.Hour {
 				t.Fatalf("%s: event %d recorded at %v", how, i, e.RecordedAt)
 			}
 		}

@@ -137,9 +137,7 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 	} else if s.tokens != nil {
 		lookup.Teams = map[string][]string{}
 		for _, p := range s.tokens.Principals() {
-			for _, t := range p.Teams {
-				lookup.Teams[p.Network] = append(lookup.Teams[p.Network], t)
-			}
+			lookup.Teams[p.Network] = append(lookup.Teams[p.Network], p.Teams...)
 		}
 	}
 	s.app = &app.Service{Log: s.store, Cipher: s.keys, Index: s.index, Subjects: s.keys, Lookup: lookup, Reg: s.reg, Now: now, NewID: uuid.New}

@@ -24,10 +24,6 @@ type event struct {
 	created int64  // .NET ticks (100 ns) since the Unix epoch, as the server sends it
 }
 
-func (e *event) system() bool {
-	return strings.HasPrefix(e.stream, "$") || strings.HasPrefix(e.typ, "$")
-}
-
 // streamState is a stream's events and deletion state.
 type streamState struct {
 	events         []*event // by revision
