@@ -20,6 +20,7 @@ const (
 	KindUnauthenticated             // no valid credentials; 401
 	KindUnavailable                 // try again later: store closed, disk full, projections behind; 503
 	KindTooLarge                    // a body or an event over its size limit; 413
+	KindTooMany                     // over a rate limit: slow down; 429
 )
 
 var kindNames = [...]string{
@@ -31,6 +32,7 @@ var kindNames = [...]string{
 	KindUnauthenticated: "unauthenticated",
 	KindUnavailable:     "unavailable",
 	KindTooLarge:        "too_large",
+	KindTooMany:         "too_many_requests",
 }
 
 func (k Kind) String() string {

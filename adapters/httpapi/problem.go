@@ -22,6 +22,7 @@ var statusOf = map[domain.Kind]int{
 	domain.KindUnauthenticated: http.StatusUnauthorized,
 	domain.KindUnavailable:     http.StatusServiceUnavailable,
 	domain.KindTooLarge:        http.StatusRequestEntityTooLarge,
+	domain.KindTooMany:         http.StatusTooManyRequests,
 }
 
 // Problem is an RFC 9457 problem document.
@@ -61,7 +62,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			p.Type = "https://buurtsignaal.invalid/problems/" + p.Code
 		}
 	}
-	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+	if (status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests) && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", "1")
 	}
 	s.metrics.errors.WithLabelValues(kind.String()).Inc()

@@ -55,6 +55,10 @@ type Deps struct {
 	MaxBodyBytes int64
 	// WaitTimeout bounds how long a GET waits for min_position (default 2 s).
 	WaitTimeout time.Duration
+	// RateLimit is the requests a second each principal may make on
+	// average, RateBurst how many at once; 0 turns the limit off.
+	RateLimit float64
+	RateBurst int
 }
 
 // Server is the HTTP API.
@@ -64,6 +68,7 @@ type Server struct {
 	router  chi.Router
 	metrics *httpMetrics
 	routes  []route
+	limiter *limiter // nil: no rate limit
 }
 
 // New builds the server and its router.
@@ -81,6 +86,9 @@ func New(d Deps) *Server {
 		d.Now = time.Now
 	}
 	s := &Server{Deps: d, log: d.Log, metrics: newHTTPMetrics(d.Metrics)}
+	if d.RateLimit > 0 {
+		s.limiter = newLimiter(d.RateLimit, d.RateBurst, d.Now)
+	}
 	s.routes = s.routeTable()
 	s.router = s.buildRouter()
 	return s
@@ -110,7 +118,7 @@ func (s *Server) buildRouter() chi.Router {
 	}
 	r.Get("/openapi.json", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.OpenAPI()) })
 	r.Route("/v1", func(v1 chi.Router) {
-		v1.Use(s.authenticate)
+		v1.Use(s.authenticate, s.rateLimit)
 		for _, rt := range s.routes {
 			v1.Method(rt.method, strings.TrimPrefix(rt.pattern, "/v1"), s.handle(rt.handler))
 		}

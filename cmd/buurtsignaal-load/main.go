@@ -143,7 +143,7 @@ func startServer(ctx context.Context, bin, pprofAddr string, tokens []byte) (str
 	addr := ln.Addr().String()
 	ln.Close()
 	cmd := exec.CommandContext(ctx, bin, "serve", "--addr", addr, "--data-dir", filepath.Join(dir, "data"), "--tokens-file", tokPath,
-		"--replica", "load", "--log-level", "warn", "--retention-interval", "0", "--pprof-addr", pprofAddr)
+		"--replica", "load", "--log-level", "warn", "--retention-interval", "0", "--rate-limit", "0", "--pprof-addr", pprofAddr)
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	if err := cmd.Start(); err != nil {
 		os.RemoveAll(dir)

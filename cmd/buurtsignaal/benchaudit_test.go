@@ -86,7 +86,7 @@ func TestBenchAudit(t *testing.T) {
 	defer noopSrv.Close()
 	noop, _, _ := drive(t, noopSrv.URL+"/v1/noop", "x", d)
 
-	s := startServerWith(t, "", map[string]string{"BUURTSIGNAAL_LOG_LEVEL": "warn"}, nil)
+	s := startServerWith(t, "", map[string]string{"BUURTSIGNAAL_LOG_LEVEL": "warn", "BUURTSIGNAAL_RATE_LIMIT": "0"}, nil)
 	for i := 0; i < 200; i++ {
 		id := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody(fmt.Sprintf("Bewoner %d", i))), "raise").str("id")
 		s.must(200, s.do("POST", "/v1/signals/"+id+"/handover", "gert", map[string]any{"team_id": "team-a"}), "handover")

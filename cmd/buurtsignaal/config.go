@@ -47,6 +47,14 @@ type Config struct {
 
 	PprofAddr string `env:"BUURTSIGNAAL_PPROF_ADDR" flag:"pprof-addr" help:"serve Go's profiler (net/http/pprof) on this loopback address; off when empty"`
 
+	RateLimit int `env:"BUURTSIGNAAL_RATE_LIMIT" envDefault:"20" flag:"rate-limit" help:"requests a second each principal may make on average (0: no limit); over it: 429 with Retry-After"`
+	RateBurst int `env:"BUURTSIGNAAL_RATE_BURST" envDefault:"60" flag:"rate-burst" help:"requests a principal may make at once before the rate limit applies"`
+
+	ReadHeaderTimeout time.Duration `env:"BUURTSIGNAAL_READ_HEADER_TIMEOUT" envDefault:"5s" flag:"read-header-timeout" help:"time to read a request's headers"`
+	ReadTimeout       time.Duration `env:"BUURTSIGNAAL_READ_TIMEOUT" envDefault:"15s" flag:"read-timeout" help:"time to read a whole request"`
+	WriteTimeout      time.Duration `env:"BUURTSIGNAAL_WRITE_TIMEOUT" envDefault:"30s" flag:"write-timeout" help:"time to answer a request, from the end of its headers"`
+	IdleTimeout       time.Duration `env:"BUURTSIGNAAL_IDLE_TIMEOUT" envDefault:"120s" flag:"idle-timeout" help:"how long an idle keep-alive connection stays open"`
+
 	LogLevel        string        `env:"BUURTSIGNAAL_LOG_LEVEL" envDefault:"info" flag:"log-level" help:"debug, info, warn or error"`
 	ShutdownTimeout time.Duration `env:"BUURTSIGNAAL_SHUTDOWN_TIMEOUT" envDefault:"15s" flag:"shutdown-timeout" help:"how long shutdown waits for in-flight requests"`
 }
@@ -83,6 +91,8 @@ func loadConfig(name string, args []string, getenv func(string) string, extra ..
 			fs.BoolVar(p, fl, *p, help)
 		case *time.Duration:
 			fs.DurationVar(p, fl, *p, help)
+		case *int:
+			fs.IntVar(p, fl, *p, help)
 		}
 	}
 	for _, add := range extra {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -103,6 +104,7 @@ func startServerHooks(t testing.TB, dataDir string, extraEnv map[string]string, 
 	env := map[string]string{
 		"BUURTSIGNAAL_DATA_DIR": dataDir, "BUURTSIGNAAL_ADDR": "127.0.0.1:0", "BUURTSIGNAAL_TOKENS_FILE": tokens,
 		"BUURTSIGNAAL_REPLICA": "test", "BUURTSIGNAAL_LOG_LEVEL": "debug",
+		"BUURTSIGNAAL_RATE_LIMIT": "0", // tests that need the limit set it
 	}
 	for k, v := range extraEnv {
 		env[k] = v
@@ -371,5 +373,42 @@ func assertNoPlaintext(t *testing.T, dir string, secrets ...string) {
 	}
 	if files == 0 {
 		t.Fatal("no files under the data directory")
+	}
+}
+
+// TestRateLimit: a principal over its limit gets 429 problem+json with
+// Retry-After; another principal is not affected.
+func TestRateLimit(t *testing.T) {
+	s := startServerWith(t, "", map[string]string{"BUURTSIGNAAL_RATE_LIMIT": "1", "BUURTSIGNAAL_RATE_BURST": "3"}, nil)
+	for i := 0; i < 3; i++ {
+		s.must(200, s.do("GET", "/v1/my/signals", "carla", nil), "within the burst")
+	}
+	a := s.must(429, s.do("GET", "/v1/my/signals", "carla", nil), "over the limit")
+	if a.header.Get("Retry-After") != "1" || a.header.Get("Content-Type") != "application/problem+json" || a.str("code") != "rate_limited" {
+		t.Fatalf("429: headers %v body %s", a.header, a.raw)
+	}
+	s.must(200, s.do("GET", "/v1/my/signals", "dirk", nil), "another principal")
+}
+
+// TestSlowClientsAreCutOff: a client that never finishes its headers is
+// disconnected after the read-header timeout.
+func TestSlowClientsAreCutOff(t *testing.T) {
+	s := startServerWith(t, "", map[string]string{"BUURTSIGNAAL_READ_HEADER_TIMEOUT": "200ms"}, nil)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("GET /healthz HTTP/1.1\r\nHost: x\r\n")); err != nil { // no blank line: headers never end
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	start := time.Now()
+	_, err = io.ReadAll(conn)
+	if err != nil {
+		t.Fatalf("the server kept the slow connection open: %v", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("closed after %v, want about 200ms", d)
 	}
 }

@@ -293,7 +293,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	api := httpapi.New(httpapi.Deps{
 		Log: log, Auth: authn, App: sys.app, Runner: sys.runner, Cases: sys.cases, Subjects: sys.subjects,
 		Orgs: sys.orgs, Cipher: sys.keys, Auditor: auditor, Audit: sys.audit, Metrics: sys.metrics, Now: sys.now,
-		RequireMFA: !cfg.NoMFA, Verify: sys.verify,
+		RequireMFA: !cfg.NoMFA, Verify: sys.verify, RateLimit: float64(cfg.RateLimit), RateBurst: cfg.RateBurst,
 		Ready: func() bool { return sys.runner.CaughtUp() },
 	})
 	if sys.pebble != nil {
@@ -326,10 +326,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	srv := &http.Server{
 		Handler:           api,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
