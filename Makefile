@@ -9,7 +9,7 @@ ADDR    ?= 127.0.0.1:8080
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.7.0
 STATICCHECK_CHECKS ?= all,-ST1000,-ST1003,-ST1016,-ST1020,-ST1021,-ST1022,-S1016
 
-.PHONY: run build test vet bench bench-store bench-postgres bench-projections bench-audit crashtest lint
+.PHONY: run build test vet bench bench-store bench-postgres bench-projections bench-audit crashtest lint fuzz
 
 run:
 	$(GO) run ./cmd/buurtsignaal serve --demo --addr $(ADDR) --data-dir $(DATA)
@@ -37,6 +37,16 @@ bench-projections:
 
 bench-audit:
 	BUURTSIGNAAL_BENCH_AUDIT=1 $(GO) test -count=1 -v -run '^TestBenchAudit$$' ./cmd/buurtsignaal | grep -E '^(noop|audited_caseload|ratio|p99_ms):'
+
+# Every fuzz target, FUZZTIME each; their seed corpora run in make test.
+FUZZTIME ?= 10s
+FUZZ_TARGETS = ./cmd/buurtsignaal:FuzzCommandBodies ./domain:FuzzRegistryDecode \
+	./domain/app:FuzzDecodeSubjectData ./adapters/auth:FuzzParseTokens
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} ($${t%%:*}) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
 
 lint:
 	$(GO) run $(STATICCHECK) -checks '$(STATICCHECK_CHECKS)' ./...

@@ -235,6 +235,8 @@ type hooks struct {
 	now   func() time.Time
 	// auditor wraps the audit log (tests count records and inject failures).
 	auditor func(httpapi.Auditor) httpapi.Auditor
+	// head receives the log's head function once the server is ready.
+	head func(func(context.Context) (uint64, error))
 }
 
 // serve runs the API until ctx ends.
@@ -339,6 +341,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		printDemo(stdout, addr, demoTokens)
 	}
 	if h.ready != nil {
+		if h.head != nil {
+			h.head(sys.store.Head)
+		}
 		h.ready <- addr
 	}
 	errc := make(chan error, 1)
