@@ -9,7 +9,7 @@ ADDR    ?= 127.0.0.1:8080
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.7.0
 STATICCHECK_CHECKS ?= all,-ST1000,-ST1003,-ST1016,-ST1020,-ST1021,-ST1022,-S1016
 
-.PHONY: run build test vet bench bench-store bench-postgres bench-projections bench-audit crashtest lint fuzz
+.PHONY: run build test vet bench bench-store bench-postgres bench-projections bench-audit crashtest crashtest-server soak lint fuzz
 
 run:
 	$(GO) run ./cmd/buurtsignaal serve --demo --addr $(ADDR) --data-dir $(DATA)
@@ -53,3 +53,15 @@ lint:
 
 crashtest:
 	$(GO) run ./scripts/crashtest -rounds 20
+
+# The real server under 64 clients, SIGKILLed 20 times (short form in make test).
+crashtest-server: build
+	$(GO) run ./cmd/buurtsignaal-load -bin bin/buurtsignaal -crash-rounds $(or $(ROUNDS),20)
+
+# The long forms of the reliability tests (about 20 minutes).
+soak: build
+	$(GO) run ./cmd/buurtsignaal-load -bin bin/buurtsignaal -crash-rounds 100
+	$(GO) run ./scripts/crashtest -rounds 100
+	BUURTSIGNAAL_SOAK=1 $(GO) test -count=1 -v -run '^TestLinearizableAppends$$' ./adapters/pebblestore | grep -E 'operations|^(ok|FAIL|---)'
+	$(GO) test -count=1 -run '^TestKilledProjectorWithDuplicatesEqualsRebuild$$' -rapid.checks=1000 ./projections
+	$(MAKE) fuzz FUZZTIME=60s

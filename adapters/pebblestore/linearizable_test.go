@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -80,7 +81,10 @@ var versionedList = porcupine.Model{
 // its call and its return.
 func TestLinearizableAppends(t *testing.T) {
 	dir := t.TempDir()
-	const clients, opsPerPhase, phases = 8, 60, 3
+	clients, opsPerPhase, phases := 8, 60, 3
+	if os.Getenv("BUURTSIGNAAL_SOAK") != "" { // make soak
+		opsPerPhase, phases = 200, 10
+	}
 	streams := []string{"signal-hot-a", "signal-hot-b", "signal-hot-c"}
 	var mu sync.Mutex
 	var history []porcupine.Operation

@@ -41,7 +41,7 @@ import (
 type options struct {
 	bin, url, mix, writeTokens, pprofAddr string
 	duration                              time.Duration
-	concurrency, maxRequests              int
+	concurrency, maxRequests, crashRounds int
 	seed                                  uint64
 }
 
@@ -55,6 +55,7 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 64, "concurrent clients")
 	flag.IntVar(&o.maxRequests, "max-requests", 5_000_000, "stop after this many requests")
 	flag.Uint64Var(&o.seed, "seed", 1, "random seed")
+	flag.IntVar(&o.crashRounds, "crash-rounds", 0, "instead of a load run: the server crash test, this many SIGKILLs (needs -bin)")
 	flag.StringVar(&o.pprofAddr, "pprof-addr", "", "loopback address for the started server's profiler (see serve --pprof-addr)")
 	flag.Parse()
 	if err := run(context.Background(), o, os.Stdout); err != nil {
@@ -88,6 +89,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return os.WriteFile(o.writeTokens, tokens, 0o600)
 	}
 	o.duration = min(o.duration, 10*time.Minute)
+	if o.crashRounds > 0 {
+		return crashTest(ctx, o, tokens, out)
+	}
 	base := o.url
 	if base == "" {
 		var stop func()
@@ -132,6 +136,29 @@ func startServer(ctx context.Context, bin, pprofAddr string, tokens []byte) (str
 	if err != nil {
 		return "", nil, err
 	}
+	base, cmd, err := startServerIn(ctx, bin, dir, pprofAddr, tokens)
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	stop := func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		os.RemoveAll(dir)
+	}
+	return base, stop, nil
+}
+
+// startServerIn starts the binary on a free loopback port with its data in
+// dir/data and the tokens in dir, and waits until it is ready.
+func startServerIn(ctx context.Context, bin, dir, pprofAddr string, tokens []byte) (string, *exec.Cmd, error) {
 	tokPath := filepath.Join(dir, "tokens.json")
 	if err := os.WriteFile(tokPath, tokens, 0o600); err != nil {
 		return "", nil, err
@@ -146,20 +173,7 @@ func startServer(ctx context.Context, bin, pprofAddr string, tokens []byte) (str
 		"--replica", "load", "--log-level", "warn", "--retention-interval", "0", "--rate-limit", "0", "--pprof-addr", pprofAddr)
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	if err := cmd.Start(); err != nil {
-		os.RemoveAll(dir)
 		return "", nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	stop := func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		os.RemoveAll(dir)
 	}
 	base := "http://" + addr
 	deadline := time.Now().Add(60 * time.Second)
@@ -168,12 +182,13 @@ func startServer(ctx context.Context, bin, pprofAddr string, tokens []byte) (str
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return base, stop, nil
+				return base, cmd, nil
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	stop()
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
 	return "", nil, errors.New("server did not become ready")
 }
 
@@ -208,7 +223,7 @@ func newDriver(base string, o options) *driver {
 	return &driver{base: base, o: o, client: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 }
 
-func (d *driver) call(ctx context.Context, method, path, who string, body any) (int, map[string]any, error) {
+func (d *driver) call(ctx context.Context, method, path, who string, body any, headers ...string) (int, map[string]any, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -222,6 +237,9 @@ func (d *driver) call(ctx context.Context, method, path, who string, body any) (
 		return 0, nil, err
 	}
 	req.Header.Set("Authorization", "Bearer load-"+who)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -246,7 +264,7 @@ func (d *driver) setup(ctx context.Context) error {
 	}
 	// A starting caseload, so reads have something to read.
 	for i := 0; i < 200; i++ {
-		id, err := d.raise(ctx, rand.New(rand.NewPCG(uint64(i), 9)))
+		id, _, err := d.raise(ctx, rand.New(rand.NewPCG(uint64(i), 9)))
 		if err != nil {
 			return err
 		}
@@ -268,10 +286,13 @@ var (
 	cats       = []string{"loneliness", "malnutrition", "bullying", "debt", "safety", "health", "housing", "other"}
 )
 
-func (d *driver) raise(ctx context.Context, rng *rand.Rand) (string, error) {
+// raise raises a signal about a made-up resident and returns its id and the
+// resident's name.
+func (d *driver) raise(ctx context.Context, rng *rand.Rand) (id, name string, err error) {
 	who := []string{"vol1", "vol2", "par1"}[rng.IntN(3)]
+	name = fmt.Sprintf("%s %s %d", firstNames[rng.IntN(10)], lastNames[rng.IntN(10)], rng.IntN(1_000_000))
 	body := map[string]any{
-		"subject": map[string]any{"name": fmt.Sprintf("%s %s %d", firstNames[rng.IntN(10)], lastNames[rng.IntN(10)], rng.IntN(1_000_000)),
+		"subject": map[string]any{"name": name,
 			"birth_date": fmt.Sprintf("19%02d-%02d-%02d", 30+rng.IntN(70), 1+rng.IntN(12), 1+rng.IntN(28))},
 		"neighbourhood": hoods[rng.IntN(len(hoods))], "categories": []string{cats[rng.IntN(len(cats))]},
 		"urgency": []string{"normal", "normal", "high", "acute"}[rng.IntN(4)], "consent": "informed",
@@ -279,13 +300,13 @@ func (d *driver) raise(ctx context.Context, rng *rand.Rand) (string, error) {
 	}
 	st, m, err := d.call(ctx, "POST", "/v1/signals", who, body)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if st != 201 {
-		return "", fmt.Errorf("raise: status %d", st)
+		return "", "", fmt.Errorf("raise: status %d", st)
 	}
-	id, _ := m["id"].(string)
-	return id, nil
+	id, _ = m["id"].(string)
+	return id, name, nil
 }
 
 func (d *driver) take(list *[]string, rng *rand.Rand) (string, bool) {
@@ -329,7 +350,7 @@ func (d *driver) ops() []op {
 	ok200 := expect(200)
 	all := []op{
 		{"raise", 20, func(ctx context.Context, rng *rand.Rand) (bool, bool) {
-			id, err := d.raise(ctx, rng)
+			id, _, err := d.raise(ctx, rng)
 			if err == nil {
 				d.put(&d.raised, id)
 			}

@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -19,10 +21,7 @@ func TestFullMixAgainstTheRealServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and starts the server")
 	}
-	bin := filepath.Join(t.TempDir(), "buurtsignaal")
-	if out, err := exec.Command("go", "build", "-o", bin, "../buurtsignaal").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := serverBinary(t)
 	var out bytes.Buffer
 	o := options{bin: bin, mix: "full", duration: 3 * time.Second, concurrency: 8, maxRequests: 100_000, seed: 7}
 	if err := run(context.Background(), o, &out); err != nil {
@@ -48,6 +47,56 @@ func TestFullMixAgainstTheRealServer(t *testing.T) {
 	sum := regexp.MustCompile(`summary: mix=full concurrency=8 duration=[\d.]+s requests=(\d+) errors=0 rps=\d+`).FindStringSubmatch(report)
 	if sum == nil || sum[1] != strconv.Itoa(total) {
 		t.Errorf("summary does not add up to %d requests:\n%s", total, report)
+	}
+}
+
+var built struct {
+	once sync.Once
+	dir  string
+	err  error
+	out  []byte
+}
+
+// serverBinary builds the server once for the package's tests.
+func serverBinary(t *testing.T) string {
+	t.Helper()
+	built.once.Do(func() {
+		built.dir, built.err = os.MkdirTemp("", "buurtsignaal-load-test-")
+		if built.err == nil {
+			built.out, built.err = exec.Command("go", "build", "-o", filepath.Join(built.dir, "buurtsignaal"), "../buurtsignaal").CombinedOutput()
+		}
+	})
+	if built.err != nil {
+		t.Fatalf("go build: %v\n%s", built.err, built.out)
+	}
+	return filepath.Join(built.dir, "buurtsignaal")
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+// TestServerCrash is the short form of make crashtest-server: two SIGKILLs
+// of the real server under 16 clients, nothing acknowledged lost.
+func TestServerCrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills the server")
+	}
+	tokens, err := tokensFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	o := options{bin: serverBinary(t), concurrency: 16, crashRounds: 2, seed: 3}
+	if err := crashTest(context.Background(), o, tokens, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if !regexp.MustCompile(`^server crash rounds: 2, acknowledged: [1-9]\d*, lost: 0\n$`).MatchString(out.String()) {
+		t.Fatalf("crash test said %q", out.String())
 	}
 }
 
