@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
+	"github.com/buurtsignaal/buurtsignaal/domain"
 	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
 )
 
@@ -181,6 +183,69 @@ func TestFailedSyncRefusesWrites(t *testing.T) {
 		t.Fatalf("%d events after reopening, %d were acknowledged", len(got), acked)
 	}
 	if _, err := s.Append(ctx, "signal-f", eventlog.Any(), ev(uuid.New())); err != nil {
+		t.Fatalf("append after reopening: %v", err)
+	}
+}
+
+// diskFull makes writes to the write-ahead log fail with ENOSPC while on.
+type diskFull struct{ on atomic.Bool }
+
+func (f *diskFull) String() string { return "disk full" }
+
+func (f *diskFull) MaybeError(op errorfs.Op) error {
+	if (op.Kind == errorfs.OpFileWrite || op.Kind == errorfs.OpFileWriteAt) && f.on.Load() && strings.HasSuffix(op.Path, ".log") {
+		return syscall.ENOSPC
+	}
+	return nil
+}
+
+// TestDiskFull: with the disk full an append is never acknowledged and
+// answers KindUnavailable (503 with Retry-After over HTTP); the store takes
+// no writes until reopened; once space is back, reopening needs no repair
+// and keeps every acknowledged event.
+func TestDiskFull(t *testing.T) {
+	mem := vfs.NewMem()
+	inj := &diskFull{}
+	s, err := Open("store", Options{FS: errorfs.Wrap(mem, inj)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var acked []uuid.UUID
+	for i := 0; i < 5; i++ {
+		id := uuid.New()
+		if _, err := s.Append(ctx, "signal-d", eventlog.Any(), ev(id)); err != nil {
+			t.Fatal(err)
+		}
+		acked = append(acked, id)
+	}
+	inj.on.Store(true)
+	for i := 0; i < 3; i++ {
+		_, err := s.Append(ctx, "signal-d", eventlog.Any(), ev(uuid.New()))
+		if err == nil || domain.KindOf(err) != domain.KindUnavailable {
+			t.Fatalf("append on a full disk: %v, want KindUnavailable", err)
+		}
+	}
+	inj.on.Store(false) // space is back
+	if _, err := s.Append(ctx, "signal-d", eventlog.Any(), ev(uuid.New())); domain.KindOf(err) != domain.KindUnavailable {
+		t.Fatalf("append before reopening: %v, want KindUnavailable", err)
+	}
+	_ = s.Close()
+	s, err = Open("store", Options{FS: mem})
+	if err != nil {
+		t.Fatalf("reopen after the disk was full: %v", err)
+	}
+	defer s.Close()
+	got, err := s.ReadStream(ctx, "signal-d", eventlog.Forwards, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range acked {
+		if i >= len(got) || got[i].ID != id {
+			t.Fatalf("acknowledged event %d lost after the disk was full", i)
+		}
+	}
+	if _, err := s.Append(ctx, "signal-d", eventlog.Any(), ev(uuid.New())); err != nil {
 		t.Fatalf("append after reopening: %v", err)
 	}
 }
