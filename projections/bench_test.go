@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.uber.org/goleak"
 
 	"github.com/buurtsignaal/buurtsignaal/adapters/keystore"
 	"github.com/buurtsignaal/buurtsignaal/adapters/pebblestore"
@@ -303,10 +304,16 @@ func BenchmarkCaseload(b *testing.B) {
 	runtime.KeepAlive(set)
 }
 
+// TestMain removes the benchmark fixture and fails the run when a test
+// leaves goroutines behind (writers, syncers, subscriptions, runners).
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if fixture.dir != "" {
 		os.RemoveAll(fixture.dir)
+	}
+	if err := goleak.Find(); err != nil && code == 0 {
+		fmt.Fprintln(os.Stderr, "goleak:", err)
+		code = 1
 	}
 	os.Exit(code)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.uber.org/goleak"
 
 	"github.com/buurtsignaal/buurtsignaal/adapters/httpapi"
 	"github.com/buurtsignaal/buurtsignaal/adapters/pebblestore"
@@ -182,3 +183,6 @@ func TestBreakGlassReasonIsSealed(t *testing.T) {
 		}
 	}
 }
+
+// TestMain fails the run when a test leaves the writer goroutine behind.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.uber.org/goleak"
 
 	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
 )
@@ -240,10 +241,16 @@ func BenchmarkReplay1M(b *testing.B) {
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "events/s")
 }
 
+// TestMain removes the benchmark fixture and fails the run when a test
+// leaves goroutines behind (writers, syncers, subscriptions, runners).
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if replayDir.dir != "" {
 		os.RemoveAll(replayDir.dir)
+	}
+	if err := goleak.Find(); err != nil && code == 0 {
+		fmt.Fprintln(os.Stderr, "goleak:", err)
+		code = 1
 	}
 	os.Exit(code)
 }

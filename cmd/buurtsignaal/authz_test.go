@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -228,4 +230,68 @@ func routesOf(t *testing.T, s *server) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestEveryRouteRefusesBadTokensAndOtherMethods: on every /v1 route a
+// missing, malformed or unknown token is a 401 problem with a Bearer
+// challenge, and every method the route does not have is refused (405, or
+// 401 first when there is no valid token), never a success; none of it
+// writes to the log.
+func TestEveryRouteRefusesBadTokensAndOtherMethods(t *testing.T) {
+	var head func(context.Context) (uint64, error)
+	s := startServerHooks(t, "", nil, hooks{head: func(h func(context.Context) (uint64, error)) { head = h }})
+	signal := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody("Route Persoon")), "raise")
+	id := signal.str("id")
+	routes := routesOf(t, s)
+	byPath := map[string][]string{}
+	for _, r := range routes {
+		m, p, _ := strings.Cut(r, " ")
+		byPath[p] = append(byPath[p], m)
+	}
+	before, _ := head(context.Background())
+	send := func(method, path, auth string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, s.base+strings.ReplaceAll(path, "{id}", id), strings.NewReader(`{}`))
+		req.Header.Set("Content-Type", "application/json")
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	for path, methods := range byPath {
+		for _, m := range methods {
+			for _, auth := range []string{"", "tok-anna", "Basic dG9rLWFubmE=", "Bearer ", "Bearer not-a-token", "Bearer tok-anna-but-longer", "Bearer tok-ANNA"} {
+				resp := send(m, path, auth)
+				if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("Content-Type") != "application/problem+json" ||
+					!strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+					t.Errorf("%s %s with Authorization %q: %d %q, want a 401 problem with a Bearer challenge", m, path, auth, resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+				}
+			}
+		}
+		for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+			if slices.Contains(methods, m) {
+				continue
+			}
+			for _, who := range []string{"anna", "ivo", "hanna"} {
+				if resp := send(m, path, "Bearer tok-"+who); resp.StatusCode != http.StatusMethodNotAllowed {
+					t.Errorf("%s %s as %s: %d, want 405", m, path, who, resp.StatusCode)
+				}
+			}
+		}
+	}
+	if after, _ := head(context.Background()); after != before {
+		t.Fatalf("refused requests moved the log from %d to %d", before, after)
+	}
+	// A signaller's own view never shows the resident's personal data.
+	mine := s.must(200, s.do("GET", "/v1/my/signals", "carla", nil), "my signals")
+	for _, secret := range []string{"Route Persoon", secretDesc, "Dorpsstraat", "0612345678", "1941-03-12"} {
+		if strings.Contains(string(mine.raw), secret) {
+			t.Errorf("/v1/my/signals shows %q", secret)
+		}
+	}
 }
