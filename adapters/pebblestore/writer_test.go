@@ -249,3 +249,51 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("append after reopening: %v", err)
 	}
 }
+
+// failingOpens makes opening files fail while on.
+type failingOpens struct{ on atomic.Bool }
+
+func (f *failingOpens) String() string { return "failing opens" }
+
+func (f *failingOpens) MaybeError(op errorfs.Op) error {
+	if op.Kind == errorfs.OpOpen && f.on.Load() {
+		return errors.New("injected open failure")
+	}
+	return nil
+}
+
+// TestOpenFailureRecovers: a store that cannot open its files fails Open
+// with an error (no panic, no half-open store), and opens with every event
+// once the files can be opened again.
+func TestOpenFailureRecovers(t *testing.T) {
+	mem := vfs.NewMem()
+	inj := &failingOpens{}
+	fs := errorfs.Wrap(mem, inj)
+	s, err := Open("store", Options{FS: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	id := uuid.New()
+	if _, err := s.Append(ctx, "signal-o", eventlog.NoStream(), ev(id)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	inj.on.Store(true)
+	if s, err := Open("store", Options{FS: fs}); err == nil {
+		s.Close()
+		t.Fatal("Open with failing file opens succeeded")
+	}
+	inj.on.Store(false)
+	s, err = Open("store", Options{FS: fs})
+	if err != nil {
+		t.Fatalf("Open once files open again: %v", err)
+	}
+	defer s.Close()
+	got, err := s.ReadStream(ctx, "signal-o", eventlog.Forwards, 0, 10)
+	if err != nil || len(got) != 1 || got[0].ID != id {
+		t.Fatalf("after recovery: %v, %v", got, err)
+	}
+}
