@@ -29,6 +29,8 @@ const (
 	ActAudit                Action = "audit"
 	ActExport               Action = "export"
 	ActErase                Action = "erase"
+	ActReadRouting          Action = "read_routing"
+	ActManageRouting        Action = "manage_routing"
 )
 
 // Basis is why an access was allowed, recorded in the audit trail.
@@ -143,6 +145,14 @@ func Authorize(p Principal, a Action, t Target) (Basis, error) {
 		}
 	case ActMonitor:
 		if has(RoleCoordinator) {
+			return BasisRole, nil
+		}
+	case ActReadRouting:
+		if has(RoleCoordinator) || has(RoleAdmin) || has(RoleProfessional) {
+			return BasisRole, nil
+		}
+	case ActManageRouting:
+		if has(RoleCoordinator) || has(RoleAdmin) {
 			return BasisRole, nil
 		}
 	case ActSearchSubjects, ActAudit, ActExport, ActErase:

@@ -47,6 +47,8 @@ var policyTable = map[Action]map[Role]allow{
 	ActAudit:                {RolePrivacyOfficer: both(BasisRole)},
 	ActExport:               {RolePrivacyOfficer: both(BasisRole)},
 	ActErase:                {RolePrivacyOfficer: both(BasisRole)},
+	ActReadRouting:          {RoleCoordinator: both(BasisRole), RoleAdmin: both(BasisRole), RoleProfessional: both(BasisRole)},
+	ActManageRouting:        {RoleCoordinator: both(BasisRole), RoleAdmin: both(BasisRole)},
 }
 
 // declaredActions reads the Action constants from policy.go, so an action

@@ -96,6 +96,7 @@ func NewRegistry() *Registry {
 		{ServiceWithdrawn{}, decoder[ServiceWithdrawn]()},
 		{RecordAccessed{}, decoder[RecordAccessed]()},
 		{AccessDenied{}, decoder[AccessDenied]()},
+		{RoutingRulesSet{}, decoder[RoutingRulesSet]()},
 	} {
 		r.decoders[d.e.EventType()] = d.dec
 		r.versions[d.e.EventType()] = VersionOf(d.e)

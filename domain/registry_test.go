@@ -17,6 +17,7 @@ func registrySamples() []Event {
 		Purpose: "care", Basis: BasisBreakGlass, BreakGlassReason: secret, Subjects: []uuid.UUID{subjID}, Signals: []uuid.UUID{sigID},
 		Outcome: "allowed", ClientAddr: "192.0.2.1", RequestID: "req-1", Network: "net"}
 	return []Event{
+		RoutingRulesSet{Network: "net", Rules: []RoutingRule{{ID: "acute-centrum", Neighbourhood: "centrum", Urgency: "acute", TeamID: "team-a"}, {ID: "rest", TeamID: "team-b"}}},
 		raised, withdrawn, SignalHandedOver{TeamID: "team-a", Note: secret, RuleID: "rule-1"}, accepted, declined,
 		CaseAssigned{ProfessionalID: "anna"}, FollowUpRecorded{FollowUpID: fuID, Kind: "meeting", Outcome: "other", Note: secret, NextDue: "2026-12-01"},
 		ReferralMade{ReferralID: refID, OrganisationID: "school", Service: "homework club", Reason: secret},

@@ -31,6 +31,7 @@ type Case struct {
 	Consent       string
 	Description   domain.Sealed
 	Team          string
+	RoutingRule   string // the routing rule that chose Team, if one did
 	Assignee      string
 	Outcome       string
 
@@ -184,7 +185,7 @@ func (p *Cases) Apply(env Envelope) {
 		note(e.Reason)
 	case domain.SignalHandedOver:
 		c.Status = domain.StatusHandedOver
-		c.Team = e.TeamID
+		c.Team, c.RoutingRule = e.TeamID, e.RuleID
 		c.DeclinedAt = time.Time{}
 		note(e.Note)
 	case domain.HandoverAccepted:

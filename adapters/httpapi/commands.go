@@ -99,7 +99,7 @@ func appRequest(r *http.Request) (app.Request, error) {
 	}
 	if m := r.Header.Get("If-Match"); m != "" {
 		v, err := strconv.Atoi(strings.Trim(strings.TrimPrefix(strings.TrimSpace(m), "W/"), `"`))
-		if err != nil || v < 1 {
+		if err != nil || v < 0 {
 			return req, domain.Invalid(domain.FieldError{Field: "If-Match", Message: `must be a version in quotes, such as "3"`})
 		}
 		req.IfMatch, req.HasIfMatch = v, true
@@ -248,7 +248,7 @@ func (s *Server) withdraw() handlerFunc {
 
 func (s *Server) handover() handlerFunc {
 	return command(s, http.StatusOK, func(b *handoverBody, f *fields) {
-		f.required("team_id", b.TeamID)
+		// Without team_id the network's routing rules choose the team.
 		f.maxLen("team_id", b.TeamID, 100)
 		f.maxLen("note", b.Note, maxText)
 	}, func(r *http.Request, req app.Request, id uuid.UUID, b *handoverBody) (app.Result, error) {

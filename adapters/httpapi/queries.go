@@ -69,6 +69,7 @@ type (
 		Consent          string         `json:"consent"`
 		Source           string         `json:"source"`
 		TeamID           string         `json:"team_id,omitempty"`
+		RoutingRule      string         `json:"routing_rule,omitempty"`
 		AssigneeID       string         `json:"assignee_id,omitempty"`
 		RaisedAt         time.Time      `json:"raised_at"`
 		FirstResponseAt  *time.Time     `json:"first_response_at"`
@@ -482,7 +483,7 @@ func (s *Server) caseView(r *http.Request, c *projections.Case, subj *projection
 	v := signalView{
 		ID: c.ID, Status: string(c.Status), Version: c.Version, SubjectID: c.SubjectID,
 		Neighbourhood: c.Neighbourhood, Categories: c.Categories, Urgency: c.Urgency, Consent: c.Consent,
-		Source: string(c.Source), TeamID: c.Team, AssigneeID: c.Assignee, RaisedAt: c.RaisedAt,
+		Source: string(c.Source), TeamID: c.Team, RoutingRule: c.RoutingRule, AssigneeID: c.Assignee, RaisedAt: c.RaisedAt,
 		FirstResponseAt: optTime(c.FirstResponseAt), ResponseDueAt: c.DueAt, Outcome: c.Outcome,
 		ResponseState: string(domain.StateAt(s.Now(), c.DueAt, c.Due3xAt, c.FirstResponseAt, c.StoppedAt)),
 		FollowUps:     []followUpView{}, Referrals: []referralView{}, Feedback: []feedbackView{}, Notes: []noteView{},

@@ -62,6 +62,8 @@ func (s *Server) routeTable() []route {
 		{http.MethodGet, "/v1/audit/actors/{id}", domain.ActAudit, "What this actor accessed (audited)", nil, auditPage{}, http.StatusOK, s.auditActor()},
 		{http.MethodGet, "/v1/audit/break-glass", domain.ActAudit, "Break-glass reads for review (audited)", nil, auditPage{}, http.StatusOK, s.auditBreakGlass()},
 		{http.MethodGet, "/v1/audit/verify", domain.ActAudit, "Recompute the audit hash chains and report the head digest", nil, VerifyReport{}, http.StatusOK, s.auditVerify},
+		{http.MethodGet, "/v1/routing-rules", domain.ActReadRouting, "The ordered routing rules of my network (neighbourhood, category, urgency -> team); ETag is their version", nil, routingRulesView{}, http.StatusOK, s.routingRules},
+		{http.MethodPut, "/v1/routing-rules", domain.ActManageRouting, "Replace the routing rules (If-Match: the version read; 409 when stale)", routingRulesBody{}, commandAnswer{}, http.StatusOK, s.putRoutingRules},
 		{http.MethodGet, "/v1/monitor/overdue", domain.ActMonitor, "Overdue signals (no personal data)", nil, overduePage{}, http.StatusOK, s.monitorOverdue},
 	}
 }

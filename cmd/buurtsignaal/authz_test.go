@@ -132,6 +132,7 @@ func (f *fixtures) signal(state, who string, own bool) (signalID, referralID str
 
 var bodies = map[string]any{
 	"POST /v1/signals":                 nil, // raiseBody, built per call
+	"PUT /v1/routing-rules":            map[string]any{"rules": []any{map[string]any{"id": "matrix", "team_id": "team-a"}}},
 	"POST /v1/signals/{id}/withdraw":   map[string]any{"reason": "matrix"},
 	"POST /v1/signals/{id}/handover":   map[string]any{"team_id": "team-a"},
 	"POST /v1/signals/{id}/decline":    map[string]any{"reason": "matrix"},

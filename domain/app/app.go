@@ -426,15 +426,29 @@ func (s *Service) registerSubject(ctx context.Context, req Request, id uuid.UUID
 	return err
 }
 
-// HandOver hands a signal to a team the configuration knows. It returns
-// KindInvalid for an unknown team, and Execute's errors.
+// HandOver hands a signal to a team the configuration knows; without a
+// team, to the team of the first routing rule of the network that matches
+// the signal, recorded in the event. It returns KindInvalid for an unknown
+// team or when no rule matches, and Execute's errors.
 func (s *Service) HandOver(ctx context.Context, req Request, signalID uuid.UUID, team, note string) (Result, error) {
 	return s.Execute(ctx, req, signalID, func(st domain.Signal, seal Sealer) (domain.Command, error) {
+		var rule string
+		if team == "" && st.Status == domain.StatusRaised {
+			rules, _, err := s.RoutingRules(ctx, st.Network)
+			if err != nil {
+				return nil, err
+			}
+			r, ok := domain.Route(rules, st)
+			if !ok {
+				return nil, domain.Invalid(domain.FieldError{Field: "team_id", Message: "no routing rule matches this signal: name a team"})
+			}
+			team, rule = r.TeamID, r.ID
+		}
 		if team != "" && !s.Lookup.KnownTeam(req.Actor.Network, team) {
 			return nil, domain.Invalid(domain.FieldError{Field: "team_id", Message: "unknown team"})
 		}
 		n, err := seal(note)
-		return domain.HandOver{TeamID: team, Note: n}, err
+		return domain.HandOver{TeamID: team, Note: n, RuleID: rule}, err
 	})
 }
 

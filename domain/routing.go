@@ -1,0 +1,98 @@
+package domain
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Routing rules: the ordered list by which a handover without a team goes
+// to a basisteam. Coordinators maintain it as event-sourced configuration,
+// one stream per network (RoutingStream); each RoutingRulesSet replaces the
+// whole list, and the stream's revision is its version.
+
+// RoutingCategory is the stream category of routing configuration.
+const RoutingCategory = "routing"
+
+// RoutingStream is the stream of a network's routing rules.
+func RoutingStream(network string) string { return RoutingCategory + "-" + network }
+
+// MaxRoutingRules bounds one network's list.
+const MaxRoutingRules = 500
+
+// RoutingRule sends signals that match every field it sets (an empty field
+// matches anything) to a team.
+type RoutingRule struct {
+	ID            string `json:"id"`
+	Neighbourhood string `json:"neighbourhood,omitempty"`
+	Category      string `json:"category,omitempty"`
+	Urgency       string `json:"urgency,omitempty"`
+	TeamID        string `json:"team_id"`
+}
+
+// Matches reports whether the rule applies to a signal.
+func (r RoutingRule) Matches(neighbourhood string, categories []string, urgency string) bool {
+	return (r.Neighbourhood == "" || strings.EqualFold(r.Neighbourhood, neighbourhood)) &&
+		(r.Category == "" || slices.Contains(categories, r.Category)) &&
+		(r.Urgency == "" || r.Urgency == urgency)
+}
+
+// RoutingRulesSet replaces a network's routing rules.
+type RoutingRulesSet struct {
+	Network string        `json:"network"`
+	Rules   []RoutingRule `json:"rules"`
+}
+
+// EventType implements Event.
+func (RoutingRulesSet) EventType() string { return "RoutingRulesSet" }
+
+// Route returns the first rule, in order, that matches the signal.
+func Route(rules []RoutingRule, s Signal) (RoutingRule, bool) {
+	for _, r := range rules {
+		if r.Matches(s.Neighbourhood, s.Categories, s.Urgency) {
+			return r, true
+		}
+	}
+	return RoutingRule{}, false
+}
+
+// ValidateRoutingRules checks a list before it is set: every rule has an id
+// (unique in the list) and a team, and names only known categories and
+// urgencies. knownTeam says whether a team exists in the network.
+func ValidateRoutingRules(rules []RoutingRule, knownTeam func(string) bool) error {
+	var errs []FieldError
+	if len(rules) > MaxRoutingRules {
+		errs = append(errs, FieldError{Field: "rules", Message: fmt.Sprintf("at most %d rules", MaxRoutingRules)})
+	}
+	seen := map[string]bool{}
+	for i, r := range rules {
+		at := func(f string) string { return fmt.Sprintf("rules[%d].%s", i, f) }
+		switch {
+		case strings.TrimSpace(r.ID) == "":
+			errs = append(errs, FieldError{Field: at("id"), Message: "is required"})
+		case seen[r.ID]:
+			errs = append(errs, FieldError{Field: at("id"), Message: "is used twice"})
+		case len(r.ID) > 100:
+			errs = append(errs, FieldError{Field: at("id"), Message: "is longer than 100 characters"})
+		}
+		seen[r.ID] = true
+		if r.TeamID == "" {
+			errs = append(errs, FieldError{Field: at("team_id"), Message: "is required"})
+		} else if !knownTeam(r.TeamID) {
+			errs = append(errs, FieldError{Field: at("team_id"), Message: "unknown team"})
+		}
+		if r.Category != "" && !Categories.Has(r.Category) {
+			errs = append(errs, FieldError{Field: at("category"), Message: "unknown category"})
+		}
+		if r.Urgency != "" && !Urgencies.Has(r.Urgency) {
+			errs = append(errs, FieldError{Field: at("urgency"), Message: "unknown urgency"})
+		}
+		if len(r.Neighbourhood) > 100 {
+			errs = append(errs, FieldError{Field: at("neighbourhood"), Message: "is longer than 100 characters"})
+		}
+	}
+	if len(errs) > 0 {
+		return Invalid(errs...)
+	}
+	return nil
+}
