@@ -122,19 +122,54 @@ func TestOneGroupCommit(t *testing.T) {
 	}
 }
 
-// failingSyncs makes the write-ahead log's syncs fail while on is set.
-type failingSyncs struct{ on atomic.Bool }
+// inject fails the file operations fail picks (nil: let it through) while
+// on is set.
+type inject struct {
+	on   atomic.Bool
+	name string
+	fail func(errorfs.Op) error
+}
 
-func (f *failingSyncs) String() string { return "failing WAL syncs" }
+func (f *inject) String() string { return f.name }
 
-func (f *failingSyncs) MaybeError(op errorfs.Op) error {
-	switch op.Kind {
-	case errorfs.OpFileSync, errorfs.OpFileSyncData, errorfs.OpFileSyncTo:
-		if f.on.Load() && strings.HasSuffix(op.Path, ".log") {
-			return errors.New("injected sync failure")
-		}
+func (f *inject) MaybeError(op errorfs.Op) error {
+	if !f.on.Load() {
+		return nil
 	}
-	return nil
+	return f.fail(op)
+}
+
+// failingSyncs makes the write-ahead log's syncs fail.
+func failingSyncs() *inject {
+	return &inject{name: "failing WAL syncs", fail: func(op errorfs.Op) error {
+		switch op.Kind {
+		case errorfs.OpFileSync, errorfs.OpFileSyncData, errorfs.OpFileSyncTo:
+			if strings.HasSuffix(op.Path, ".log") {
+				return errors.New("injected sync failure")
+			}
+		}
+		return nil
+	}}
+}
+
+// diskFull makes writes to the write-ahead log fail with ENOSPC.
+func diskFull() *inject {
+	return &inject{name: "disk full", fail: func(op errorfs.Op) error {
+		if (op.Kind == errorfs.OpFileWrite || op.Kind == errorfs.OpFileWriteAt) && strings.HasSuffix(op.Path, ".log") {
+			return syscall.ENOSPC
+		}
+		return nil
+	}}
+}
+
+// failingOpens makes opening files fail.
+func failingOpens() *inject {
+	return &inject{name: "failing opens", fail: func(op errorfs.Op) error {
+		if op.Kind == errorfs.OpOpen {
+			return errors.New("injected open failure")
+		}
+		return nil
+	}}
 }
 
 // TestFailedSyncRefusesWrites: after a failed sync the store answers
@@ -142,7 +177,7 @@ func (f *failingSyncs) MaybeError(op errorfs.Op) error {
 // every acknowledged event.
 func TestFailedSyncRefusesWrites(t *testing.T) {
 	mem := vfs.NewMem()
-	inj := &failingSyncs{}
+	inj := failingSyncs()
 	s, err := Open("store", Options{FS: errorfs.Wrap(mem, inj)})
 	if err != nil {
 		t.Fatal(err)
@@ -187,25 +222,13 @@ func TestFailedSyncRefusesWrites(t *testing.T) {
 	}
 }
 
-// diskFull makes writes to the write-ahead log fail with ENOSPC while on.
-type diskFull struct{ on atomic.Bool }
-
-func (f *diskFull) String() string { return "disk full" }
-
-func (f *diskFull) MaybeError(op errorfs.Op) error {
-	if (op.Kind == errorfs.OpFileWrite || op.Kind == errorfs.OpFileWriteAt) && f.on.Load() && strings.HasSuffix(op.Path, ".log") {
-		return syscall.ENOSPC
-	}
-	return nil
-}
-
 // TestDiskFull: with the disk full an append is never acknowledged and
 // answers KindUnavailable (503 with Retry-After over HTTP); the store takes
 // no writes until reopened; once space is back, reopening needs no repair
 // and keeps every acknowledged event.
 func TestDiskFull(t *testing.T) {
 	mem := vfs.NewMem()
-	inj := &diskFull{}
+	inj := diskFull()
 	s, err := Open("store", Options{FS: errorfs.Wrap(mem, inj)})
 	if err != nil {
 		t.Fatal(err)
@@ -250,24 +273,12 @@ func TestDiskFull(t *testing.T) {
 	}
 }
 
-// failingOpens makes opening files fail while on.
-type failingOpens struct{ on atomic.Bool }
-
-func (f *failingOpens) String() string { return "failing opens" }
-
-func (f *failingOpens) MaybeError(op errorfs.Op) error {
-	if op.Kind == errorfs.OpOpen && f.on.Load() {
-		return errors.New("injected open failure")
-	}
-	return nil
-}
-
 // TestOpenFailureRecovers: a store that cannot open its files fails Open
 // with an error (no panic, no half-open store), and opens with every event
 // once the files can be opened again.
 func TestOpenFailureRecovers(t *testing.T) {
 	mem := vfs.NewMem()
-	inj := &failingOpens{}
+	inj := failingOpens()
 	fs := errorfs.Wrap(mem, inj)
 	s, err := Open("store", Options{FS: fs})
 	if err != nil {
