@@ -1,0 +1,190 @@
+// Package notify delivers notifications about signals to the teams,
+// organisations and people concerned. A notification carries ids, codes and
+// links, never personal data.
+//
+// This file is the webhook channel: each delivery is an HTTPS (or, for
+// tests, loopback HTTP) POST of the JSON notification, signed with
+// HMAC-SHA256 over the timestamp and the body in the header
+//
+//	Buurtsignaal-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
+//
+// and carrying its idempotency key in Idempotency-Key, so a receiver drops
+// the repeats that at-least-once delivery allows. Receivers check the
+// signature and its age with Verify. A failed delivery (network error, 5xx,
+// 429) is retried with exponential backoff and full jitter, up to
+// Webhook.Attempts times; 4xx answers other than 408 and 429 are final.
+// What still fails is the caller's to dead-letter.
+package notify
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// SignatureHeader is the header that carries the signature.
+const SignatureHeader = "Buurtsignaal-Signature"
+
+// Notification is what a webhook receives: ids, codes and a link, never
+// personal data.
+type Notification struct {
+	ID      string    `json:"id"`   // idempotency key: the same for every retry
+	Kind    string    `json:"kind"` // handed_over, matched, norm_lapsing, norm_lapsed, referral_made, feedback_given
+	Signal  string    `json:"signal_id,omitempty"`
+	Team    string    `json:"team_id,omitempty"`
+	Org     string    `json:"organisation_id,omitempty"`
+	Link    string    `json:"link,omitempty"`
+	At      time.Time `json:"at"`
+	Network string    `json:"network"`
+}
+
+// Sign returns the signature header value of body at time t.
+func Sign(secret []byte, t time.Time, body []byte) string {
+	ts := strconv.FormatInt(t.Unix(), 10)
+	return "t=" + ts + ",v1=" + mac(secret, ts, body)
+}
+
+func mac(secret []byte, ts string, body []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(ts))
+	m.Write([]byte{'.'})
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// Errors of Verify.
+var (
+	ErrBadSignature = errors.New("notify: the signature does not match")
+	ErrStale        = errors.New("notify: the signature is outside the replay window")
+)
+
+// Verify checks a signature header against body at now: the HMAC must match
+// and its timestamp be within window of now (a replayed old delivery fails).
+func Verify(secret []byte, header string, body []byte, now time.Time, window time.Duration) error {
+	var ts, sig string
+	for _, part := range strings.Split(header, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+		switch k {
+		case "t":
+			ts = v
+		case "v1":
+			sig = v
+		}
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || sig == "" {
+		return ErrBadSignature
+	}
+	if !hmac.Equal([]byte(sig), []byte(mac(secret, ts, body))) {
+		return ErrBadSignature
+	}
+	if d := now.Sub(time.Unix(sec, 0)); d > window || d < -window {
+		return ErrStale
+	}
+	return nil
+}
+
+// Webhook delivers signed notifications.
+type Webhook struct {
+	Client   *http.Client
+	Attempts int           // tries per delivery (default 5)
+	Base     time.Duration // first backoff (default 500ms); doubled each retry, full jitter
+	Max      time.Duration // backoff cap (default 1 minute)
+	Now      func() time.Time
+	Sleep    func(context.Context, time.Duration) error
+	// Retried counts retries, for metrics; may be nil.
+	Retried func()
+}
+
+// Deliver posts body to url, signed with secret, retrying as the package
+// documentation says. It returns nil once the receiver answered 2xx, and the
+// last error otherwise (the caller dead-letters it).
+func (w *Webhook) Deliver(ctx context.Context, url string, secret []byte, key string, body []byte) error {
+	attempts, base, maxWait := w.Attempts, w.Base, w.Max
+	if attempts <= 0 {
+		attempts = 5
+	}
+	if base <= 0 {
+		base = 500 * time.Millisecond
+	}
+	if maxWait <= 0 {
+		maxWait = time.Minute
+	}
+	now, sleep := w.Now, w.Sleep
+	if now == nil {
+		now = time.Now
+	}
+	if sleep == nil {
+		sleep = sleepCtx
+	}
+	client := w.Client
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	var last error
+	for i := 0; i < attempts; i++ {
+		if i > 0 {
+			if w.Retried != nil {
+				w.Retried()
+			}
+			backoff := min(maxWait, base<<(i-1))
+			if err := sleep(ctx, time.Duration(rand.Int64N(int64(backoff)+1))); err != nil {
+				return err
+			}
+		}
+		retry, err := w.post(ctx, client, url, secret, key, body, now())
+		if err == nil {
+			return nil
+		}
+		last = err
+		if !retry {
+			break
+		}
+	}
+	return last
+}
+
+func (w *Webhook) post(ctx context.Context, client *http.Client, url string, secret []byte, key string, body []byte, at time.Time) (retry bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", key)
+	req.Header.Set(SignatureHeader, Sign(secret, at, body))
+	resp, err := client.Do(req)
+	if err != nil {
+		return ctx.Err() == nil, err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		return false, nil
+	case resp.StatusCode >= 500, resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusRequestTimeout:
+		return true, fmt.Errorf("notify: webhook answered %d", resp.StatusCode)
+	default:
+		return false, fmt.Errorf("notify: webhook refused the notification: %d", resp.StatusCode)
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,119 @@
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestSignAndVerify(t *testing.T) {
+	secret, body := []byte("s3cret"), []byte(`{"id":"n-1"}`)
+	now := time.Unix(1_800_000_000, 0)
+	h := Sign(secret, now, body)
+	tests := []struct {
+		name   string
+		secret []byte
+		header string
+		body   []byte
+		at     time.Time
+		want   error
+	}{
+		{"valid", secret, h, body, now.Add(time.Minute), nil},
+		{"other secret", []byte("other"), h, body, now, ErrBadSignature},
+		{"tampered body", secret, h, []byte(`{"id":"n-2"}`), now, ErrBadSignature},
+		{"replayed after the window", secret, h, body, now.Add(6 * time.Minute), ErrStale},
+		{"from the future", secret, h, body, now.Add(-6 * time.Minute), ErrStale},
+		{"no signature", secret, "t=1800000000", body, now, ErrBadSignature},
+		{"garbage", secret, "nonsense", body, now, ErrBadSignature},
+	}
+	for _, tt := range tests {
+		if err := Verify(tt.secret, tt.header, tt.body, tt.at, 5*time.Minute); !errors.Is(err, tt.want) {
+			t.Errorf("%s: Verify = %v, want %v", tt.name, err, tt.want)
+		}
+	}
+}
+
+// receiver is an in-test webhook endpoint that verifies signatures, answers
+// the given statuses in turn, and records what it accepted.
+type receiver struct {
+	mu       sync.Mutex
+	statuses []int
+	seen     []string // idempotency keys of verified deliveries
+	bad      int
+}
+
+func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if err := Verify([]byte("s3cret"), r.Header.Get(SignatureHeader), body, time.Now(), 5*time.Minute); err != nil {
+		rc.bad++
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	var n Notification
+	if json.Unmarshal(body, &n) != nil || n.ID != r.Header.Get("Idempotency-Key") {
+		rc.bad++
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	rc.seen = append(rc.seen, n.ID)
+	status := http.StatusNoContent
+	if len(rc.statuses) > 0 {
+		status, rc.statuses = rc.statuses[0], rc.statuses[1:]
+	}
+	w.WriteHeader(status)
+}
+
+func TestDeliverRetriesWithBackoff(t *testing.T) {
+	rc := &receiver{statuses: []int{500, 503, 429}}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	var waits []time.Duration
+	retried := 0
+	w := &Webhook{Attempts: 5, Base: 100 * time.Millisecond, Max: 300 * time.Millisecond,
+		Sleep:   func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil },
+		Retried: func() { retried++ }}
+	body, _ := json.Marshal(Notification{ID: "n-1", Kind: "handed_over", Signal: "s-1", Team: "team-a", Network: "net", At: time.Now()})
+	if err := w.Deliver(context.Background(), srv.URL, []byte("s3cret"), "n-1", body); err != nil {
+		t.Fatalf("Deliver: %v", err)
+	}
+	if len(rc.seen) != 4 || rc.bad != 0 || retried != 3 {
+		t.Fatalf("deliveries %v (bad %d), retries %d; want 4 signed deliveries, 3 retries", rc.seen, rc.bad, retried)
+	}
+	for i, d := range waits { // full jitter under 100ms, 200ms, then the 300ms cap
+		if limit := min(300*time.Millisecond, 100*time.Millisecond<<i); d < 0 || d > limit {
+			t.Errorf("wait %d = %v, want within [0, %v]", i, d, limit)
+		}
+	}
+}
+
+func TestDeliverGivesUp(t *testing.T) {
+	rc := &receiver{statuses: []int{500, 500, 500}}
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	w := &Webhook{Attempts: 3, Sleep: func(context.Context, time.Duration) error { return nil }}
+	if err := w.Deliver(context.Background(), srv.URL, []byte("s3cret"), "n-2", []byte(`{"id":"n-2"}`)); err == nil {
+		t.Fatal("three 500s: want an error to dead-letter")
+	}
+	if len(rc.seen) != 3 {
+		t.Fatalf("%d attempts, want 3", len(rc.seen))
+	}
+	// A refusal (4xx) is final: no retry.
+	rc2 := &receiver{statuses: []int{422}}
+	srv2 := httptest.NewServer(rc2)
+	defer srv2.Close()
+	if err := w.Deliver(context.Background(), srv2.URL, []byte("s3cret"), "n-3", []byte(`{"id":"n-3"}`)); err == nil || len(rc2.seen) != 1 {
+		t.Fatalf("a 422: err %v after %d attempts, want an error after 1", err, len(rc2.seen))
+	}
+	// A wrong secret is refused by the receiver.
+	if err := w.Deliver(context.Background(), srv2.URL, []byte("wrong"), "n-4", []byte(`{"id":"n-4"}`)); err == nil || rc2.bad != 1 {
+		t.Fatalf("wrong secret: err %v, receiver saw %d bad signatures", err, rc2.bad)
+	}
+}
