@@ -83,7 +83,7 @@ func TestLinearizableAppends(t *testing.T) {
 	dir := t.TempDir()
 	clients, opsPerPhase, phases := 8, 60, 3
 	if os.Getenv("BUURTSIGNAAL_SOAK") != "" { // make soak
-		opsPerPhase, phases = 200, 10
+		opsPerPhase, phases = 100, 10
 	}
 	streams := []string{"signal-hot-a", "signal-hot-b", "signal-hot-c"}
 	var mu sync.Mutex
