@@ -62,6 +62,6 @@ crashtest-server: build
 soak: build
 	$(GO) run ./cmd/buurtsignaal-load -bin bin/buurtsignaal -crash-rounds 100
 	$(GO) run ./scripts/crashtest -rounds 100
-	BUURTSIGNAAL_SOAK=1 $(GO) test -count=1 -v -run '^TestLinearizableAppends$$' ./adapters/pebblestore | grep -E 'operations|^(ok|FAIL|---)'
-	$(GO) test -count=1 -run '^TestKilledProjectorWithDuplicatesEqualsRebuild$$' -rapid.checks=1000 ./projections
+	BUURTSIGNAAL_SOAK=1 $(GO) test -count=1 -v -run '^TestLinearizableAppends$$' ./adapters/pebblestore
+	$(GO) test -count=1 -run '^TestKilledProjectorWithDuplicatesEqualsRebuild$$' ./projections -rapid.checks=1000
 	$(MAKE) fuzz FUZZTIME=60s
