@@ -31,6 +31,9 @@ const (
 	ActErase                Action = "erase"
 	ActReadRouting          Action = "read_routing"
 	ActManageRouting        Action = "manage_routing"
+	ActReadNotifications    Action = "read_notifications"
+	ActManageNotifications  Action = "manage_notifications"
+	ActDeadLetters          Action = "dead_letters"
 )
 
 // Basis is why an access was allowed, recorded in the audit trail.
@@ -151,8 +154,12 @@ func Authorize(p Principal, a Action, t Target) (Basis, error) {
 		if has(RoleCoordinator) || has(RoleAdmin) || has(RoleProfessional) {
 			return BasisRole, nil
 		}
-	case ActManageRouting:
+	case ActManageRouting, ActReadNotifications, ActManageNotifications:
 		if has(RoleCoordinator) || has(RoleAdmin) {
+			return BasisRole, nil
+		}
+	case ActDeadLetters:
+		if has(RoleAdmin) {
 			return BasisRole, nil
 		}
 	case ActSearchSubjects, ActAudit, ActExport, ActErase:

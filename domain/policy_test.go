@@ -49,6 +49,9 @@ var policyTable = map[Action]map[Role]allow{
 	ActErase:                {RolePrivacyOfficer: both(BasisRole)},
 	ActReadRouting:          {RoleCoordinator: both(BasisRole), RoleAdmin: both(BasisRole), RoleProfessional: both(BasisRole)},
 	ActManageRouting:        {RoleCoordinator: both(BasisRole), RoleAdmin: both(BasisRole)},
+	ActReadNotifications:    {RoleCoordinator: both(BasisRole), RoleAdmin: both(BasisRole)},
+	ActManageNotifications:  {RoleCoordinator: both(BasisRole), RoleAdmin: both(BasisRole)},
+	ActDeadLetters:          {RoleAdmin: both(BasisRole)},
 }
 
 // declaredActions reads the Action constants from policy.go, so an action

@@ -97,6 +97,7 @@ func NewRegistry() *Registry {
 		{RecordAccessed{}, decoder[RecordAccessed]()},
 		{AccessDenied{}, decoder[AccessDenied]()},
 		{RoutingRulesSet{}, decoder[RoutingRulesSet]()},
+		{NotificationTargetsSet{}, decoder[NotificationTargetsSet]()},
 	} {
 		r.decoders[d.e.EventType()] = d.dec
 		r.versions[d.e.EventType()] = VersionOf(d.e)

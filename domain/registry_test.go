@@ -18,6 +18,10 @@ func registrySamples() []Event {
 		Outcome: "allowed", ClientAddr: "192.0.2.1", RequestID: "req-1", Network: "net"}
 	return []Event{
 		RoutingRulesSet{Network: "net", Rules: []RoutingRule{{ID: "acute-centrum", Neighbourhood: "centrum", Urgency: "acute", TeamID: "team-a"}, {ID: "rest", TeamID: "team-b"}}},
+		NotificationTargetsSet{Network: "net", Targets: []NotificationTarget{
+			{ID: "team-a-hook", Subscriber: SubscribeTeam, SubscriberID: "team-a", Channel: ChannelWebhook, URL: "https://team-a.example/hook", Kinds: []string{NotifyHandedOver}},
+			{ID: "coordinators", Subscriber: SubscribeCoordinators, Channel: ChannelEmail, Email: "coordinatie@example.org", Language: "en"},
+		}},
 		raised, withdrawn, SignalHandedOver{TeamID: "team-a", Note: secret, RuleID: "rule-1"}, accepted, declined,
 		CaseAssigned{ProfessionalID: "anna"}, FollowUpRecorded{FollowUpID: fuID, Kind: "meeting", Outcome: "other", Note: secret, NextDue: "2026-12-01"},
 		ReferralMade{ReferralID: refID, OrganisationID: "school", Service: "homework club", Reason: secret},

@@ -62,8 +62,12 @@ func (s *Server) routeTable() []route {
 		{http.MethodGet, "/v1/audit/actors/{id}", domain.ActAudit, "What this actor accessed (audited)", nil, auditPage{}, http.StatusOK, s.auditActor()},
 		{http.MethodGet, "/v1/audit/break-glass", domain.ActAudit, "Break-glass reads for review (audited)", nil, auditPage{}, http.StatusOK, s.auditBreakGlass()},
 		{http.MethodGet, "/v1/audit/verify", domain.ActAudit, "Recompute the audit hash chains and report the head digest", nil, VerifyReport{}, http.StatusOK, s.auditVerify},
-		{http.MethodGet, "/v1/routing-rules", domain.ActReadRouting, "The ordered routing rules of my network (neighbourhood, category, urgency -> team); ETag is their version", nil, routingRulesView{}, http.StatusOK, s.routingRules},
-		{http.MethodPut, "/v1/routing-rules", domain.ActManageRouting, "Replace the routing rules (If-Match: the version read; 409 when stale)", routingRulesBody{}, commandAnswer{}, http.StatusOK, s.putRoutingRules},
+		{http.MethodGet, "/v1/routing-rules", domain.ActReadRouting, "The ordered routing rules of my network (neighbourhood, category, urgency -> team); ETag is their version", nil, routingRulesView{}, http.StatusOK, s.routingRules()},
+		{http.MethodPut, "/v1/routing-rules", domain.ActManageRouting, "Replace the routing rules (If-Match: the version read; 409 when stale)", routingRulesBody{}, commandAnswer{}, http.StatusOK, s.putRoutingRules()},
+		{http.MethodGet, "/v1/notification-targets", domain.ActReadNotifications, "Who hears about what, and how (webhook or e-mail); webhook targets carry their signing key; ETag is the version", nil, notificationTargetsView{}, http.StatusOK, s.notificationTargets()},
+		{http.MethodPut, "/v1/notification-targets", domain.ActManageNotifications, "Replace the notification targets (If-Match: the version read; 409 when stale)", notificationTargetsBody{}, commandAnswer{}, http.StatusOK, s.putNotificationTargets()},
+		{http.MethodGet, "/v1/notifications/dead-letters", domain.ActDeadLetters, "Notifications whose delivery failed after every retry", nil, deadLettersPage{}, http.StatusOK, s.deadLetters},
+		{http.MethodPost, "/v1/notifications/dead-letters/{id}/retry", domain.ActDeadLetters, "Queue a dead letter again (same idempotency key)", nil, retryAnswer{}, http.StatusAccepted, s.retryDeadLetter},
 		{http.MethodGet, "/v1/monitor/overdue", domain.ActMonitor, "Overdue signals (no personal data)", nil, overduePage{}, http.StatusOK, s.monitorOverdue},
 	}
 }

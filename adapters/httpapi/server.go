@@ -59,6 +59,8 @@ type Deps struct {
 	// average, RateBurst how many at once; 0 turns the limit off.
 	RateLimit float64
 	RateBurst int
+	// Notifications is the notifier's admin side (nil: notifications off).
+	Notifications Notifications
 }
 
 // Server is the HTTP API.

@@ -38,14 +38,16 @@ const SignatureHeader = "Buurtsignaal-Signature"
 // Notification is what a webhook receives: ids, codes and a link, never
 // personal data.
 type Notification struct {
-	ID      string    `json:"id"`   // idempotency key: the same for every retry
-	Kind    string    `json:"kind"` // handed_over, matched, norm_lapsing, norm_lapsed, referral_made, feedback_given
-	Signal  string    `json:"signal_id,omitempty"`
-	Team    string    `json:"team_id,omitempty"`
-	Org     string    `json:"organisation_id,omitempty"`
-	Link    string    `json:"link,omitempty"`
-	At      time.Time `json:"at"`
-	Network string    `json:"network"`
+	ID       string    `json:"id"`   // idempotency key: the same for every retry
+	Kind     string    `json:"kind"` // one of domain.NotificationKinds
+	Signal   string    `json:"signal_id,omitempty"`
+	Team     string    `json:"team_id,omitempty"`
+	Org      string    `json:"organisation_id,omitempty"`
+	Referral string    `json:"referral_id,omitempty"`
+	Code     string    `json:"code,omitempty"` // the feedback code of feedback_given
+	Link     string    `json:"link,omitempty"`
+	At       time.Time `json:"at"`
+	Network  string    `json:"network"`
 }
 
 // Sign returns the signature header value of body at time t.

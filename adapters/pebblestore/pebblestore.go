@@ -135,11 +135,14 @@ type appendRes struct {
 	err error
 }
 
-type quietLogger struct{}
+// QuietLogger keeps Pebble's informational logging out of the server's
+// logs; a fatal error panics with ErrCorrupt. Other Pebble databases of the
+// server (the notification outbox) share it.
+type QuietLogger struct{}
 
-func (quietLogger) Infof(string, ...any)  {}
-func (quietLogger) Errorf(string, ...any) {}
-func (quietLogger) Fatalf(format string, args ...any) {
+func (QuietLogger) Infof(string, ...any)  {}
+func (QuietLogger) Errorf(string, ...any) {}
+func (QuietLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...))
 }
 
@@ -185,7 +188,7 @@ func open(dir string, opts Options) (s *Store, err error) {
 	const memTableSize = 32 << 20
 	cache := pebble.NewCache(opts.CacheBytes + 2*memTableSize)
 	defer cache.Unref()
-	po := &pebble.Options{FS: opts.FS, Cache: cache, Logger: quietLogger{}, MemTableSize: memTableSize, MemTableStopWritesThreshold: 2}
+	po := &pebble.Options{FS: opts.FS, Cache: cache, Logger: QuietLogger{}, MemTableSize: memTableSize, MemTableStopWritesThreshold: 2}
 	for i := range po.Levels {
 		// Bloom filters: the writer looks up the heads of new streams, which
 		// do not exist yet.

@@ -75,7 +75,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 // damage rewrites one key of a closed store through Pebble itself.
 func damage(t *testing.T, dir string, edit func(db *pebble.DB)) {
 	t.Helper()
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+	db, err := pebble.Open(dir, &pebble.Options{Logger: QuietLogger{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/google/uuid"
 )
 
 // matrixRoles are the matrix columns and the principal acting in each.
@@ -133,6 +135,7 @@ func (f *fixtures) signal(state, who string, own bool) (signalID, referralID str
 var bodies = map[string]any{
 	"POST /v1/signals":                 nil, // raiseBody, built per call
 	"PUT /v1/routing-rules":            map[string]any{"rules": []any{map[string]any{"id": "matrix", "team_id": "team-a"}}},
+	"PUT /v1/notification-targets":     map[string]any{"targets": []any{map[string]any{"id": "matrix", "subscriber": "team", "subscriber_id": "team-a", "channel": "webhook", "url": "https://hooks.example/matrix"}}},
 	"POST /v1/signals/{id}/withdraw":   map[string]any{"reason": "matrix"},
 	"POST /v1/signals/{id}/handover":   map[string]any{"team_id": "team-a"},
 	"POST /v1/signals/{id}/decline":    map[string]any{"reason": "matrix"},
@@ -190,6 +193,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 					path = strings.Replace(path, "{id}", raised.str("subject_id"), 1)
 				case "actor":
 					path = strings.Replace(path, "{id}", "anna", 1)
+				case "unknown":
+					path = strings.Replace(path, "{id}", uuid.NewString(), 1)
 				default:
 					sig, ref := f.signal(l.fixture, mr.who, own)
 					if strings.HasPrefix(l.route, "/v1/referrals/") {

@@ -25,6 +25,7 @@ import (
 	"github.com/buurtsignaal/buurtsignaal/adapters/keystore"
 	"github.com/buurtsignaal/buurtsignaal/adapters/kurrentdb"
 	"github.com/buurtsignaal/buurtsignaal/adapters/metrics"
+	"github.com/buurtsignaal/buurtsignaal/adapters/notify"
 	"github.com/buurtsignaal/buurtsignaal/adapters/pebblestore"
 	"github.com/buurtsignaal/buurtsignaal/domain"
 	"github.com/buurtsignaal/buurtsignaal/domain/app"
@@ -46,6 +47,7 @@ type system struct {
 	subjects *projections.Subjects
 	orgs     *projections.Organisations
 	audit    *projections.AuditTrail
+	targets  *projections.NotificationTargets
 	app      *app.Service
 	metrics  *prometheus.Registry
 	tokens   *auth.TokensFile
@@ -123,7 +125,8 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 	s.subjects = projections.NewSubjects()
 	s.orgs = projections.NewOrganisations()
 	s.audit = projections.NewAuditTrail()
-	s.runner = projections.NewRunner(s.store, s.reg, s.cases, s.subjects, s.orgs, s.audit)
+	s.targets = projections.NewNotificationTargets()
+	s.runner = projections.NewRunner(s.store, s.reg, s.cases, s.subjects, s.orgs, s.audit, s.targets)
 
 	if cfg.Tokens != "" {
 		s.tokens, err = auth.LoadTokensFile(cfg.Tokens, cfg.Network)
@@ -292,11 +295,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		auditor = h.auditor(auditLog)
 	}
 	auditor = metrics.InstrumentAuditor(auditor, sys.metrics)
+	var notifier *notify.Notifier
+	if !cfg.NoNotify {
+		if notifier, err = sys.notifier(); err != nil {
+			return err
+		}
+	}
 	api := httpapi.New(httpapi.Deps{
 		Log: log, Auth: authn, App: sys.app, Runner: sys.runner, Cases: sys.cases, Subjects: sys.subjects,
 		Orgs: sys.orgs, Cipher: sys.keys, Auditor: auditor, Audit: sys.audit, Metrics: sys.metrics, Now: sys.now,
 		RequireMFA: !cfg.NoMFA, Verify: sys.verify, RateLimit: float64(cfg.RateLimit), RateBurst: cfg.RateBurst,
-		Ready: func() bool { return sys.runner.CaughtUp() },
+		Ready:         func() bool { return sys.runner.CaughtUp() },
+		Notifications: notifications(notifier),
 	})
 	if sys.pebble != nil {
 		stopAdmin, err := sys.serveAdmin(ctx, adminSocket(cfg), log)
@@ -336,6 +346,20 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	addr := ln.Addr().String()
+	if notifier != nil {
+		notifier.BaseURL = cfg.PublicURL
+		if notifier.BaseURL == "" {
+			notifier.BaseURL = "http://" + addr
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := notifier.Run(bg); err != nil && bg.Err() == nil {
+				log.Error("notifier stopped", "err", err)
+			}
+		}()
+		defer func() { stopBackground(); <-done }() // before the outbox closes
+	}
 	log.Info("serving", "addr", addr, "replica", cfg.Replica, "store", storeKind(cfg))
 	if cfg.Demo {
 		printDemo(stdout, addr, demoTokens)

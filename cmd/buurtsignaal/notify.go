@@ -1,0 +1,81 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/buurtsignaal/buurtsignaal/adapters/httpapi"
+	"github.com/buurtsignaal/buurtsignaal/adapters/notify"
+)
+
+// notifier opens the notification outbox (<data-dir>/outbox) and builds the
+// notifier with its channels. The outbox is derived state and not part of
+// backups: a restored server starts a new one at the log's head.
+func (s *system) notifier() (*notify.Notifier, error) {
+	outbox, err := notify.OpenOutbox(filepath.Join(s.cfg.DataDir, "outbox"))
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, outbox.Close)
+	secret, err := loadOrCreateSecret(notifySecretFile(s.cfg))
+	if err != nil {
+		return nil, fmt.Errorf("notification secret: %w", err)
+	}
+	m := notify.NewMetrics(s.metrics, outbox.Count)
+	n := &notify.Notifier{
+		Outbox: outbox, Store: s.store, Reg: s.reg, Runner: s.runner, Cases: s.cases, Targets: s.targets,
+		Webhook:      &notify.Webhook{Attempts: s.cfg.NotifyAttempts, Retried: m.RetriedFunc("webhook")},
+		Secret:       secret,
+		Now:          s.now,
+		Log:          s.log,
+		Metrics:      m,
+		ScanEvery:    s.cfg.NotifyScanInterval,
+		LapsingShare: float64(s.cfg.NotifyLapsingShare) / 100,
+	}
+	return n, nil
+}
+
+// notifications is the API's view of the notifier (nil when off).
+func notifications(n *notify.Notifier) httpapi.Notifications {
+	if n == nil {
+		return nil
+	}
+	return n
+}
+
+func notifySecretFile(cfg Config) string {
+	if cfg.NotifySecretFile != "" {
+		return cfg.NotifySecretFile
+	}
+	return filepath.Join(cfg.DataDir, "notify-secret")
+}
+
+// loadOrCreateSecret reads a hex secret of 32 bytes, creating the file
+// (mode 0600, synced) when it does not exist.
+func loadOrCreateSecret(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		secret := make([]byte, 32)
+		if _, err := rand.Read(secret); err != nil {
+			return nil, err
+		}
+		if err := writeSynced(path, []byte(hex.EncodeToString(secret)+"\n")); err != nil {
+			return nil, err
+		}
+		return secret, syncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		return nil, err
+	}
+	secret, err := hex.DecodeString(strings.TrimSpace(string(data)))
+	if err != nil || len(secret) < 16 {
+		return nil, errors.New("the file must hold at least 16 bytes in hex")
+	}
+	return secret, nil
+}

@@ -1,0 +1,334 @@
+package main
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/buurtsignaal/buurtsignaal/adapters/notify"
+)
+
+// receiver is an in-test webhook receiver on loopback. Each path is one
+// target; it verifies every delivery's signature with that target's key and
+// records what arrives. fail[path] > 0 answers 500 that many more times
+// (-1: always).
+type receiver struct {
+	t   *testing.T
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	secrets  map[string][]byte // path -> signing key
+	fail     map[string]int
+	attempts map[string]int                            // path -> requests
+	got      map[string]map[string]notify.Notification // path -> id -> notification
+	raw      []string
+	bad      []string
+}
+
+func newReceiver(t *testing.T) *receiver {
+	r := &receiver{t: t, secrets: map[string][]byte{}, fail: map[string]int{}, attempts: map[string]int{}, got: map[string]map[string]notify.Notification{}}
+	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	path := req.URL.Path
+	r.attempts[path]++
+	r.raw = append(r.raw, string(body))
+	if err := notify.Verify(r.secrets[path], req.Header.Get(notify.SignatureHeader), body, time.Now(), 5*time.Minute); err != nil {
+		r.bad = append(r.bad, path+": "+err.Error())
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	if f := r.fail[path]; f != 0 {
+		if f > 0 {
+			r.fail[path]--
+		}
+		http.Error(w, "down", http.StatusInternalServerError)
+		return
+	}
+	var n notify.Notification
+	if err := json.Unmarshal(body, &n); err != nil || n.ID != req.Header.Get("Idempotency-Key") {
+		r.bad = append(r.bad, path+": body or idempotency key")
+		http.Error(w, "bad body", http.StatusBadRequest)
+		return
+	}
+	if r.got[path] == nil {
+		r.got[path] = map[string]notify.Notification{}
+	}
+	r.got[path][n.ID] = n
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (r *receiver) url(path string) string { return r.srv.URL + path }
+
+// setFail makes path answer 500 n more times (-1: always, 0: never).
+func (r *receiver) setFail(path string, n int) {
+	r.mu.Lock()
+	r.fail[path] = n
+	r.mu.Unlock()
+}
+
+// kinds returns "kind signal" of everything path received, sorted.
+func (r *receiver) kinds(path string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, n := range r.got[path] {
+		out = append(out, n.Kind+" "+n.Signal)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// waitFor waits until path has received want (as kinds returns it).
+func (r *receiver) waitFor(path string, want []string) {
+	r.t.Helper()
+	slices.Sort(want)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got := r.kinds(path)
+		if cmp.Equal(want, got) {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("%s received (-want +got):\n%s", path, cmp.Diff(want, got))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// setTargets puts the targets and hands the receiver each webhook's key.
+func (r *receiver) setTargets(s *server, targets []map[string]any) {
+	r.t.Helper()
+	s.must(200, s.do("PUT", "/v1/notification-targets", "gert", map[string]any{"targets": targets}), "set targets")
+	got := s.must(200, s.do("GET", "/v1/notification-targets", "ivo", nil), "read targets")
+	var view struct {
+		Targets []struct {
+			URL    string `json:"url"`
+			Secret string `json:"secret"`
+		} `json:"targets"`
+	}
+	if err := json.Unmarshal(got.raw, &view); err != nil {
+		r.t.Fatal(err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, tg := range view.Targets {
+		if tg.URL == "" {
+			continue
+		}
+		key, err := hex.DecodeString(tg.Secret)
+		if err != nil || len(key) != 32 {
+			r.t.Fatalf("webhook target without a signing key: %+v", tg)
+		}
+		r.secrets[strings.TrimPrefix(tg.URL, r.srv.URL)] = key
+	}
+}
+
+func hook(id, subscriber, subscriberID, url string, kinds ...string) map[string]any {
+	t := map[string]any{"id": id, "subscriber": subscriber, "channel": "webhook", "url": url}
+	if subscriberID != "" {
+		t["subscriber_id"] = subscriberID
+	}
+	if len(kinds) > 0 {
+		t["kinds"] = kinds
+	}
+	return t
+}
+
+// TestNotificationsEndToEnd drives every notification kind through the
+// real server to signed webhooks: routing, handover, match (only the teams
+// involved), referral, feedback, and the response norm about to lapse,
+// lapsed and at three times, on an injected clock; retries after 500s, the
+// dead letters and their retry; metrics; and no personal data in any body.
+func TestNotificationsEndToEnd(t *testing.T) {
+	ams, _ := time.LoadLocation("Europe/Amsterdam")
+	start := time.Date(2026, 11, 23, 10, 0, 0, 0, ams) // a Monday
+	c := &clock{t: start}
+	s := startServerWith(t, "", map[string]string{
+		"BUURTSIGNAAL_NOTIFY_SCAN_INTERVAL": "50ms", "BUURTSIGNAAL_NOTIFY_ATTEMPTS": "3",
+		"BUURTSIGNAAL_PUBLIC_URL": "https://buurtsignaal.example",
+	}, c.now)
+	rc := newReceiver(t)
+	s.must(201, s.do("POST", "/v1/organisations", "ivo", map[string]any{"id": "school-x", "name": "School X", "kind": "school"}), "register school")
+	s.must(200, s.do("PUT", "/v1/routing-rules", "gert", map[string]any{"rules": []any{map[string]any{"id": "acute", "urgency": "acute", "team_id": "team-a"}}}), "routing")
+	rc.setTargets(s, []map[string]any{
+		hook("team-a", "team", "team-a", rc.url("/team-a")),
+		hook("team-b", "team", "team-b", rc.url("/team-b"), "matched", "norm_lapsing", "norm_lapsed"),
+		hook("school", "organisation", "school-x", rc.url("/school")),
+		hook("carla", "principal", "carla", rc.url("/carla")),
+		hook("coordinators", "coordinators", "", rc.url("/coord")),
+		hook("broken", "team", "team-a", rc.url("/broken"), "handed_over"),
+	})
+	rc.setFail("/team-a", 2) // the first two tries fail: retried
+	rc.setFail("/broken", -1)
+
+	acute := func(who, name string) answer {
+		b := raiseBody(name)
+		b["urgency"] = "acute"
+		return s.must(201, s.do("POST", "/v1/signals", who, b), "raise")
+	}
+	// S1 goes to team-a by the routing rule.
+	raised := acute("carla", "Naam Een")
+	s1 := raised.str("id")
+	s.must(200, s.do("POST", "/v1/signals/"+s1+"/handover", "carla", map[string]any{}), "handover by the rules")
+	rc.waitFor("/team-a", []string{"handed_over " + s1})
+	// S2 is about the same resident: matched with S1. Only team-a holds a
+	// signal of the match; team-b, subscribed to matches, hears nothing.
+	s2 := s.must(201, s.do("POST", "/v1/signals", "dirk", raiseBody("Naam Een")), "raise the same resident")
+	if s2.str("subject_id") != raised.str("subject_id") {
+		t.Fatalf("no match: %s", s2.raw)
+	}
+	rc.waitFor("/team-a", []string{"handed_over " + s1, "matched " + s2.str("id")})
+	// Referral and feedback on S1.
+	s.must(200, s.do("POST", "/v1/signals/"+s1+"/accept", "anna", nil), "accept")
+	ref := s.must(201, s.do("POST", "/v1/signals/"+s1+"/referrals", "anna", map[string]any{"organisation_id": "school-x", "reason": secretDesc}), "refer")
+	s.must(200, s.do("POST", "/v1/signals/"+s1+"/feedback", "anna", map[string]any{"code": "in_progress"}), "feedback")
+	rc.waitFor("/school", []string{"referral_made " + s1})
+	rc.waitFor("/carla", []string{"feedback_given " + s1})
+
+	// S3 (acute, 24 h) with team-b: lapsing at 80%, lapsed at 24 h, and the
+	// coordinators at 72 h. S2 (high: 3 working days, no team) lapses to the
+	// coordinators.
+	s3 := acute("dirk", "Naam Drie").str("id")
+	s.must(200, s.do("POST", "/v1/signals/"+s3+"/handover", "dirk", map[string]any{"team_id": "team-b"}), "handover to team-b")
+	c.set(start.Add(20 * time.Hour))
+	rc.waitFor("/team-b", []string{"norm_lapsing " + s3})
+	c.set(start.Add(25 * time.Hour))
+	rc.waitFor("/team-b", []string{"norm_lapsing " + s3, "norm_lapsed " + s3})
+	c.set(start.Add(73 * time.Hour))
+	rc.waitFor("/coord", []string{"norm_lapsed " + s2.str("id"), "norm_escalated " + s3})
+	time.Sleep(300 * time.Millisecond) // several more scans: nothing is sent twice
+	rc.waitFor("/team-b", []string{"norm_lapsing " + s3, "norm_lapsed " + s3})
+	rc.waitFor("/coord", []string{"norm_lapsed " + s2.str("id"), "norm_escalated " + s3})
+
+	// What a notification holds: ids, codes and a link.
+	rc.mu.Lock()
+	for _, n := range rc.got["/school"] {
+		want := notify.Notification{ID: n.ID, Kind: "referral_made", Signal: s1, Org: "school-x", Referral: ref.str("referral_id"),
+			Link: "https://buurtsignaal.example/console/cases/" + s1, At: n.At, Network: "default"}
+		if diff := cmp.Diff(want, n); diff != "" {
+			t.Errorf("referral notification (-want +got):\n%s", diff)
+		}
+	}
+	for _, n := range rc.got["/carla"] {
+		if n.Code != "in_progress" {
+			t.Errorf("feedback notification without its code: %+v", n)
+		}
+	}
+	if rc.attempts["/team-a"] != len(rc.got["/team-a"])+2 {
+		t.Errorf("team-a: %d requests for %d notifications, want 2 retries", rc.attempts["/team-a"], len(rc.got["/team-a"]))
+	}
+	if len(rc.bad) > 0 {
+		t.Errorf("deliveries failed verification: %v", rc.bad)
+	}
+	for _, raw := range rc.raw {
+		for _, secret := range []string{"Naam", secretDesc, "Dorpsstraat", "1941"} {
+			if strings.Contains(raw, secret) {
+				t.Errorf("a notification holds personal data: %s", raw)
+			}
+		}
+	}
+	rc.mu.Unlock()
+
+	// The broken target's notification is dead after 3 tries; an admin
+	// retries it once the receiver is back, with the same key.
+	var dead []notify.Delivery
+	deadline := time.Now().Add(20 * time.Second)
+	for len(dead) == 0 && time.Now().Before(deadline) {
+		a := s.must(200, s.do("GET", "/v1/notifications/dead-letters", "ivo", nil), "dead letters")
+		var page struct{ Items []notify.Delivery }
+		_ = json.Unmarshal(a.raw, &page)
+		dead = page.Items
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(dead) != 1 || dead[0].TargetID != "broken" || dead[0].Notification.Kind != "handed_over" || dead[0].Attempts != 1 {
+		t.Fatalf("dead letters: %+v", dead)
+	}
+	if strings.Contains(dead[0].Error, rc.srv.URL) || !strings.Contains(dead[0].Error, "500") {
+		t.Errorf("dead letter error %q: want the status, not the address", dead[0].Error)
+	}
+	s.must(403, s.do("POST", "/v1/notifications/dead-letters/"+dead[0].Notification.ID+"/retry", "gert", nil), "coordinators do not retry")
+	rc.setFail("/broken", 0)
+	s.must(202, s.do("POST", "/v1/notifications/dead-letters/"+dead[0].Notification.ID+"/retry", "ivo", nil), "retry")
+	rc.waitFor("/broken", []string{"handed_over " + s1})
+	rc.mu.Lock()
+	if _, ok := rc.got["/broken"][dead[0].Notification.ID]; !ok {
+		t.Errorf("the retried notification arrived with another key: %v", rc.got["/broken"])
+	}
+	if rc.attempts["/broken"] != 4 {
+		t.Errorf("broken target: %d requests, want 3 failed and 1 delivered", rc.attempts["/broken"])
+	}
+	rc.mu.Unlock()
+	s.must(404, s.do("POST", "/v1/notifications/dead-letters/"+dead[0].Notification.ID+"/retry", "ivo", nil), "retried already")
+
+	metrics := string(s.do("GET", "/metrics", "", nil).raw)
+	for _, line := range []string{
+		`buurtsignaal_notifications_sent_total{channel="webhook",kind="handed_over"} 2`,
+		`buurtsignaal_notifications_retried_total{channel="webhook"} 4`,
+		`buurtsignaal_notifications_failed_total{channel="webhook"} 5`,
+		`buurtsignaal_notifications_dead_lettered_total{channel="webhook"} 1`,
+		`buurtsignaal_notifications_dead_letters 0`,
+		`buurtsignaal_notifications_pending 0`,
+		`buurtsignaal_notifications_delivery_lag_seconds_count 9`,
+	} {
+		if !strings.Contains(metrics, line+"\n") {
+			t.Errorf("metrics lack %s", line)
+		}
+	}
+}
+
+// TestNotificationsSurviveRestart stops the server while its receiver is
+// down and every notification is pending or being retried; after the
+// restart each arrives, and repeats carry the same idempotency key.
+func TestNotificationsSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"BUURTSIGNAAL_NOTIFY_ATTEMPTS": "50"}
+	s := startServer(t, dir, env)
+	rc := newReceiver(t)
+	rc.setTargets(s, []map[string]any{hook("team-a", "team", "team-a", rc.url("/team-a"), "handed_over")})
+	rc.setFail("/team-a", -1)
+	var want []string
+	for i := range 20 {
+		id := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody("Herstart "+string(rune('A'+i)))), "raise").str("id")
+		s.must(200, s.do("POST", "/v1/signals/"+id+"/handover", "carla", map[string]any{"team_id": "team-a"}), "handover")
+		want = append(want, "handed_over "+id)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		rc.mu.Lock()
+		n := rc.attempts["/team-a"]
+		rc.mu.Unlock()
+		if n >= 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no delivery was tried")
+		}
+	}
+	s.stop()
+	rc.setFail("/team-a", 0)
+	s = startServer(t, dir, env)
+	rc.waitFor("/team-a", want)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if len(rc.got["/team-a"]) != len(want) {
+		t.Errorf("%d distinct keys for %d notifications", len(rc.got["/team-a"]), len(want))
+	}
+	if len(rc.bad) > 0 {
+		t.Errorf("deliveries failed verification: %v", rc.bad)
+	}
+}

@@ -1,0 +1,127 @@
+package app
+
+import (
+	"context"
+	"errors"
+
+	"github.com/buurtsignaal/buurtsignaal/domain"
+	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
+)
+
+// Configuration streams (routing rules, notification targets) hold one kind
+// of event, each replacing the whole configuration; the stream's revision + 1
+// is the configuration's version (0: never set).
+
+// readConfig returns the last event of a configuration stream (nil when the
+// stream is empty) and its version.
+func (s *Service) readConfig(ctx context.Context, stream string) (domain.Event, int, error) {
+	recs, err := s.Log.ReadStream(ctx, stream, eventlog.Backwards, eventlog.End, 1)
+	if errors.Is(err, eventlog.ErrStreamNotFound) || (err == nil && len(recs) == 0) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	e, err := s.Reg.DecodeVersion(recs[0].Type, recs[0].Metadata.SchemaVersion, recs[0].Data)
+	if err != nil {
+		return nil, 0, err
+	}
+	return e, int(recs[0].Revision) + 1, nil
+}
+
+// setConfig appends e to a configuration stream; with req.HasIfMatch the
+// configuration must be at version req.IfMatch (KindConflict otherwise).
+func (s *Service) setConfig(ctx context.Context, req Request, stream, what string, e domain.Event) (Result, error) {
+	expected := eventlog.Any()
+	if req.HasIfMatch {
+		expected = eventlog.NoStream()
+		if req.IfMatch > 0 {
+			expected = eventlog.Revision(uint64(req.IfMatch - 1))
+		}
+	}
+	data, err := s.encode(req, s.eventIDs(req, stream, 1), []domain.Event{e}, s.Now().UTC())
+	if err != nil {
+		return Result{}, err
+	}
+	ar, err := s.Log.Append(ctx, stream, expected, data...)
+	if errors.Is(err, eventlog.ErrWrongExpectedVersion) {
+		return Result{}, &domain.Error{Kind: domain.KindConflict, Code: "stale_version", Message: "the " + what + " changed since you read them (If-Match)"}
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{ID: stream, Version: int(ar.NextRevision) + 1, Position: ar.Position}, nil
+}
+
+func unexpected(stream string, e domain.Event) error {
+	return domain.Errorf(domain.KindInternal, "unexpected_event", "%s holds %s", stream, e.EventType())
+}
+
+// RoutingRules returns a network's routing rules and their version, read
+// from their stream, so a handover right after a change uses the change.
+func (s *Service) RoutingRules(ctx context.Context, network string) ([]domain.RoutingRule, int, error) {
+	stream := domain.RoutingStream(network)
+	e, version, err := s.readConfig(ctx, stream)
+	if err != nil || e == nil {
+		return nil, version, err
+	}
+	set, ok := e.(domain.RoutingRulesSet)
+	if !ok {
+		return nil, 0, unexpected(stream, e)
+	}
+	return set.Rules, version, nil
+}
+
+// SetRoutingRules replaces the caller's network's routing rules. With
+// req.HasIfMatch the rules must be at version req.IfMatch (KindConflict
+// otherwise). It returns the new version.
+func (s *Service) SetRoutingRules(ctx context.Context, req Request, rules []domain.RoutingRule) (Result, error) {
+	if _, err := domain.Authorize(req.Actor, domain.ActManageRouting, domain.Target{}); err != nil {
+		return Result{}, err
+	}
+	network := req.Actor.Network
+	if err := domain.ValidateRoutingRules(rules, func(team string) bool { return s.Lookup.KnownTeam(network, team) }); err != nil {
+		return Result{}, err
+	}
+	if rules == nil {
+		rules = []domain.RoutingRule{}
+	}
+	return s.setConfig(ctx, req, domain.RoutingStream(network), "routing rules", domain.RoutingRulesSet{Network: network, Rules: rules})
+}
+
+// NotificationTargets returns a network's notification targets and their
+// version.
+func (s *Service) NotificationTargets(ctx context.Context, network string) ([]domain.NotificationTarget, int, error) {
+	stream := domain.NotificationStream(network)
+	e, version, err := s.readConfig(ctx, stream)
+	if err != nil || e == nil {
+		return nil, version, err
+	}
+	set, ok := e.(domain.NotificationTargetsSet)
+	if !ok {
+		return nil, 0, unexpected(stream, e)
+	}
+	return set.Targets, version, nil
+}
+
+// SetNotificationTargets replaces the caller's network's notification
+// targets, versioned like SetRoutingRules.
+func (s *Service) SetNotificationTargets(ctx context.Context, req Request, targets []domain.NotificationTarget) (Result, error) {
+	if _, err := domain.Authorize(req.Actor, domain.ActManageNotifications, domain.Target{}); err != nil {
+		return Result{}, err
+	}
+	network := req.Actor.Network
+	known := func(subscriber, id string) bool {
+		if subscriber == domain.SubscribeTeam {
+			return s.Lookup.KnownTeam(network, id)
+		}
+		return s.Lookup.OrganisationExists(ctx, network, id)
+	}
+	if err := domain.ValidateNotificationTargets(targets, known); err != nil {
+		return Result{}, err
+	}
+	if targets == nil {
+		targets = []domain.NotificationTarget{}
+	}
+	return s.setConfig(ctx, req, domain.NotificationStream(network), "notification targets", domain.NotificationTargetsSet{Network: network, Targets: targets})
+}

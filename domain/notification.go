@@ -1,0 +1,200 @@
+package domain
+
+import (
+	"fmt"
+	"net"
+	"net/mail"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// Notification targets: who hears about what, and how. Like routing rules
+// they are event-sourced configuration, one stream per network
+// (NotificationStream); each NotificationTargetsSet replaces the whole list
+// and the stream's revision is its version.
+//
+// A notification carries ids, codes and links, never personal data. A
+// target's e-mail address is a staff member's work address, held in clear in
+// this configuration event; no resident's data is ever part of it.
+
+// NotificationCategory is the stream category of notification configuration.
+const NotificationCategory = "notify"
+
+// NotificationStream is the stream of a network's notification targets.
+func NotificationStream(network string) string { return NotificationCategory + "-" + network }
+
+// MaxNotificationTargets bounds one network's list.
+const MaxNotificationTargets = 500
+
+// Notification kinds: what happened.
+const (
+	NotifyHandedOver    = "handed_over"    // a signal was handed over to the team
+	NotifyMatched       = "matched"        // signals about the same subject were matched (the teams involved)
+	NotifyNormLapsing   = "norm_lapsing"   // the response norm is about to lapse (the team)
+	NotifyNormLapsed    = "norm_lapsed"    // the response norm lapsed (the team)
+	NotifyNormEscalated = "norm_escalated" // three times the norm passed (coordinators)
+	NotifyReferralMade  = "referral_made"  // a referral to the organisation
+	NotifyFeedbackGiven = "feedback_given" // terugkoppeling on a signal (its signaller)
+)
+
+// NotificationKinds lists every kind in a fixed order.
+var NotificationKinds = []string{NotifyHandedOver, NotifyMatched, NotifyNormLapsing, NotifyNormLapsed, NotifyNormEscalated, NotifyReferralMade, NotifyFeedbackGiven}
+
+// Subscribers: whom a target serves.
+const (
+	SubscribeTeam         = "team"         // SubscriberID is a team id
+	SubscribeOrganisation = "organisation" // SubscriberID is an organisation id
+	SubscribePrincipal    = "principal"    // SubscriberID is a principal id (a signaller)
+	SubscribeCoordinators = "coordinators" // the network's coordinators; no SubscriberID
+)
+
+// Channels.
+const (
+	ChannelWebhook = "webhook"
+	ChannelEmail   = "email"
+)
+
+// NotificationTarget delivers the notifications of a subscriber, of the
+// kinds it lists (all kinds when none), on one channel.
+type NotificationTarget struct {
+	ID           string   `json:"id"`
+	Subscriber   string   `json:"subscriber"`
+	SubscriberID string   `json:"subscriber_id,omitempty"`
+	Channel      string   `json:"channel"`
+	URL          string   `json:"url,omitempty"`   // webhook
+	Email        string   `json:"email,omitempty"` // email
+	Language     string   `json:"language,omitempty"`
+	Kinds        []string `json:"kinds,omitempty"`
+}
+
+// Wants reports whether the target takes notifications of this kind.
+func (t NotificationTarget) Wants(kind string) bool {
+	return len(t.Kinds) == 0 || slices.Contains(t.Kinds, kind)
+}
+
+// NotificationTargetsSet replaces a network's notification targets.
+type NotificationTargetsSet struct {
+	Network string               `json:"network"`
+	Targets []NotificationTarget `json:"targets"`
+}
+
+// EventType implements Event.
+func (NotificationTargetsSet) EventType() string { return "NotificationTargetsSet" }
+
+// TargetsOf returns the targets of one subscriber that want kind.
+func TargetsOf(targets []NotificationTarget, kind, subscriber, id string) []NotificationTarget {
+	var out []NotificationTarget
+	for _, t := range targets {
+		if t.Subscriber == subscriber && t.SubscriberID == id && t.Wants(kind) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// ValidateNotificationTargets checks a list before it is set. known says
+// whether a team or organisation (subscriber kind, id) exists in the network.
+// Webhooks must use https, except on loopback addresses (receivers on the
+// same machine, and tests).
+func ValidateNotificationTargets(targets []NotificationTarget, known func(subscriber, id string) bool) error {
+	var errs []FieldError
+	if len(targets) > MaxNotificationTargets {
+		errs = append(errs, FieldError{Field: "targets", Message: fmt.Sprintf("at most %d targets", MaxNotificationTargets)})
+	}
+	seen := map[string]bool{}
+	for i, t := range targets {
+		at := func(f string) string { return fmt.Sprintf("targets[%d].%s", i, f) }
+		switch {
+		case strings.TrimSpace(t.ID) == "":
+			errs = append(errs, FieldError{Field: at("id"), Message: "is required"})
+		case seen[t.ID]:
+			errs = append(errs, FieldError{Field: at("id"), Message: "is used twice"})
+		case len(t.ID) > 100 || !isToken(t.ID):
+			errs = append(errs, FieldError{Field: at("id"), Message: "must be at most 100 letters, digits, '-', '_' or '.'"})
+		}
+		seen[t.ID] = true
+		switch t.Subscriber {
+		case SubscribeCoordinators:
+			if t.SubscriberID != "" {
+				errs = append(errs, FieldError{Field: at("subscriber_id"), Message: "must be empty for coordinators"})
+			}
+		case SubscribeTeam, SubscribeOrganisation, SubscribePrincipal:
+			switch {
+			case t.SubscriberID == "":
+				errs = append(errs, FieldError{Field: at("subscriber_id"), Message: "is required"})
+			case len(t.SubscriberID) > 200:
+				errs = append(errs, FieldError{Field: at("subscriber_id"), Message: "is longer than 200 characters"})
+			case t.Subscriber != SubscribePrincipal && !known(t.Subscriber, t.SubscriberID):
+				errs = append(errs, FieldError{Field: at("subscriber_id"), Message: "unknown " + t.Subscriber})
+			}
+		default:
+			errs = append(errs, FieldError{Field: at("subscriber"), Message: "must be team, organisation, principal or coordinators"})
+		}
+		switch t.Channel {
+		case ChannelWebhook:
+			if msg := checkWebhookURL(t.URL); msg != "" {
+				errs = append(errs, FieldError{Field: at("url"), Message: msg})
+			}
+			if t.Email != "" {
+				errs = append(errs, FieldError{Field: at("email"), Message: "is for the email channel"})
+			}
+		case ChannelEmail:
+			if a, err := mail.ParseAddress(t.Email); err != nil || a.Address != t.Email || len(t.Email) > 254 {
+				errs = append(errs, FieldError{Field: at("email"), Message: "must be a plain e-mail address"})
+			}
+			if t.URL != "" {
+				errs = append(errs, FieldError{Field: at("url"), Message: "is for the webhook channel"})
+			}
+		default:
+			errs = append(errs, FieldError{Field: at("channel"), Message: "must be webhook or email"})
+		}
+		if t.Language != "" && t.Language != "nl" && t.Language != "en" {
+			errs = append(errs, FieldError{Field: at("language"), Message: "must be nl or en"})
+		}
+		for j, k := range t.Kinds {
+			if !slices.Contains(NotificationKinds, k) {
+				errs = append(errs, FieldError{Field: fmt.Sprintf("targets[%d].kinds[%d]", i, j), Message: "unknown kind"})
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return Invalid(errs...)
+	}
+	return nil
+}
+
+func checkWebhookURL(s string) string {
+	u, err := url.Parse(s)
+	switch {
+	case s == "":
+		return "is required"
+	case len(s) > 2000:
+		return "is longer than 2000 characters"
+	case err != nil || u.Host == "" || u.User != nil || u.Fragment != "":
+		return "must be an absolute URL without credentials or fragment"
+	case u.Scheme == "https":
+		return ""
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+		return ""
+	default:
+		return "must use https (http only on loopback addresses)"
+	}
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func isToken(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
