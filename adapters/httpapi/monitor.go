@@ -74,6 +74,15 @@ type (
 		ByNeighbourhood []groupFigures `json:"by_neighbourhood"`
 		ByCategory      []groupFigures `json:"by_category"`
 		BySource        []groupFigures `json:"by_source"`
+		// Series samples, over the period, how many of its signals were open
+		// and how many of those overdue (no first response past the norm):
+		// at most 60 points, a day apart or more.
+		Series []seriesPoint `json:"series"`
+	}
+	seriesPoint struct {
+		At      time.Time `json:"at"`
+		Open    int       `json:"open"`
+		Overdue int       `json:"overdue"`
 	}
 	overdueItem struct {
 		ID         uuid.UUID `json:"id"`
@@ -202,7 +211,7 @@ func (s *Server) monitorResponse(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rep := responseReport{From: f.from, To: f.to}
+	rep := responseReport{From: f.from, To: f.to, Series: series(f.from, f.to)}
 	groups := map[string]map[string]*responseFigures{"team": {}, "neighbourhood": {}, "category": {}, "source": {}}
 	addTo := func(dim, key string, c *projections.Case) {
 		g := groups[dim][key]
@@ -218,6 +227,9 @@ func (s *Server) monitorResponse(w http.ResponseWriter, r *http.Request) error {
 				return true
 			}
 			rep.add(c, now)
+			for i := range rep.Series {
+				rep.Series[i].count(c)
+			}
 			team := c.Team
 			if team == "" {
 				team = "(none)"
@@ -244,6 +256,34 @@ func (s *Server) monitorResponse(w http.ResponseWriter, r *http.Request) error {
 	rep.ByTeam, rep.ByNeighbourhood, rep.ByCategory, rep.BySource = flatten("team"), flatten("neighbourhood"), flatten("category"), flatten("source")
 	writeJSON(w, http.StatusOK, rep)
 	return nil
+}
+
+// series returns the empty sample points of a period: its end, and steps of
+// whole days back to its start, at most 60.
+func series(from, to time.Time) []seriesPoint {
+	const most = 60
+	step := 24 * time.Hour
+	if span := to.Sub(from); span > most*step {
+		step = time.Duration((span/(most*step))+1) * step
+	}
+	var pts []seriesPoint
+	for t := to; !t.Before(from) && len(pts) < most; t = t.Add(-step) {
+		pts = append(pts, seriesPoint{At: t})
+	}
+	slices.Reverse(pts)
+	return pts
+}
+
+// count adds a case to the point if it was open (and overdue) at its time.
+func (p *seriesPoint) count(c *projections.Case) {
+	before := func(t time.Time) bool { return !t.IsZero() && !t.After(p.At) }
+	if c.RaisedAt.After(p.At) || before(c.ClosedAt) || before(c.WithdrawnAt) {
+		return
+	}
+	p.Open++
+	if c.DueAt.Before(p.At) && !before(c.FirstResponseAt) && !before(c.StoppedAt) {
+		p.Overdue++
+	}
 }
 
 func (s *Server) monitorOverdue(w http.ResponseWriter, r *http.Request) error {

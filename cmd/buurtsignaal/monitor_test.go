@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -81,6 +82,33 @@ func TestResponseStatesFollowTheClock(t *testing.T) {
 	mon := s.must(200, s.do("GET", fmt.Sprintf("/v1/monitor/response?min_position=%d&from=2026-04-01", acc.num("position")), "gert", nil), "monitor")
 	if mon.num("answered_late") != 1 || mon.num("late_3x") != 1 || mon.num("unanswered") != 1 || mon.num("answered") != 1 {
 		t.Fatalf("monitor: %s", mon.raw)
+	}
+	// The series samples open and overdue signals a day apart, ending now.
+	var rep struct {
+		Series []struct {
+			At            time.Time
+			Open, Overdue int
+		}
+	}
+	if err := json.Unmarshal(mon.raw, &rep); err != nil {
+		t.Fatal(err)
+	}
+	points := map[string][2]int{}
+	for _, p := range rep.Series {
+		points[p.At.In(ams).Format("2006-01-02 15:04")] = [2]int{p.Open, p.Overdue}
+	}
+	for at, want := range map[string][2]int{
+		"2026-04-24 17:00": {2, 0}, // raised at 16:00
+		"2026-04-25 17:00": {2, 1}, // acute late
+		"2026-05-01 17:00": {2, 2}, // high late too
+		"2026-05-12 17:00": {2, 1}, // acute answered now
+	} {
+		if got, ok := points[at]; !ok || got != want {
+			t.Errorf("series at %s: open/overdue %v (present %t), want %v", at, got, ok, want)
+		}
+	}
+	if len(rep.Series) != 42 || points["2026-04-01 17:00"] != [2]int{0, 0} {
+		t.Errorf("series: %d points from %v, want 42 from 1 April", len(rep.Series), rep.Series[0].At)
 	}
 	if _, ok := overdueStates(t, s)[acute]; ok {
 		t.Fatal("answered signal still overdue")
