@@ -28,11 +28,12 @@ type Config struct {
 	MasterKeyFile string `env:"BUURTSIGNAAL_MASTER_KEY_FILE" flag:"master-key-file" help:"master key file (created if missing; default <data-dir>/master-key.json)"`
 	MasterKey     string `env:"BUURTSIGNAAL_MASTER_KEY" help:"master keyset, base64 (instead of a file)"`
 
-	OIDCIssuer   string `env:"BUURTSIGNAAL_OIDC_ISSUER" flag:"oidc-issuer" help:"OIDC issuer URL; enables bearer JWTs"`
-	OIDCAudience string `env:"BUURTSIGNAAL_OIDC_AUDIENCE" flag:"oidc-audience" help:"OIDC audience (client id)"`
-	OIDCRoles    string `env:"BUURTSIGNAAL_OIDC_ROLES_CLAIM" envDefault:"roles" flag:"oidc-roles-claim" help:"claim holding roles"`
-	OIDCTeams    string `env:"BUURTSIGNAAL_OIDC_TEAMS_CLAIM" envDefault:"teams" flag:"oidc-teams-claim" help:"claim holding team ids"`
-	OIDCOrg      string `env:"BUURTSIGNAAL_OIDC_ORGANISATION_CLAIM" envDefault:"organisation" flag:"oidc-organisation-claim" help:"claim holding the organisation id"`
+	OIDCIssuer       string `env:"BUURTSIGNAAL_OIDC_ISSUER" flag:"oidc-issuer" help:"OIDC issuer URL; enables bearer JWTs"`
+	OIDCAudience     string `env:"BUURTSIGNAAL_OIDC_AUDIENCE" flag:"oidc-audience" help:"OIDC audience (client id)"`
+	OIDCClientSecret string `env:"BUURTSIGNAAL_OIDC_CLIENT_SECRET" help:"client secret of the console's sign-in (authorization-code flow with PKCE; empty for a public client)"`
+	OIDCRoles        string `env:"BUURTSIGNAAL_OIDC_ROLES_CLAIM" envDefault:"roles" flag:"oidc-roles-claim" help:"claim holding roles"`
+	OIDCTeams        string `env:"BUURTSIGNAAL_OIDC_TEAMS_CLAIM" envDefault:"teams" flag:"oidc-teams-claim" help:"claim holding team ids"`
+	OIDCOrg          string `env:"BUURTSIGNAAL_OIDC_ORGANISATION_CLAIM" envDefault:"organisation" flag:"oidc-organisation-claim" help:"claim holding the organisation id"`
 
 	RetentionWithdrawn time.Duration `env:"BUURTSIGNAAL_RETENTION_WITHDRAWN" envDefault:"4392h" flag:"retention-withdrawn" help:"keep personal data of withdrawn signals this long"`
 	RetentionDeclined  time.Duration `env:"BUURTSIGNAAL_RETENTION_DECLINED" envDefault:"4392h" flag:"retention-declined" help:"keep personal data of declined signals (back with buurtsteun) this long"`

@@ -1,0 +1,409 @@
+// Package console is the web console at /console: server-rendered pages for
+// professionals, coordinators, privacy officers, volunteers and partners, in
+// Dutch (default) and English.
+//
+// The console is a client of the HTTP API, in process: every page and form
+// becomes a request to the /v1 handler with the signed-in user's own bearer
+// token, so the console has exactly the API's policy, validation and audit
+// (a case page is one audited read, as the API's GET is). It holds no state
+// but its sessions.
+//
+// Stack: html/template pages embedded in the binary, one stylesheet and a
+// vendored htmx 2 (static/htmx.min.js, 0BSD; never fetched at build or run
+// time), which boosts links and forms; every page also works without
+// JavaScript. No build step.
+//
+// Sign-in: the OIDC authorization-code flow with PKCE when an issuer and a
+// client are configured (the ID token is the session's bearer token), and a
+// token form for the embedded default (tokens file). Sessions live in
+// memory, server side, for at most the token's life and SessionTTL; the
+// cookie holds only a random id: HttpOnly, SameSite=Strict, Secure
+// (except over plain HTTP on a loopback address, for `make run` and tests).
+// A server restart signs everyone out.
+//
+// CSRF: every form carries the session's token, checked in constant time,
+// and a POST whose Origin names another host is refused. The sign-in form,
+// before any session, uses a double-submit cookie.
+//
+// Privacy: personal data appears only in the body of an audited page.
+// URLs hold ids, never names (the subject search is a POST); page titles
+// are generic; every page is sent with Cache-Control: no-store; htmx's
+// history cache is off, so no page is kept in the browser's storage.
+package console
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/buurtsignaal/buurtsignaal/domain"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Authenticator checks a bearer token (the API's authenticator).
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (domain.Principal, error)
+}
+
+// Options configure the console.
+type Options struct {
+	// API is the /v1 handler the console calls in process.
+	API http.Handler
+	// Auth checks the token of the sign-in form and of OIDC sign-ins.
+	Auth Authenticator
+	// OIDC enables the authorization-code flow; nil: the token form only.
+	OIDC *OIDCClient
+	// TokenForm offers the token form (the embedded default, tokens file).
+	TokenForm  bool
+	Log        *slog.Logger
+	Now        func() time.Time
+	SessionTTL time.Duration // default 8 hours
+}
+
+// Console serves /console.
+type Console struct {
+	Options
+	pages  map[string]*template.Template
+	router chi.Router
+
+	mu       sync.Mutex
+	sessions map[string]*session
+}
+
+type session struct {
+	id        string
+	token     string
+	principal domain.Principal
+	csrf      string
+	expires   time.Time
+}
+
+// New builds the console.
+func New(o Options) (*Console, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.SessionTTL <= 0 {
+		o.SessionTTL = 8 * time.Hour
+	}
+	c := &Console{Options: o, sessions: map[string]*session{}}
+	if err := c.parse(); err != nil {
+		return nil, err
+	}
+	c.router = c.routes()
+	return c, nil
+}
+
+// ServeHTTP implements http.Handler for paths under /console.
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin") // not no-referrer: with it Chromium sends "Origin: null" on form posts
+	c.router.ServeHTTP(w, r)
+}
+
+func (c *Console) routes() chi.Router {
+	r := chi.NewRouter()
+	static, _ := fs.Sub(staticFS, "static")
+	r.Handle("/console/static/*", http.StripPrefix("/console/static/", http.FileServer(http.FS(static))))
+	r.Get("/console", c.home)
+	r.Get("/console/", c.home)
+	r.Get("/console/login", c.loginForm)
+	r.Post("/console/login", c.login)
+	r.Get("/console/oidc/start", c.oidcStart)
+	r.Get("/console/oidc/callback", c.oidcCallback)
+	r.Group(func(r chi.Router) {
+		r.Use(c.requireSession)
+		r.Post("/console/logout", c.logout)
+		// Professionals.
+		r.Get("/console/caseload", c.caseload)
+		r.Get("/console/cases/{id}", c.casePage)
+		r.Post("/console/cases/{id}/break-glass", c.breakGlass)
+		r.Post("/console/cases/{id}/{action}", c.caseCommand)
+		// Coordinators.
+		r.Get("/console/monitor", c.monitor)
+		r.Get("/console/routing", c.routing)
+		// Privacy officers.
+		r.Get("/console/privacy", c.privacyHome)
+		r.Post("/console/privacy/search", c.search)
+		r.Get("/console/privacy/subjects/{id}", c.subjectLog)
+		r.Get("/console/privacy/subjects/{id}/export", c.export)
+		r.Post("/console/privacy/subjects/{id}/erasure", c.erase)
+		r.Get("/console/privacy/actor", c.actorLog)
+		r.Get("/console/privacy/break-glass", c.breakGlassReview)
+		r.Get("/console/privacy/verify", c.verify)
+		// Volunteers and partners.
+		r.Get("/console/signals/new", c.raiseForm)
+		r.Post("/console/signals", c.raise)
+		r.Get("/console/my", c.mySignals)
+		r.Get("/console/referrals", c.referrals)
+		r.Post("/console/referrals/{id}/{answer}", c.answerReferral)
+	})
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		c.render(w, r, http.StatusNotFound, "error", nil, page{Error: c.t(r, "not_found")})
+	})
+	return r
+}
+
+// page is what every template gets.
+type page struct {
+	Lang      string
+	Title     string
+	Principal *domain.Principal
+	CSRF      string
+	Flash     string
+	Error     string
+	Fields    []domain.FieldError
+	Data      any
+}
+
+type ctxKey struct{}
+
+func sessionOf(r *http.Request) *session {
+	s, _ := r.Context().Value(ctxKey{}).(*session)
+	return s
+}
+
+const cookieName = "bs_session"
+
+// secure reports whether cookies can be Secure: always, except over plain
+// HTTP to a loopback address (make run, tests).
+func secure(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	host, _, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host = r.Host
+	}
+	ip := net.ParseIP(host)
+	return !(host == "localhost" || ip != nil && ip.IsLoopback())
+}
+
+func randomID() string {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// requireSession finds the session of the cookie, or sends the browser to
+// sign in; it checks CSRF on every POST.
+func (c *Console) requireSession(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := c.session(r)
+		if s == nil {
+			http.Redirect(w, r, "/console/login", http.StatusSeeOther)
+			return
+		}
+		if r.Method == http.MethodPost {
+			if !sameOrigin(r) || subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(s.csrf)) != 1 {
+				c.render(w, r, http.StatusForbidden, "error", s, page{Error: c.t(r, "csrf")})
+				return
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, s)))
+	})
+}
+
+// sameOrigin refuses a POST whose Origin header names another host.
+func sameOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" || o == "null" {
+		return o == ""
+	}
+	u, err := url.Parse(o)
+	return err == nil && u.Host == r.Host
+}
+
+func (c *Console) session(r *http.Request) *session {
+	ck, err := r.Cookie(cookieName)
+	if err != nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.sessions[ck.Value]
+	if s != nil && c.Now().After(s.expires) {
+		delete(c.sessions, s.id)
+		return nil
+	}
+	return s
+}
+
+// startSession signs a principal in with its token until expires.
+func (c *Console) startSession(w http.ResponseWriter, r *http.Request, token string, p domain.Principal, expires time.Time) {
+	now := c.Now()
+	if limit := now.Add(c.SessionTTL); expires.IsZero() || expires.After(limit) {
+		expires = limit
+	}
+	s := &session{id: randomID(), token: token, principal: p, csrf: randomID(), expires: expires}
+	c.mu.Lock()
+	for id, old := range c.sessions { // sweep the expired
+		if now.After(old.expires) {
+			delete(c.sessions, id)
+		}
+	}
+	c.sessions[s.id] = s
+	c.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: s.id, Path: "/console", HttpOnly: true, Secure: secure(r),
+		SameSite: http.SameSiteStrictMode, Expires: expires})
+	http.Redirect(w, r, "/console", http.StatusSeeOther)
+}
+
+func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
+	s := sessionOf(r)
+	c.mu.Lock()
+	delete(c.sessions, s.id)
+	c.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/console", HttpOnly: true, Secure: secure(r), SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	http.Redirect(w, r, "/console/login", http.StatusSeeOther)
+}
+
+// home sends each role to its first page.
+func (c *Console) home(w http.ResponseWriter, r *http.Request) {
+	s := c.session(r)
+	if s == nil {
+		http.Redirect(w, r, "/console/login", http.StatusSeeOther)
+		return
+	}
+	p := s.principal
+	to := "/console/my"
+	switch {
+	case p.HasRole(domain.RoleProfessional):
+		to = "/console/caseload"
+	case p.HasRole(domain.RoleCoordinator):
+		to = "/console/monitor"
+	case p.HasRole(domain.RolePrivacyOfficer):
+		to = "/console/privacy"
+	case p.HasRole(domain.RolePartner):
+		to = "/console/referrals"
+	case p.HasRole(domain.RoleAdmin):
+		to = "/console/routing"
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// apiAnswer is the API's answer to a console call.
+type apiAnswer struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// problem is the API's problem+json.
+type problem struct {
+	Title  string              `json:"title"`
+	Detail string              `json:"detail"`
+	Code   string              `json:"code"`
+	Errors []domain.FieldError `json:"errors"`
+	Status int                 `json:"status"`
+	Extra  map[string]any      `json:"-"`
+}
+
+// call sends one request to the API as the signed-in user. Headers come in
+// name, value pairs.
+func (c *Console) call(r *http.Request, method, path string, body any, headers ...string) apiAnswer {
+	var rd io.Reader
+	if body != nil {
+		data, _ := json.Marshal(body)
+		rd = bytes.NewReader(data)
+	}
+	// The API's router must not see the console's routing context.
+	ctx := context.WithValue(r.Context(), chi.RouteCtxKey, (*chi.Context)(nil))
+	req, _ := http.NewRequestWithContext(ctx, method, path, rd)
+	req.RemoteAddr = r.RemoteAddr // the audit log records the browser's address
+	if s := sessionOf(r); s != nil {
+		req.Header.Set("Authorization", "Bearer "+s.token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept-Language", c.lang(r))
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	rec := &recorder{header: http.Header{}, status: http.StatusOK}
+	c.API.ServeHTTP(rec, req)
+	return apiAnswer{Status: rec.status, Header: rec.header, Body: rec.body.Bytes()}
+}
+
+// decode reads a successful answer into v, or returns the problem.
+func (a apiAnswer) decode(v any) *problem {
+	if a.Status >= 300 {
+		p := &problem{Status: a.Status}
+		if json.Unmarshal(a.Body, p) != nil || p.Title == "" {
+			p.Title = http.StatusText(a.Status)
+		}
+		return p
+	}
+	if v != nil {
+		if err := json.Unmarshal(a.Body, v); err != nil {
+			return &problem{Status: http.StatusBadGateway, Title: "unreadable answer"}
+		}
+	}
+	return nil
+}
+
+// message is what a page shows of a problem.
+func (p *problem) message() string {
+	if p.Detail != "" {
+		return p.Detail
+	}
+	return p.Title
+}
+
+// recorder collects an in-process answer.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+	wrote  bool
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+func (r *recorder) WriteHeader(status int) {
+	if !r.wrote {
+		r.status, r.wrote = status, true
+	}
+}
+func (r *recorder) Write(p []byte) (int, error) {
+	r.wrote = true
+	return r.body.Write(p)
+}
+
+// failed shows a problem of the API on the page of the request.
+func (c *Console) failed(w http.ResponseWriter, r *http.Request, p *problem) {
+	status := p.Status
+	if status < 400 {
+		status = http.StatusBadGateway
+	}
+	c.render(w, r, status, "error", sessionOf(r), page{Error: p.message(), Fields: p.Errors})
+}
+
+var errNoTemplate = errors.New("console: no such template")

@@ -1,0 +1,389 @@
+package console
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+
+	"github.com/buurtsignaal/buurtsignaal/domain"
+)
+
+// obj is a decoded JSON object of the API, for the templates.
+type obj = map[string]any
+
+// flash is the message of a page after a successful form (PRG: ?ok=1).
+func (c *Console) flash(r *http.Request) string {
+	if r.URL.Query().Get("ok") != "" {
+		return c.t(r, "saved")
+	}
+	return ""
+}
+
+// show calls GET path and renders name with the answer as Data.
+func (c *Console) show(w http.ResponseWriter, r *http.Request, name, path string, extra func(obj)) {
+	var data obj
+	if p := c.call(r, http.MethodGet, path, nil).decode(&data); p != nil {
+		c.failed(w, r, p)
+		return
+	}
+	if extra != nil {
+		extra(data)
+	}
+	c.render(w, r, http.StatusOK, name, sessionOf(r), page{Flash: c.flash(r), Data: data})
+}
+
+// withPosition asks the API to answer with at least the given log position
+// (read your writes after a form).
+func withPosition(path string, r *http.Request) string {
+	if p := r.URL.Query().Get("p"); p != "" {
+		if _, err := strconv.ParseUint(p, 10, 64); err == nil {
+			sep := "?"
+			if strings.Contains(path, "?") {
+				sep = "&"
+			}
+			return path + sep + "min_position=" + p
+		}
+	}
+	return path
+}
+
+// afterCommand redirects (PRG) to a page that shows the command's result.
+func afterCommand(w http.ResponseWriter, r *http.Request, to string, a apiAnswer) {
+	var res struct {
+		Position uint64 `json:"position"`
+	}
+	_ = a.decode(&res)
+	http.Redirect(w, r, to+"?ok=1&p="+strconv.FormatUint(res.Position, 10), http.StatusSeeOther)
+}
+
+// --- Professionals ---------------------------------------------------------
+
+func (c *Console) caseload(w http.ResponseWriter, r *http.Request) {
+	c.show(w, r, "caseload", withPosition("/v1/caseload?limit=200", r), nil)
+}
+
+func caseID(r *http.Request) (string, bool) {
+	id, err := uuid.Parse(chi.URLParam(r, "id"))
+	return id.String(), err == nil
+}
+
+// casePage shows a case of the professional's team: one audited read of
+// the case and one of its history, as through the API.
+func (c *Console) casePage(w http.ResponseWriter, r *http.Request) {
+	c.renderCase(w, r, http.StatusOK, "", nil, "")
+}
+
+// breakGlass reads a case outside the team with a reason (audited as a
+// break-glass read). The page is the answer to the POST: no URL holds it.
+func (c *Console) breakGlass(w http.ResponseWriter, r *http.Request) {
+	reason := strings.TrimSpace(r.PostFormValue("reason"))
+	if reason == "" {
+		c.renderCase(w, r, http.StatusUnprocessableEntity, c.t(r, "reason")+": ?", nil, "")
+		return
+	}
+	c.renderCase(w, r, http.StatusOK, "", nil, reason)
+}
+
+func (c *Console) renderCase(w http.ResponseWriter, r *http.Request, status int, msg string, fields []domain.FieldError, reason string) {
+	id, ok := caseID(r)
+	if !ok {
+		c.render(w, r, http.StatusNotFound, "error", sessionOf(r), page{Error: c.t(r, "not_found")})
+		return
+	}
+	var headers []string
+	if reason != "" {
+		headers = []string{"X-Break-Glass-Reason", reason}
+	}
+	var sig, hist, orgs obj
+	a := c.call(r, http.MethodGet, withPosition("/v1/signals/"+id, r), nil, headers...)
+	if a.Status == http.StatusForbidden && reason == "" {
+		c.render(w, r, http.StatusForbidden, "breakglass", sessionOf(r), page{Title: "case", Data: obj{"id": id}})
+		return
+	}
+	if p := a.decode(&sig); p != nil {
+		c.failed(w, r, p)
+		return
+	}
+	if p := c.call(r, http.MethodGet, "/v1/signals/"+id+"/history", nil, headers...).decode(&hist); p != nil {
+		c.failed(w, r, p)
+		return
+	}
+	_ = c.call(r, http.MethodGet, "/v1/organisations", nil).decode(&orgs)
+	if msg == "" {
+		msg = c.flash(r)
+	}
+	pg := page{Title: "case", Data: obj{"signal": sig, "history": hist, "organisations": orgs, "enums": enums(), "break_glass": reason != ""}, Fields: fields}
+	if status >= 400 {
+		pg.Error = msg
+	} else {
+		pg.Flash = msg
+	}
+	c.render(w, r, status, "case", sessionOf(r), pg)
+}
+
+// caseCommands maps the case page's forms to API commands and bodies.
+var caseCommands = map[string]struct {
+	path   string
+	fields []string
+}{
+	"accept":    {"accept", nil},
+	"decline":   {"decline", []string{"reason"}},
+	"assign":    {"assign", []string{"professional_id"}},
+	"follow-up": {"follow-ups", []string{"kind", "outcome", "note", "next_due"}},
+	"refer":     {"referrals", []string{"organisation_id", "service", "reason"}},
+	"feedback":  {"feedback", []string{"code"}},
+	"close":     {"close", []string{"outcome", "note"}},
+	"reopen":    {"reopen", []string{"reason"}},
+}
+
+func (c *Console) caseCommand(w http.ResponseWriter, r *http.Request) {
+	id, ok := caseID(r)
+	cmd, known := caseCommands[chi.URLParam(r, "action")]
+	if !ok || !known {
+		c.render(w, r, http.StatusNotFound, "error", sessionOf(r), page{Error: c.t(r, "not_found")})
+		return
+	}
+	var body obj
+	if len(cmd.fields) > 0 {
+		body = formBody(r, cmd.fields...)
+	}
+	a := c.call(r, http.MethodPost, "/v1/signals/"+id+"/"+cmd.path, body, "Idempotency-Key", r.PostFormValue("idem"))
+	if p := a.decode(nil); p != nil {
+		c.renderCase(w, r, p.Status, p.message(), p.Errors, "")
+		return
+	}
+	afterCommand(w, r, "/console/cases/"+id, a)
+}
+
+// formBody copies the named, non-empty form fields into a JSON body.
+func formBody(r *http.Request, names ...string) obj {
+	b := obj{}
+	for _, n := range names {
+		if v := strings.TrimSpace(r.PostFormValue(n)); v != "" {
+			b[n] = v
+		}
+	}
+	return b
+}
+
+// enums are the choices of the forms.
+func enums() obj {
+	return obj{
+		"categories": []string(domain.Categories), "urgencies": []string(domain.Urgencies), "kinds": []string(domain.FollowUpKinds),
+		"outcomes": []string(domain.FollowUpOutcomes), "feedback": []string(domain.FeedbackCodes), "close": []string(domain.CloseOutcomes),
+		"consents": []string(domain.Consents),
+	}
+}
+
+// --- Coordinators ------------------------------------------------------------
+
+// monitorReport is the part of the API's response report the chart needs.
+type monitorReport struct {
+	Series []seriesPoint `json:"series"`
+}
+
+func (c *Console) monitor(w http.ResponseWriter, r *http.Request) {
+	q := url.Values{}
+	for _, k := range []string{"team_id", "neighbourhood", "category", "from", "to"} {
+		if v := strings.TrimSpace(r.URL.Query().Get(k)); v != "" {
+			q.Set(k, v)
+		}
+	}
+	var rep obj
+	var series monitorReport
+	a := c.call(r, http.MethodGet, "/v1/monitor/response?"+q.Encode(), nil)
+	if p := a.decode(&rep); p != nil {
+		c.failed(w, r, p)
+		return
+	}
+	_ = a.decode(&series)
+	var overdue obj
+	q.Set("limit", "200")
+	if p := c.call(r, http.MethodGet, "/v1/monitor/overdue?"+q.Encode(), nil).decode(&overdue); p != nil {
+		c.failed(w, r, p)
+		return
+	}
+	filter := obj{}
+	for k := range q {
+		filter[k] = q.Get(k)
+	}
+	c.render(w, r, http.StatusOK, "monitor", sessionOf(r), page{Data: obj{"report": rep, "chart": chart(series.Series), "overdue": overdue,
+		"filter": filter, "categories": []string(domain.Categories)}})
+}
+
+func (c *Console) routing(w http.ResponseWriter, r *http.Request) {
+	c.show(w, r, "routing", "/v1/routing-rules", nil)
+}
+
+// --- Privacy officers ------------------------------------------------------------
+
+func (c *Console) privacyHome(w http.ResponseWriter, r *http.Request) {
+	c.render(w, r, http.StatusOK, "privacy", sessionOf(r), page{Flash: c.flash(r)})
+}
+
+// search finds subjects by name and birth date; a POST, so no name is in a
+// URL or the browser's history.
+func (c *Console) search(w http.ResponseWriter, r *http.Request) {
+	var res obj
+	if p := c.call(r, http.MethodPost, "/v1/subjects/search", formBody(r, "name", "birth_date")).decode(&res); p != nil {
+		c.render(w, r, p.Status, "privacy", sessionOf(r), page{Error: p.message(), Fields: p.Errors})
+		return
+	}
+	c.render(w, r, http.StatusOK, "privacy", sessionOf(r), page{Data: res})
+}
+
+func periodQuery(r *http.Request) string {
+	q := url.Values{}
+	for _, k := range []string{"from", "to"} {
+		if v := strings.TrimSpace(r.URL.Query().Get(k)); v != "" {
+			q.Set(k, v)
+		}
+	}
+	if len(q) == 0 {
+		return ""
+	}
+	return "?" + q.Encode()
+}
+
+// auditPage shows an access log, filtered by period (the API) and action.
+func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, name, path string, data obj) {
+	var log obj
+	if p := c.call(r, http.MethodGet, withPosition(path+periodQuery(r), r), nil).decode(&log); p != nil {
+		c.failed(w, r, p)
+		return
+	}
+	action := r.URL.Query().Get("action")
+	if items, ok := log["items"].([]any); ok && action != "" {
+		kept := []any{}
+		for _, it := range items {
+			if m, _ := it.(obj); m["action"] == action {
+				kept = append(kept, it)
+			}
+		}
+		log["items"] = kept
+	}
+	data["log"] = log
+	data["filter"] = obj{"from": r.URL.Query().Get("from"), "to": r.URL.Query().Get("to"), "action": action}
+	c.render(w, r, http.StatusOK, name, sessionOf(r), page{Flash: c.flash(r), Data: data})
+}
+
+func (c *Console) subjectLog(w http.ResponseWriter, r *http.Request) {
+	id, ok := caseID(r)
+	if !ok {
+		c.render(w, r, http.StatusNotFound, "error", sessionOf(r), page{Error: c.t(r, "not_found")})
+		return
+	}
+	c.auditPage(w, r, "subject", "/v1/audit/subjects/"+id, obj{"id": id})
+}
+
+func (c *Console) actorLog(w http.ResponseWriter, r *http.Request) {
+	id := strings.TrimSpace(r.URL.Query().Get("id"))
+	if id == "" {
+		http.Redirect(w, r, "/console/privacy", http.StatusSeeOther)
+		return
+	}
+	c.auditPage(w, r, "actor", "/v1/audit/actors/"+url.PathEscape(id), obj{"id": id})
+}
+
+func (c *Console) breakGlassReview(w http.ResponseWriter, r *http.Request) {
+	c.auditPage(w, r, "breakglass_review", "/v1/audit/break-glass", obj{})
+}
+
+func (c *Console) verify(w http.ResponseWriter, r *http.Request) {
+	c.show(w, r, "verify", "/v1/audit/verify", nil)
+}
+
+// export downloads the subject's export (audited by the API).
+func (c *Console) export(w http.ResponseWriter, r *http.Request) {
+	id, ok := caseID(r)
+	if !ok {
+		c.render(w, r, http.StatusNotFound, "error", sessionOf(r), page{Error: c.t(r, "not_found")})
+		return
+	}
+	path := "/v1/subjects/" + id + "/export"
+	if ref := r.URL.Query().Get("request_ref"); ref != "" {
+		path += "?request_ref=" + url.QueryEscape(ref)
+	}
+	a := c.call(r, http.MethodGet, path, nil)
+	if p := a.decode(nil); p != nil {
+		c.failed(w, r, p)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Disposition", `attachment; filename="export-`+id+`.json"`)
+	_, _ = w.Write(a.Body)
+}
+
+func (c *Console) erase(w http.ResponseWriter, r *http.Request) {
+	id, ok := caseID(r)
+	if !ok {
+		c.render(w, r, http.StatusNotFound, "error", sessionOf(r), page{Error: c.t(r, "not_found")})
+		return
+	}
+	if r.PostFormValue("confirm") != "yes" {
+		c.render(w, r, http.StatusUnprocessableEntity, "error", sessionOf(r), page{Error: c.t(r, "erase_confirm")})
+		return
+	}
+	a := c.call(r, http.MethodPost, "/v1/subjects/"+id+"/erasure", formBody(r, "reason", "request_ref"))
+	if p := a.decode(nil); p != nil {
+		c.failed(w, r, p)
+		return
+	}
+	afterCommand(w, r, "/console/privacy/subjects/"+id, a)
+}
+
+// --- Volunteers and partners -----------------------------------------------------------
+
+func (c *Console) raiseForm(w http.ResponseWriter, r *http.Request) {
+	c.render(w, r, http.StatusOK, "raise", sessionOf(r), page{Data: obj{"enums": enums(), "idem": uuid.NewString()}})
+}
+
+func (c *Console) raise(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		c.render(w, r, http.StatusBadRequest, "error", sessionOf(r), page{Error: http.StatusText(http.StatusBadRequest)})
+		return
+	}
+	body := formBody(r, "neighbourhood", "urgency", "description", "consent")
+	body["subject"] = formBody(r, "name", "birth_date", "address", "phone")
+	body["categories"] = r.PostForm["categories"]
+	a := c.call(r, http.MethodPost, "/v1/signals", body, "Idempotency-Key", r.PostFormValue("idem"))
+	if p := a.decode(nil); p != nil {
+		// The form comes back with what was typed (this page is the POST's
+		// answer: nothing lands in a URL).
+		form := obj{}
+		for k, v := range r.PostForm {
+			form[k] = strings.Join(v, ",")
+		}
+		c.render(w, r, p.Status, "raise", sessionOf(r), page{Error: p.message(), Fields: p.Errors,
+			Data: obj{"enums": enums(), "idem": r.PostFormValue("idem"), "form": form, "checked": r.PostForm["categories"]}})
+		return
+	}
+	afterCommand(w, r, "/console/my", a)
+}
+
+func (c *Console) mySignals(w http.ResponseWriter, r *http.Request) {
+	c.show(w, r, "my", withPosition("/v1/my/signals", r), nil)
+}
+
+func (c *Console) referrals(w http.ResponseWriter, r *http.Request) {
+	c.show(w, r, "referrals", withPosition("/v1/referrals", r), nil)
+}
+
+func (c *Console) answerReferral(w http.ResponseWriter, r *http.Request) {
+	id, ok := caseID(r)
+	answer := chi.URLParam(r, "answer")
+	if !ok || (answer != "accept" && answer != "decline" && answer != "complete") {
+		c.render(w, r, http.StatusNotFound, "error", sessionOf(r), page{Error: c.t(r, "not_found")})
+		return
+	}
+	a := c.call(r, http.MethodPost, "/v1/referrals/"+id+"/"+answer, formBody(r, "note"))
+	if p := a.decode(nil); p != nil {
+		c.failed(w, r, p)
+		return
+	}
+	afterCommand(w, r, "/console/referrals", a)
+}
