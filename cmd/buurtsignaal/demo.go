@@ -150,7 +150,10 @@ func seedDemo(ctx context.Context, sys *system) error {
 
 func printDemo(w io.Writer, addr string, tokens map[string]string) {
 	fmt.Fprintf(w, "\nBuurtsignaal demo is running on http://%s (embedded store, demo data).\n", addr)
-	fmt.Fprintln(w, "Demo tokens are for this local demo only. Try, per role:")
+	fmt.Fprintf(w, "\nWeb console: http://%s/console  (sign in with a demo token:\n", addr)
+	fmt.Fprintf(w, "  professional %s, coordinator %s, privacy officer %s, buurtsteun %s, partner %s)\n\n",
+		tokens["anna"], tokens["gert"], tokens["hanna"], tokens["carla"], tokens["eva"])
+	fmt.Fprintln(w, "Demo tokens are for this local demo only. With curl, per role:")
 	lines := []struct{ id, what, path string }{
 		{"anna", "professional: caseload of basisteam-beesd", "/v1/caseload"},
 		{"carla", "buurtsteun: status of my signals", "/v1/my/signals"},
