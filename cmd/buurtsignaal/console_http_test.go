@@ -1,0 +1,319 @@
+package main
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// consoleClient is a browser-like HTTP client of the console: a cookie
+// jar, redirects followed, forms posted with the page's CSRF token.
+type consoleClient struct {
+	t    *testing.T
+	s    *server
+	hc   *http.Client
+	page string // the last page's HTML
+	csrf string
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
+
+func newConsoleClient(t *testing.T, s *server) *consoleClient {
+	jar, _ := cookiejar.New(nil)
+	return &consoleClient{t: t, s: s, hc: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
+}
+
+func (c *consoleClient) keep(resp *http.Response, err error) *http.Response {
+	c.t.Helper()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	c.page = string(body)
+	if m := csrfField.FindStringSubmatch(c.page); m != nil {
+		c.csrf = m[1]
+	}
+	return resp
+}
+
+func (c *consoleClient) get(path string) *http.Response {
+	c.t.Helper()
+	return c.keep(c.hc.Get(c.s.base + path))
+}
+
+// post sends a form with the current CSRF token (unless the form names one).
+func (c *consoleClient) post(path string, form url.Values, headers ...string) *http.Response {
+	c.t.Helper()
+	if !form.Has("csrf") {
+		form.Set("csrf", c.csrf)
+	}
+	req, _ := http.NewRequest(http.MethodPost, c.s.base+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", c.s.base)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	return c.keep(c.hc.Do(req))
+}
+
+func (c *consoleClient) signIn(token string) {
+	c.t.Helper()
+	c.get("/console/login")
+	resp := c.post("/console/login", url.Values{"token": {token}})
+	if resp.StatusCode != 200 || !strings.Contains(c.page, `class="logout"`) {
+		c.t.Fatalf("sign in as %s: %d at %s\n%.1500s", token, resp.StatusCode, resp.Request.URL, c.page)
+	}
+}
+
+func (c *consoleClient) must(want int, resp *http.Response, what string, contains ...string) {
+	c.t.Helper()
+	if resp.StatusCode != want {
+		c.t.Fatalf("%s: status %d, want %d\n%.2000s", what, resp.StatusCode, want, c.page)
+	}
+	for _, s := range contains {
+		if !strings.Contains(c.page, s) {
+			c.t.Fatalf("%s: the page lacks %q\n%.3000s", what, s, c.page)
+		}
+	}
+}
+
+// TestConsoleSessionsAndForms checks the console's session cookie and
+// headers, CSRF, sign-in failures, and the volunteer's, partner's,
+// coordinator's and privacy officer's forms over plain HTTP.
+func TestConsoleSessionsAndForms(t *testing.T) {
+	s := startServer(t, "", nil)
+	c := newConsoleClient(t, s)
+	resp := c.get("/console/caseload")
+	c.must(200, resp, "signed out: to the sign-in form", `id="token"`)
+	if resp.Request.URL.Path != "/console/login" {
+		t.Errorf("signed out, /console/caseload ends at %s", resp.Request.URL)
+	}
+	for h, want := range map[string]string{"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"} {
+		if got := resp.Header.Get(h); got != want {
+			t.Errorf("%s = %q, want %q", h, got, want)
+		}
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe") {
+		t.Errorf("Content-Security-Policy %q", csp)
+	}
+	c.must(401, c.post("/console/login", url.Values{"token": {"tok-nobody"}}), "unknown token", "Dit token is onbekend")
+	c.must(403, c.post("/console/login", url.Values{"token": {"tok-carla"}, "csrf": {"0000"}}), "sign-in without the form's token")
+
+	// The session cookie: HttpOnly, SameSite=Strict, path /console.
+	c.get("/console/login")
+	form := url.Values{"token": {"tok-carla"}, "csrf": {c.csrf}}
+	req, _ := http.NewRequest(http.MethodPost, s.base+"/console/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	noFollow := &http.Client{Jar: c.hc.Jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	raw, err := noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.Body.Close()
+	cookie := raw.Header.Get("Set-Cookie")
+	for _, want := range []string{"bs_session=", "HttpOnly", "SameSite=Strict", "Path=/console"} {
+		if !strings.Contains(cookie, want) {
+			t.Errorf("session cookie %q lacks %s", cookie, want)
+		}
+	}
+
+	// A volunteer raises a signal, answering the consent question.
+	c.get("/console/signals/new")
+	c.must(200, c.get("/console/signals/new"), "raise form", "Weet de bewoner van dit signaal?")
+	c.must(403, c.post("/console/signals", url.Values{"name": {"X"}, "csrf": {"bad"}}), "raise without CSRF")
+	c.must(403, c.post("/console/signals", url.Values{"name": {"X"}}, "Origin", "http://evil.example"), "raise from another origin")
+	bad := c.post("/console/signals", url.Values{"name": {"Vorm Persoon"}, "neighbourhood": {"centrum"}, "categories": {"loneliness"},
+		"urgency": {"high"}, "description": {"eet slecht"}, "idem": {"k1"}})
+	c.must(422, bad, "raise without consent", "consent", `value="Vorm Persoon"`)
+	c.must(200, c.post("/console/signals", url.Values{"name": {"Vorm Persoon"}, "birth_date": {"1950-01-02"}, "neighbourhood": {"centrum"},
+		"categories": {"loneliness", "debt"}, "urgency": {"high"}, "description": {"eet slecht"}, "consent": {"informed"}, "idem": {"k2"}}),
+		"raise", "Opgeslagen.")
+	if strings.Contains(c.page, "Vorm Persoon") {
+		t.Error("the signaller's list shows the resident's name")
+	}
+	mine := s.must(200, s.do("GET", "/v1/my/signals", "carla", nil), "my signals")
+	items, _ := mine.body["items"].([]any)
+	if len(items) != 1 {
+		t.Fatalf("my signals: %s", mine.raw)
+	}
+	id := items[0].(map[string]any)["id"].(string)
+
+	// The basisteam works it; the partner answers the referral in the console.
+	s.must(200, s.do("POST", "/v1/signals/"+id+"/handover", "carla", map[string]any{"team_id": "team-a"}), "handover")
+	s.must(201, s.do("POST", "/v1/organisations", "ivo", map[string]any{"id": "school-x", "name": "School X", "kind": "school"}), "org")
+	s.must(200, s.do("POST", "/v1/signals/"+id+"/accept", "anna", nil), "accept")
+	s.must(201, s.do("POST", "/v1/signals/"+id+"/referrals", "anna", map[string]any{"organisation_id": "school-x", "service": "huiswerkklas", "reason": "x"}), "refer")
+	s.must(200, s.do("POST", "/v1/signals/"+id+"/feedback", "anna", map[string]any{"code": "referred"}), "feedback")
+	c.must(200, c.get("/console/my"), "my signals", "De bewoner is doorverwezen")
+	c.must(200, c.post("/console/logout", url.Values{}), "sign out", `id="token"`)
+	c.must(200, c.get("/console/my"), "signed out again", `id="token"`)
+
+	p := newConsoleClient(t, s)
+	p.signIn("tok-eva")
+	p.must(200, p.get("/console/referrals"), "partner referrals", "huiswerkklas")
+	ref := regexp.MustCompile(`/console/referrals/([0-9a-f-]{36})/accept`).FindStringSubmatch(p.page)
+	if ref == nil {
+		t.Fatalf("no accept form:\n%s", p.page)
+	}
+	p.must(200, p.post("/console/referrals/"+ref[1]+"/accept", url.Values{"note": {"welkom"}}), "accept referral", "Opgeslagen.", "/console/referrals/"+ref[1]+"/complete")
+
+	// The coordinator's routing page; a professional's case page.
+	g := newConsoleClient(t, s)
+	g.signIn("tok-gert")
+	g.must(200, g.get("/console/monitor"), "monitor", "<svg")
+	a := newConsoleClient(t, s)
+	a.signIn("tok-anna")
+	a.must(200, a.get("/console/cases/"+id), "case page", "Vorm Persoon", "huiswerkklas")
+	a.must(200, a.post("/console/cases/"+id+"/follow-up", url.Values{"kind": {"phone_call"}, "outcome": {"reached"}, "note": {"gebeld"}, "idem": {"f1"}}),
+		"follow-up", "Opgeslagen.", "gebeld")
+	a.must(422, a.post("/console/cases/"+id+"/follow-up", url.Values{"kind": {"carrier-pigeon"}, "outcome": {"reached"}, "idem": {"f2"}}),
+		"a bad follow-up", "kind")
+	b := newConsoleClient(t, s)
+	b.signIn("tok-bob") // team-b: break glass
+	b.must(403, b.get("/console/cases/"+id), "another team's case", "break-glass")
+	if strings.Contains(b.page, "Vorm Persoon") {
+		t.Error("the break-glass form shows personal data")
+	}
+	b.must(200, b.post("/console/cases/"+id+"/break-glass", url.Values{"reason": {"nachtdienst, bewoner belt"}}), "break glass", "Vorm Persoon")
+
+	// The privacy officer: review the break-glass read, export, erase.
+	h := newConsoleClient(t, s)
+	h.signIn("tok-hanna")
+	h.must(200, h.get("/console/privacy/break-glass"), "break-glass review", "nachtdienst, bewoner belt")
+	subject := items[0].(map[string]any)
+	_ = subject
+	subj := s.must(200, s.do("GET", "/v1/signals/"+id, "anna", nil), "subject id").str("subject_id")
+	h.must(200, h.get("/console/privacy/subjects/"+subj+"?action=read"), "subject log", `class="actor">bob`)
+	exp := h.get("/console/privacy/subjects/" + subj + "/export")
+	if exp.StatusCode != 200 || !strings.Contains(exp.Header.Get("Content-Disposition"), "attachment") || !strings.Contains(h.page, "Vorm Persoon") {
+		t.Fatalf("export: %d %q", exp.StatusCode, exp.Header.Get("Content-Disposition"))
+	}
+	h.must(422, h.post("/console/privacy/subjects/"+subj+"/erasure", url.Values{"reason": {"verzoek"}, "request_ref": {"AVG-1"}}), "erase unconfirmed")
+	h.must(200, h.post("/console/privacy/subjects/"+subj+"/erasure", url.Values{"reason": {"verzoek"}, "request_ref": {"AVG-1"}, "confirm": {"yes"}}), "erase", "Opgeslagen.")
+	a.must(200, a.get("/console/cases/"+id), "case after erasure", "gewist")
+	if strings.Contains(a.page, "Vorm Persoon") {
+		t.Error("the erased subject's name still shows")
+	}
+	h.must(200, h.get("/console/privacy/verify"), "verify", `id="chain" class="ok"`)
+	h.must(403, h.get("/console/monitor"), "a privacy officer has no monitor")
+}
+
+// oidcProvider is an in-test OpenID provider on loopback: discovery, keys,
+// an authorization endpoint that signs the configured user in at once, and
+// a token endpoint that checks the code, PKCE verifier and redirect.
+type oidcProvider struct {
+	t      *testing.T
+	srv    *httptest.Server
+	key    *rsa.PrivateKey
+	claims map[string]any
+
+	mu    sync.Mutex
+	codes map[string]map[string]string // code -> challenge, nonce, redirect_uri, client_id
+}
+
+func newOIDCProvider(t *testing.T, claims map[string]any) *oidcProvider {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &oidcProvider{t: t, key: key, claims: claims, codes: map[string]map[string]string{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"issuer": p.srv.URL, "authorization_endpoint": p.srv.URL + "/authorize", "token_endpoint": p.srv.URL + "/token",
+			"jwks_uri": p.srv.URL + "/jwks", "id_token_signing_alg_values_supported": []string{"RS256"},
+			"response_types_supported": []string{"code"}, "subject_types_supported": []string{"public"},
+		})
+	})
+	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
+	})
+	mux.HandleFunc("GET /authorize", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if q.Get("response_type") != "code" || q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" || q.Get("nonce") == "" {
+			http.Error(w, "bad authorization request", http.StatusBadRequest)
+			return
+		}
+		code := rand.Text()
+		p.mu.Lock()
+		p.codes[code] = map[string]string{"challenge": q.Get("code_challenge"), "nonce": q.Get("nonce"), "redirect_uri": q.Get("redirect_uri"), "client_id": q.Get("client_id")}
+		p.mu.Unlock()
+		http.Redirect(w, r, q.Get("redirect_uri")+"?code="+code+"&state="+url.QueryEscape(q.Get("state")), http.StatusFound)
+	})
+	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		p.mu.Lock()
+		c := p.codes[r.PostForm.Get("code")]
+		delete(p.codes, r.PostForm.Get("code"))
+		p.mu.Unlock()
+		sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
+		if c == nil || base64.RawURLEncoding.EncodeToString(sum[:]) != c["challenge"] || r.PostForm.Get("redirect_uri") != c["redirect_uri"] {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"error":"invalid_grant"}`))
+			return
+		}
+		claims := map[string]any{"iss": p.srv.URL, "aud": c["client_id"], "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(), "nonce": c["nonce"]}
+		for k, v := range p.claims {
+			claims[k] = v
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": "opaque", "token_type": "Bearer", "expires_in": 3600, "id_token": p.sign(claims)})
+	})
+	p.srv = httptest.NewServer(mux)
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+func (p *oidcProvider) sign(claims map[string]any) string {
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: p.key}, (&jose.SignerOptions{}).WithHeader("kid", "k1").WithType("JWT"))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	payload, _ := json.Marshal(claims)
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	out, err := jws.CompactSerialize()
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return out
+}
+
+// TestConsoleOIDCSignIn signs a professional in through the authorization
+// code flow with PKCE against an in-test provider; the ID token is the
+// session's bearer token, so the API applies its roles and audits the reads.
+func TestConsoleOIDCSignIn(t *testing.T) {
+	p := newOIDCProvider(t, map[string]any{"sub": "oidc-anna", "roles": []string{"professional"}, "teams": []string{"team-a"}, "amr": []string{"pwd", "otp"}})
+	s := startServer(t, "", map[string]string{"BUURTSIGNAAL_OIDC_ISSUER": p.srv.URL, "BUURTSIGNAAL_OIDC_AUDIENCE": "buurtsignaal-console"})
+	id := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody("Oidc Bewoner")), "raise").str("id")
+	s.must(200, s.do("POST", "/v1/signals/"+id+"/handover", "carla", map[string]any{"team_id": "team-a"}), "handover")
+
+	c := newConsoleClient(t, s)
+	c.must(200, c.get("/console/login"), "sign-in page", "/console/oidc/start")
+	resp := c.get("/console/oidc/start")
+	c.must(200, resp, "the flow ends on the caseload", "oidc-anna")
+	if resp.Request.URL.Path != "/console/caseload" {
+		t.Errorf("the flow ends at %s", resp.Request.URL)
+	}
+	c.must(200, c.get("/console/cases/"+id), "case page with the ID token", "Oidc Bewoner")
+	// A callback with an unknown state is refused.
+	c.must(401, c.get("/console/oidc/callback?code=x&state=forged"), "forged state")
+}
