@@ -25,7 +25,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -112,48 +111,17 @@ type Webhook struct {
 // documentation says. It returns nil once the receiver answered 2xx, and the
 // last error otherwise (the caller dead-letters it).
 func (w *Webhook) Deliver(ctx context.Context, url string, secret []byte, key string, body []byte) error {
-	attempts, base, maxWait := w.Attempts, w.Base, w.Max
-	if attempts <= 0 {
-		attempts = 5
-	}
-	if base <= 0 {
-		base = 500 * time.Millisecond
-	}
-	if maxWait <= 0 {
-		maxWait = time.Minute
-	}
-	now, sleep := w.Now, w.Sleep
+	now := w.Now
 	if now == nil {
 		now = time.Now
-	}
-	if sleep == nil {
-		sleep = sleepCtx
 	}
 	client := w.Client
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
 	}
-	var last error
-	for i := 0; i < attempts; i++ {
-		if i > 0 {
-			if w.Retried != nil {
-				w.Retried()
-			}
-			backoff := min(maxWait, base<<(i-1))
-			if err := sleep(ctx, time.Duration(rand.Int64N(int64(backoff)+1))); err != nil {
-				return err
-			}
-		}
-		retry, err := w.post(ctx, client, url, secret, key, body, now())
-		if err == nil {
-			return nil
-		}
-		last = err
-		if !retry {
-			break
-		}
-	}
-	return last
+	return retry(ctx, w.Attempts, w.Base, w.Max, w.Sleep, w.Retried, func() (bool, error) {
+		return w.post(ctx, client, url, secret, key, body, now())
+	})
 }
 
 func (w *Webhook) post(ctx context.Context, client *http.Client, url string, secret []byte, key string, body []byte, at time.Time) (retry bool, err error) {

@@ -195,8 +195,6 @@ func TestConsoleSessionsAndForms(t *testing.T) {
 	h := newConsoleClient(t, s)
 	h.signIn("tok-hanna")
 	h.must(200, h.get("/console/privacy/break-glass"), "break-glass review", "nachtdienst, bewoner belt")
-	subject := items[0].(map[string]any)
-	_ = subject
 	subj := s.must(200, s.do("GET", "/v1/signals/"+id, "anna", nil), "subject id").str("subject_id")
 	h.must(200, h.get("/console/privacy/subjects/"+subj+"?action=read"), "subject log", `class="actor">bob`)
 	exp := h.get("/console/privacy/subjects/" + subj + "/export")

@@ -2,6 +2,8 @@ package main
 
 import (
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -37,6 +39,22 @@ func (s *system) notifier() (*notify.Notifier, error) {
 		Metrics:      m,
 		ScanEvery:    s.cfg.NotifyScanInterval,
 		LapsingShare: float64(s.cfg.NotifyLapsingShare) / 100,
+	}
+	if s.cfg.SMTPAddr != "" {
+		mailer := &notify.Mailer{Addr: s.cfg.SMTPAddr, From: s.cfg.SMTPFrom, Username: s.cfg.SMTPUsername, Password: s.cfg.SMTPPassword,
+			Attempts: s.cfg.NotifyAttempts, Retried: m.RetriedFunc("email")}
+		if s.cfg.SMTPCAFile != "" {
+			pem, err := os.ReadFile(s.cfg.SMTPCAFile)
+			if err != nil {
+				return nil, fmt.Errorf("smtp CA file: %w", err)
+			}
+			roots := x509.NewCertPool()
+			if !roots.AppendCertsFromPEM(pem) {
+				return nil, errors.New("smtp CA file: no PEM certificate in it")
+			}
+			mailer.TLS = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+		}
+		n.Mailer = mailer
 	}
 	return n, nil
 }
