@@ -3,295 +3,25 @@ package notify
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"mime"
 	"mime/quotedprintable"
 	"net"
 	"net/mail"
 	"net/smtp"
-	"net/textproto"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/notify/notifytest"
 	"github.com/buurtsignaal/buurtsignaal/domain"
 )
-
-// smtpRelay is an in-test SMTP server on 127.0.0.1. It speaks EHLO/HELO,
-// STARTTLS (when tls is set), AUTH PLAIN (required when user is set, and
-// only after STARTTLS when that is offered), MAIL, RCPT, DATA, RSET, NOOP
-// and QUIT, and records what it receives.
-type smtpRelay struct {
-	tls        *tls.Config // offered by STARTTLS; nil: not offered
-	user, pass string      // AUTH PLAIN required; "": AUTH not offered
-	tempFail   int         // answer 451 to the first tempFail DATA commands
-	refuse     bool        // answer 550 to every DATA command
-	stall      bool        // accept connections but never greet
-
-	addr string
-	wg   sync.WaitGroup
-
-	mu     sync.Mutex
-	open   map[net.Conn]bool
-	closed bool
-	conns  int         // connections accepted
-	datas  int         // DATA commands seen
-	auths  []string    // "user:pass" of every AUTH PLAIN
-	mails  []relayMail // messages accepted
-}
-
-// relayMail is one accepted message; Data is raw (CRLF line endings, dots
-// unstuffed).
-type relayMail struct {
-	From string
-	To   []string
-	TLS  bool
-	Auth string // the authenticated user, if any
-	Data string
-}
-
-// start listens on 127.0.0.1:0 and serves until the test ends.
-func (r *smtpRelay) start(t *testing.T) *smtpRelay {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.addr, r.open = ln.Addr().String(), map[net.Conn]bool{}
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			r.mu.Lock()
-			if r.closed {
-				r.mu.Unlock()
-				c.Close()
-				return
-			}
-			r.open[c] = true
-			r.conns++
-			r.wg.Add(1)
-			r.mu.Unlock()
-			go func() {
-				defer r.wg.Done()
-				r.serve(c)
-				r.mu.Lock()
-				delete(r.open, c)
-				r.mu.Unlock()
-				c.Close()
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		r.mu.Lock()
-		r.closed = true
-		for c := range r.open {
-			c.Close()
-		}
-		r.mu.Unlock()
-		r.wg.Wait()
-	})
-	return r
-}
-
-func (r *smtpRelay) serve(conn net.Conn) {
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if r.stall {
-		_, _ = io.Copy(io.Discard, conn) // until the client hangs up
-		return
-	}
-	tp := textproto.NewConn(conn)
-	var (
-		secure   bool
-		authUser string
-		from     string
-		to       []string
-	)
-	reply := func(format string, args ...any) { _ = tp.PrintfLine(format, args...) }
-	reply("220 relay.test ESMTP")
-	for {
-		line, err := tp.ReadLine()
-		if err != nil {
-			return
-		}
-		verb, arg, _ := strings.Cut(line, " ")
-		switch strings.ToUpper(verb) {
-		case "EHLO", "HELO":
-			exts := []string{"relay.test"}
-			if r.tls != nil && !secure {
-				exts = append(exts, "STARTTLS")
-			}
-			if r.user != "" && (secure || r.tls == nil) {
-				exts = append(exts, "AUTH PLAIN")
-			}
-			for i, e := range exts {
-				sep := "-"
-				if i == len(exts)-1 {
-					sep = " "
-				}
-				reply("250%s%s", sep, e)
-			}
-		case "STARTTLS":
-			if r.tls == nil || secure {
-				reply("502 5.5.1 STARTTLS not offered")
-				continue
-			}
-			reply("220 2.0.0 Ready to start TLS")
-			tc := tls.Server(conn, r.tls)
-			if tc.Handshake() != nil {
-				return
-			}
-			tp, secure = textproto.NewConn(tc), true
-			authUser, from, to = "", "", nil
-		case "AUTH":
-			mech, initial, _ := strings.Cut(arg, " ")
-			switch {
-			case r.user == "" || !strings.EqualFold(mech, "PLAIN"):
-				reply("504 5.5.4 mechanism not supported")
-				continue
-			case r.tls != nil && !secure:
-				reply("538 5.7.11 encryption required")
-				continue
-			}
-			if initial == "" {
-				reply("334 ")
-				if initial, err = tp.ReadLine(); err != nil {
-					return
-				}
-			}
-			raw, _ := base64.StdEncoding.DecodeString(initial)
-			parts := strings.Split(string(raw), "\x00")
-			if len(parts) != 3 {
-				reply("501 5.5.2 malformed AUTH PLAIN")
-				continue
-			}
-			r.mu.Lock()
-			r.auths = append(r.auths, parts[1]+":"+parts[2])
-			r.mu.Unlock()
-			if parts[1] != r.user || parts[2] != r.pass {
-				reply("535 5.7.8 authentication credentials invalid")
-				continue
-			}
-			authUser = parts[1]
-			reply("235 2.7.0 authenticated")
-		case "MAIL":
-			if r.user != "" && authUser == "" {
-				reply("530 5.7.0 authentication required")
-				continue
-			}
-			from, to = strings.Trim(strings.TrimPrefix(arg, "FROM:"), "<>"), nil
-			reply("250 2.1.0 ok")
-		case "RCPT":
-			if from == "" {
-				reply("503 5.5.1 MAIL first")
-				continue
-			}
-			to = append(to, strings.Trim(strings.TrimPrefix(arg, "TO:"), "<>"))
-			reply("250 2.1.5 ok")
-		case "DATA":
-			if len(to) == 0 {
-				reply("503 5.5.1 RCPT first")
-				continue
-			}
-			r.mu.Lock()
-			r.datas++
-			n := r.datas
-			r.mu.Unlock()
-			switch { // the replies echo the recipient, as relays do
-			case r.refuse:
-				reply("550 5.7.1 <%s>: message refused", to[0])
-				continue
-			case n <= r.tempFail:
-				reply("451 4.3.0 <%s>: try again later", to[0])
-				continue
-			}
-			reply("354 end with <CRLF>.<CRLF>")
-			var data strings.Builder
-			for {
-				l, err := tp.R.ReadString('\n')
-				if err != nil {
-					return
-				}
-				if l == ".\r\n" {
-					break
-				}
-				data.WriteString(strings.TrimPrefix(l, "."))
-			}
-			r.mu.Lock()
-			r.mails = append(r.mails, relayMail{From: from, To: to, TLS: secure, Auth: authUser, Data: data.String()})
-			r.mu.Unlock()
-			from, to = "", nil
-			reply("250 2.0.0 queued")
-		case "RSET":
-			from, to = "", nil
-			reply("250 2.0.0 ok")
-		case "NOOP":
-			reply("250 2.0.0 ok")
-		case "QUIT":
-			reply("221 2.0.0 bye")
-			return
-		default:
-			reply("500 5.5.2 unknown command")
-		}
-	}
-}
-
-// seen returns the connections, DATA commands and messages so far.
-func (r *smtpRelay) seen() (conns, datas int, mails []relayMail) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.conns, r.datas, append([]relayMail(nil), r.mails...)
-}
-
-// relayCert returns a server TLS configuration with a self-signed ECDSA
-// certificate for 127.0.0.1, and a pool that trusts it.
-var relayCert = sync.OnceValues(func() (*tls.Config, *x509.CertPool) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		panic(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "relay.test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		panic(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		panic(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}, pool
-})
 
 // noSMTPLeaks fails the test if it leaves goroutines behind; it runs after
 // the relays' cleanups.
@@ -308,10 +38,10 @@ type mailLog struct {
 
 // testMailer returns a Mailer for relay that trusts its certificate, sleeps
 // not at all and records into log.
-func testMailer(relay *smtpRelay, log *mailLog) *Mailer {
-	_, pool := relayCert()
+func testMailer(relay *notifytest.Relay, log *mailLog) *Mailer {
+	_, pool := notifytest.Cert()
 	return &Mailer{
-		Addr: relay.addr, From: "buurtsignaal@buurtsignaal.example",
+		Addr: relay.Addr, From: "buurtsignaal@buurtsignaal.example",
 		TLS:      &tls.Config{RootCAs: pool},
 		Attempts: 5, Base: 10 * time.Millisecond, Max: 15 * time.Millisecond,
 		Sleep:   func(_ context.Context, d time.Duration) error { log.waits = append(log.waits, d); return nil },
@@ -422,16 +152,16 @@ This message contains no personal data. Open the link and sign in to see the sig
 	}
 	for _, tt := range tests {
 		t.Run("lang="+tt.lang, func(t *testing.T) {
-			relay := (&smtpRelay{tls: func() *tls.Config { c, _ := relayCert(); return c }()}).start(t)
+			relay := (&notifytest.Relay{TLS: func() *tls.Config { c, _ := notifytest.Cert(); return c }()}).Start(t)
 			var log mailLog
 			if err := testMailer(relay, &log).Deliver(context.Background(), mailTo, tt.lang, mailNote); err != nil {
 				t.Fatalf("Deliver: %v", err)
 			}
-			conns, _, mails := relay.seen()
+			conns, _, mails := relay.Seen()
 			if conns != 1 || len(mails) != 1 || log.retried != 0 {
 				t.Fatalf("%d connections, %d messages, %d retries; want 1, 1, 0", conns, len(mails), log.retried)
 			}
-			envelope := relayMail{From: "buurtsignaal@buurtsignaal.example", To: []string{mailTo}, TLS: true}
+			envelope := notifytest.Mail{From: "buurtsignaal@buurtsignaal.example", To: []string{mailTo}, TLS: true}
 			if diff := cmp.Diff(envelope, mails[0], cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".Data" }, cmp.Ignore())); diff != "" {
 				t.Errorf("envelope (-want +got):\n%s", diff)
 			}
@@ -447,7 +177,7 @@ This message contains no personal data. Open the link and sign in to see the sig
 
 func TestMailerStartTLS(t *testing.T) {
 	noSMTPLeaks(t)
-	serverTLS, _ := relayCert()
+	serverTLS, _ := notifytest.Cert()
 	tests := []struct {
 		name      string
 		offered   bool
@@ -467,11 +197,11 @@ func TestMailerStartTLS(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			relay := &smtpRelay{}
+			relay := &notifytest.Relay{}
 			if tt.offered {
-				relay.tls = serverTLS
+				relay.TLS = serverTLS
 			}
-			relay.start(t)
+			relay.Start(t)
 			var log mailLog
 			m := testMailer(relay, &log)
 			m.Insecure = tt.insecure
@@ -479,7 +209,7 @@ func TestMailerStartTLS(t *testing.T) {
 				m.TLS = nil
 			}
 			err := m.Deliver(context.Background(), mailTo, "nl", mailNote)
-			conns, _, mails := relay.seen()
+			conns, _, mails := relay.Seen()
 			if tt.wantErr != nil {
 				if err == nil || !tt.wantErr(err) {
 					t.Fatalf("Deliver = %v, want the error of the case", err)
@@ -501,7 +231,7 @@ func TestMailerStartTLS(t *testing.T) {
 
 func TestMailerAuth(t *testing.T) {
 	noSMTPLeaks(t)
-	serverTLS, _ := relayCert()
+	serverTLS, _ := notifytest.Cert()
 	tests := []struct {
 		name             string
 		relayUser        string // "": the relay offers no AUTH
@@ -517,15 +247,13 @@ func TestMailerAuth(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			relay := (&smtpRelay{tls: serverTLS, user: tt.relayUser, pass: "s3cret"}).start(t)
+			relay := (&notifytest.Relay{TLS: serverTLS, User: tt.relayUser, Pass: "s3cret"}).Start(t)
 			var log mailLog
 			m := testMailer(relay, &log)
 			m.Username, m.Password = tt.username, tt.passwd
 			err := m.Deliver(context.Background(), mailTo, "en", mailNote)
-			conns, _, mails := relay.seen()
-			relay.mu.Lock()
-			auths := relay.auths
-			relay.mu.Unlock()
+			conns, _, mails := relay.Seen()
+			auths := relay.Auths()
 			if diff := cmp.Diff(tt.wantAuths, auths); diff != "" {
 				t.Errorf("AUTH PLAIN seen by the relay (-want +got):\n%s", diff)
 			}
@@ -557,7 +285,7 @@ func TestMailerAuth(t *testing.T) {
 
 func TestMailerRetries(t *testing.T) {
 	noSMTPLeaks(t)
-	serverTLS, _ := relayCert()
+	serverTLS, _ := notifytest.Cert()
 	down := func() string { // a port nobody listens on
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -568,7 +296,7 @@ func TestMailerRetries(t *testing.T) {
 	}()
 	tests := []struct {
 		name      string
-		relay     *smtpRelay
+		relay     *notifytest.Relay
 		addr      string // overrides the relay's
 		attempts  int
 		wantCode  int // the last reply code; 0: delivered, -1: a network error
@@ -576,16 +304,16 @@ func TestMailerRetries(t *testing.T) {
 		wantDatas int
 		wantMails int
 	}{
-		{name: "451 twice, then accepted", relay: &smtpRelay{tempFail: 2}, attempts: 5, wantConns: 3, wantDatas: 3, wantMails: 1},
-		{name: "451 until the attempts run out", relay: &smtpRelay{tempFail: 100}, attempts: 3, wantCode: 451, wantConns: 3, wantDatas: 3},
-		{name: "550 is final after one attempt", relay: &smtpRelay{refuse: true}, attempts: 5, wantCode: 550, wantConns: 1, wantDatas: 1},
-		{name: "relay down: network errors are retried", relay: &smtpRelay{}, addr: down, attempts: 4, wantCode: -1},
+		{name: "451 twice, then accepted", relay: &notifytest.Relay{TempFail: 2}, attempts: 5, wantConns: 3, wantDatas: 3, wantMails: 1},
+		{name: "451 until the attempts run out", relay: &notifytest.Relay{TempFail: 100}, attempts: 3, wantCode: 451, wantConns: 3, wantDatas: 3},
+		{name: "550 is final after one attempt", relay: &notifytest.Relay{Refuse: true}, attempts: 5, wantCode: 550, wantConns: 1, wantDatas: 1},
+		{name: "relay down: network errors are retried", relay: &notifytest.Relay{}, addr: down, attempts: 4, wantCode: -1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			relay := tt.relay
-			relay.tls = serverTLS
-			relay.start(t)
+			relay.TLS = serverTLS
+			relay.Start(t)
 			var log mailLog
 			m := testMailer(relay, &log)
 			m.Attempts = tt.attempts
@@ -612,7 +340,7 @@ func TestMailerRetries(t *testing.T) {
 			if err != nil && strings.Contains(err.Error(), mailTo) {
 				t.Errorf("the error names the recipient: %v", err)
 			}
-			conns, datas, mails := relay.seen()
+			conns, datas, mails := relay.Seen()
 			if conns != tt.wantConns || datas != tt.wantDatas || len(mails) != tt.wantMails {
 				t.Errorf("%d connections, %d DATA, %d messages; want %d, %d, %d", conns, datas, len(mails), tt.wantConns, tt.wantDatas, tt.wantMails)
 			}
@@ -636,7 +364,7 @@ func TestMailerRetries(t *testing.T) {
 
 func TestMailerRespectsContext(t *testing.T) {
 	noSMTPLeaks(t)
-	relay := (&smtpRelay{stall: true}).start(t) // never greets
+	relay := (&notifytest.Relay{Stall: true}).Start(t) // never greets
 	var log mailLog
 	m := testMailer(relay, &log)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
@@ -656,7 +384,7 @@ func TestMailerRespectsContext(t *testing.T) {
 
 func TestMailerRefusesBeforeContacting(t *testing.T) {
 	noSMTPLeaks(t)
-	relay := (&smtpRelay{}).start(t)
+	relay := (&notifytest.Relay{}).Start(t)
 	withID := func(id string) Notification { n := mailNote; n.ID = id; return n }
 	tests := []struct {
 		name   string
@@ -698,7 +426,7 @@ func TestMailerRefusesBeforeContacting(t *testing.T) {
 			}
 		})
 	}
-	if conns, _, _ := relay.seen(); conns != 0 {
+	if conns, _, _ := relay.Seen(); conns != 0 {
 		t.Fatalf("the relay was contacted %d times, want 0", conns)
 	}
 }
@@ -841,8 +569,8 @@ func TestRetryBackoff(t *testing.T) {
 // RSET and a plain-text delivery.
 func TestSMTPRelayCommands(t *testing.T) {
 	noSMTPLeaks(t)
-	relay := (&smtpRelay{}).start(t)
-	c, err := smtp.Dial(relay.addr)
+	relay := (&notifytest.Relay{}).Start(t)
+	c, err := smtp.Dial(relay.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -868,8 +596,8 @@ func TestSMTPRelayCommands(t *testing.T) {
 	step("DATA", err)
 	step("DATA", w.Close())
 	step("QUIT", c.Quit())
-	_, _, mails := relay.seen()
-	if diff := cmp.Diff([]relayMail{{From: "a@relay.test", To: []string{"b@relay.test"}, Data: "Subject: x\r\n\r\n.dot\r\n"}}, mails); diff != "" {
+	_, _, mails := relay.Seen()
+	if diff := cmp.Diff([]notifytest.Mail{{From: "a@relay.test", To: []string{"b@relay.test"}, Data: "Subject: x\r\n\r\n.dot\r\n"}}, mails); diff != "" {
 		t.Errorf("relay (-want +got):\n%s", diff)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/buurtsignaal/buurtsignaal/adapters/notify"
+	"github.com/buurtsignaal/buurtsignaal/adapters/notify/notifytest"
 )
 
 // receiver is an in-test webhook receiver on loopback. Each path is one
@@ -159,9 +162,18 @@ func TestNotificationsEndToEnd(t *testing.T) {
 	ams, _ := time.LoadLocation("Europe/Amsterdam")
 	start := time.Date(2026, 11, 23, 10, 0, 0, 0, ams) // a Monday
 	c := &clock{t: start}
+	// E-mail goes to a relay on loopback that requires STARTTLS and AUTH.
+	relayTLS, _ := notifytest.Cert()
+	relay := (&notifytest.Relay{TLS: relayTLS, User: "buurtsignaal", Pass: "relay-pw"}).Start(t)
+	caFile := filepath.Join(t.TempDir(), "relay-ca.pem")
+	if err := os.WriteFile(caFile, notifytest.CertPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	s := startServerWith(t, "", map[string]string{
 		"BUURTSIGNAAL_NOTIFY_SCAN_INTERVAL": "50ms", "BUURTSIGNAAL_NOTIFY_ATTEMPTS": "3",
 		"BUURTSIGNAAL_PUBLIC_URL": "https://buurtsignaal.example",
+		"BUURTSIGNAAL_SMTP_ADDR":  relay.Addr, "BUURTSIGNAAL_SMTP_CA_FILE": caFile, "BUURTSIGNAAL_SMTP_FROM": "buurtsignaal@gemeente.example",
+		"BUURTSIGNAAL_SMTP_USERNAME": "buurtsignaal", "BUURTSIGNAAL_SMTP_PASSWORD": "relay-pw",
 	}, c.now)
 	rc := newReceiver(t)
 	s.must(201, s.do("POST", "/v1/organisations", "ivo", map[string]any{"id": "school-x", "name": "School X", "kind": "school"}), "register school")
@@ -173,6 +185,8 @@ func TestNotificationsEndToEnd(t *testing.T) {
 		hook("carla", "principal", "carla", rc.url("/carla")),
 		hook("coordinators", "coordinators", "", rc.url("/coord")),
 		hook("broken", "team", "team-a", rc.url("/broken"), "handed_over"),
+		{"id": "team-a-mail", "subscriber": "team", "subscriber_id": "team-a", "channel": "email", "email": "team-a@gemeente.example", "kinds": []string{"handed_over"}},
+		{"id": "coordinators-mail", "subscriber": "coordinators", "channel": "email", "email": "coordinatie@gemeente.example", "language": "en", "kinds": []string{"norm_escalated"}},
 	})
 	rc.setFail("/team-a", 2) // the first two tries fail: retried
 	rc.setFail("/broken", -1)
@@ -215,6 +229,38 @@ func TestNotificationsEndToEnd(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // several more scans: nothing is sent twice
 	rc.waitFor("/team-b", []string{"norm_lapsing " + s3, "norm_lapsed " + s3})
 	rc.waitFor("/coord", []string{"norm_lapsed " + s2.str("id"), "norm_escalated " + s3})
+
+	// The mails: Dutch to team-a, English to the coordinators, over
+	// STARTTLS with AUTH, each with its idempotency key.
+	var mails []notifytest.Mail
+	for deadline := time.Now().Add(20 * time.Second); len(mails) < 2 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		_, _, mails = relay.Seen()
+	}
+	got := map[string]string{}
+	for _, m := range mails {
+		if !m.TLS || m.Auth != "buurtsignaal" || len(m.To) != 1 {
+			t.Errorf("mail without STARTTLS or AUTH: %+v", m)
+		}
+		got[m.To[0]] = m.Data
+		for _, secret := range []string{"Naam", "Dorpsstraat", "1941", "unieke"} {
+			if strings.Contains(m.Data, secret) {
+				t.Errorf("a mail holds personal data:\n%s", m.Data)
+			}
+		}
+	}
+	for to, want := range map[string][]string{
+		"team-a@gemeente.example":      {"Subject: Buurtsignaal: signaal overgedragen aan uw team", s1, "Idempotency-Key: "},
+		"coordinatie@gemeente.example": {"Subject: Buurtsignaal: signal escalated, response norm passed three times", s3, "Idempotency-Key: "},
+	} {
+		for _, w := range want {
+			if !strings.Contains(got[to], w) {
+				t.Errorf("mail to %s lacks %q:\n%s", to, w, got[to])
+			}
+		}
+	}
+	if len(mails) != 2 {
+		t.Errorf("%d mails, want 2", len(mails))
+	}
 
 	// What a notification holds: ids, codes and a link.
 	rc.mu.Lock()
@@ -279,12 +325,14 @@ func TestNotificationsEndToEnd(t *testing.T) {
 	metrics := string(s.do("GET", "/metrics", "", nil).raw)
 	for _, line := range []string{
 		`buurtsignaal_notifications_sent_total{channel="webhook",kind="handed_over"} 2`,
+		`buurtsignaal_notifications_sent_total{channel="email",kind="handed_over"} 1`,
+		`buurtsignaal_notifications_sent_total{channel="email",kind="norm_escalated"} 1`,
 		`buurtsignaal_notifications_retried_total{channel="webhook"} 4`,
 		`buurtsignaal_notifications_failed_total{channel="webhook"} 5`,
 		`buurtsignaal_notifications_dead_lettered_total{channel="webhook"} 1`,
 		`buurtsignaal_notifications_dead_letters 0`,
 		`buurtsignaal_notifications_pending 0`,
-		`buurtsignaal_notifications_delivery_lag_seconds_count 9`,
+		`buurtsignaal_notifications_delivery_lag_seconds_count 11`,
 	} {
 		if !strings.Contains(metrics, line+"\n") {
 			t.Errorf("metrics lack %s", line)
