@@ -369,7 +369,7 @@ func TestNotificationsSurviveRestart(t *testing.T) {
 	}
 	s.stop()
 	rc.setFail("/team-a", 0)
-	s = startServer(t, dir, env)
+	startServer(t, dir, env) // the same data: the outbox resumes
 	rc.waitFor("/team-a", want)
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
