@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/buurtsignaal/buurtsignaal/adapters/httpapi"
 )
 
 // parse builds one template set per page: the layout plus the page.
@@ -133,16 +135,7 @@ func (c *Console) lang(r *http.Request) string {
 	if ck, err := r.Cookie("bs_lang"); err == nil && (ck.Value == "nl" || ck.Value == "en") {
 		return ck.Value
 	}
-	for _, part := range strings.Split(r.Header.Get("Accept-Language"), ",") {
-		tag := strings.ToLower(strings.TrimSpace(strings.SplitN(part, ";", 2)[0]))
-		switch {
-		case strings.HasPrefix(tag, "nl"):
-			return "nl"
-		case strings.HasPrefix(tag, "en"):
-			return "en"
-		}
-	}
-	return "nl"
+	return httpapi.Language(r.Header.Get("Accept-Language"))
 }
 
 func (c *Console) t(r *http.Request, key string) string { return translate(c.lang(r), key) }

@@ -29,9 +29,12 @@ var feedbackTexts = map[string]map[string]string{
 	},
 }
 
-// language picks nl or en from Accept-Language (Dutch by default).
-func language(r *http.Request) string {
-	for _, part := range strings.Split(r.Header.Get("Accept-Language"), ",") {
+func language(r *http.Request) string { return Language(r.Header.Get("Accept-Language")) }
+
+// Language picks nl or en from an Accept-Language header (Dutch by
+// default); the console shares it.
+func Language(accept string) string {
+	for _, part := range strings.Split(accept, ",") {
 		tag := strings.ToLower(strings.TrimSpace(strings.SplitN(part, ";", 2)[0]))
 		switch {
 		case strings.HasPrefix(tag, "nl"):

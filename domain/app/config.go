@@ -57,19 +57,24 @@ func unexpected(stream string, e domain.Event) error {
 	return domain.Errorf(domain.KindInternal, "unexpected_event", "%s holds %s", stream, e.EventType())
 }
 
-// RoutingRules returns a network's routing rules and their version, read
-// from their stream, so a handover right after a change uses the change.
-func (s *Service) RoutingRules(ctx context.Context, network string) ([]domain.RoutingRule, int, error) {
-	stream := domain.RoutingStream(network)
+// configOf reads a configuration stream's last event, of type E, and
+// picks the configuration out of it.
+func configOf[E domain.Event, T any](s *Service, ctx context.Context, stream string, pick func(E) []T) ([]T, int, error) {
 	e, version, err := s.readConfig(ctx, stream)
 	if err != nil || e == nil {
 		return nil, version, err
 	}
-	set, ok := e.(domain.RoutingRulesSet)
+	set, ok := e.(E)
 	if !ok {
 		return nil, 0, unexpected(stream, e)
 	}
-	return set.Rules, version, nil
+	return pick(set), version, nil
+}
+
+// RoutingRules returns a network's routing rules and their version, read
+// from their stream, so a handover right after a change uses the change.
+func (s *Service) RoutingRules(ctx context.Context, network string) ([]domain.RoutingRule, int, error) {
+	return configOf(s, ctx, domain.RoutingStream(network), func(e domain.RoutingRulesSet) []domain.RoutingRule { return e.Rules })
 }
 
 // SetRoutingRules replaces the caller's network's routing rules. With
@@ -92,16 +97,7 @@ func (s *Service) SetRoutingRules(ctx context.Context, req Request, rules []doma
 // NotificationTargets returns a network's notification targets and their
 // version.
 func (s *Service) NotificationTargets(ctx context.Context, network string) ([]domain.NotificationTarget, int, error) {
-	stream := domain.NotificationStream(network)
-	e, version, err := s.readConfig(ctx, stream)
-	if err != nil || e == nil {
-		return nil, version, err
-	}
-	set, ok := e.(domain.NotificationTargetsSet)
-	if !ok {
-		return nil, 0, unexpected(stream, e)
-	}
-	return set.Targets, version, nil
+	return configOf(s, ctx, domain.NotificationStream(network), func(e domain.NotificationTargetsSet) []domain.NotificationTarget { return e.Targets })
 }
 
 // SetNotificationTargets replaces the caller's network's notification
