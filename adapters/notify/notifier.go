@@ -170,31 +170,76 @@ func (n *Notifier) follow(ctx context.Context) error {
 		return fmt.Errorf("notify: subscribe: %w", err)
 	}
 	defer sub.Close()
+	// A reader goroutine keeps the next events at hand, so a burst of
+	// events is checkpointed with its deliveries in one synced batch.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type next struct {
+		re  eventlog.RecordedEvent
+		err error
+	}
+	events := make(chan next, 256)
+	go func() {
+		for {
+			re, err := sub.Next(ctx)
+			select {
+			case events <- next{re, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
 	for {
-		re, err := sub.Next(ctx)
-		if err != nil {
-			return err
+		var e next
+		select {
+		case e = <-events:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		if re.Position <= cp {
-			continue // at-least-once delivery of the subscription
+		var batch []eventlog.RecordedEvent
+		failed := e.err
+	drain:
+		for failed == nil {
+			if e.re.Position > cp { // at-least-once delivery of the subscription
+				batch = append(batch, e.re)
+			}
+			if len(batch) == cap(events) {
+				break
+			}
+			select {
+			case e = <-events:
+				failed = e.err
+			default:
+				break drain
+			}
 		}
-		env, err := projections.Decode(n.Reg, re)
-		if err != nil {
-			return err
+		if len(batch) > 0 {
+			last := batch[len(batch)-1].Position
+			if err := n.Runner.WaitFor(ctx, last); err != nil {
+				return err
+			}
+			var ds []Delivery
+			for _, re := range batch {
+				env, err := projections.Decode(n.Reg, re)
+				if err != nil {
+					return err
+				}
+				n.Runner.Read(func() { ds = append(ds, n.derive(env)...) })
+			}
+			if err := n.Outbox.Enqueue(ds, nil, &last); err != nil {
+				return err
+			}
+			cp = last
+			if len(ds) > 0 {
+				n.Metrics.queued(ds)
+				n.signal()
+			}
 		}
-		if err := n.Runner.WaitFor(ctx, re.Position); err != nil {
-			return err
-		}
-		var ds []Delivery
-		n.Runner.Read(func() { ds = n.derive(env) })
-		pos := re.Position
-		if err := n.Outbox.Enqueue(ds, nil, &pos); err != nil {
-			return err
-		}
-		cp = pos
-		if len(ds) > 0 {
-			n.Metrics.queued(ds)
-			n.signal()
+		if failed != nil {
+			return failed
 		}
 	}
 }
