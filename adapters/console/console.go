@@ -149,8 +149,9 @@ func (c *Console) routes() chi.Router {
 		// Coordinators.
 		r.Get("/console/monitor", c.monitor)
 		r.Get("/console/routing", c.routing)
-		// Privacy officers.
-		r.Get("/console/privacy", c.privacyHome)
+		// Privacy officers (the API decides every read; this spares others
+		// forms they cannot use).
+		r.With(c.only(domain.RolePrivacyOfficer)).Get("/console/privacy", c.privacyHome)
 		r.Post("/console/privacy/search", c.search)
 		r.Get("/console/privacy/subjects/{id}", c.subjectLog)
 		r.Get("/console/privacy/subjects/{id}/export", c.export)
@@ -159,7 +160,7 @@ func (c *Console) routes() chi.Router {
 		r.Get("/console/privacy/break-glass", c.breakGlassReview)
 		r.Get("/console/privacy/verify", c.verify)
 		// Volunteers and partners.
-		r.Get("/console/signals/new", c.raiseForm)
+		r.With(c.only(domain.RoleBuurtsteun, domain.RolePartner, domain.RoleProfessional)).Get("/console/signals/new", c.raiseForm)
 		r.Post("/console/signals", c.raise)
 		r.Get("/console/my", c.mySignals)
 		r.Get("/console/referrals", c.referrals)
@@ -229,6 +230,22 @@ func (c *Console) requireSession(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, s)))
 	})
+}
+
+// only answers 403 to principals without one of roles.
+func (c *Console) only(roles ...domain.Role) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s := sessionOf(r)
+			for _, role := range roles {
+				if s.principal.HasRole(role) {
+					next.ServeHTTP(w, r)
+					return
+				}
+			}
+			c.render(w, r, http.StatusForbidden, "error", s, page{Error: c.t(r, "forbidden")})
+		})
+	}
 }
 
 // sameOrigin refuses a POST whose Origin header names another host.

@@ -217,6 +217,7 @@ var texts = map[string][2]string{
 	"logout":             {"Uitloggen", "Sign out"},
 	"csrf":               {"Het formulier is verlopen of komt niet van deze site. Laad de pagina opnieuw.", "The form has expired or did not come from this site. Reload the page."},
 	"not_found":          {"Deze pagina bestaat niet.", "This page does not exist."},
+	"forbidden":          {"Deze pagina is niet voor uw rol.", "This page is not for your role."},
 	"error":              {"Er ging iets mis", "Something went wrong"},
 	"caseload":           {"Mijn caseload", "My caseload"},
 	"case":               {"Casus", "Case"},

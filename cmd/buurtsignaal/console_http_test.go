@@ -209,6 +209,8 @@ func TestConsoleSessionsAndForms(t *testing.T) {
 	}
 	h.must(200, h.get("/console/privacy/verify"), "verify", `id="chain" class="ok"`)
 	h.must(403, h.get("/console/monitor"), "a privacy officer has no monitor")
+	h.must(403, h.get("/console/signals/new"), "nor raises signals", "niet voor uw rol")
+	a.must(403, a.get("/console/privacy"), "a professional has no privacy pages", "niet voor uw rol")
 }
 
 // oidcProvider is an in-test OpenID provider on loopback: discovery, keys,
