@@ -17,7 +17,11 @@ type obj = map[string]any
 
 // flash is the message of a page after a successful form (PRG: ?ok=1).
 func (c *Console) flash(r *http.Request) string {
-	if r.URL.Query().Get("ok") != "" {
+	switch r.URL.Query().Get("ok") {
+	case "":
+	case "received":
+		return c.t(r, "signal_received")
+	default:
 		return c.t(r, "saved")
 	}
 	return ""
@@ -53,11 +57,16 @@ func withPosition(path string, r *http.Request) string {
 
 // afterCommand redirects (PRG) to a page that shows the command's result.
 func afterCommand(w http.ResponseWriter, r *http.Request, to string, a apiAnswer) {
+	afterCommandSay(w, r, to, "1", a)
+}
+
+// afterCommandSay is afterCommand with a flash message other than "saved".
+func afterCommandSay(w http.ResponseWriter, r *http.Request, to, ok string, a apiAnswer) {
 	var res struct {
 		Position uint64 `json:"position"`
 	}
 	_ = a.decode(&res)
-	http.Redirect(w, r, to+"?ok=1&p="+strconv.FormatUint(res.Position, 10), http.StatusSeeOther)
+	http.Redirect(w, r, to+"?ok="+ok+"&p="+strconv.FormatUint(res.Position, 10), http.StatusSeeOther)
 }
 
 // --- Professionals ---------------------------------------------------------
@@ -362,7 +371,7 @@ func (c *Console) raise(w http.ResponseWriter, r *http.Request) {
 			Data: obj{"enums": enums(), "idem": r.PostFormValue("idem"), "form": form, "checked": r.PostForm["categories"]}})
 		return
 	}
-	afterCommand(w, r, "/console/my", a)
+	afterCommandSay(w, r, "/console/my", "received", a)
 }
 
 func (c *Console) mySignals(w http.ResponseWriter, r *http.Request) {

@@ -142,7 +142,7 @@ func TestConsoleSessionsAndForms(t *testing.T) {
 	c.must(422, bad, "raise without consent", "consent", `value="Vorm Persoon"`)
 	c.must(200, c.post("/console/signals", url.Values{"name": {"Vorm Persoon"}, "birth_date": {"1950-01-02"}, "neighbourhood": {"centrum"},
 		"categories": {"loneliness", "debt"}, "urgency": {"high"}, "description": {"eet slecht"}, "consent": {"informed"}, "idem": {"k2"}}),
-		"raise", "Opgeslagen.")
+		"raise", "Uw signaal is ontvangen. Dank u wel.")
 	if strings.Contains(c.page, "Vorm Persoon") {
 		t.Error("the signaller's list shows the resident's name")
 	}

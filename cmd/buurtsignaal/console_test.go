@@ -182,12 +182,12 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	var status string
 	b.run("accept", chromedp.Click("#accept", chromedp.ByQuery), chromedp.WaitVisible("#close", chromedp.ByQuery),
-		chromedp.Text("#case-status", &status, chromedp.ByQuery))
+		chromedp.AttributeValue("#case-status", "data-status", &status, nil, chromedp.ByQuery))
 	if status != "in_care" {
 		t.Errorf("status after accept: %q", status)
 	}
 	b.run("close", chromedp.SetValue("#close-outcome", "resolved", chromedp.ByQuery), chromedp.Click("#close", chromedp.ByQuery),
-		chromedp.WaitVisible(`#reopen-reason`, chromedp.ByQuery), chromedp.Text("#case-status", &status, chromedp.ByQuery))
+		chromedp.WaitVisible(`#reopen-reason`, chromedp.ByQuery), chromedp.AttributeValue("#case-status", "data-status", &status, nil, chromedp.ByQuery))
 	if status != "closed" {
 		t.Errorf("status after close: %q", status)
 	}
