@@ -40,7 +40,7 @@ bench-audit:
 
 # Every fuzz target, FUZZTIME each; their seed corpora run in make test.
 FUZZTIME ?= 10s
-FUZZ_TARGETS = ./cmd/buurtsignaal:FuzzCommandBodies ./domain:FuzzRegistryDecode \
+FUZZ_TARGETS = ./cmd/buurtsignaal:FuzzCommandBodies ./domain:FuzzRegistryDecode ./adapters/notify:FuzzVerify \
 	./domain/app:FuzzDecodeSubjectData ./adapters/auth:FuzzParseTokens
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
@@ -64,4 +64,5 @@ soak: build
 	$(GO) run ./scripts/crashtest -rounds 100
 	BUURTSIGNAAL_SOAK=1 $(GO) test -count=1 -v -run '^TestLinearizableAppends$$' ./adapters/pebblestore
 	$(GO) test -count=1 -run '^TestKilledProjectorWithDuplicatesEqualsRebuild$$' ./projections -rapid.checks=1000
+	$(GO) test -count=1 -run '^TestNotifierRestartsLoseNothing$$' ./adapters/notify -rapid.checks=1000
 	$(MAKE) fuzz FUZZTIME=60s

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -116,4 +118,33 @@ func TestDeliverGivesUp(t *testing.T) {
 	if err := w.Deliver(context.Background(), srv2.URL, []byte("wrong"), "n-4", []byte(`{"id":"n-4"}`)); err == nil || rc2.bad != 1 {
 		t.Fatalf("wrong secret: err %v, receiver saw %d bad signatures", err, rc2.bad)
 	}
+}
+
+// FuzzVerify: any header and body; Verify never panics, and accepts only
+// a header that holds the HMAC of its own timestamp and the body.
+func FuzzVerify(f *testing.F) {
+	secret := []byte("receiver-secret")
+	now := time.Unix(1_800_000_000, 0)
+	body := []byte(`{"id":"x","kind":"handed_over"}`)
+	f.Add(Sign(secret, now, body), body)
+	f.Add("t=1800000000,v1=00", body)
+	f.Add("v1=abc,t=", []byte{})
+	f.Add("t=-1,v1="+strings.Repeat("a", 64), body)
+	f.Add(",,,=,t=1800000000,t=1,v1=x", body)
+	f.Fuzz(func(t *testing.T, header string, body []byte) {
+		if Verify(secret, header, body, now, 5*time.Minute) != nil {
+			return
+		}
+		var ts int64 = -1
+		for _, part := range strings.Split(header, ",") {
+			if k, v, _ := strings.Cut(strings.TrimSpace(part), "="); k == "t" {
+				ts, _ = strconv.ParseInt(v, 10, 64)
+			}
+		}
+		want := Sign(secret, time.Unix(ts, 0), body)
+		_, sig, _ := strings.Cut(want, ",v1=")
+		if !strings.Contains(header, "v1="+sig) {
+			t.Fatalf("accepted %q for a body it does not sign", header)
+		}
+	})
 }
