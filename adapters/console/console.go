@@ -149,6 +149,9 @@ func (c *Console) routes() chi.Router {
 		// Coordinators.
 		r.Get("/console/monitor", c.monitor)
 		r.Get("/console/routing", c.routing)
+		// Admins: notifications that failed for good.
+		r.Get("/console/notifications", c.deadLetters)
+		r.Post("/console/notifications/{id}/retry", c.retryDeadLetter)
 		// Privacy officers (the API decides every read; this spares others
 		// forms they cannot use).
 		r.With(c.only(domain.RolePrivacyOfficer)).Get("/console/privacy", c.privacyHome)
@@ -321,7 +324,7 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request) {
 	case p.HasRole(domain.RolePartner):
 		to = "/console/referrals"
 	case p.HasRole(domain.RoleAdmin):
-		to = "/console/routing"
+		to = "/console/notifications"
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }

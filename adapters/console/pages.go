@@ -228,6 +228,24 @@ func (c *Console) routing(w http.ResponseWriter, r *http.Request) {
 	c.show(w, r, "routing", "/v1/routing-rules", nil)
 }
 
+func (c *Console) deadLetters(w http.ResponseWriter, r *http.Request) {
+	c.show(w, r, "notifications", "/v1/notifications/dead-letters", nil)
+}
+
+// retryDeadLetter queues a dead letter again (same idempotency key).
+func (c *Console) retryDeadLetter(w http.ResponseWriter, r *http.Request) {
+	id, ok := caseID(r)
+	if !ok {
+		c.render(w, r, http.StatusNotFound, "error", sessionOf(r), page{Error: c.t(r, "not_found")})
+		return
+	}
+	if p := c.call(r, http.MethodPost, "/v1/notifications/dead-letters/"+id+"/retry", nil).decode(nil); p != nil {
+		c.failed(w, r, p)
+		return
+	}
+	http.Redirect(w, r, "/console/notifications?ok=1", http.StatusSeeOther)
+}
+
 // --- Privacy officers ------------------------------------------------------------
 
 func (c *Console) privacyHome(w http.ResponseWriter, r *http.Request) {

@@ -321,6 +321,12 @@ var texts = map[string][2]string{
 	"signed_in_as":       {"Ingelogd als", "Signed in as"},
 	"actor_id":           {"Medewerker (id)", "Staff member (id)"},
 	"show":               {"Tonen", "Show"},
+	"notifications":      {"Mislukte meldingen", "Failed notifications"},
+	"retry":              {"Opnieuw versturen", "Send again"},
+	"target":             {"Ontvanger", "Target"},
+	"channel":            {"Kanaal", "Channel"},
+	"attempts":           {"Pogingen", "Attempts"},
+	"failed_at":          {"Mislukt op", "Failed at"},
 	// Statuses and response states, as the API names them.
 	"raised":        {"Gemeld", "Raised"},
 	"withdrawn":     {"Ingetrokken", "Withdrawn"},

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -311,7 +312,11 @@ func TestNotificationsEndToEnd(t *testing.T) {
 	}
 	s.must(403, s.do("POST", "/v1/notifications/dead-letters/"+dead[0].Notification.ID+"/retry", "gert", nil), "coordinators do not retry")
 	rc.setFail("/broken", 0)
-	s.must(202, s.do("POST", "/v1/notifications/dead-letters/"+dead[0].Notification.ID+"/retry", "ivo", nil), "retry")
+	// The admin retries it in the console.
+	admin := newConsoleClient(t, s)
+	admin.signIn("tok-ivo")
+	admin.must(200, admin.get("/console/notifications"), "dead letters page", `data-id="`+dead[0].Notification.ID+`"`, "broken", "500")
+	admin.must(200, admin.post("/console/notifications/"+dead[0].Notification.ID+"/retry", url.Values{}), "retry in the console", "Opgeslagen.")
 	rc.waitFor("/broken", []string{"handed_over " + s1})
 	rc.mu.Lock()
 	if _, ok := rc.got["/broken"][dead[0].Notification.ID]; !ok {
