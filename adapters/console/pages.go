@@ -80,6 +80,19 @@ func caseID(r *http.Request) (string, bool) {
 	return id.String(), err == nil
 }
 
+// pathID is the {id} of the path, or a 404 page when it is not a UUID.
+func (c *Console) pathID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id, ok := caseID(r)
+	if !ok {
+		c.notFound(w, r)
+	}
+	return id, ok
+}
+
+func (c *Console) notFound(w http.ResponseWriter, r *http.Request) {
+	c.render(w, r, http.StatusNotFound, "error", sessionOf(r), page{Error: c.t(r, "not_found")})
+}
+
 // casePage shows a case of the professional's team: one audited read of
 // the case and one of its history, as through the API.
 func (c *Console) casePage(w http.ResponseWriter, r *http.Request) {
@@ -98,9 +111,8 @@ func (c *Console) breakGlass(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) renderCase(w http.ResponseWriter, r *http.Request, status int, msg string, fields []domain.FieldError, reason string) {
-	id, ok := caseID(r)
+	id, ok := c.pathID(w, r)
 	if !ok {
-		c.render(w, r, http.StatusNotFound, "error", sessionOf(r), page{Error: c.t(r, "not_found")})
 		return
 	}
 	var headers []string
@@ -153,7 +165,7 @@ func (c *Console) caseCommand(w http.ResponseWriter, r *http.Request) {
 	id, ok := caseID(r)
 	cmd, known := caseCommands[chi.URLParam(r, "action")]
 	if !ok || !known {
-		c.render(w, r, http.StatusNotFound, "error", sessionOf(r), page{Error: c.t(r, "not_found")})
+		c.notFound(w, r)
 		return
 	}
 	var body obj
@@ -234,9 +246,8 @@ func (c *Console) deadLetters(w http.ResponseWriter, r *http.Request) {
 
 // retryDeadLetter queues a dead letter again (same idempotency key).
 func (c *Console) retryDeadLetter(w http.ResponseWriter, r *http.Request) {
-	id, ok := caseID(r)
+	id, ok := c.pathID(w, r)
 	if !ok {
-		c.render(w, r, http.StatusNotFound, "error", sessionOf(r), page{Error: c.t(r, "not_found")})
 		return
 	}
 	if p := c.call(r, http.MethodPost, "/v1/notifications/dead-letters/"+id+"/retry", nil).decode(nil); p != nil {
@@ -299,9 +310,8 @@ func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, name, path s
 }
 
 func (c *Console) subjectLog(w http.ResponseWriter, r *http.Request) {
-	id, ok := caseID(r)
+	id, ok := c.pathID(w, r)
 	if !ok {
-		c.render(w, r, http.StatusNotFound, "error", sessionOf(r), page{Error: c.t(r, "not_found")})
 		return
 	}
 	c.auditPage(w, r, "subject", "/v1/audit/subjects/"+id, obj{"id": id})
@@ -326,9 +336,8 @@ func (c *Console) verify(w http.ResponseWriter, r *http.Request) {
 
 // export downloads the subject's export (audited by the API).
 func (c *Console) export(w http.ResponseWriter, r *http.Request) {
-	id, ok := caseID(r)
+	id, ok := c.pathID(w, r)
 	if !ok {
-		c.render(w, r, http.StatusNotFound, "error", sessionOf(r), page{Error: c.t(r, "not_found")})
 		return
 	}
 	path := "/v1/subjects/" + id + "/export"
@@ -346,9 +355,8 @@ func (c *Console) export(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) erase(w http.ResponseWriter, r *http.Request) {
-	id, ok := caseID(r)
+	id, ok := c.pathID(w, r)
 	if !ok {
-		c.render(w, r, http.StatusNotFound, "error", sessionOf(r), page{Error: c.t(r, "not_found")})
 		return
 	}
 	if r.PostFormValue("confirm") != "yes" {
@@ -404,7 +412,7 @@ func (c *Console) answerReferral(w http.ResponseWriter, r *http.Request) {
 	id, ok := caseID(r)
 	answer := chi.URLParam(r, "answer")
 	if !ok || (answer != "accept" && answer != "decline" && answer != "complete") {
-		c.render(w, r, http.StatusNotFound, "error", sessionOf(r), page{Error: c.t(r, "not_found")})
+		c.notFound(w, r)
 		return
 	}
 	a := c.call(r, http.MethodPost, "/v1/referrals/"+id+"/"+answer, formBody(r, "note"))
