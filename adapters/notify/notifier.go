@@ -71,7 +71,7 @@ type Notifier struct {
 	Metrics      *Metrics      // may be nil
 	ScanEvery    time.Duration // default 1 minute
 	LapsingShare float64       // default 0.8
-	Workers      int           // concurrent deliveries (default 4)
+	Workers      int           // concurrent deliveries (default 8)
 
 	once sync.Once
 	wake chan struct{}
@@ -93,7 +93,7 @@ func (n *Notifier) init() {
 			n.LapsingShare = 0.8
 		}
 		if n.Workers <= 0 {
-			n.Workers = 4
+			n.Workers = 8
 		}
 		if n.Webhook == nil {
 			n.Webhook = &Webhook{}
@@ -395,10 +395,19 @@ func (n *Notifier) lapse(c *projections.Case, kind string, at time.Time, sub, id
 	return lapse{mark: c.ID.String() + "/" + kind, nt: nt, sub: sub, id: id}
 }
 
+// deliverLoop sends pending deliveries, Workers at a time. A target whose
+// last delivery failed gets one delivery at a time until one succeeds, so
+// a receiver that is down holds one worker, not all, and the others'
+// notifications keep flowing.
 func (n *Notifier) deliverLoop(ctx context.Context) error {
+	type target struct {
+		inflight int
+		failing  bool
+	}
 	var (
 		mu       sync.Mutex
 		inflight = map[string]bool{}
+		targets  = map[string]*target{}
 		wg       sync.WaitGroup
 		sem      = make(chan struct{}, n.Workers)
 	)
@@ -409,12 +418,20 @@ func (n *Notifier) deliverLoop(ctx context.Context) error {
 			return err
 		}
 		for _, d := range ds {
-			id := d.Notification.ID
+			id, key := d.Notification.ID, d.Notification.Network+"/"+d.TargetID
 			mu.Lock()
-			busy := inflight[id]
-			inflight[id] = true
+			tg := targets[key]
+			if tg == nil {
+				tg = &target{}
+				targets[key] = tg
+			}
+			skip := inflight[id] || (tg.failing && tg.inflight > 0)
+			if !skip {
+				inflight[id] = true
+				tg.inflight++
+			}
 			mu.Unlock()
-			if busy {
+			if skip {
 				continue
 			}
 			select {
@@ -425,11 +442,19 @@ func (n *Notifier) deliverLoop(ctx context.Context) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				n.send(ctx, d)
+				failed := n.send(ctx, d)
 				mu.Lock()
 				delete(inflight, id)
+				if tg.inflight--; tg.inflight == 0 && !tg.failing && !failed {
+					delete(targets, key)
+				}
+				wasFailing := tg.failing
+				tg.failing = failed
 				mu.Unlock()
 				<-sem
+				if failed || wasFailing {
+					n.signal() // the target's next delivery may go
+				}
 			}()
 		}
 		select {
@@ -441,11 +466,12 @@ func (n *Notifier) deliverLoop(ctx context.Context) error {
 	}
 }
 
-// send delivers one item and records the outcome in the outbox.
-func (n *Notifier) send(ctx context.Context, d Delivery) {
+// send delivers one item and records the outcome in the outbox; it
+// reports whether the delivery failed for good.
+func (n *Notifier) send(ctx context.Context, d Delivery) (failed bool) {
 	id := d.Notification.ID
 	if still, err := n.Outbox.isPending(id); err != nil || !still {
-		return // delivered meanwhile, by the round that listed it before
+		return false // delivered meanwhile, by the round that listed it before
 	}
 	var (
 		t  domain.NotificationTarget
@@ -456,18 +482,18 @@ func (n *Notifier) send(ctx context.Context, d Delivery) {
 		n.Log.Info("notification dropped: its target is gone", "notification", id, "target", d.TargetID)
 		n.Metrics.dropped(d)
 		_ = n.Outbox.Done(id)
-		return
+		return false
 	}
 	err := n.deliver(ctx, t, d.Notification)
 	if ctx.Err() != nil {
-		return // shutting down: it stays pending and goes out after the restart
+		return false // shutting down: it stays pending and goes out after the restart
 	}
 	if err == nil {
 		if err := n.Outbox.Done(id); err != nil {
 			n.Log.Error("notification outbox", "err", err)
 		}
 		n.Metrics.sent(d, n.Now().Sub(d.Notification.At))
-		return
+		return false
 	}
 	d.Attempts++
 	d.FailedAt, d.Error = n.Now().UTC(), describe(err)
@@ -476,6 +502,7 @@ func (n *Notifier) send(ctx context.Context, d Delivery) {
 		n.Log.Error("notification outbox", "err", err)
 	}
 	n.Metrics.failed(d)
+	return true
 }
 
 // errNoRelay dead-letters e-mail when no SMTP relay is configured.

@@ -3,7 +3,6 @@ package notify_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -75,6 +74,89 @@ func appendEvents(t interface{ Fatal(...any) }, store eventlog.Store, stream str
 	}
 }
 
+type fataler interface{ Fatal(...any) }
+
+// rig is a notifier's world: a Pebble store with notification targets,
+// the projections the notifier reads, and an outbox notifying from the
+// log's head.
+type rig struct {
+	store     *pebblestore.Store
+	runner    *projections.Runner
+	cases     *projections.Cases
+	targets   *projections.NotificationTargets
+	outboxDir string
+	outbox    *notify.Outbox
+	at        time.Time
+	stop      []func()
+}
+
+func newRig(t fataler, dir string, targets ...domain.NotificationTarget) *rig {
+	r := &rig{at: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC), outboxDir: filepath.Join(dir, "outbox")}
+	var err error
+	if r.store, err = pebblestore.Open(filepath.Join(dir, "events"), pebblestore.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	r.stop = append(r.stop, func() { _ = r.store.Close() })
+	appendEvents(t, r.store, domain.NotificationStream("net"), eventlog.NoStream(), r.at, domain.NotificationTargetsSet{Network: "net", Targets: targets})
+	r.cases, r.targets = projections.NewCases(domain.DefaultNorms(), domain.NewCalendar(time.UTC, nil)), projections.NewNotificationTargets()
+	r.runner = projections.NewRunner(r.store, domain.NewRegistry(), r.cases, r.targets)
+	ctx, stopRunner := context.WithCancel(context.Background())
+	runnerDone := make(chan struct{})
+	go func() { defer close(runnerDone); _ = r.runner.Run(ctx) }()
+	r.stop = append(r.stop, func() { stopRunner(); <-runnerDone })
+	if r.outbox, err = notify.OpenOutbox(r.outboxDir); err != nil {
+		t.Fatal(err)
+	}
+	r.stop = append(r.stop, func() { _ = r.outbox.Close() })
+	head, _ := r.store.Head(ctx)
+	if err := r.outbox.Start(head); err != nil { // notify from here on
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (r *rig) close() {
+	for i := len(r.stop) - 1; i >= 0; i-- {
+		r.stop[i]()
+	}
+}
+
+// reopen closes and opens the outbox, as a restart does.
+func (r *rig) reopen(t fataler) {
+	if err := r.outbox.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	if r.outbox, err = notify.OpenOutbox(r.outboxDir); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// start runs a notifier until stop is called.
+func (r *rig) start(webhook *notify.Webhook, workers int) (stop func()) {
+	n := &notify.Notifier{Outbox: r.outbox, Store: r.store, Reg: domain.NewRegistry(), Runner: r.runner, Cases: r.cases, Targets: r.targets,
+		Webhook: webhook, Secret: []byte("secret"), ScanEvery: time.Hour, Workers: workers}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = n.Run(ctx) }()
+	return func() { cancel(); <-done }
+}
+
+// handOver raises a signal and hands it over to team-a.
+func (r *rig) handOver(t fataler) string {
+	id := uuid.New()
+	stream := domain.SignalCategory + "-" + id.String()
+	appendEvents(t, r.store, stream, eventlog.NoStream(), r.at, domain.SignalRaised{SignalID: id, SubjectID: uuid.New(), RaisedBy: "carla",
+		Source: domain.RoleBuurtsteun, Network: "net", Neighbourhood: "centrum", Categories: []string{"loneliness"}, Urgency: "high",
+		Consent: "informed", Description: domain.Sealed("x"), RaisedAt: r.at})
+	appendEvents(t, r.store, stream, eventlog.Revision(0), r.at, domain.SignalHandedOver{TeamID: "team-a"})
+	return id.String()
+}
+
+func hookTo(id, url string) domain.NotificationTarget {
+	return domain.NotificationTarget{ID: id, Subscriber: domain.SubscribeTeam, SubscriberID: "team-a", Channel: domain.ChannelWebhook, URL: url, Kinds: []string{domain.NotifyHandedOver}}
+}
+
 // TestNotifierRestartsLoseNothing: signals are handed over while the
 // notifier is stopped at random moments (its outbox closed and reopened at
 // some) and the receiver fails some requests; in the end every handover
@@ -82,79 +164,32 @@ func appendEvents(t interface{ Fatal(...any) }, store eventlog.Store, stream str
 // content every time it arrived.
 func TestNotifierRestartsLoseNothing(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
-		dir := t.TempDir()
-		store, err := pebblestore.Open(filepath.Join(dir, fmt.Sprintf("events-%d", rapid.Int().Draw(rt, "dir"))), pebblestore.Options{})
-		if err != nil {
-			rt.Fatal(err)
-		}
-		defer store.Close()
 		box := &inbox{failEvery: rapid.SampledFrom([]int{0, 2, 3, 5}).Draw(rt, "failEvery"), got: map[string][]notify.Notification{}}
 		recv := httptest.NewServer(box)
 		defer recv.Close()
-		at := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
-		appendEvents(rt, store, domain.NotificationStream("net"), eventlog.NoStream(), at, domain.NotificationTargetsSet{Network: "net", Targets: []domain.NotificationTarget{
-			{ID: "hook", Subscriber: domain.SubscribeTeam, SubscriberID: "team-a", Channel: domain.ChannelWebhook, URL: recv.URL, Kinds: []string{domain.NotifyHandedOver}},
-		}})
-
-		cases, targets := projections.NewCases(domain.DefaultNorms(), domain.NewCalendar(time.UTC, nil)), projections.NewNotificationTargets()
-		runner := projections.NewRunner(store, domain.NewRegistry(), cases, targets)
-		ctx, stopRunner := context.WithCancel(context.Background())
-		runnerDone := make(chan struct{})
-		go func() { defer close(runnerDone); _ = runner.Run(ctx) }()
-		defer func() { stopRunner(); <-runnerDone }()
-
-		outboxDir := filepath.Join(dir, fmt.Sprintf("outbox-%d", rapid.Int().Draw(rt, "outbox")))
-		outbox, err := notify.OpenOutbox(outboxDir)
-		if err != nil {
-			rt.Fatal(err)
-		}
-		defer func() { _ = outbox.Close() }()
-		head, _ := store.Head(ctx)
-		if err := outbox.Start(head); err != nil { // notify from here on
-			rt.Fatal(err)
-		}
-		start := func() (stop func()) {
-			n := &notify.Notifier{Outbox: outbox, Store: store, Reg: domain.NewRegistry(), Runner: runner, Cases: cases, Targets: targets,
-				Webhook: &notify.Webhook{Attempts: 50, Base: time.Millisecond, Max: 5 * time.Millisecond}, Secret: []byte("secret"), ScanEvery: time.Hour}
-			nctx, cancel := context.WithCancel(ctx)
-			done := make(chan struct{})
-			go func() { defer close(done); _ = n.Run(nctx) }()
-			return func() { cancel(); <-done }
-		}
+		r := newRig(rt, t.TempDir(), hookTo("hook", recv.URL))
+		defer r.close()
+		hook := &notify.Webhook{Attempts: 50, Base: time.Millisecond, Max: 5 * time.Millisecond}
 
 		signals := rapid.IntRange(1, 15).Draw(rt, "signals")
 		var want []string
-		handOver := func(i int) {
-			id := uuid.New()
-			stream := domain.SignalCategory + "-" + id.String()
-			appendEvents(rt, store, stream, eventlog.NoStream(), at, domain.SignalRaised{SignalID: id, SubjectID: uuid.New(), RaisedBy: "carla",
-				Source: domain.RoleBuurtsteun, Network: "net", Neighbourhood: "centrum", Categories: []string{"loneliness"}, Urgency: "high",
-				Consent: "informed", Description: domain.Sealed("x"), RaisedAt: at})
-			appendEvents(rt, store, stream, eventlog.Revision(0), at, domain.SignalHandedOver{TeamID: "team-a"})
-			want = append(want, id.String())
-		}
 		next := 0
 		for round := rapid.IntRange(1, 5).Draw(rt, "restarts"); round > 0; round-- {
-			stop := start()
+			stop := r.start(hook, 0)
 			for k := rapid.IntRange(0, 4).Draw(rt, "handovers"); k > 0 && next < signals; k-- {
-				handOver(next)
+				want = append(want, r.handOver(rt))
 				next++
 			}
 			time.Sleep(time.Duration(rapid.IntRange(0, 5).Draw(rt, "ms")) * time.Millisecond)
 			stop() // at a random moment: following, queueing or delivering
 			if rapid.Bool().Draw(rt, "reopen") {
-				if err := outbox.Close(); err != nil {
-					rt.Fatal(err)
-				}
-				if outbox, err = notify.OpenOutbox(outboxDir); err != nil {
-					rt.Fatal(err)
-				}
+				r.reopen(rt)
 			}
 		}
 		for ; next < signals; next++ {
-			handOver(next)
+			want = append(want, r.handOver(rt))
 		}
-		stop := start()
+		stop := r.start(hook, 0)
 		defer stop()
 		deadline := time.Now().Add(20 * time.Second)
 		for {
@@ -185,4 +220,82 @@ func TestNotifierRestartsLoseNothing(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	})
+}
+
+// TestADeadReceiverDoesNotHoldTheOthers: a receiver that is down gets one
+// delivery at a time, so a healthy target's notification goes out while
+// the dead one's are still being retried.
+func TestADeadReceiverDoesNotHoldTheOthers(t *testing.T) {
+	var (
+		mu        sync.Mutex
+		deadNow   int // requests in flight to the dead receiver
+		deadMost  int
+		deadTries int
+		okAt      time.Time
+	)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.URL.Path == "/ok" {
+			mu.Lock()
+			if okAt.IsZero() {
+				okAt = time.Now()
+			}
+			mu.Unlock()
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		mu.Lock()
+		deadNow++
+		deadTries++
+		deadMost = max(deadMost, deadNow)
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+		mu.Lock()
+		deadNow--
+		mu.Unlock()
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer recv.Close()
+	dead := hookTo("dead", recv.URL+"/dead")
+	r := newRig(t, t.TempDir(), dead)
+	defer r.close()
+	// Twelve handovers go to the dead receiver first; then a healthy target
+	// is added and one more handover goes to both.
+	for range 12 {
+		r.handOver(t)
+	}
+	stop := r.start(&notify.Webhook{Attempts: 3, Base: 20 * time.Millisecond, Max: 20 * time.Millisecond}, 4)
+	defer stop()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		dl, _ := r.outbox.DeadLetters(100)
+		if len(dl) > 0 {
+			break // the dead target is known to fail
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no dead letter")
+		}
+	}
+	appendEvents(t, r.store, domain.NotificationStream("net"), eventlog.Revision(0), r.at, domain.NotificationTargetsSet{Network: "net",
+		Targets: []domain.NotificationTarget{dead, hookTo("ok", recv.URL+"/ok")}})
+	r.handOver(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		delivered := !okAt.IsZero()
+		mu.Unlock()
+		if delivered {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the healthy target got nothing")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	dl, _ := r.outbox.DeadLetters(100)
+	pending, _ := r.outbox.Pending(100)
+	if len(pending) < 5 {
+		t.Errorf("the healthy target waited for the dead one: %d dead letters and only %d pending when it was served", len(dl), len(pending))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("dead receiver: %d tries, at most %d at once; %d dead letters, %d pending when the healthy target was served", deadTries, deadMost, len(dl), len(pending))
 }
