@@ -149,6 +149,9 @@ func (c *Console) routes() chi.Router {
 		// Coordinators.
 		r.Get("/console/monitor", c.monitor)
 		r.Get("/console/routing", c.routing)
+		r.Post("/console/routing", c.routing)
+		r.Get("/console/targets", c.targets)
+		r.Post("/console/targets", c.targets)
 		// Admins: notifications that failed for good.
 		r.Get("/console/notifications", c.deadLetters)
 		r.Post("/console/notifications/{id}/retry", c.retryDeadLetter)

@@ -25,6 +25,13 @@ func TestEveryTextIsTranslated(t *testing.T) {
 			}
 		}
 	}
+	for _, e := range []configEditor{routingEditor, targetsEditor} {
+		for _, f := range e.fields {
+			if _, ok := texts["col_"+f]; !ok {
+				t.Errorf("%s: column %s has no text", e.title, f)
+			}
+		}
+	}
 	if _, err := New(Options{}); err != nil {
 		t.Fatalf("the templates do not parse: %v", err)
 	}

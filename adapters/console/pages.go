@@ -3,6 +3,7 @@ package console
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -236,8 +237,130 @@ func (c *Console) monitor(w http.ResponseWriter, r *http.Request) {
 		"filter": filter, "categories": []string(domain.Categories)}})
 }
 
-func (c *Console) routing(w http.ResponseWriter, r *http.Request) {
-	c.show(w, r, "routing", "/v1/routing-rules", nil)
+// configEditor edits a network's configuration list (routing rules,
+// notification targets) as a table: one row per item, ordered by a
+// position field; a row without a position is removed. A save replaces the
+// whole list with If-Match on the version read, as the API does.
+type configEditor struct {
+	title   string
+	api     string              // GET and PUT
+	list    string              // the list's name in the API's JSON
+	fields  []string            // the items' fields, in column order
+	lists   map[string]bool     // fields that are lists of strings (comma-separated in the form)
+	options map[string][]string // fields chosen from a list ("" first: none)
+}
+
+var routingEditor = configEditor{
+	title: "routing", api: "/v1/routing-rules", list: "rules",
+	fields:  []string{"id", "neighbourhood", "category", "urgency", "team_id"},
+	options: map[string][]string{"category": append([]string{""}, domain.Categories...), "urgency": append([]string{""}, domain.Urgencies...)},
+}
+
+var targetsEditor = configEditor{
+	title: "targets", api: "/v1/notification-targets", list: "targets",
+	fields: []string{"id", "subscriber", "subscriber_id", "channel", "url", "email", "language", "kinds"},
+	lists:  map[string]bool{"kinds": true},
+	options: map[string][]string{
+		"subscriber": {domain.SubscribeTeam, domain.SubscribeOrganisation, domain.SubscribePrincipal, domain.SubscribeCoordinators},
+		"channel":    {domain.ChannelWebhook, domain.ChannelEmail}, "language": {"", "nl", "en"},
+	},
+}
+
+func (c *Console) routing(w http.ResponseWriter, r *http.Request) { c.editConfig(w, r, routingEditor) }
+func (c *Console) targets(w http.ResponseWriter, r *http.Request) { c.editConfig(w, r, targetsEditor) }
+
+func (c *Console) editConfig(w http.ResponseWriter, r *http.Request, e configEditor) {
+	if r.Method == http.MethodPost {
+		c.saveConfig(w, r, e)
+		return
+	}
+	var cfg obj
+	if p := c.call(r, http.MethodGet, withPosition(e.api, r), nil).decode(&cfg); p != nil {
+		c.failed(w, r, p)
+		return
+	}
+	items, _ := cfg[e.list].([]any)
+	rows := make([]obj, 0, len(items))
+	for _, it := range items {
+		m, _ := it.(obj)
+		for f := range e.lists {
+			if l, ok := m[f].([]any); ok {
+				parts := make([]string, len(l))
+				for i, v := range l {
+					parts[i], _ = v.(string)
+				}
+				m[f] = strings.Join(parts, ", ")
+			}
+		}
+		rows = append(rows, m)
+	}
+	c.renderConfig(w, r, e, http.StatusOK, page{Flash: c.flash(r)}, cfg["version"], rows)
+}
+
+func (c *Console) renderConfig(w http.ResponseWriter, r *http.Request, e configEditor, status int, pg page, version any, rows []obj) {
+	pg.Title = e.title
+	pg.Data = obj{"version": version, "rows": rows, "fields": e.fields, "options": e.options, "action": r.URL.Path, "secrets": e.list == "targets"}
+	c.render(w, r, status, "config", sessionOf(r), pg)
+}
+
+// saveConfig turns the table's rows into the list and PUTs it.
+func (c *Console) saveConfig(w http.ResponseWriter, r *http.Request, e configEditor) {
+	if err := r.ParseForm(); err != nil {
+		c.notFound(w, r)
+		return
+	}
+	type row struct {
+		pos  int
+		item obj
+	}
+	var rows []row
+	positions := r.PostForm["position"]
+	for i, p := range positions {
+		pos, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil {
+			continue // no position: the row is removed (or the empty row stays empty)
+		}
+		item := obj{}
+		for _, f := range e.fields {
+			vals := r.PostForm[f]
+			if i >= len(vals) {
+				continue
+			}
+			v := strings.TrimSpace(vals[i])
+			switch {
+			case v == "":
+			case e.lists[f]:
+				var l []string
+				for _, part := range strings.Split(v, ",") {
+					if part = strings.TrimSpace(part); part != "" {
+						l = append(l, part)
+					}
+				}
+				item[f] = l
+			default:
+				item[f] = v
+			}
+		}
+		rows = append(rows, row{pos, item})
+	}
+	slices.SortStableFunc(rows, func(a, b row) int { return a.pos - b.pos })
+	list := make([]obj, len(rows))
+	for i, rw := range rows {
+		list[i] = rw.item
+	}
+	a := c.call(r, http.MethodPut, e.api, obj{e.list: list}, "If-Match", strconv.Quote(r.PostFormValue("version")))
+	if p := a.decode(nil); p != nil {
+		for _, it := range list { // show the lists as typed
+			for f := range e.lists {
+				if l, ok := it[f].([]string); ok {
+					it[f] = strings.Join(l, ", ")
+				}
+			}
+		}
+		c.renderConfig(w, r, e, p.Status, page{Error: p.message(), Fields: p.Errors}, r.PostFormValue("version"), list)
+		return
+	}
+	afterCommand(w, r, r.URL.Path, a)
 }
 
 func (c *Console) deadLetters(w http.ResponseWriter, r *http.Request) {

@@ -29,6 +29,15 @@ func (c *Console) parse() error {
 		"chart": chart,
 		"newid": func() string { return uuid.NewString() },
 		"list":  func(v ...string) []string { return v },
+		"inc":   func(i int) int { return i + 1 },
+		"dict": func(kv ...any) map[string]any {
+			m := make(map[string]any, len(kv)/2)
+			for i := 0; i+1 < len(kv); i += 2 {
+				k, _ := kv[i].(string)
+				m[k] = kv[i+1]
+			}
+			return m
+		},
 		"short": func(id string) string {
 			if len(id) > 8 {
 				return id[:8]
@@ -322,11 +331,29 @@ var texts = map[string][2]string{
 	"actor_id":           {"Medewerker (id)", "Staff member (id)"},
 	"show":               {"Tonen", "Show"},
 	"notifications":      {"Mislukte meldingen", "Failed notifications"},
-	"retry":              {"Opnieuw versturen", "Send again"},
-	"target":             {"Ontvanger", "Target"},
-	"channel":            {"Kanaal", "Channel"},
-	"attempts":           {"Pogingen", "Attempts"},
-	"failed_at":          {"Mislukt op", "Failed at"},
+	"targets":            {"Meldingsontvangers", "Notification targets"},
+	"position":           {"Volgorde", "Order"},
+	"position_help":      {"Rijen gaan op volgorde van dit nummer; een rij zonder nummer vervalt. Vul de lege rij in om er een toe te voegen.", "Rows go in the order of this number; a row without one is removed. Fill in the empty row to add one."},
+	"save":               {"Opslaan", "Save"},
+	// Columns of the configuration tables, by field.
+	"col_id":            {"Id", "Id"},
+	"col_neighbourhood": {"Wijk", "Neighbourhood"},
+	"col_category":      {"Categorie", "Category"},
+	"col_urgency":       {"Urgentie", "Urgency"},
+	"col_team_id":       {"Team", "Team"},
+	"col_subscriber":    {"Voor", "For"},
+	"col_subscriber_id": {"Voor (id)", "For (id)"},
+	"col_channel":       {"Kanaal", "Channel"},
+	"col_url":           {"Webhook-URL", "Webhook URL"},
+	"col_email":         {"E-mailadres", "E-mail address"},
+	"col_language":      {"Taal", "Language"},
+	"col_kinds":         {"Soorten (leeg: alle)", "Kinds (empty: all)"},
+	"col_secret":        {"Ondertekeningssleutel", "Signing key"},
+	"retry":             {"Opnieuw versturen", "Send again"},
+	"target":            {"Ontvanger", "Target"},
+	"channel":           {"Kanaal", "Channel"},
+	"attempts":          {"Pogingen", "Attempts"},
+	"failed_at":         {"Mislukt op", "Failed at"},
 	// Statuses and response states, as the API names them.
 	"raised":        {"Gemeld", "Raised"},
 	"withdrawn":     {"Ingetrokken", "Withdrawn"},

@@ -176,6 +176,30 @@ func TestConsoleSessionsAndForms(t *testing.T) {
 	g := newConsoleClient(t, s)
 	g.signIn("tok-gert")
 	g.must(200, g.get("/console/monitor"), "monitor", "<svg")
+	// The coordinator keeps the routing rules and notification targets in
+	// the console: rows in the order of their position, a row without one
+	// removed, the version checked.
+	g.must(200, g.get("/console/routing"), "routing page", `id="config-version">0<`)
+	rules := url.Values{"version": {"0"}, "position": {"2", "1"}, "id": {"rest", "acute"}, "neighbourhood": {"", ""},
+		"category": {"", ""}, "urgency": {"", "acute"}, "team_id": {"team-b", "team-a"}}
+	g.must(200, g.post("/console/routing", rules), "save rules", "Opgeslagen.", `id="config-version">1<`)
+	got := s.must(200, s.do("GET", "/v1/routing-rules", "gert", nil), "rules")
+	if !regexp.MustCompile(`"id":"acute".*"id":"rest"`).Match(got.raw) {
+		t.Errorf("rules not in the order of their positions: %s", got.raw)
+	}
+	g.must(409, g.post("/console/routing", rules), "a stale save", `value="rest"`)
+	g.must(422, g.post("/console/routing", url.Values{"version": {"1"}, "position": {"1"}, "id": {"x"}, "team_id": {"team-zz"}}), "an unknown team", "team_id")
+	g.must(200, g.post("/console/routing", url.Values{"version": {"1"}, "position": {"", "1"}, "id": {"rest", "acute"}, "neighbourhood": {"", ""},
+		"category": {"", ""}, "urgency": {"", "acute"}, "team_id": {"team-b", "team-a"}}), "remove a rule", `id="config-version">2<`)
+	if got := s.must(200, s.do("GET", "/v1/routing-rules", "gert", nil), "rules").raw; strings.Contains(string(got), `"rest"`) {
+		t.Errorf("the removed rule is still there: %s", got)
+	}
+	g.must(200, g.post("/console/targets", url.Values{"version": {"0"}, "position": {"1"}, "id": {"team-a-hook"}, "subscriber": {"team"},
+		"subscriber_id": {"team-a"}, "channel": {"webhook"}, "url": {"https://hooks.example/team-a"}, "email": {""}, "language": {""},
+		"kinds": {"handed_over, matched"}}), "save targets", "Opgeslagen.", "handed_over, matched")
+	if !regexp.MustCompile(`<code>[0-9a-f]{64}</code>`).MatchString(g.page) {
+		t.Error("the webhook's signing key is not shown to the coordinator")
+	}
 	a := newConsoleClient(t, s)
 	a.signIn("tok-anna")
 	a.must(200, a.get("/console/cases/"+id), "case page", "Vorm Persoon", "huiswerkklas")
