@@ -38,22 +38,45 @@ func (c *Console) show(w http.ResponseWriter, r *http.Request, name, path string
 	if extra != nil {
 		extra(data)
 	}
+	data["next"] = nextPage(r, data)
 	c.render(w, r, http.StatusOK, name, sessionOf(r), page{Flash: c.flash(r), Data: data})
 }
 
-// withPosition asks the API to answer with at least the given log position
-// (read your writes after a form).
-func withPosition(path string, r *http.Request) string {
-	if p := r.URL.Query().Get("p"); p != "" {
+// apiPath adds to an API path the request's read-your-writes position
+// (?p=, after a form), its page cursor and the named query parameters.
+func apiPath(path string, r *http.Request, pass ...string) string {
+	in, q := r.URL.Query(), url.Values{}
+	if p := in.Get("p"); p != "" {
 		if _, err := strconv.ParseUint(p, 10, 64); err == nil {
-			sep := "?"
-			if strings.Contains(path, "?") {
-				sep = "&"
-			}
-			return path + sep + "min_position=" + p
+			q.Set("min_position", p)
 		}
 	}
-	return path
+	for _, k := range append([]string{"cursor"}, pass...) {
+		if v := strings.TrimSpace(in.Get(k)); v != "" {
+			q.Set(k, v)
+		}
+	}
+	if len(q) == 0 {
+		return path
+	}
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	return path + sep + q.Encode()
+}
+
+// nextPage links to the page after a list's, keeping the page's filters.
+func nextPage(r *http.Request, list obj) string {
+	cursor, _ := list["next_cursor"].(string)
+	if cursor == "" {
+		return ""
+	}
+	q := r.URL.Query()
+	q.Del("ok")
+	q.Del("p")
+	q.Set("cursor", cursor)
+	return r.URL.Path + "?" + q.Encode()
 }
 
 // afterCommand redirects (PRG) to a page that shows the command's result.
@@ -73,7 +96,7 @@ func afterCommandSay(w http.ResponseWriter, r *http.Request, to, ok string, a ap
 // --- Professionals ---------------------------------------------------------
 
 func (c *Console) caseload(w http.ResponseWriter, r *http.Request) {
-	c.show(w, r, "caseload", withPosition("/v1/caseload?limit=200", r), nil)
+	c.show(w, r, "caseload", apiPath("/v1/caseload?limit=200", r), nil)
 }
 
 func caseID(r *http.Request) (string, bool) {
@@ -121,7 +144,7 @@ func (c *Console) renderCase(w http.ResponseWriter, r *http.Request, status int,
 		headers = []string{"X-Break-Glass-Reason", reason}
 	}
 	var sig, hist, orgs obj
-	a := c.call(r, http.MethodGet, withPosition("/v1/signals/"+id, r), nil, headers...)
+	a := c.call(r, http.MethodGet, apiPath("/v1/signals/"+id, r), nil, headers...)
 	if a.Status == http.StatusForbidden && reason == "" {
 		c.render(w, r, http.StatusForbidden, "breakglass", sessionOf(r), page{Title: "case", Data: obj{"id": id}})
 		return
@@ -225,15 +248,20 @@ func (c *Console) monitor(w http.ResponseWriter, r *http.Request) {
 	_ = a.decode(&series)
 	var overdue obj
 	q.Set("limit", "200")
+	if cursor := r.URL.Query().Get("cursor"); cursor != "" {
+		q.Set("cursor", cursor)
+	}
 	if p := c.call(r, http.MethodGet, "/v1/monitor/overdue?"+q.Encode(), nil).decode(&overdue); p != nil {
 		c.failed(w, r, p)
 		return
 	}
 	filter := obj{}
 	for k := range q {
-		filter[k] = q.Get(k)
+		if k != "limit" && k != "cursor" {
+			filter[k] = q.Get(k)
+		}
 	}
-	c.render(w, r, http.StatusOK, "monitor", sessionOf(r), page{Data: obj{"report": rep, "chart": chart(series.Series), "overdue": overdue,
+	c.render(w, r, http.StatusOK, "monitor", sessionOf(r), page{Data: obj{"report": rep, "chart": chart(series.Series), "overdue": overdue, "next": nextPage(r, overdue),
 		"filter": filter, "categories": []string(domain.Categories)}})
 }
 
@@ -275,7 +303,7 @@ func (c *Console) editConfig(w http.ResponseWriter, r *http.Request, e configEdi
 		return
 	}
 	var cfg obj
-	if p := c.call(r, http.MethodGet, withPosition(e.api, r), nil).decode(&cfg); p != nil {
+	if p := c.call(r, http.MethodGet, apiPath(e.api, r), nil).decode(&cfg); p != nil {
 		c.failed(w, r, p)
 		return
 	}
@@ -397,23 +425,10 @@ func (c *Console) search(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, http.StatusOK, "privacy", sessionOf(r), page{Data: res})
 }
 
-func periodQuery(r *http.Request) string {
-	q := url.Values{}
-	for _, k := range []string{"from", "to"} {
-		if v := strings.TrimSpace(r.URL.Query().Get(k)); v != "" {
-			q.Set(k, v)
-		}
-	}
-	if len(q) == 0 {
-		return ""
-	}
-	return "?" + q.Encode()
-}
-
 // auditPage shows an access log, filtered by period (the API) and action.
 func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, name, path string, data obj) {
 	var log obj
-	if p := c.call(r, http.MethodGet, withPosition(path+periodQuery(r), r), nil).decode(&log); p != nil {
+	if p := c.call(r, http.MethodGet, apiPath(path, r, "from", "to"), nil).decode(&log); p != nil {
 		c.failed(w, r, p)
 		return
 	}
@@ -428,6 +443,7 @@ func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, name, path s
 		log["items"] = kept
 	}
 	data["log"] = log
+	data["next"] = nextPage(r, log)
 	data["filter"] = obj{"from": r.URL.Query().Get("from"), "to": r.URL.Query().Get("to"), "action": action}
 	c.render(w, r, http.StatusOK, name, sessionOf(r), page{Flash: c.flash(r), Data: data})
 }
@@ -524,11 +540,11 @@ func (c *Console) raise(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) mySignals(w http.ResponseWriter, r *http.Request) {
-	c.show(w, r, "my", withPosition("/v1/my/signals", r), nil)
+	c.show(w, r, "my", apiPath("/v1/my/signals", r), nil)
 }
 
 func (c *Console) referrals(w http.ResponseWriter, r *http.Request) {
-	c.show(w, r, "referrals", withPosition("/v1/referrals", r), nil)
+	c.show(w, r, "referrals", apiPath("/v1/referrals", r), nil)
 }
 
 func (c *Console) answerReferral(w http.ResponseWriter, r *http.Request) {

@@ -335,6 +335,7 @@ var texts = map[string][2]string{
 	"position":           {"Volgorde", "Order"},
 	"position_help":      {"Rijen gaan op volgorde van dit nummer; een rij zonder nummer vervalt. Vul de lege rij in om er een toe te voegen.", "Rows go in the order of this number; a row without one is removed. Fill in the empty row to add one."},
 	"save":               {"Opslaan", "Save"},
+	"next_page":          {"Volgende pagina", "Next page"},
 	// Columns of the configuration tables, by field.
 	"col_id":            {"Id", "Id"},
 	"col_neighbourhood": {"Wijk", "Neighbourhood"},

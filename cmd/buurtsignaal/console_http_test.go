@@ -232,6 +232,20 @@ func TestConsoleSessionsAndForms(t *testing.T) {
 		t.Error("the erased subject's name still shows")
 	}
 	h.must(200, h.get("/console/privacy/verify"), "verify", `id="chain" class="ok"`)
+	// Long access logs come in pages that keep the filters.
+	for range 60 {
+		s.must(200, s.do("GET", "/v1/signals/"+id+"/history", "anna", nil), "read")
+	}
+	h.must(200, h.get("/console/privacy/actor?id=anna&from=2000-01-01"), "actor log", `rel="next"`)
+	next := regexp.MustCompile(`href="(/console/privacy/actor\?[^"]+)" rel="next"`).FindStringSubmatch(h.page)
+	if next == nil || !strings.Contains(next[1], "from=2000-01-01") || !strings.Contains(next[1], "cursor=") {
+		t.Fatalf("next page link: %v", next)
+	}
+	first := strings.Count(h.page, `class="actor"`)
+	h.must(200, h.get(strings.ReplaceAll(next[1], "&amp;", "&")), "actor log, page 2", `class="actor">anna`)
+	if first != 50 || strings.Count(h.page, `class="actor"`) < 10 {
+		t.Errorf("pages of %d and %d records", first, strings.Count(h.page, `class="actor"`))
+	}
 	h.must(403, h.get("/console/monitor"), "a privacy officer has no monitor")
 	h.must(403, h.get("/console/signals/new"), "nor raises signals", "niet voor uw rol")
 	a.must(403, a.get("/console/privacy"), "a professional has no privacy pages", "niet voor uw rol")
