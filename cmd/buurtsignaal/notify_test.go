@@ -244,7 +244,7 @@ func TestNotificationsEndToEnd(t *testing.T) {
 			t.Errorf("mail without STARTTLS or AUTH: %+v", m)
 		}
 		got[m.To[0]] = m.Data
-		for _, secret := range []string{"Naam", "Dorpsstraat", "1941", "unieke"} {
+		for _, secret := range []string{"Naam", "Dorpsstraat", "1941-03-12", "unieke"} {
 			if strings.Contains(m.Data, secret) {
 				t.Errorf("a mail holds personal data:\n%s", m.Data)
 			}
@@ -285,7 +285,7 @@ func TestNotificationsEndToEnd(t *testing.T) {
 		t.Errorf("deliveries failed verification: %v", rc.bad)
 	}
 	for _, raw := range rc.raw {
-		for _, secret := range []string{"Naam", secretDesc, "Dorpsstraat", "1941"} {
+		for _, secret := range []string{"Naam", secretDesc, "Dorpsstraat", "1941-03-12"} {
 			if strings.Contains(raw, secret) {
 				t.Errorf("a notification holds personal data: %s", raw)
 			}
