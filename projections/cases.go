@@ -141,7 +141,8 @@ func NewCases(norms domain.Norms, cal domain.Calendar) *Cases {
 	}
 }
 
-func signalID(stream string) (uuid.UUID, bool) {
+// SignalID is the signal id of a signal stream's name.
+func SignalID(stream string) (uuid.UUID, bool) {
 	rest, ok := strings.CutPrefix(stream, domain.SignalCategory+"-")
 	if !ok {
 		return uuid.Nil, false
@@ -156,7 +157,7 @@ func (p *Cases) Apply(env Envelope) {
 		p.raise(env, r)
 		return
 	}
-	id, ok := signalID(env.Stream)
+	id, ok := SignalID(env.Stream)
 	if !ok {
 		return
 	}

@@ -78,7 +78,8 @@ type Options struct {
 	TokenForm  bool
 	Log        *slog.Logger
 	Now        func() time.Time
-	SessionTTL time.Duration // default 8 hours
+	SessionTTL time.Duration  // default 8 hours
+	Location   *time.Location // times are shown in it (default Europe/Amsterdam)
 }
 
 // Console serves /console.
@@ -109,6 +110,11 @@ func New(o Options) (*Console, error) {
 	}
 	if o.SessionTTL <= 0 {
 		o.SessionTTL = 8 * time.Hour
+	}
+	if o.Location == nil {
+		if o.Location, _ = time.LoadLocation("Europe/Amsterdam"); o.Location == nil {
+			o.Location = time.UTC
+		}
 	}
 	c := &Console{Options: o, sessions: map[string]*session{}}
 	if err := c.parse(); err != nil {
@@ -346,7 +352,6 @@ type problem struct {
 	Code   string              `json:"code"`
 	Errors []domain.FieldError `json:"errors"`
 	Status int                 `json:"status"`
-	Extra  map[string]any      `json:"-"`
 }
 
 // call sends one request to the API as the signed-in user. Headers come in

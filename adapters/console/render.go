@@ -21,7 +21,7 @@ func (c *Console) parse() error {
 	funcs := template.FuncMap{
 		"tr":    translate,
 		"when":  c.when,
-		"date":  func(t time.Time) string { return t.In(c.loc()).Format("2006-01-02") },
+		"date":  func(t time.Time) string { return t.In(c.Location).Format("2006-01-02") },
 		"join":  strings.Join,
 		"pct":   func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
 		"hours": hours,
@@ -73,14 +73,6 @@ func contains(list []string, v string) bool {
 	return false
 }
 
-func (c *Console) loc() *time.Location {
-	loc, err := time.LoadLocation("Europe/Amsterdam")
-	if err != nil {
-		return time.UTC
-	}
-	return loc
-}
-
 func (c *Console) when(t any) string {
 	var tt time.Time
 	switch v := t.(type) {
@@ -101,7 +93,7 @@ func (c *Console) when(t any) string {
 	if tt.IsZero() {
 		return "–"
 	}
-	return tt.In(c.loc()).Format("2006-01-02 15:04")
+	return tt.In(c.Location).Format("2006-01-02 15:04")
 }
 
 func hours(v *float64) string {

@@ -247,8 +247,8 @@ func (n *Notifier) follow(ctx context.Context) error {
 // derive returns the deliveries of an event; the caller holds the runner's
 // read lock.
 func (n *Notifier) derive(env projections.Envelope) []Delivery {
-	id, err := uuid.Parse(strings.TrimPrefix(env.Stream, domain.SignalCategory+"-"))
-	if err != nil {
+	id, ok := projections.SignalID(env.Stream)
+	if !ok {
 		return nil
 	}
 	c, ok := n.Cases.Get(id)
@@ -367,25 +367,38 @@ func (n *Notifier) Scan(ctx context.Context) error {
 			return true
 		})
 	})
+	// What is new is queued, with its marks, in one synced batch: the first
+	// scan of a large log may find many lapsed signals at once.
+	fresh := found[:0]
 	for _, l := range found {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if done, err := n.Outbox.Marked(l.mark); err != nil || done {
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		var ds []Delivery
-		n.Runner.Read(func() { ds = n.deliveries(l.mark, l.nt, l.nt.Network, l.sub, l.id) })
-		if err := n.Outbox.Enqueue(ds, []string{l.mark}, nil); err != nil {
+		done, err := n.Outbox.Marked(l.mark)
+		if err != nil {
 			return err
 		}
-		if len(ds) > 0 {
-			n.Metrics.queued(ds)
-			n.signal()
+		if !done {
+			fresh = append(fresh, l)
 		}
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	var ds []Delivery
+	marks := make([]string, len(fresh))
+	n.Runner.Read(func() {
+		for i, l := range fresh {
+			marks[i] = l.mark
+			ds = append(ds, n.deliveries(l.mark, l.nt, l.nt.Network, l.sub, l.id)...)
+		}
+	})
+	if err := n.Outbox.Enqueue(ds, marks, nil); err != nil {
+		return err
+	}
+	if len(ds) > 0 {
+		n.Metrics.queued(ds)
+		n.signal()
 	}
 	return nil
 }

@@ -135,7 +135,7 @@ func (o *Outbox) Enqueue(ds []Delivery, marks []string, checkpoint *uint64) erro
 	return b.Commit(opt)
 }
 
-// Pending returns up to limit pending deliveries, oldest id first.
+// Pending returns up to limit pending deliveries, in key order.
 func (o *Outbox) Pending(limit int) ([]Delivery, error) { return o.list(pendingPrefix, limit) }
 
 // DeadLetters returns up to limit dead letters.

@@ -56,17 +56,17 @@ type Config struct {
 	WriteTimeout      time.Duration `env:"BUURTSIGNAAL_WRITE_TIMEOUT" envDefault:"30s" flag:"write-timeout" help:"time to answer a request, from the end of its headers"`
 	IdleTimeout       time.Duration `env:"BUURTSIGNAAL_IDLE_TIMEOUT" envDefault:"120s" flag:"idle-timeout" help:"how long an idle keep-alive connection stays open"`
 
-	PublicURL          string        `env:"BUURTSIGNAAL_PUBLIC_URL" flag:"public-url" help:"the server's public address, for links in notifications (default http://<addr>)"`
-	NoNotify           bool          `env:"BUURTSIGNAAL_NO_NOTIFY" flag:"no-notify" help:"do not send notifications (with several replicas on KurrentDB, let one send them)"`
-	NotifySecretFile   string        `env:"BUURTSIGNAAL_NOTIFY_SECRET_FILE" flag:"notify-secret-file" help:"secret from which each webhook target's signing key is derived (created if missing; default <data-dir>/notify-secret)"`
-	NotifyScanInterval time.Duration `env:"BUURTSIGNAAL_NOTIFY_SCAN_INTERVAL" envDefault:"1m" flag:"notify-scan-interval" help:"how often the notifier looks for response norms about to lapse or lapsed"`
-	NotifyLapsingShare int           `env:"BUURTSIGNAAL_NOTIFY_LAPSING_PERCENT" envDefault:"80" flag:"notify-lapsing-percent" help:"a norm is about to lapse (norm_lapsing) when this share of it, in percent, has passed"`
-	NotifyAttempts     int           `env:"BUURTSIGNAAL_NOTIFY_ATTEMPTS" envDefault:"5" flag:"notify-attempts" help:"tries per notification (exponential backoff with jitter) before it goes to the dead letters"`
-	SMTPAddr           string        `env:"BUURTSIGNAAL_SMTP_ADDR" flag:"smtp-addr" help:"host:port of the SMTP relay for e-mail notifications (STARTTLS required); e-mail is off when empty"`
-	SMTPFrom           string        `env:"BUURTSIGNAAL_SMTP_FROM" envDefault:"buurtsignaal@localhost" flag:"smtp-from" help:"sender address of e-mail notifications"`
-	SMTPUsername       string        `env:"BUURTSIGNAAL_SMTP_USERNAME" flag:"smtp-username" help:"SMTP AUTH PLAIN user name (after STARTTLS)"`
-	SMTPPassword       string        `env:"BUURTSIGNAAL_SMTP_PASSWORD" help:"SMTP AUTH PLAIN password"`
-	SMTPCAFile         string        `env:"BUURTSIGNAAL_SMTP_CA_FILE" flag:"smtp-ca-file" help:"PEM certificates to trust for the relay's STARTTLS (default: the system's)"`
+	PublicURL            string        `env:"BUURTSIGNAAL_PUBLIC_URL" flag:"public-url" help:"the server's public address, for links in notifications (default http://<addr>)"`
+	NoNotify             bool          `env:"BUURTSIGNAAL_NO_NOTIFY" flag:"no-notify" help:"do not send notifications (with several replicas on KurrentDB, let one send them)"`
+	NotifySecretFile     string        `env:"BUURTSIGNAAL_NOTIFY_SECRET_FILE" flag:"notify-secret-file" help:"secret from which each webhook target's signing key is derived (created if missing; default <data-dir>/notify-secret)"`
+	NotifyScanInterval   time.Duration `env:"BUURTSIGNAAL_NOTIFY_SCAN_INTERVAL" envDefault:"1m" flag:"notify-scan-interval" help:"how often the notifier looks for response norms about to lapse or lapsed"`
+	NotifyLapsingPercent int           `env:"BUURTSIGNAAL_NOTIFY_LAPSING_PERCENT" envDefault:"80" flag:"notify-lapsing-percent" help:"a norm is about to lapse (norm_lapsing) when this share of it, in percent, has passed"`
+	NotifyAttempts       int           `env:"BUURTSIGNAAL_NOTIFY_ATTEMPTS" envDefault:"5" flag:"notify-attempts" help:"tries per notification (exponential backoff with jitter) before it goes to the dead letters"`
+	SMTPAddr             string        `env:"BUURTSIGNAAL_SMTP_ADDR" flag:"smtp-addr" help:"host:port of the SMTP relay for e-mail notifications (STARTTLS required); e-mail is off when empty"`
+	SMTPFrom             string        `env:"BUURTSIGNAAL_SMTP_FROM" envDefault:"buurtsignaal@localhost" flag:"smtp-from" help:"sender address of e-mail notifications"`
+	SMTPUsername         string        `env:"BUURTSIGNAAL_SMTP_USERNAME" flag:"smtp-username" help:"SMTP AUTH PLAIN user name (after STARTTLS)"`
+	SMTPPassword         string        `env:"BUURTSIGNAAL_SMTP_PASSWORD" help:"SMTP AUTH PLAIN password"`
+	SMTPCAFile           string        `env:"BUURTSIGNAAL_SMTP_CA_FILE" flag:"smtp-ca-file" help:"PEM certificates to trust for the relay's STARTTLS (default: the system's)"`
 
 	LogLevel        string        `env:"BUURTSIGNAAL_LOG_LEVEL" envDefault:"info" flag:"log-level" help:"debug, info, warn or error"`
 	ShutdownTimeout time.Duration `env:"BUURTSIGNAAL_SHUTDOWN_TIMEOUT" envDefault:"15s" flag:"shutdown-timeout" help:"how long shutdown waits for in-flight requests"`

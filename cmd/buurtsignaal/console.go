@@ -16,7 +16,11 @@ import (
 // tokens file is configured, the OIDC sign-in when an issuer and its client
 // (the audience) are.
 func newConsole(ctx context.Context, cfg Config, api http.Handler, authn httpapi.Authenticator, log *slog.Logger, now func() time.Time) (*console.Console, error) {
-	opts := console.Options{API: api, Auth: authn, TokenForm: cfg.Tokens != "", Log: log, Now: now}
+	loc, err := time.LoadLocation(cfg.Timezone)
+	if err != nil {
+		return nil, fmt.Errorf("timezone %q: %w", cfg.Timezone, err)
+	}
+	opts := console.Options{API: api, Auth: authn, TokenForm: cfg.Tokens != "", Log: log, Now: now, Location: loc}
 	if cfg.OIDCIssuer != "" && cfg.OIDCAudience != "" {
 		o, err := console.NewOIDCClient(ctx, cfg.OIDCIssuer, cfg.OIDCAudience, cfg.OIDCClientSecret, cfg.PublicURL)
 		if err != nil {

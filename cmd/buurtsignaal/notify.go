@@ -38,7 +38,7 @@ func (s *system) notifier() (*notify.Notifier, error) {
 		Log:          s.log,
 		Metrics:      m,
 		ScanEvery:    s.cfg.NotifyScanInterval,
-		LapsingShare: float64(s.cfg.NotifyLapsingShare) / 100,
+		LapsingShare: float64(s.cfg.NotifyLapsingPercent) / 100,
 	}
 	if s.cfg.SMTPAddr != "" {
 		mailer := &notify.Mailer{Addr: s.cfg.SMTPAddr, From: s.cfg.SMTPFrom, Username: s.cfg.SMTPUsername, Password: s.cfg.SMTPPassword,
@@ -75,7 +75,8 @@ func notifySecretFile(cfg Config) string {
 }
 
 // loadOrCreateSecret reads a hex secret of 32 bytes, creating the file
-// (mode 0600, synced) when it does not exist.
+// (mode 0600, synced) when it does not exist. It is written under a
+// temporary name and renamed, so a crash never leaves a shorter secret.
 func loadOrCreateSecret(path string) ([]byte, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -83,7 +84,11 @@ func loadOrCreateSecret(path string) ([]byte, error) {
 		if _, err := rand.Read(secret); err != nil {
 			return nil, err
 		}
-		if err := writeSynced(path, []byte(hex.EncodeToString(secret)+"\n")); err != nil {
+		tmp := path + ".tmp"
+		if err := writeSynced(tmp, []byte(hex.EncodeToString(secret)+"\n")); err != nil {
+			return nil, err
+		}
+		if err := os.Rename(tmp, path); err != nil {
 			return nil, err
 		}
 		return secret, syncDir(filepath.Dir(path))
