@@ -285,13 +285,20 @@ func (c *Console) session(r *http.Request) *session {
 	return s
 }
 
-// startSession signs a principal in with its token until expires.
-func (c *Console) startSession(w http.ResponseWriter, r *http.Request, token string, p domain.Principal, expires time.Time) {
+// startSession signs a principal in with its token for at most lifetime
+// (0: SessionTTL; never more than SessionTTL).
+//
+// The cookie carries Max-Age, a number of seconds the browser counts on its
+// own clock, never an absolute Expires computed from the server's: a server
+// whose clock is behind, or a workstation whose clock is ahead, would
+// otherwise receive a cookie that is already expired and could not sign in.
+// The server keeps the absolute end on its own clock.
+func (c *Console) startSession(w http.ResponseWriter, r *http.Request, token string, p domain.Principal, lifetime time.Duration) {
 	now := c.Now()
-	if limit := now.Add(c.SessionTTL); expires.IsZero() || expires.After(limit) {
-		expires = limit
+	if lifetime <= 0 || lifetime > c.SessionTTL {
+		lifetime = c.SessionTTL
 	}
-	s := &session{id: randomID(), token: token, principal: p, csrf: randomID(), expires: expires}
+	s := &session{id: randomID(), token: token, principal: p, csrf: randomID(), expires: now.Add(lifetime)}
 	c.mu.Lock()
 	for id, old := range c.sessions { // sweep the expired
 		if now.After(old.expires) {
@@ -301,8 +308,13 @@ func (c *Console) startSession(w http.ResponseWriter, r *http.Request, token str
 	c.sessions[s.id] = s
 	c.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: s.id, Path: "/console", HttpOnly: true, Secure: secure(r),
-		SameSite: http.SameSiteStrictMode, Expires: expires})
+		SameSite: http.SameSiteStrictMode, MaxAge: maxAge(lifetime)})
 	http.Redirect(w, r, "/console", http.StatusSeeOther)
+}
+
+// maxAge is a cookie's Max-Age for a lifetime: whole seconds, at least one.
+func maxAge(lifetime time.Duration) int {
+	return max(1, int(lifetime/time.Second))
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {

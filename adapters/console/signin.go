@@ -44,7 +44,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.showLogin(w, r, http.StatusUnauthorized, c.t(r, "login_failed"))
 		return
 	}
-	c.startSession(w, r, token, p, time.Time{})
+	c.startSession(w, r, token, p, 0)
 }
 
 // OIDCClient runs the authorization-code flow with PKCE against the
@@ -136,7 +136,7 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		c.showLogin(w, r, http.StatusUnauthorized, c.t(r, "login_failed"))
 		return
 	}
-	raw, expiry, err := c.exchange(r, p, q.Get("code"))
+	raw, lifetime, err := c.exchange(r, p, q.Get("code"))
 	if err != nil {
 		c.Log.Warn("console: oidc sign-in", "err", err)
 		c.showLogin(w, r, http.StatusUnauthorized, c.t(r, "login_failed"))
@@ -147,11 +147,15 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		c.showLogin(w, r, http.StatusUnauthorized, c.t(r, "login_failed"))
 		return
 	}
-	c.startSession(w, r, raw, principal, expiry)
+	c.startSession(w, r, raw, principal, lifetime)
 }
 
-// exchange trades the code for tokens and checks the ID token and nonce.
-func (c *Console) exchange(r *http.Request, p pendingLogin, code string) (string, time.Time, error) {
+// exchange trades the code for tokens and checks the ID token and nonce. It
+// returns the raw ID token and its lifetime, measured on the identity
+// provider's own clock (expiry minus issued-at), so that a session lasts as
+// long as its token whatever the difference between the provider's clock
+// and this server's.
+func (c *Console) exchange(r *http.Request, p pendingLogin, code string) (string, time.Duration, error) {
 	o := c.OIDC
 	cfg := o.config
 	cfg.RedirectURL = o.redirectURL(r)
@@ -159,18 +163,22 @@ func (c *Console) exchange(r *http.Request, p pendingLogin, code string) (string
 	defer cancel()
 	tok, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(p.verifier))
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("%w: code exchange: %w", errOIDC, err)
+		return "", 0, fmt.Errorf("%w: code exchange: %w", errOIDC, err)
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	if raw == "" {
-		return "", time.Time{}, fmt.Errorf("%w: no id_token", errOIDC)
+		return "", 0, fmt.Errorf("%w: no id_token", errOIDC)
 	}
 	id, err := o.verifier.Verify(ctx, raw)
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("%w: %w", errOIDC, err)
+		return "", 0, fmt.Errorf("%w: %w", errOIDC, err)
 	}
 	if subtle.ConstantTimeCompare([]byte(id.Nonce), []byte(p.nonce)) != 1 {
-		return "", time.Time{}, fmt.Errorf("%w: nonce mismatch", errOIDC)
+		return "", 0, fmt.Errorf("%w: nonce mismatch", errOIDC)
 	}
-	return raw, id.Expiry, nil
+	lifetime := id.Expiry.Sub(id.IssuedAt)
+	if id.IssuedAt.IsZero() || lifetime <= 0 {
+		lifetime = time.Until(id.Expiry) // no iat: the verifier has just checked exp on the real clock
+	}
+	return raw, lifetime, nil
 }

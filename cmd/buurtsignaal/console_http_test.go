@@ -355,3 +355,56 @@ func TestConsoleOIDCSignIn(t *testing.T) {
 	// A callback with an unknown state is refused.
 	c.must(401, c.get("/console/oidc/callback?code=x&state=forged"), "forged state")
 }
+
+// TestConsoleSignInWhateverTheClocks: the session cookie carries Max-Age
+// (seconds, counted on the client's own clock) and never an absolute
+// Expires, so signing in works against a server whose clock is a year
+// behind or ahead of the client's, with the token form and with OIDC (whose
+// provider and client here run on the real clock).
+func TestConsoleSignInWhateverTheClocks(t *testing.T) {
+	const year = 365 * 24 * time.Hour
+	for _, tc := range []struct {
+		name string
+		skew time.Duration
+	}{
+		{"server a year behind", -year},
+		{"clocks agree", 0},
+		{"server a year ahead", year},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newOIDCProvider(t, map[string]any{"sub": "oidc-anna", "roles": []string{"professional"}, "teams": []string{"team-a"}})
+			s := startServerWith(t, "", map[string]string{"BUURTSIGNAAL_OIDC_ISSUER": p.srv.URL, "BUURTSIGNAAL_OIDC_AUDIENCE": "buurtsignaal-console"},
+				func() time.Time { return time.Now().Add(tc.skew) })
+
+			// The cookie as sent: Max-Age, no Expires.
+			c := newConsoleClient(t, s)
+			c.get("/console/login")
+			noRedirect := &http.Client{Jar: c.hc.Jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			req, _ := http.NewRequest(http.MethodPost, s.base+"/console/login", strings.NewReader(url.Values{"token": {"tok-anna"}, "csrf": {c.csrf}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			resp, err := noRedirect.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			var set string
+			for _, v := range resp.Header.Values("Set-Cookie") {
+				if strings.HasPrefix(v, "bs_session=") {
+					set = v
+				}
+			}
+			if !strings.Contains(set, "Max-Age=28800") || strings.Contains(set, "Expires=") {
+				t.Errorf("session cookie %q: want Max-Age of the session's 8 hours and no Expires", set)
+			}
+			c.must(200, c.get("/console/caseload"), "caseload after the token form", `class="logout"`)
+
+			o := newConsoleClient(t, s)
+			resp = o.get("/console/oidc/start")
+			o.must(200, resp, "OIDC sign-in", "oidc-anna")
+			if resp.Request.URL.Path != "/console/caseload" {
+				t.Errorf("the OIDC flow ends at %s, want the caseload", resp.Request.URL)
+			}
+			o.must(200, o.get("/console/caseload"), "caseload after OIDC", `class="logout"`)
+		})
+	}
+}
