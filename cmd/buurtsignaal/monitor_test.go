@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -26,6 +27,30 @@ func (c *clock) set(t time.Time) {
 	c.mu.Lock()
 	c.t = t
 	c.mu.Unlock()
+}
+
+// clockShiftEnv names the shift make test applies to the injected clocks
+// that meet a real client (a cookie jar, a browser, a TLS peer).
+const clockShiftEnv = "BUURTSIGNAAL_TEST_CLOCK_SHIFT"
+
+// clientFacingStart is the start of an injected clock that meets a real
+// client: at, moved by the Go duration in BUURTSIGNAAL_TEST_CLOCK_SHIFT.
+// make test runs the tests that use it again with their clocks 52 weeks
+// back and 52 weeks forward (whole weeks keep the weekday, so working-day
+// norms stay the same), so a test that works only near the day it was
+// written fails at once instead of on some later day.
+func clientFacingStart(t testing.TB, at time.Time) time.Time {
+	t.Helper()
+	v := os.Getenv(clockShiftEnv)
+	if v == "" {
+		return at
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d%(7*24*time.Hour) != 0 {
+		t.Fatalf("%s=%q: want a whole number of weeks as a Go duration, such as -8736h", clockShiftEnv, v)
+	}
+	t.Logf("injected clock shifted by %s", v)
+	return at.Add(d)
 }
 
 func overdueStates(t *testing.T, s *server) map[string]string {

@@ -162,7 +162,7 @@ func hook(id, subscriber, subscriberID, url string, kinds ...string) map[string]
 // dead letters and their retry; metrics; and no personal data in any body.
 func TestNotificationsEndToEnd(t *testing.T) {
 	ams, _ := time.LoadLocation("Europe/Amsterdam")
-	start := time.Date(2026, 11, 23, 10, 0, 0, 0, ams) // a Monday
+	start := clientFacingStart(t, time.Date(2026, 11, 23, 10, 0, 0, 0, ams)) // a Monday
 	c := &clock{t: start}
 	// E-mail goes to a relay on loopback that requires STARTTLS and AUTH.
 	relayTLS, _ := notifytest.Cert()
