@@ -38,4 +38,9 @@ type SubjectIndex interface {
 // storing the data in clear.
 type BlindIndex interface {
 	Token(name, birthDate string) string
+	// Fingerprint is a keyed digest of a request's canonical form. It is
+	// kept with the events an Idempotency-Key writes, so a reuse of the key
+	// with another request is recognised without the request (which may
+	// hold personal data) being stored, even as a plain hash.
+	Fingerprint(canonical []byte) string
 }

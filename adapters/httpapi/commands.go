@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -84,10 +86,15 @@ const (
 	maxName = 200
 )
 
-// appRequest reads the command headers: Idempotency-Key and If-Match.
-func appRequest(r *http.Request) (app.Request, error) {
+// appRequest reads the command headers, Idempotency-Key and If-Match, and
+// writes the request's canonical form from body, the decoded request body
+// (nil for none): the method, the path and the body encoded again, so that
+// the same request sent with other white space, field order or escapes has
+// the same fingerprint and another one has another.
+func appRequest(r *http.Request, body any) (app.Request, error) {
 	p := principal(r.Context())
 	req := app.Request{Actor: p, RequestID: requestID(r.Context()), CorrelationID: r.Header.Get("X-Correlation-ID")}
+	req.Canonical = append([]byte(r.Method+" "+r.URL.Path+"\n"), mustJSON(body)...)
 	if req.CorrelationID == "" || len(req.CorrelationID) > 64 || !printableASCII(req.CorrelationID) {
 		req.CorrelationID = req.RequestID
 	}
@@ -172,7 +179,7 @@ func (s *Server) raise(w http.ResponseWriter, r *http.Request) error {
 	if err := f.err(); err != nil {
 		return err
 	}
-	req, err := appRequest(r)
+	req, err := appRequest(r, &b)
 	if err != nil {
 		return err
 	}
@@ -212,7 +219,7 @@ func command[B any](s *Server, status int, validate func(*B, *fields), run func(
 		if err := f.err(); err != nil {
 			return err
 		}
-		req, err := appRequest(r)
+		req, err := appRequest(r, &b)
 		if err != nil {
 			return err
 		}
@@ -380,7 +387,7 @@ func (s *Server) registerOrganisation(w http.ResponseWriter, r *http.Request) er
 	if err := f.err(); err != nil {
 		return err
 	}
-	req, err := appRequest(r)
+	req, err := appRequest(r, &b)
 	if err != nil {
 		return err
 	}
@@ -390,4 +397,14 @@ func (s *Server) registerOrganisation(w http.ResponseWriter, r *http.Request) er
 	}
 	w.Header().Set("Location", "/v1/organisations/"+res.ID)
 	return s.answer(w, http.StatusCreated, res)
+}
+
+// mustJSON encodes a decoded request body again; nil is "null". Bodies are
+// plain structs of strings, numbers and lists, which always encode.
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("httpapi: a request body does not encode: %v", err))
+	}
+	return b
 }

@@ -82,7 +82,7 @@ func putConfig[B any](s *Server, a domain.Action, set func(ctx context.Context, 
 		if err := s.decode(w, r, &b); err != nil {
 			return err
 		}
-		req, err := appRequest(r)
+		req, err := appRequest(r, &b)
 		if err != nil {
 			return err
 		}

@@ -279,7 +279,7 @@ func (s *Server) exportSubject(w http.ResponseWriter, r *http.Request) error {
 	if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
 		return err
 	}
-	req, err := appRequest(r)
+	req, err := appRequest(r, nil)
 	if err != nil {
 		return err
 	}
@@ -330,7 +330,7 @@ func (s *Server) eraseSubject(w http.ResponseWriter, r *http.Request) error {
 	if err := f.err(); err != nil {
 		return err
 	}
-	req, err := appRequest(r)
+	req, err := appRequest(r, &b)
 	if err != nil {
 		return err
 	}

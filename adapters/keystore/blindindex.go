@@ -43,6 +43,19 @@ func (b *BlindIndex) Token(name, birthDate string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
+// fingerprintDomain separates fingerprints from tokens under the one key.
+const fingerprintDomain = "buurtsignaal request fingerprint\x00"
+
+// Fingerprint implements domain.BlindIndex: the first 16 bytes, in hex, of
+// the HMAC-SHA256 of the canonical request under the index key, in a domain
+// of its own (no fingerprint equals a token).
+func (b *BlindIndex) Fingerprint(canonical []byte) string {
+	m := hmac.New(sha256.New, b.key)
+	m.Write([]byte(fingerprintDomain))
+	m.Write(canonical)
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
 // folds hands out transformers that decompose compatibility forms (the
 // Dutch ligature Ĳ into IJ, ﬁ, full-width letters), drop the combining marks
 // that carry diacritics (é -> e, ë -> e, ç -> c) and compose what is left. A

@@ -348,7 +348,9 @@ func (s *Store) check() error {
 }
 
 // encodeMeta writes metadata compactly: occurred-at (unix nanos, 0 for
-// none), the uvarint-prefixed strings, the schema version.
+// none), the uvarint-prefixed strings, the schema version, and then, only
+// when there is one, the uvarint-prefixed idempotency fingerprint (added
+// later: records written before it end after the schema version).
 func encodeMeta(dst []byte, m eventlog.Metadata) []byte {
 	var at uint64
 	if !m.OccurredAt.IsZero() {
@@ -359,7 +361,12 @@ func encodeMeta(dst []byte, m eventlog.Metadata) []byte {
 		dst = binary.AppendUvarint(dst, uint64(len(f)))
 		dst = append(dst, f...)
 	}
-	return binary.AppendUvarint(dst, uint64(m.SchemaVersion))
+	dst = binary.AppendUvarint(dst, uint64(m.SchemaVersion))
+	if m.IdempotencyFingerprint != "" {
+		dst = binary.AppendUvarint(dst, uint64(len(m.IdempotencyFingerprint)))
+		dst = append(dst, m.IdempotencyFingerprint...)
+	}
+	return dst
 }
 
 // decodeMeta decodes metadata as encodeMeta wrote it.
@@ -385,10 +392,18 @@ func (d *decoder) decodeMeta(b []byte, m *eventlog.Metadata) bool {
 		b = b[k+int(n):]
 	}
 	v, k := binary.Uvarint(b)
-	if k <= 0 || k != len(b) {
+	if k <= 0 {
 		return false
 	}
 	m.SchemaVersion = int(v)
+	if b = b[k:]; len(b) == 0 {
+		return true
+	}
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n == 0 || uint64(len(b)-k) != n {
+		return false
+	}
+	m.IdempotencyFingerprint = string(b[k:])
 	return true
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
 	"github.com/buurtsignaal/buurtsignaal/adapters/storetest"
@@ -316,5 +317,41 @@ func TestRecordedAtComesFromTheClock(t *testing.T) {
 		if !e.RecordedAt.Equal(at) || e.RecordedAt.Location() != time.UTC {
 			t.Fatalf("recorded at %v, want %v in UTC", e.RecordedAt, at)
 		}
+	}
+}
+
+// TestMetadataCodecReadsEveryForm: metadata written before the idempotency
+// fingerprint existed ends after the schema version and still decodes;
+// damaged tails are refused.
+func TestMetadataCodecReadsEveryForm(t *testing.T) {
+	at := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	base := eventlog.Metadata{OccurredAt: at, ActorID: "anna", ActorRole: "professional", RequestID: "r1", Network: "n", SchemaVersion: 2}
+	withFP := base
+	withFP.IdempotencyFingerprint = "00112233445566778899aabbccddeeff"
+	old := encodeMeta(nil, base) // the form written before fingerprints
+	for _, tc := range []struct {
+		name string
+		enc  []byte
+		want eventlog.Metadata
+		ok   bool
+	}{
+		{"without a fingerprint (the earlier form)", old, base, true},
+		{"with a fingerprint", encodeMeta(nil, withFP), withFP, true},
+		{"a tail that is not a whole string", append(append([]byte{}, old...), 5, 'a'), eventlog.Metadata{}, false},
+		{"an empty fingerprint written out", append(append([]byte{}, old...), 0), eventlog.Metadata{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got eventlog.Metadata
+			var d decoder
+			ok := d.decodeMeta(tc.enc, &got)
+			if ok != tc.ok {
+				t.Fatalf("decode ok = %v, want %v", ok, tc.ok)
+			}
+			if ok {
+				if diff := cmp.Diff(tc.want, got); diff != "" {
+					t.Errorf("metadata (-want +got):\n%s", diff)
+				}
+			}
+		})
 	}
 }

@@ -673,6 +673,7 @@ func testMetadata(t *testing.T, _ Config, s eventlog.Store) {
 	full.Metadata = eventlog.Metadata{
 		OccurredAt: time.Date(2026, 11, 22, 10, 11, 12, 345678000, time.UTC), ActorID: "actor-1", ActorRole: "professional",
 		OnBehalfOf: "actor-2", CorrelationID: "corr-1", CausationID: "cause-1", RequestID: "req-1", Network: "net-1", SchemaVersion: 3,
+		IdempotencyFingerprint: "0123456789abcdef0123456789abcdef",
 	}
 	zoned := event("SomethingElse", "zoned")
 	zoned.Data = []byte(`{"nested":{"list":[1,2,3],"s":"\u00e9"}}`)

@@ -4,10 +4,13 @@
 // adapter, and uses only ports (the event log, the cipher, the blind index,
 // and lookups that projections answer).
 //
-// Idempotency: with an Idempotency-Key the event ids (and a new signal's id)
-// are derived from the principal, the key and the stream, so a retried
-// command finds its own events in the stream and answers as the first time,
-// writing nothing.
+// Idempotency (draft-ietf-httpapi-idempotency-key-header): with an
+// Idempotency-Key the event ids (and a new signal's id) are derived from the
+// principal, the key and the stream, so a retried command finds its own
+// events in the stream and answers as the first time, writing nothing. The
+// events also carry a keyed fingerprint of the request's canonical form
+// (Request.Canonical): the same key with another request is refused with
+// ErrKeyReused and writes nothing.
 package app
 
 import (
@@ -57,7 +60,15 @@ type Request struct {
 	RequestID      string
 	CorrelationID  string
 	OnBehalfOf     string
+	// Canonical is the request's canonical form (method, path and the
+	// decoded body re-encoded), fingerprinted with an Idempotency-Key.
+	Canonical []byte
 }
+
+// ErrKeyReused answers a request whose Idempotency-Key an earlier, other
+// request of the same principal used (another body, another command).
+var ErrKeyReused = &domain.Error{Kind: domain.KindInvalid, Code: "idempotency_key_reused",
+	Message: "this Idempotency-Key was used for another request: use a new key for a new request"}
 
 // Result is the answer to a command.
 type Result struct {
@@ -124,8 +135,18 @@ func primaryRole(p domain.Principal) string {
 	return string(p.Roles[0])
 }
 
+// fingerprint is the keyed digest of the request kept with its events when it
+// has an Idempotency-Key (empty without one).
+func (s *Service) fingerprint(req Request) string {
+	if req.IdempotencyKey == "" {
+		return ""
+	}
+	return s.Index.Fingerprint(req.Canonical)
+}
+
 func (s *Service) encode(req Request, ids []uuid.UUID, events []domain.Event, now time.Time) ([]eventlog.EventData, error) {
 	out := make([]eventlog.EventData, len(events))
+	fp := s.fingerprint(req)
 	for i, e := range events {
 		data, err := domain.Encode(e)
 		if err != nil {
@@ -134,7 +155,7 @@ func (s *Service) encode(req Request, ids []uuid.UUID, events []domain.Event, no
 		out[i] = eventlog.EventData{ID: ids[i], Type: e.EventType(), Data: data, Metadata: eventlog.Metadata{
 			OccurredAt: now, ActorID: req.Actor.ID, ActorRole: primaryRole(req.Actor), OnBehalfOf: req.OnBehalfOf,
 			CorrelationID: req.CorrelationID, CausationID: req.RequestID, RequestID: req.RequestID,
-			Network: req.Actor.Network, SchemaVersion: domain.VersionOf(e),
+			Network: req.Actor.Network, SchemaVersion: domain.VersionOf(e), IdempotencyFingerprint: fp,
 		}}
 	}
 	return out, nil
@@ -170,10 +191,12 @@ func (s *Service) load(ctx context.Context, stream string) ([]eventlog.RecordedE
 }
 
 // replay answers an idempotent retry: the events whose ids the key derives
-// are in the stream already. ok is false when they are not.
-func replay(req Request, scope string, recs []eventlog.RecordedEvent, events []domain.Event) (Result, domain.Signal, bool) {
+// are in the stream already. ok is false when they are not. It returns
+// ErrKeyReused when they are there but were written by another request
+// (events written before fingerprints were kept replay as before).
+func (s *Service) replay(req Request, scope string, recs []eventlog.RecordedEvent, events []domain.Event) (Result, domain.Signal, bool, error) {
 	if req.IdempotencyKey == "" {
-		return Result{}, domain.Signal{}, false
+		return Result{}, domain.Signal{}, false, nil
 	}
 	first := derive(req.Actor.ID, req.IdempotencyKey, scope, 0)
 	start := -1
@@ -184,7 +207,10 @@ func replay(req Request, scope string, recs []eventlog.RecordedEvent, events []d
 		}
 	}
 	if start < 0 {
-		return Result{}, domain.Signal{}, false
+		return Result{}, domain.Signal{}, false, nil
+	}
+	if fp := recs[start].Metadata.IdempotencyFingerprint; fp != "" && fp != s.fingerprint(req) {
+		return Result{}, domain.Signal{}, false, ErrKeyReused
 	}
 	end := start
 	for end+1 < len(recs) && recs[end+1].ID == derive(req.Actor.ID, req.IdempotencyKey, scope, end+1-start) {
@@ -194,7 +220,7 @@ func replay(req Request, scope string, recs []eventlog.RecordedEvent, events []d
 	for _, e := range events[:end+1] {
 		st = domain.Evolve(st, e)
 	}
-	return Result{Version: end + 1, Position: recs[end].Position, Status: st.Status, Replayed: true}, st, true
+	return Result{Version: end + 1, Position: recs[end].Position, Status: st.Status, Replayed: true}, st, true, nil
 }
 
 // ErrStale is the answer to an If-Match that is not the current version.
@@ -218,7 +244,9 @@ func (s *Service) Execute(ctx context.Context, req Request, signalID uuid.UUID, 
 		if len(recs) == 0 {
 			return Result{}, errSignalNotFound
 		}
-		if res, _, ok := replay(req, stream, recs, events); ok {
+		if res, _, ok, err := s.replay(req, stream, recs, events); err != nil {
+			return Result{}, err
+		} else if ok {
 			res.ID = signalID.String()
 			return res, nil
 		}
@@ -322,7 +350,11 @@ func (s *Service) Raise(ctx context.Context, req Request, in RaiseInput) (Result
 		if err != nil {
 			return Result{}, err
 		}
-		if res, st, ok := replay(req, stream, recs, events); ok {
+		res, st, ok, err := s.replay(req, stream, recs, events)
+		if err != nil {
+			return Result{}, err
+		}
+		if ok {
 			// The first attempt wrote its subject's index entry side by side
 			// with the signal and may have failed on it alone: write it again
 			// (a Put that is already there changes nothing).
@@ -421,7 +453,19 @@ func (s *Service) registerSubject(ctx context.Context, req Request, id uuid.UUID
 	}
 	_, err = s.Log.Append(ctx, stream, eventlog.NoStream(), encoded...)
 	if errors.Is(err, eventlog.ErrWrongExpectedVersion) && req.IdempotencyKey != "" {
-		err = nil // registered by the first attempt of this request
+		// Registered by the first attempt of this request, whose signal was
+		// not written: unless that attempt was another request.
+		recs, events, lerr := s.load(ctx, stream)
+		if lerr != nil {
+			return lerr
+		}
+		_, _, ok, rerr := s.replay(req, stream, recs, events)
+		if rerr != nil {
+			return rerr
+		}
+		if ok {
+			err = nil
+		}
 	}
 	return err
 }
@@ -454,14 +498,21 @@ func (s *Service) HandOver(ctx context.Context, req Request, signalID uuid.UUID,
 
 // Refer makes a referral to a known organisation. It returns KindInvalid for
 // an unknown organisation, and Execute's errors.
+// The answer names the referral, also when it replays a retry.
 func (s *Service) Refer(ctx context.Context, req Request, signalID uuid.UUID, org, service, reason string) (Result, error) {
-	return s.Execute(ctx, req, signalID, func(st domain.Signal, seal Sealer) (domain.Command, error) {
+	id := s.ReferralID(req, signalID)
+	res, err := s.Execute(ctx, req, signalID, func(st domain.Signal, seal Sealer) (domain.Command, error) {
 		if org != "" && !s.Lookup.OrganisationExists(ctx, req.Actor.Network, org) {
 			return nil, domain.Invalid(domain.FieldError{Field: "organisation_id", Message: "unknown organisation"})
 		}
 		r, err := seal(reason)
-		return domain.MakeReferral{ReferralID: s.ReferralID(req, signalID), OrganisationID: org, Service: service, Reason: r}, err
+		return domain.MakeReferral{ReferralID: id, OrganisationID: org, Service: service, Reason: r}, err
 	})
+	if err != nil {
+		return Result{}, err
+	}
+	res.ReferralID = id
+	return res, nil
 }
 
 // RegisterOrganisation adds an organisation to the sociale kaart plus.
@@ -473,7 +524,9 @@ func (s *Service) RegisterOrganisation(ctx context.Context, req Request, cmd dom
 		if err != nil {
 			return Result{}, err
 		}
-		if res, _, ok := replay(req, stream, recs, events); ok {
+		if res, _, ok, err := s.replay(req, stream, recs, events); err != nil {
+			return Result{}, err
+		} else if ok {
 			res.ID, res.Status = cmd.ID, ""
 			return res, nil
 		}

@@ -25,6 +25,19 @@ func (s *Service) EraseSubject(ctx context.Context, req Request, subject uuid.UU
 	if !exists {
 		return Result{}, &domain.Error{Kind: domain.KindNotFound, Code: "subject_not_found", Message: "the subject does not exist"}
 	}
+	if req.IdempotencyKey != "" { // a retry, or a key reused for another request, shreds nothing
+		stream := eventlog.StreamName(domain.SubjectCategory, subject.String())
+		recs, events, err := s.load(ctx, stream)
+		if err != nil {
+			return Result{}, err
+		}
+		if res, _, ok, err := s.replay(req, stream, recs, events); err != nil {
+			return Result{}, err
+		} else if ok {
+			res.ID, res.Status = subject.String(), ""
+			return res, nil
+		}
+	}
 	if err := s.Cipher.Shred(ctx, subject); err != nil {
 		return Result{}, fmt.Errorf("shred: %w", err)
 	}
@@ -42,7 +55,9 @@ func (s *Service) appendSubject(ctx context.Context, req Request, subject uuid.U
 	if err != nil {
 		return Result{}, err
 	}
-	if res, _, ok := replay(req, stream, recs, events); ok {
+	if res, _, ok, err := s.replay(req, stream, recs, events); err != nil {
+		return Result{}, err
+	} else if ok {
 		res.ID, res.Status = subject.String(), ""
 		return res, nil
 	}

@@ -100,6 +100,10 @@ type Metadata struct {
 	RequestID     string    `json:"request_id,omitempty"`
 	Network       string    `json:"network,omitempty"`
 	SchemaVersion int       `json:"schema_version,omitempty"`
+	// IdempotencyFingerprint is the keyed digest of the request that wrote
+	// the event with an Idempotency-Key (empty without one): a later request
+	// with the key and another fingerprint is refused, not replayed.
+	IdempotencyFingerprint string `json:"idempotency_fingerprint,omitempty"`
 }
 
 // EventData is an event to append. ID is chosen by the caller and makes
@@ -116,7 +120,7 @@ type EventData struct {
 func (e EventData) Size() int {
 	m := e.Metadata
 	return len(e.Type) + len(e.Data) + 160 + len(m.ActorID) + len(m.ActorRole) + len(m.OnBehalfOf) +
-		len(m.CorrelationID) + len(m.CausationID) + len(m.RequestID) + len(m.Network)
+		len(m.CorrelationID) + len(m.CausationID) + len(m.RequestID) + len(m.Network) + len(m.IdempotencyFingerprint)
 }
 
 // RecordedEvent is an event as stored.
