@@ -178,6 +178,22 @@ func (nm Norm) apply(cal Calendar, t time.Time) (time.Time, time.Time) {
 	return cal.AddWorkingDays(t, nm.WorkingDays), cal.AddWorkingDays(t, 3*nm.WorkingDays)
 }
 
+// UnroutedWorkingDays is how long a raised signal may stay without a team
+// before the network's coordinators are told: every signal reaches a team.
+const UnroutedWorkingDays = 1
+
+// UnroutedDue returns when a signal raised at t that still has no team is
+// reported to the coordinators and listed as overdue.
+func (c Calendar) UnroutedDue(t time.Time) time.Time {
+	return c.AddWorkingDays(t, UnroutedWorkingDays)
+}
+
+// Unrouted reports whether a signal, raised and still without a team, has
+// waited past unroutedDue at now.
+func Unrouted(status Status, team string, unroutedDue, now time.Time) bool {
+	return status == StatusRaised && team == "" && !unroutedDue.IsZero() && !now.Before(unroutedDue)
+}
+
 // ResponseState is how a signal stands against its response norm.
 type ResponseState string
 

@@ -108,3 +108,45 @@ func TestStateAtAsTheClockMoves(t *testing.T) {
 		})
 	}
 }
+
+// TestUnrouted: a raised signal without a team is reported one working day
+// after it was raised, across weekends and holidays, and only while it is
+// raised and without a team.
+func TestUnrouted(t *testing.T) {
+	loc := amsterdam(t)
+	cal := NewCalendar(loc, DutchHolidays(2026))
+	at := func(s string) time.Time {
+		tm, err := time.ParseInLocation("2006-01-02 15:04", s, loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tm
+	}
+	tests := []struct {
+		name     string
+		raised   string
+		status   Status
+		team     string
+		now      string
+		unrouted bool
+	}{
+		{"a weekday: the next day, just before", "2026-03-03 10:00", StatusRaised, "", "2026-03-04 09:59", false},
+		{"a weekday: the next day, at the moment", "2026-03-03 10:00", StatusRaised, "", "2026-03-04 10:00", true},
+		{"Friday skips the weekend", "2026-03-06 15:00", StatusRaised, "", "2026-03-09 14:59", false},
+		{"Friday: Monday at the same time", "2026-03-06 15:00", StatusRaised, "", "2026-03-09 15:00", true},
+		{"the day before King's Day (Monday 27 April)", "2026-04-24 16:00", StatusRaised, "", "2026-04-28 15:59", false},
+		{"after King's Day", "2026-04-24 16:00", StatusRaised, "", "2026-04-28 16:00", true},
+		{"raised on Saturday counts from Monday", "2026-03-07 11:00", StatusRaised, "", "2026-03-10 00:00", true},
+		{"handed over: never unrouted", "2026-03-03 10:00", StatusHandedOver, "team-a", "2026-03-20 10:00", false},
+		{"withdrawn: never unrouted", "2026-03-03 10:00", StatusWithdrawn, "", "2026-03-20 10:00", false},
+		{"declined back to raised without a team", "2026-03-03 10:00", StatusRaised, "", "2026-03-20 10:00", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			due := cal.UnroutedDue(at(tc.raised))
+			if got := Unrouted(tc.status, tc.team, due, at(tc.now)); got != tc.unrouted {
+				t.Errorf("unrouted at %s = %v, want %v (due %s)", tc.now, got, tc.unrouted, due.In(loc))
+			}
+		})
+	}
+}

@@ -36,10 +36,11 @@ const (
 	NotifyNormEscalated = "norm_escalated" // three times the norm passed (coordinators)
 	NotifyReferralMade  = "referral_made"  // a referral to the organisation
 	NotifyFeedbackGiven = "feedback_given" // terugkoppeling on a signal (its signaller)
+	NotifyUnrouted      = "unrouted"       // a raised signal still has no team one working day on (coordinators)
 )
 
 // NotificationKinds lists every kind in a fixed order.
-var NotificationKinds = []string{NotifyHandedOver, NotifyMatched, NotifyNormLapsing, NotifyNormLapsed, NotifyNormEscalated, NotifyReferralMade, NotifyFeedbackGiven}
+var NotificationKinds = []string{NotifyHandedOver, NotifyMatched, NotifyNormLapsing, NotifyNormLapsed, NotifyNormEscalated, NotifyReferralMade, NotifyFeedbackGiven, NotifyUnrouted}
 
 // Subscribers: whom a target serves.
 const (

@@ -23,6 +23,7 @@ const (
 	ActCaseload             Action = "caseload"
 	ActMySignals            Action = "my_signals"
 	ActListOrganisations    Action = "list_organisations"
+	ActListTeams            Action = "list_teams"
 	ActRegisterOrganisation Action = "register_organisation"
 	ActMonitor              Action = "monitor"
 	ActSearchSubjects       Action = "search_subjects"
@@ -86,8 +87,8 @@ func Authorize(p Principal, a Action, t Target) (Basis, error) {
 		switch {
 		case has(RoleCoordinator), has(RoleProfessional):
 			return BasisRole, nil
-		case has(RoleBuurtsteun) && t.RaisedBy == p.ID:
-			return BasisSignaller, nil
+		case (has(RoleBuurtsteun) || has(RolePartner)) && t.RaisedBy != "" && t.RaisedBy == p.ID:
+			return BasisSignaller, nil // volunteers and partners hand over what they raised
 		}
 	case ActAccept, ActDecline, ActFollowUp, ActRefer, ActFeedback, ActClose, ActReopen:
 		if has(RoleProfessional) {
@@ -138,7 +139,7 @@ func Authorize(p Principal, a Action, t Target) (Basis, error) {
 		if has(RoleBuurtsteun) || has(RolePartner) || has(RoleProfessional) {
 			return BasisSignaller, nil
 		}
-	case ActListOrganisations:
+	case ActListOrganisations, ActListTeams:
 		if len(p.Roles) > 0 {
 			return BasisRole, nil
 		}

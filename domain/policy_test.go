@@ -23,7 +23,7 @@ func ownOnly(b Basis) allow { return allow{own: b} }
 var policyTable = map[Action]map[Role]allow{
 	ActRaise:    {RoleBuurtsteun: both(BasisRole), RolePartner: both(BasisRole), RoleProfessional: both(BasisRole)},
 	ActWithdraw: {RoleBuurtsteun: ownOnly(BasisSignaller), RolePartner: ownOnly(BasisSignaller), RoleProfessional: ownOnly(BasisSignaller)},
-	ActHandover: {RoleBuurtsteun: ownOnly(BasisSignaller), RoleProfessional: both(BasisRole), RoleCoordinator: both(BasisRole)},
+	ActHandover: {RoleBuurtsteun: ownOnly(BasisSignaller), RolePartner: ownOnly(BasisSignaller), RoleProfessional: both(BasisRole), RoleCoordinator: both(BasisRole)},
 	ActAccept:   {RoleProfessional: ownOnly(BasisTeam)},
 	ActDecline:  {RoleProfessional: ownOnly(BasisTeam)},
 	ActAssign:   {RoleProfessional: ownOnly(BasisTeam), RoleCoordinator: both(BasisRole)},
@@ -40,6 +40,8 @@ var policyTable = map[Action]map[Role]allow{
 	ActMySignals:      {RoleBuurtsteun: both(BasisSignaller), RolePartner: both(BasisSignaller), RoleProfessional: both(BasisSignaller)},
 
 	ActListOrganisations: {RoleBuurtsteun: both(BasisRole), RolePartner: both(BasisRole), RoleProfessional: both(BasisRole),
+		RoleCoordinator: both(BasisRole), RolePrivacyOfficer: both(BasisRole), RoleAdmin: both(BasisRole)},
+	ActListTeams: {RoleBuurtsteun: both(BasisRole), RolePartner: both(BasisRole), RoleProfessional: both(BasisRole),
 		RoleCoordinator: both(BasisRole), RolePrivacyOfficer: both(BasisRole), RoleAdmin: both(BasisRole)},
 	ActRegisterOrganisation: {RoleAdmin: both(BasisRole)},
 	ActMonitor:              {RoleCoordinator: both(BasisRole)},

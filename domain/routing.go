@@ -21,14 +21,24 @@ func RoutingStream(network string) string { return RoutingCategory + "-" + netwo
 const MaxRoutingRules = 500
 
 // RoutingRule sends signals that match every field it sets (an empty field
-// matches anything) to a team.
+// matches anything) to a team. A rule marked OnRaise hands a signal over
+// when it is raised, if it is the first rule that matches; the others apply
+// when someone hands a signal over without naming a team.
 type RoutingRule struct {
 	ID            string `json:"id"`
 	Neighbourhood string `json:"neighbourhood,omitempty"`
 	Category      string `json:"category,omitempty"`
 	Urgency       string `json:"urgency,omitempty"`
 	TeamID        string `json:"team_id"`
+	OnRaise       bool   `json:"on_raise,omitempty"`
 }
+
+// SystemRouting is the actor of a handover that a routing rule made when the
+// signal was raised (in the event's metadata, with the role SystemRole).
+const (
+	SystemRouting = "system:routing"
+	SystemRole    = "system"
+)
 
 // Matches reports whether the rule applies to a signal.
 func (r RoutingRule) Matches(neighbourhood string, categories []string, urgency string) bool {
@@ -54,6 +64,18 @@ func Route(rules []RoutingRule, s Signal) (RoutingRule, bool) {
 		}
 	}
 	return RoutingRule{}, false
+}
+
+// RouteOnRaise returns the handover a newly raised signal gets from the
+// rules: when the first rule that matches it is marked OnRaise, a handover to
+// that rule's team naming the rule. ok is false otherwise, and for a signal
+// that is no longer raised.
+func RouteOnRaise(rules []RoutingRule, s Signal) (e SignalHandedOver, ok bool) {
+	r, found := Route(rules, s)
+	if !found || !r.OnRaise || s.Status != StatusRaised || r.TeamID == "" {
+		return SignalHandedOver{}, false
+	}
+	return SignalHandedOver{TeamID: r.TeamID, RuleID: r.ID}, true
 }
 
 // ValidateRoutingRules checks a list before it is set: every rule has an id

@@ -79,3 +79,40 @@ func TestValidateRoutingRules(t *testing.T) {
 		})
 	}
 }
+
+func TestRouteOnRaise(t *testing.T) {
+	rules := []RoutingRule{
+		{ID: "acute", Urgency: "acute", TeamID: "team-crisis", OnRaise: true},
+		{ID: "debt", Category: "debt", TeamID: "team-schuld"},
+		{ID: "debt-auto", Category: "debt", TeamID: "team-unused", OnRaise: true}, // shadowed by "debt"
+		{ID: "noord", Neighbourhood: "noord", TeamID: "team-noord", OnRaise: true},
+	}
+	raised := func(neighbourhood, urgency string, categories ...string) Signal {
+		return Signal{Status: StatusRaised, Neighbourhood: neighbourhood, Urgency: urgency, Categories: categories}
+	}
+	tests := []struct {
+		name   string
+		rules  []RoutingRule
+		signal Signal
+		want   SignalHandedOver
+		ok     bool
+	}{
+		{"the first match is on_raise", rules, raised("centrum", "acute", "debt"), SignalHandedOver{TeamID: "team-crisis", RuleID: "acute"}, true},
+		{"the first match is not on_raise: a later on_raise rule does not apply", rules, raised("centrum", "high", "debt"), SignalHandedOver{}, false},
+		{"an on_raise rule further down", rules, raised("noord", "normal", "health"), SignalHandedOver{TeamID: "team-noord", RuleID: "noord"}, true},
+		{"no rule matches", rules, raised("zuid", "normal", "health"), SignalHandedOver{}, false},
+		{"no rules", nil, raised("noord", "acute"), SignalHandedOver{}, false},
+		{"a signal that is no longer raised", rules, Signal{Status: StatusHandedOver, Urgency: "acute"}, SignalHandedOver{}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := RouteOnRaise(tc.rules, tc.signal)
+			if ok != tc.ok {
+				t.Fatalf("ok = %v, want %v", ok, tc.ok)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("handover (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -36,6 +36,7 @@ type Case struct {
 	Outcome       string
 
 	RaisedAt        time.Time
+	UnroutedDueAt   time.Time // still without a team by then: the coordinators are told
 	DueAt           time.Time // first response due
 	Due3xAt         time.Time // three times the norm
 	FirstResponseAt time.Time
@@ -278,7 +279,7 @@ func (p *Cases) raise(env Envelope, r domain.SignalRaised) {
 		ID: r.SignalID, SubjectID: r.SubjectID, Network: r.Network, Status: domain.StatusRaised,
 		RaisedBy: r.RaisedBy, Source: r.Source, Organisation: r.Organisation, Neighbourhood: r.Neighbourhood,
 		Categories: r.Categories, Urgency: r.Urgency, Consent: r.Consent, Description: r.Description,
-		RaisedAt: r.RaisedAt, DueAt: due, Due3xAt: due3x,
+		RaisedAt: r.RaisedAt, UnroutedDueAt: p.calendar.UnroutedDue(r.RaisedAt), DueAt: due, Due3xAt: due3x,
 	}
 	p.byID[c.ID] = c
 	p.byRaiser[r.RaisedBy] = append(p.byRaiser[r.RaisedBy], c.ID)
@@ -312,6 +313,12 @@ func (p *Cases) touch(c *Case, env Envelope) {
 		set[c.ID] = c
 	}
 	c.indexed = team
+}
+
+// Unrouted reports whether the case is raised, still without a team, past
+// its UnroutedDueAt (domain.Unrouted).
+func (c *Case) Unrouted(now time.Time) bool {
+	return domain.Unrouted(c.Status, c.Team, c.UnroutedDueAt, now)
 }
 
 // Get returns the case with this id.

@@ -54,3 +54,15 @@ func (l *Lookup) KnownTeam(network, team string) bool {
 	}
 	return slices.Contains(l.Teams[network], team)
 }
+
+// TeamsOf lists the teams the configuration knows in the network, sorted and
+// without repeats; open is true when the configuration names no teams (a
+// nil map) and KnownTeam accepts every team.
+func (l *Lookup) TeamsOf(network string) (teams []string, open bool) {
+	if l.Teams == nil {
+		return nil, true
+	}
+	teams = slices.Clone(l.Teams[network])
+	slices.Sort(teams)
+	return slices.Compact(teams), false
+}

@@ -175,6 +175,7 @@ func (c *Console) routes() chi.Router {
 		r.With(c.only(domain.RoleBuurtsteun, domain.RolePartner, domain.RoleProfessional)).Get("/console/signals/new", c.raiseForm)
 		r.Post("/console/signals", c.raise)
 		r.Get("/console/my", c.mySignals)
+		r.Post("/console/signals/{id}/{action}", c.signallerCommand)
 		r.Get("/console/referrals", c.referrals)
 		r.Post("/console/referrals/{id}/{answer}", c.answerReferral)
 	})

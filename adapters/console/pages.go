@@ -276,12 +276,15 @@ type configEditor struct {
 	fields  []string            // the items' fields, in column order
 	lists   map[string]bool     // fields that are lists of strings (comma-separated in the form)
 	options map[string][]string // fields chosen from a list ("" first: none)
+	bools   map[string]bool     // yes/no fields, chosen from options "" and "true"
 }
 
 var routingEditor = configEditor{
 	title: "routing", api: "/v1/routing-rules", list: "rules",
-	fields:  []string{"id", "neighbourhood", "category", "urgency", "team_id"},
-	options: map[string][]string{"category": append([]string{""}, domain.Categories...), "urgency": append([]string{""}, domain.Urgencies...)},
+	fields: []string{"id", "neighbourhood", "category", "urgency", "team_id", "on_raise"},
+	options: map[string][]string{"category": append([]string{""}, domain.Categories...), "urgency": append([]string{""}, domain.Urgencies...),
+		"on_raise": {"", "true"}},
+	bools: map[string]bool{"on_raise": true},
 }
 
 var targetsEditor = configEditor{
@@ -357,6 +360,8 @@ func (c *Console) saveConfig(w http.ResponseWriter, r *http.Request, e configEdi
 			v := strings.TrimSpace(vals[i])
 			switch {
 			case v == "":
+			case e.bools[f]:
+				item[f] = v == "true"
 			case e.lists[f]:
 				var l []string
 				for _, part := range strings.Split(v, ",") {
@@ -540,7 +545,50 @@ func (c *Console) raise(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) mySignals(w http.ResponseWriter, r *http.Request) {
-	c.show(w, r, "my", apiPath("/v1/my/signals", r), nil)
+	c.renderMy(w, r, http.StatusOK, nil)
+}
+
+// renderMy shows the signaller's own signals, with the handover and
+// withdraw forms of those still raised; p is the problem of a form sent
+// from it (nil: none).
+func (c *Console) renderMy(w http.ResponseWriter, r *http.Request, status int, p *problem) {
+	var data, teams obj
+	if p := c.call(r, http.MethodGet, apiPath("/v1/my/signals", r), nil).decode(&data); p != nil {
+		c.failed(w, r, p)
+		return
+	}
+	_ = c.call(r, http.MethodGet, "/v1/teams", nil).decode(&teams)
+	data["teams"], data["next"] = teams["items"], nextPage(r, data)
+	pg := page{Flash: c.flash(r), Data: data}
+	if p != nil {
+		pg.Flash, pg.Error, pg.Fields = "", p.message(), p.Errors
+		data["failed"] = chi.URLParam(r, "id")
+	}
+	c.render(w, r, status, "my", sessionOf(r), pg)
+}
+
+// signallerCommands are the commands a volunteer or partner gives on the
+// signals they raised, with their form fields.
+var signallerCommands = map[string][]string{
+	"handover": {"team_id", "note"},
+	"withdraw": {"reason"},
+}
+
+// signallerCommand hands over or withdraws one of the signaller's own
+// signals; without a team the network's routing rules choose it.
+func (c *Console) signallerCommand(w http.ResponseWriter, r *http.Request) {
+	id, ok := caseID(r)
+	fields, known := signallerCommands[chi.URLParam(r, "action")]
+	if !ok || !known {
+		c.notFound(w, r)
+		return
+	}
+	a := c.call(r, http.MethodPost, "/v1/signals/"+id+"/"+chi.URLParam(r, "action"), formBody(r, fields...), "Idempotency-Key", r.PostFormValue("idem"))
+	if p := a.decode(nil); p != nil {
+		c.renderMy(w, r, p.Status, p)
+		return
+	}
+	afterCommand(w, r, "/console/my", a)
 }
 
 func (c *Console) referrals(w http.ResponseWriter, r *http.Request) {

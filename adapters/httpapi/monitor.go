@@ -94,8 +94,13 @@ type (
 		Categories []string  `json:"categories"`
 		RaisedAt   time.Time `json:"raised_at"`
 		DueAt      time.Time `json:"due_at"`
-		State      string    `json:"state"`
-		AgeHours   float64   `json:"age_hours"`
+		// State is late or late_3x (past the response norm, or three times
+		// it), or unrouted: raised, still without a team, one working day on.
+		State string `json:"state"`
+		// Unrouted is true for a signal still without a team one working
+		// day after it was raised, whatever its state against the norm.
+		Unrouted bool    `json:"unrouted"`
+		AgeHours float64 `json:"age_hours"`
 	}
 	overduePage struct {
 		Items      []overdueItem `json:"items"`
@@ -289,6 +294,10 @@ func (p *seriesPoint) count(c *projections.Case) {
 	}
 }
 
+// stateUnrouted is the overdue state of a signal that is within its norm
+// but has waited a working day for a team.
+const stateUnrouted = "unrouted"
+
 func (s *Server) monitorOverdue(w http.ResponseWriter, r *http.Request) error {
 	p, limit, offset, err := s.listQuery(r, domain.ActMonitor)
 	if err != nil {
@@ -309,9 +318,14 @@ func (s *Server) monitorOverdue(w http.ResponseWriter, r *http.Request) error {
 				return true
 			}
 			st := domain.StateAt(now, c.DueAt, c.Due3xAt, c.FirstResponseAt, c.StoppedAt)
-			if st == domain.StateLate || st == domain.StateLate3x {
-				items = append(items, overdueItem{ID: c.ID, TeamID: c.Team, Urgency: c.Urgency, Categories: c.Categories,
-					RaisedAt: c.RaisedAt, DueAt: c.DueAt, State: string(st), AgeHours: float64(int(now.Sub(c.RaisedAt).Hours()*10)) / 10})
+			late, unrouted := st == domain.StateLate || st == domain.StateLate3x, c.Unrouted(now)
+			if late || unrouted {
+				it := overdueItem{ID: c.ID, TeamID: c.Team, Urgency: c.Urgency, Categories: c.Categories, RaisedAt: c.RaisedAt,
+					DueAt: c.DueAt, State: string(st), Unrouted: unrouted, AgeHours: float64(int(now.Sub(c.RaisedAt).Hours()*10)) / 10}
+				if !late {
+					it.State, it.DueAt = stateUnrouted, c.UnroutedDueAt
+				}
+				items = append(items, it)
 			}
 			return true
 		})

@@ -477,6 +477,32 @@ func (s *Server) organisations(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// teamsAnswer lists the teams of the caller's network that a handover may
+// name. Any is true when the configuration names no teams and accepts any
+// (OIDC without --teams): then the list is empty.
+type teamsAnswer struct {
+	Items []teamItem `json:"items"`
+	Any   bool       `json:"any"`
+}
+
+type teamItem struct {
+	ID string `json:"id"`
+}
+
+func (s *Server) teams(w http.ResponseWriter, r *http.Request) error {
+	p := principal(r.Context())
+	if _, err := domain.Authorize(p, domain.ActListTeams, domain.Target{}); err != nil {
+		return err
+	}
+	teams, open := s.App.Lookup.TeamsOf(p.Network)
+	out := teamsAnswer{Items: make([]teamItem, len(teams)), Any: open}
+	for i, t := range teams {
+		out.Items[i] = teamItem{ID: t}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
 // caseView decrypts a case for an authorized, audited answer.
 func (s *Server) caseView(r *http.Request, c *projections.Case, subj *projections.Subject) (signalView, error) {
 	o := &opener{ctx: r.Context(), cipher: s.Cipher, subject: c.SubjectID}

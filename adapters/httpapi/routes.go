@@ -54,6 +54,7 @@ func (s *Server) routeTable() []route {
 		{http.MethodGet, "/v1/referrals", domain.ActReadReferrals, "The referrals addressed to my organisation (the minimum: no personal data or notes)", nil, partnerReferralsPage{}, http.StatusOK, s.referrals},
 		{http.MethodGet, "/v1/referrals/{id}", domain.ActReadReferrals, "One referral addressed to my organisation (the minimum)", nil, partnerReferral{}, http.StatusOK, s.referral},
 		{http.MethodGet, "/v1/organisations", domain.ActListOrganisations, "The sociale kaart plus", nil, organisationsPage{}, http.StatusOK, s.organisations},
+		{http.MethodGet, "/v1/teams", domain.ActListTeams, "The teams of my network a handover may name", nil, teamsAnswer{}, http.StatusOK, s.teams},
 		{http.MethodGet, "/v1/monitor/response", domain.ActMonitor, "Response figures (no personal data)", nil, responseReport{}, http.StatusOK, s.monitorResponse},
 		{http.MethodPost, "/v1/subjects/search", domain.ActSearchSubjects, "Find subject ids by name and birth date (blind index; audited)", searchBody{}, searchAnswer{}, http.StatusOK, s.searchSubjects},
 		{http.MethodGet, "/v1/subjects/{id}/export", domain.ActExport, "Export all data of a subject and its access log (GDPR art. 15; audited)", nil, exportDocument{}, http.StatusOK, s.exportSubject},

@@ -31,7 +31,9 @@ import (
 //   - norm_lapsing, norm_lapsed: a signal without a first response when
 //     LapsingShare of its response norm has passed, and when the norm has
 //     lapsed, to the team (to the coordinators while no team has it);
-//   - norm_escalated: three times the norm passed, to the coordinators.
+//   - norm_escalated: three times the norm passed, to the coordinators;
+//   - unrouted: a raised signal still without a team one working day after
+//     it was raised (domain.UnroutedDue), to the coordinators, once.
 //
 // Event-driven notifications come from a subscription to the log that
 // resumes after the outbox's checkpoint; time-driven ones from a scan of
@@ -343,6 +345,9 @@ func (n *Notifier) Scan(ctx context.Context) error {
 	var found []lapse
 	n.Runner.Read(func() {
 		n.Cases.All(func(c *projections.Case) bool {
+			if c.Unrouted(now) {
+				found = append(found, n.lapse(c, domain.NotifyUnrouted, c.UnroutedDueAt, domain.SubscribeCoordinators, ""))
+			}
 			if !c.FirstResponseAt.IsZero() || !c.StoppedAt.IsZero() || !c.ClosedAt.IsZero() || !c.WithdrawnAt.IsZero() || c.DueAt.IsZero() {
 				return true
 			}

@@ -382,6 +382,11 @@ var mailTemplates = map[string]*template.Template{
 {{define "body/feedback_given"}}Er is terugkoppeling gegeven op een signaal dat u hebt gemeld.
 {{template "details" .}}{{end}}
 
+{{define "kind/unrouted"}}signaal zonder team{{end}}
+{{define "subject/unrouted"}}Buurtsignaal: signaal na een werkdag nog zonder team{{end}}
+{{define "body/unrouted"}}Een signaal is een werkdag na de melding nog niet overgedragen aan een team. Draag het over of vraag de melder dat te doen.
+{{template "details" .}}{{end}}
+
 {{define "kind/generic"}}melding ({{.Kind}}){{end}}
 {{define "subject/generic"}}Buurtsignaal: melding over een signaal{{end}}
 {{define "body/generic"}}Er is een melding over een signaal.
@@ -442,6 +447,11 @@ Dit bericht bevat geen persoonsgegevens. Open de link en log in om het signaal t
 {{define "kind/feedback_given"}}feedback{{end}}
 {{define "subject/feedback_given"}}Buurtsignaal: feedback on your signal{{end}}
 {{define "body/feedback_given"}}Feedback has been given on a signal you reported.
+{{template "details" .}}{{end}}
+
+{{define "kind/unrouted"}}signal without a team{{end}}
+{{define "subject/unrouted"}}Buurtsignaal: signal still without a team after a working day{{end}}
+{{define "body/unrouted"}}A signal has not been handed over to a team one working day after it was raised. Hand it over, or ask the signaller to.
 {{template "details" .}}{{end}}
 
 {{define "kind/generic"}}notification ({{.Kind}}){{end}}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -158,8 +159,8 @@ func TestConsoleSessionsAndForms(t *testing.T) {
 	s.must(201, s.do("POST", "/v1/organisations", "ivo", map[string]any{"id": "school-x", "name": "School X", "kind": "school"}), "org")
 	s.must(200, s.do("POST", "/v1/signals/"+id+"/accept", "anna", nil), "accept")
 	s.must(201, s.do("POST", "/v1/signals/"+id+"/referrals", "anna", map[string]any{"organisation_id": "school-x", "service": "huiswerkklas", "reason": "x"}), "refer")
-	s.must(200, s.do("POST", "/v1/signals/"+id+"/feedback", "anna", map[string]any{"code": "referred"}), "feedback")
-	c.must(200, c.get("/console/my"), "my signals", "De bewoner is doorverwezen")
+	fb := s.must(200, s.do("POST", "/v1/signals/"+id+"/feedback", "anna", map[string]any{"code": "referred"}), "feedback")
+	c.must(200, c.get(fmt.Sprintf("/console/my?p=%d", fb.num("position"))), "my signals", "De bewoner is doorverwezen")
 	c.must(200, c.post("/console/logout", url.Values{}), "sign out", `id="token"`)
 	c.must(200, c.get("/console/my"), "signed out again", `id="token"`)
 
@@ -405,6 +406,34 @@ func TestConsoleSignInWhateverTheClocks(t *testing.T) {
 				t.Errorf("the OIDC flow ends at %s, want the caseload", resp.Request.URL)
 			}
 			o.must(200, o.get("/console/caseload"), "caseload after OIDC", `class="logout"`)
+		})
+	}
+}
+
+// TestConsoleSignallersHandOverAndWithdraw: a volunteer and a partner hand
+// over and withdraw what they raised from "my signals", choosing a team or
+// letting the routing rules choose; a refusal shows on the same page.
+func TestConsoleSignallersHandOverAndWithdraw(t *testing.T) {
+	s := startServer(t, "", nil)
+	for _, who := range []string{"carla", "eva"} {
+		t.Run(who, func(t *testing.T) {
+			first := s.must(201, s.do("POST", "/v1/signals", who, raiseBody("Console Een "+who)), "raise").str("id")
+			second := s.must(201, s.do("POST", "/v1/signals", who, raiseBody("Console Twee "+who)), "raise")
+			c := newConsoleClient(t, s)
+			c.signIn("tok-" + who)
+			c.must(200, c.get(fmt.Sprintf("/console/my?p=%d", second.num("position"))), "my signals",
+				`action="/console/signals/`+first+`/handover"`, `<option value="team-a">team-a</option>`, `action="/console/signals/`+second.str("id")+`/withdraw"`)
+
+			// No team and no routing rule that matches: refused on the page.
+			c.must(422, c.post("/console/signals/"+first+"/handover", url.Values{"team_id": {""}, "idem": {"h0-" + who}}), "handover by rules without rules", "team_id")
+			c.must(200, c.post("/console/signals/"+first+"/handover", url.Values{"team_id": {"team-a"}, "note": {"graag snel"}, "idem": {"h1-" + who}}), "handover", "Opgeslagen.")
+			if !strings.Contains(c.page, `data-id="`+first+`"><td>`) || !strings.Contains(c.page, `data-status="handed_over"`) {
+				t.Errorf("the handed-over signal is not shown as handed over:\n%.3000s", c.page)
+			}
+			c.must(200, c.post("/console/signals/"+second.str("id")+"/withdraw", url.Values{"reason": {"vergissing"}, "idem": {"w1-" + who}}), "withdraw", `data-status="withdrawn"`)
+			// Another signaller's signal is not theirs to hand over.
+			other := s.must(201, s.do("POST", "/v1/signals", "dirk", raiseBody("Console Drie "+who)), "raise").str("id")
+			c.must(403, c.post("/console/signals/"+other+"/handover", url.Values{"team_id": {"team-a"}, "idem": {"h2-" + who}}), "another's signal")
 		})
 	}
 }

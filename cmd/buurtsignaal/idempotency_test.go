@@ -11,7 +11,7 @@ import (
 // idempotencyExempt are the POST routes where Idempotency-Key has no
 // replay, with the reason (README, "The API").
 var idempotencyExempt = map[string]string{
-	"POST /v1/subjects/search": "a query sent as POST so that no name is in a URL: every call is answered afresh and audited",
+	"POST /v1/subjects/search":                       "a query sent as POST so that no name is in a URL: every call is answered afresh and audited",
 	"POST /v1/notifications/dead-letters/{id}/retry": "takes no body; a second retry of one dead letter answers 404 and queues nothing",
 }
 

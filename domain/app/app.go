@@ -37,6 +37,9 @@ type Lookup interface {
 	SignalOfReferral(ctx context.Context, referral uuid.UUID) (uuid.UUID, bool)
 	OrganisationExists(ctx context.Context, network, id string) bool
 	KnownTeam(network, team string) bool
+	// TeamsOf lists the teams the configuration knows in the network; open
+	// is true when it names none and every team is accepted.
+	TeamsOf(network string) (teams []string, open bool)
 }
 
 // Service runs commands.
@@ -402,9 +405,21 @@ func (s *Service) Raise(ctx context.Context, req Request, in RaiseInput) (Result
 	if err != nil {
 		return Result{}, err
 	}
+	// A routing rule marked on_raise hands the signal over at once, in the
+	// same append, as the system's routing actor.
+	routed := -1
+	if auto, ok, err := s.routeOnRaise(ctx, network, out); err != nil {
+		return Result{}, err
+	} else if ok {
+		routed = len(out)
+		out = append(out, auto)
+	}
 	data, err := s.encode(req, s.eventIDs(req, stream, len(out)), out, now)
 	if err != nil {
 		return Result{}, err
+	}
+	if routed >= 0 {
+		data[routed].Metadata.ActorID, data[routed].Metadata.ActorRole = domain.SystemRouting, domain.SystemRole
 	}
 	var indexed chan error
 	if !known {
@@ -434,6 +449,25 @@ func (s *Service) Raise(ctx context.Context, req Request, in RaiseInput) (Result
 		st = domain.Evolve(st, e)
 	}
 	return Result{ID: signalID.String(), Version: st.Version, Position: ar.Position, Status: st.Status, SubjectID: subjectID, Matched: st.Matched}, nil
+}
+
+// routeOnRaise returns the handover the network's routing rules give a
+// signal raised with events (domain.RouteOnRaise), for a team the
+// configuration knows.
+func (s *Service) routeOnRaise(ctx context.Context, network string, events []domain.Event) (domain.Event, bool, error) {
+	rules, _, err := s.RoutingRules(ctx, network)
+	if err != nil || len(rules) == 0 {
+		return nil, false, err
+	}
+	var st domain.Signal
+	for _, e := range events {
+		st = domain.Evolve(st, e)
+	}
+	e, ok := domain.RouteOnRaise(rules, st)
+	if !ok || !s.Lookup.KnownTeam(network, e.TeamID) {
+		return nil, false, nil
+	}
+	return e, true, nil
 }
 
 func (s *Service) registerSubject(ctx context.Context, req Request, id uuid.UUID, data SubjectData, now time.Time) error {

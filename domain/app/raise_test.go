@@ -38,6 +38,7 @@ func (noLookup) SignalOfReferral(context.Context, uuid.UUID) (uuid.UUID, bool) {
 }
 func (noLookup) OrganisationExists(context.Context, string, string) bool { return false }
 func (noLookup) KnownTeam(string, string) bool                           { return true }
+func (noLookup) TeamsOf(string) ([]string, bool)                         { return nil, true }
 
 // TestRaiseRetryWritesAFailedIndexEntry: a raise writes the new subject's
 // index entry side by side with the signal. When only the index entry fails,
