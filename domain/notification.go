@@ -1,12 +1,14 @@
 package domain
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/mail"
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Notification targets: who hears about what, and how. Like routing rules
@@ -198,4 +200,71 @@ func isToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// Notification is what a receiver gets: ids, codes and a link, never
+// personal data.
+type Notification struct {
+	ID       string    `json:"id"`   // idempotency key: the same for every retry
+	Kind     string    `json:"kind"` // one of NotificationKinds
+	Signal   string    `json:"signal_id,omitempty"`
+	Team     string    `json:"team_id,omitempty"`
+	Org      string    `json:"organisation_id,omitempty"`
+	Referral string    `json:"referral_id,omitempty"`
+	Code     string    `json:"code,omitempty"` // the feedback code of feedback_given
+	Link     string    `json:"link,omitempty"`
+	At       time.Time `json:"at"`
+	Network  string    `json:"network"`
+}
+
+// Delivery is one notification for one target, as the outbox keeps it. It
+// names the target by id: the address is looked up when sending.
+type Delivery struct {
+	Notification Notification `json:"notification"`
+	TargetID     string       `json:"target_id"`
+	Channel      string       `json:"channel"`
+	Attempts     int          `json:"attempts,omitempty"` // outbox rounds tried (each with the channel's own retries)
+	QueuedAt     time.Time    `json:"queued_at"`
+	FailedAt     time.Time    `json:"failed_at,omitzero"`
+	Error        string       `json:"error,omitempty"` // the last failure, without addresses or bodies
+}
+
+// ErrNoDeadLetter answers a retry of a dead letter that is not (or no
+// longer) there.
+var ErrNoDeadLetter = &Error{Kind: KindNotFound, Code: "not_found", Message: "no such dead letter"}
+
+// Outbox is the durable queue between the log and the notification
+// channels: the notifier's checkpoint (the last log position turned into
+// notifications), the pending deliveries, the dead letters, and the marks of
+// time-triggered notifications already queued. Enqueue stores deliveries,
+// marks and the checkpoint atomically and durably, so a crash keeps all or
+// none: nothing is lost, and what is redone carries the same idempotency key.
+type Outbox interface {
+	// Checkpoint returns the last position turned into notifications, and
+	// whether there is one (a new outbox has none).
+	Checkpoint(ctx context.Context) (uint64, bool, error)
+	// Start records the first checkpoint of a new outbox, durably.
+	Start(ctx context.Context, pos uint64) error
+	// Marked reports whether a time-triggered notification was queued before.
+	Marked(ctx context.Context, id string) (bool, error)
+	// Enqueue stores deliveries (replacing pending ones with the same id),
+	// a mark per id in marks and, when not nil, the new checkpoint. A
+	// delivery that is a dead letter stays one.
+	Enqueue(ctx context.Context, ds []Delivery, marks []string, checkpoint *uint64) error
+	// Pending returns up to limit pending deliveries.
+	Pending(ctx context.Context, limit int) ([]Delivery, error)
+	// IsPending reports whether a delivery is still pending.
+	IsPending(ctx context.Context, id string) (bool, error)
+	// Done removes a delivered (or undeliverable) delivery.
+	Done(ctx context.Context, id string) error
+	// Fail moves a pending delivery to the dead letters with its error.
+	Fail(ctx context.Context, d Delivery) error
+	// DeadLetters returns up to limit dead letters.
+	DeadLetters(ctx context.Context, limit int) ([]Delivery, error)
+	// Retry moves a dead letter back to the pending deliveries; it returns
+	// ErrNoDeadLetter when there is none with that id.
+	Retry(ctx context.Context, id string) (Delivery, error)
+	// Count returns the number of pending deliveries and dead letters.
+	Count(ctx context.Context) (pending, dead int, err error)
+	Close() error
 }

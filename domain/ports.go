@@ -44,3 +44,20 @@ type BlindIndex interface {
 	// hold personal data) being stored, even as a plain hash.
 	Fingerprint(canonical []byte) string
 }
+
+// Access is one read of personal data, or a denied attempt, as the read side
+// hands it to the auditor: the access record (ids only), and a break-glass
+// reason in clear that the auditor seals under the first subject's key
+// before anything is stored.
+type Access struct {
+	AccessRecord
+	Reason string
+}
+
+// Auditor records accesses (NEN 7513). The read side calls RecordAccess
+// before any personal data leaves the server and fails the read when it
+// returns an error (fail closed); denied attempts are recorded too.
+type Auditor interface {
+	RecordAccess(ctx context.Context, a Access) error
+	RecordDenied(ctx context.Context, a Access) error
+}

@@ -27,7 +27,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/buurtsignaal/buurtsignaal/adapters/httpapi"
 	"github.com/buurtsignaal/buurtsignaal/domain"
 	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
 )
@@ -35,7 +34,7 @@ import (
 // MaxBatch bounds the records of one group commit.
 const MaxBatch = 512
 
-// Log is the audit writer. It implements httpapi.Auditor.
+// Log is the audit writer. It implements domain.Auditor.
 type Log struct {
 	store   eventlog.Store
 	cipher  domain.Cipher
@@ -50,7 +49,7 @@ type Log struct {
 	heads map[string]head // per stream: last revision and hash; only the writer touches it
 }
 
-var _ httpapi.Auditor = (*Log)(nil)
+var _ domain.Auditor = (*Log)(nil)
 
 type head struct {
 	exists bool
@@ -108,16 +107,16 @@ func (l *Log) Close() error {
 
 // RecordAccess durably records an allowed access. It returns an error when
 // the record could not be written: the caller must then not serve the data.
-func (l *Log) RecordAccess(ctx context.Context, a httpapi.Access) error {
+func (l *Log) RecordAccess(ctx context.Context, a domain.Access) error {
 	return l.record(ctx, a, false)
 }
 
 // RecordDenied durably records a denied attempt.
-func (l *Log) RecordDenied(ctx context.Context, a httpapi.Access) error {
+func (l *Log) RecordDenied(ctx context.Context, a domain.Access) error {
 	return l.record(ctx, a, true)
 }
 
-func (l *Log) record(ctx context.Context, a httpapi.Access, denied bool) error {
+func (l *Log) record(ctx context.Context, a domain.Access, denied bool) error {
 	rec := a.AccessRecord
 	rec.At = rec.At.UTC()
 	rec.BreakGlassReason = nil

@@ -13,7 +13,6 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/goleak"
 
-	"github.com/buurtsignaal/buurtsignaal/adapters/httpapi"
 	"github.com/buurtsignaal/buurtsignaal/adapters/pebblestore"
 	"github.com/buurtsignaal/buurtsignaal/domain"
 	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
@@ -53,7 +52,7 @@ func writeTrail(t *testing.T) (eventlog.Store, []eventlog.RecordedEvent) {
 			go func(g int) {
 				defer wg.Done()
 				for i := 0; i < 10; i++ {
-					a := httpapi.Access{AccessRecord: domain.AccessRecord{At: clock.now(), ActorID: "anna", ActorRole: "professional", Action: "read", View: "/v1/signals/{id}",
+					a := domain.Access{AccessRecord: domain.AccessRecord{At: clock.now(), ActorID: "anna", ActorRole: "professional", Action: "read", View: "/v1/signals/{id}",
 						Basis: domain.BasisTeam, Subjects: []uuid.UUID{uuid.New()}, Signals: []uuid.UUID{uuid.New()}, Outcome: "allowed", RequestID: "r"}}
 					var err error
 					if i%5 == 0 {
@@ -166,11 +165,11 @@ func TestRecordFailsClosedWhenTheStoreFails(t *testing.T) {
 	}
 	log := New(store, plainCipher{}, "r", time.Now)
 	defer log.Close()
-	if err := log.RecordAccess(context.Background(), httpapi.Access{AccessRecord: domain.AccessRecord{ActorID: "a", Outcome: "allowed"}}); err != nil {
+	if err := log.RecordAccess(context.Background(), domain.Access{AccessRecord: domain.AccessRecord{ActorID: "a", Outcome: "allowed"}}); err != nil {
 		t.Fatal(err)
 	}
 	store.Close()
-	if err := log.RecordAccess(context.Background(), httpapi.Access{AccessRecord: domain.AccessRecord{ActorID: "a", Outcome: "allowed"}}); err == nil {
+	if err := log.RecordAccess(context.Background(), domain.Access{AccessRecord: domain.AccessRecord{ActorID: "a", Outcome: "allowed"}}); err == nil {
 		t.Fatal("recorded on a closed store")
 	}
 }

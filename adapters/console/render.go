@@ -13,7 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/buurtsignaal/buurtsignaal/adapters/httpapi"
+	"github.com/buurtsignaal/buurtsignaal/domain"
 )
 
 // parse builds one template set per page: the layout plus the page.
@@ -136,7 +136,7 @@ func (c *Console) lang(r *http.Request) string {
 	if ck, err := r.Cookie("bs_lang"); err == nil && (ck.Value == "nl" || ck.Value == "en") {
 		return ck.Value
 	}
-	return httpapi.Language(r.Header.Get("Accept-Language"))
+	return domain.Language(r.Header.Get("Accept-Language"))
 }
 
 func (c *Console) t(r *http.Request, key string) string { return translate(c.lang(r), key) }

@@ -3,11 +3,9 @@ package httpapi
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"net/http"
 	"strconv"
 
-	"github.com/buurtsignaal/buurtsignaal/adapters/notify"
 	"github.com/buurtsignaal/buurtsignaal/domain"
 	"github.com/buurtsignaal/buurtsignaal/domain/app"
 )
@@ -36,7 +34,7 @@ type (
 		Targets []notificationTargetView `json:"targets"`
 	}
 	deadLettersPage struct {
-		Items []notify.Delivery `json:"items"`
+		Items []domain.Delivery `json:"items"`
 	}
 	retryAnswer struct {
 		ID     string `json:"id"`
@@ -47,8 +45,8 @@ type (
 // Notifications is the notifier's admin side.
 type Notifications interface {
 	TargetSecret(targetID string) []byte
-	DeadLetters(limit int) ([]notify.Delivery, error)
-	RetryDeadLetter(id string) (notify.Delivery, error)
+	DeadLetters(ctx context.Context, limit int) ([]domain.Delivery, error)
+	RetryDeadLetter(ctx context.Context, id string) (domain.Delivery, error)
 }
 
 // readConfig answers a configuration with its version as ETag.
@@ -137,12 +135,12 @@ func (s *Server) deadLetters(w http.ResponseWriter, r *http.Request) error {
 	if s.Notifications == nil {
 		return errNotificationsOff
 	}
-	items, err := s.Notifications.DeadLetters(1000)
+	items, err := s.Notifications.DeadLetters(r.Context(), 1000)
 	if err != nil {
 		return err
 	}
 	if items == nil {
-		items = []notify.Delivery{}
+		items = []domain.Delivery{}
 	}
 	writeJSON(w, http.StatusOK, deadLettersPage{Items: items})
 	return nil
@@ -160,11 +158,7 @@ func (s *Server) retryDeadLetter(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.Notifications.RetryDeadLetter(id.String())
-	if errors.Is(err, notify.ErrNotFound) {
-		return &domain.Error{Kind: domain.KindNotFound, Code: "not_found", Message: "no such dead letter"}
-	}
-	if err != nil {
+	if _, err = s.Notifications.RetryDeadLetter(r.Context(), id.String()); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusAccepted, retryAnswer{ID: id.String(), Status: "queued"})

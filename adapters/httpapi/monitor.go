@@ -29,22 +29,7 @@ var feedbackTexts = map[string]map[string]string{
 	},
 }
 
-func language(r *http.Request) string { return Language(r.Header.Get("Accept-Language")) }
-
-// Language picks nl or en from an Accept-Language header (Dutch by
-// default); the console shares it.
-func Language(accept string) string {
-	for _, part := range strings.Split(accept, ",") {
-		tag := strings.ToLower(strings.TrimSpace(strings.SplitN(part, ";", 2)[0]))
-		switch {
-		case strings.HasPrefix(tag, "nl"):
-			return "nl"
-		case strings.HasPrefix(tag, "en"):
-			return "en"
-		}
-	}
-	return "nl"
-}
+func language(r *http.Request) string { return domain.Language(r.Header.Get("Accept-Language")) }
 
 func feedbackText(code, lang string) string { return feedbackTexts[lang][code] }
 

@@ -199,7 +199,7 @@ func clientAddr(r *http.Request) string {
 	return host
 }
 
-func (s *Server) access(r *http.Request, action string, basis domain.Basis) Access {
+func (s *Server) access(r *http.Request, action string, basis domain.Basis) domain.Access {
 	p := principal(r.Context())
 	role := ""
 	if len(p.Roles) > 0 {
@@ -209,7 +209,7 @@ func (s *Server) access(r *http.Request, action string, basis domain.Basis) Acce
 	if purpose == "" || len(purpose) > 100 {
 		purpose = "care"
 	}
-	return Access{AccessRecord: domain.AccessRecord{At: s.Now().UTC(), ActorID: p.ID, ActorRole: role, OnBehalfOf: r.Header.Get("X-On-Behalf-Of"),
+	return domain.Access{AccessRecord: domain.AccessRecord{At: s.Now().UTC(), ActorID: p.ID, ActorRole: role, OnBehalfOf: r.Header.Get("X-On-Behalf-Of"),
 		Action: action, View: routePattern(r), Purpose: purpose, Basis: basis, ClientAddr: clientAddr(r),
 		RequestID: requestID(r.Context()), Network: p.Network, Outcome: "allowed"}}
 }

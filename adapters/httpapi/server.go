@@ -41,7 +41,7 @@ type Deps struct {
 	Subjects *projections.Subjects
 	Orgs     *projections.Organisations
 	Cipher   domain.Cipher
-	Auditor  Auditor
+	Auditor  domain.Auditor
 	Audit    *projections.AuditTrail
 	Verify   VerifyFunc
 	// RequireMFA makes privacy officer endpoints demand a multi-factor

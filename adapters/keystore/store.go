@@ -20,7 +20,7 @@ import (
 	"github.com/tink-crypto/tink-go/v2/keyset"
 	"github.com/tink-crypto/tink-go/v2/tink"
 
-	"github.com/buurtsignaal/buurtsignaal/adapters/pebblestore"
+	"github.com/buurtsignaal/buurtsignaal/adapters/internal/pebbledb"
 	"github.com/buurtsignaal/buurtsignaal/domain"
 )
 
@@ -343,7 +343,7 @@ func (s *Store) scanPrefix(prefix []byte, fn func(k, v []byte) error) error {
 	return it.Close()
 }
 
-func (s *Store) get(key []byte) ([]byte, bool, error) { return pebblestore.Lookup(s.db, key) }
+func (s *Store) get(key []byte) ([]byte, bool, error) { return pebbledb.Lookup(s.db, key) }
 
 // enter admits an operation: it holds s.life shared until the caller's
 // deferred s.life.RUnlock, and fails with ErrClosed after Close.

@@ -8,23 +8,23 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/buurtsignaal/buurtsignaal/adapters/httpapi"
+	"github.com/buurtsignaal/buurtsignaal/domain"
 )
 
 // Auditor wraps the access log and counts its records and failures: a
 // failed audit write fails the read (fail closed), so failures are what an
 // operator must hear about first.
 type Auditor struct {
-	httpapi.Auditor
+	domain.Auditor
 	records  *prometheus.CounterVec
 	failures *prometheus.CounterVec
 }
 
-var _ httpapi.Auditor = (*Auditor)(nil)
+var _ domain.Auditor = (*Auditor)(nil)
 
 // InstrumentAuditor wraps a, registering buurtsignaal_audit_records_total
 // and buurtsignaal_audit_failures_total (by kind: access or denied) on reg.
-func InstrumentAuditor(a httpapi.Auditor, reg prometheus.Registerer) *Auditor {
+func InstrumentAuditor(a domain.Auditor, reg prometheus.Registerer) *Auditor {
 	m := &Auditor{
 		Auditor: a,
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -51,13 +51,13 @@ func (m *Auditor) count(kind string, err error) error {
 	return err
 }
 
-// RecordAccess implements httpapi.Auditor.
-func (m *Auditor) RecordAccess(ctx context.Context, a httpapi.Access) error {
+// RecordAccess implements domain.Auditor.
+func (m *Auditor) RecordAccess(ctx context.Context, a domain.Access) error {
 	return m.count("access", m.Auditor.RecordAccess(ctx, a))
 }
 
-// RecordDenied implements httpapi.Auditor.
-func (m *Auditor) RecordDenied(ctx context.Context, a httpapi.Access) error {
+// RecordDenied implements domain.Auditor.
+func (m *Auditor) RecordDenied(ctx context.Context, a domain.Access) error {
 	return m.count("denied", m.Auditor.RecordDenied(ctx, a))
 }
 

@@ -54,7 +54,7 @@ type MailSender interface {
 
 // Notifier follows the log and delivers what it derives.
 type Notifier struct {
-	Outbox  *Outbox
+	Outbox  domain.Outbox
 	Store   eventlog.Store
 	Reg     *domain.Registry
 	Runner  *projections.Runner
@@ -155,7 +155,7 @@ func (n *Notifier) Run(ctx context.Context) error {
 var notifyingEvents = []string{"SignalHandedOver", "SignalsMatched", "ReferralMade", "FeedbackGiven"}
 
 func (n *Notifier) follow(ctx context.Context) error {
-	cp, ok, err := n.Outbox.Checkpoint()
+	cp, ok, err := n.Outbox.Checkpoint(ctx)
 	if err != nil {
 		return err
 	}
@@ -163,7 +163,7 @@ func (n *Notifier) follow(ctx context.Context) error {
 		if cp, err = n.Store.Head(ctx); err != nil {
 			return fmt.Errorf("notify: head: %w", err)
 		}
-		if err := n.Outbox.Start(cp); err != nil {
+		if err := n.Outbox.Start(ctx, cp); err != nil {
 			return err
 		}
 	}
@@ -231,7 +231,7 @@ func (n *Notifier) follow(ctx context.Context) error {
 				}
 				n.Runner.Read(func() { ds = append(ds, n.derive(env)...) })
 			}
-			if err := n.Outbox.Enqueue(ds, nil, &last); err != nil {
+			if err := n.Outbox.Enqueue(ctx, ds, nil, &last); err != nil {
 				return err
 			}
 			cp = last
@@ -379,7 +379,7 @@ func (n *Notifier) Scan(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		done, err := n.Outbox.Marked(l.mark)
+		done, err := n.Outbox.Marked(ctx, l.mark)
 		if err != nil {
 			return err
 		}
@@ -398,7 +398,7 @@ func (n *Notifier) Scan(ctx context.Context) error {
 			ds = append(ds, n.deliveries(l.mark, l.nt, l.nt.Network, l.sub, l.id)...)
 		}
 	})
-	if err := n.Outbox.Enqueue(ds, marks, nil); err != nil {
+	if err := n.Outbox.Enqueue(ctx, ds, marks, nil); err != nil {
 		return err
 	}
 	if len(ds) > 0 {
@@ -431,7 +431,7 @@ func (n *Notifier) deliverLoop(ctx context.Context) error {
 	)
 	defer wg.Wait()
 	for {
-		ds, err := n.Outbox.Pending(1024)
+		ds, err := n.Outbox.Pending(ctx, 1024)
 		if err != nil {
 			return err
 		}
@@ -488,7 +488,7 @@ func (n *Notifier) deliverLoop(ctx context.Context) error {
 // reports whether the delivery failed for good.
 func (n *Notifier) send(ctx context.Context, d Delivery) (failed bool) {
 	id := d.Notification.ID
-	if still, err := n.Outbox.isPending(id); err != nil || !still {
+	if still, err := n.Outbox.IsPending(ctx, id); err != nil || !still {
 		return false // delivered meanwhile, by the round that listed it before
 	}
 	var (
@@ -499,7 +499,7 @@ func (n *Notifier) send(ctx context.Context, d Delivery) (failed bool) {
 	if !ok || t.Channel != d.Channel {
 		n.Log.Info("notification dropped: its target is gone", "notification", id, "target", d.TargetID)
 		n.Metrics.dropped(d)
-		_ = n.Outbox.Done(id)
+		_ = n.Outbox.Done(ctx, id)
 		return false
 	}
 	err := n.deliver(ctx, t, d.Notification)
@@ -507,7 +507,7 @@ func (n *Notifier) send(ctx context.Context, d Delivery) (failed bool) {
 		return false // shutting down: it stays pending and goes out after the restart
 	}
 	if err == nil {
-		if err := n.Outbox.Done(id); err != nil {
+		if err := n.Outbox.Done(ctx, id); err != nil {
 			n.Log.Error("notification outbox", "err", err)
 		}
 		n.Metrics.sent(d, n.Now().Sub(d.Notification.At))
@@ -516,7 +516,7 @@ func (n *Notifier) send(ctx context.Context, d Delivery) (failed bool) {
 	d.Attempts++
 	d.FailedAt, d.Error = n.Now().UTC(), describe(err)
 	n.Log.Warn("notification dead-lettered", "notification", id, "target", d.TargetID, "channel", d.Channel, "err", d.Error)
-	if err := n.Outbox.Fail(d); err != nil {
+	if err := n.Outbox.Fail(ctx, d); err != nil {
 		n.Log.Error("notification outbox", "err", err)
 	}
 	n.Metrics.failed(d)
@@ -558,9 +558,9 @@ func describe(err error) string {
 }
 
 // RetryDeadLetter puts a dead letter back in the queue.
-func (n *Notifier) RetryDeadLetter(id string) (Delivery, error) {
+func (n *Notifier) RetryDeadLetter(ctx context.Context, id string) (Delivery, error) {
 	n.init()
-	d, err := n.Outbox.Retry(id)
+	d, err := n.Outbox.Retry(ctx, id)
 	if err == nil {
 		n.signal()
 	}
@@ -574,8 +574,9 @@ type Metrics struct {
 }
 
 // NewMetrics registers the notification metrics; pending reports the
-// outbox's pending deliveries and dead letters for two gauges.
-func NewMetrics(reg prometheus.Registerer, pending func() (int, int, error)) *Metrics {
+// outbox's pending deliveries and dead letters for two gauges (asked with a
+// deadline of a few seconds, -1 when it fails).
+func NewMetrics(reg prometheus.Registerer, pending func(context.Context) (int, int, error)) *Metrics {
 	m := &Metrics{
 		queuedC:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "buurtsignaal_notifications_queued_total", Help: "Notifications queued in the outbox, by channel and kind."}, []string{"channel", "kind"}),
 		sentC:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "buurtsignaal_notifications_sent_total", Help: "Notifications delivered, by channel and kind."}, []string{"channel", "kind"}),
@@ -590,7 +591,9 @@ func NewMetrics(reg prometheus.Registerer, pending func() (int, int, error)) *Me
 	}
 	gauge := func(opts prometheus.GaugeOpts, pick func(pending, dead int) int) prometheus.GaugeFunc {
 		return prometheus.NewGaugeFunc(opts, func() float64 {
-			p, d, err := pending()
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			p, d, err := pending(ctx)
 			if err != nil {
 				return -1
 			}
@@ -656,4 +659,6 @@ func (m *Metrics) dropped(d Delivery) {
 func (n *Notifier) TargetSecret(targetID string) []byte { return TargetSecret(n.Secret, targetID) }
 
 // DeadLetters lists up to limit dead letters.
-func (n *Notifier) DeadLetters(limit int) ([]Delivery, error) { return n.Outbox.DeadLetters(limit) }
+func (n *Notifier) DeadLetters(ctx context.Context, limit int) ([]Delivery, error) {
+	return n.Outbox.DeadLetters(ctx, limit)
+}

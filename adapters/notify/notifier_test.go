@@ -109,7 +109,7 @@ func newRig(t fataler, dir string, targets ...domain.NotificationTarget) *rig {
 	}
 	r.stop = append(r.stop, func() { _ = r.outbox.Close() })
 	head, _ := r.store.Head(ctx)
-	if err := r.outbox.Start(head); err != nil { // notify from here on
+	if err := r.outbox.Start(context.Background(), head); err != nil { // notify from here on
 		t.Fatal(err)
 	}
 	return r
@@ -266,7 +266,7 @@ func TestADeadReceiverDoesNotHoldTheOthers(t *testing.T) {
 	stop := r.start(&notify.Webhook{Attempts: 3, Base: 20 * time.Millisecond, Max: 20 * time.Millisecond}, 4)
 	defer stop()
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		dl, _ := r.outbox.DeadLetters(100)
+		dl, _ := r.outbox.DeadLetters(context.Background(), 100)
 		if len(dl) > 0 {
 			break // the dead target is known to fail
 		}
@@ -290,8 +290,8 @@ func TestADeadReceiverDoesNotHoldTheOthers(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	dl, _ := r.outbox.DeadLetters(100)
-	pending, _ := r.outbox.Pending(100)
+	dl, _ := r.outbox.DeadLetters(context.Background(), 100)
+	pending, _ := r.outbox.Pending(context.Background(), 100)
 	if len(pending) < 5 {
 		t.Errorf("the healthy target waited for the dead one: %d dead letters and only %d pending when it was served", len(dl), len(pending))
 	}

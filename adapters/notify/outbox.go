@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -10,7 +11,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
-	"github.com/buurtsignaal/buurtsignaal/adapters/pebblestore"
+	"github.com/buurtsignaal/buurtsignaal/adapters/internal/pebbledb"
+	"github.com/buurtsignaal/buurtsignaal/domain"
 )
 
 // Outbox is the durable queue between the log and the channels, in its own
@@ -28,17 +30,6 @@ type Outbox struct {
 	mu sync.Mutex // serialises read-modify-write of items
 }
 
-// Delivery is one notification for one target.
-type Delivery struct {
-	Notification Notification `json:"notification"`
-	TargetID     string       `json:"target_id"`
-	Channel      string       `json:"channel"`
-	Attempts     int          `json:"attempts,omitempty"` // outbox rounds tried (each with the channel's own retries)
-	QueuedAt     time.Time    `json:"queued_at"`
-	FailedAt     time.Time    `json:"failed_at,omitzero"`
-	Error        string       `json:"error,omitempty"` // the last failure, without addresses or bodies
-}
-
 var (
 	checkpointKey = []byte("c")
 	pendingPrefix = []byte("p/")
@@ -48,12 +39,11 @@ var (
 
 func key(prefix []byte, id string) []byte { return append(append([]byte{}, prefix...), id...) }
 
-// ErrNotFound is returned for an unknown dead letter.
-var ErrNotFound = errors.New("notify: no such dead letter")
+var _ domain.Outbox = (*Outbox)(nil)
 
 // OpenOutbox opens (creating if needed) the outbox in dir.
 func OpenOutbox(dir string) (*Outbox, error) {
-	db, err := pebble.Open(dir, &pebble.Options{Logger: pebblestore.QuietLogger{}})
+	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbledb.QuietLogger{}})
 	if err != nil {
 		return nil, fmt.Errorf("notify: open outbox: %w", err)
 	}
@@ -65,8 +55,8 @@ func (o *Outbox) Close() error { return o.db.Close() }
 
 // Checkpoint returns the last position turned into notifications, and
 // whether there is one (a new outbox has none).
-func (o *Outbox) Checkpoint() (uint64, bool, error) {
-	v, ok, err := pebblestore.Lookup(o.db, checkpointKey)
+func (o *Outbox) Checkpoint(context.Context) (uint64, bool, error) {
+	v, ok, err := pebbledb.Lookup(o.db, checkpointKey)
 	if err != nil || !ok {
 		return 0, false, err
 	}
@@ -77,18 +67,19 @@ func (o *Outbox) Checkpoint() (uint64, bool, error) {
 }
 
 // Start records the first checkpoint of a new outbox, synced.
-func (o *Outbox) Start(pos uint64) error {
+func (o *Outbox) Start(_ context.Context, pos uint64) error {
 	return o.db.Set(checkpointKey, binary.BigEndian.AppendUint64(nil, pos), pebble.Sync)
 }
 
-func (o *Outbox) isPending(id string) (bool, error) {
-	_, ok, err := pebblestore.Lookup(o.db, key(pendingPrefix, id))
+// IsPending reports whether a delivery is still pending.
+func (o *Outbox) IsPending(_ context.Context, id string) (bool, error) {
+	_, ok, err := pebbledb.Lookup(o.db, key(pendingPrefix, id))
 	return ok, err
 }
 
 // Marked reports whether a time-triggered notification was queued before.
-func (o *Outbox) Marked(id string) (bool, error) {
-	_, ok, err := pebblestore.Lookup(o.db, key(markPrefix, id))
+func (o *Outbox) Marked(_ context.Context, id string) (bool, error) {
+	_, ok, err := pebbledb.Lookup(o.db, key(markPrefix, id))
 	return ok, err
 }
 
@@ -97,7 +88,7 @@ func (o *Outbox) Marked(id string) (bool, error) {
 // new checkpoint, all in one batch. It syncs when it stores deliveries;
 // a checkpoint alone may be lost in a crash, which only repeats the work of
 // events that produced nothing.
-func (o *Outbox) Enqueue(ds []Delivery, marks []string, checkpoint *uint64) error {
+func (o *Outbox) Enqueue(_ context.Context, ds []Delivery, marks []string, checkpoint *uint64) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	b := o.db.NewBatch()
@@ -105,7 +96,7 @@ func (o *Outbox) Enqueue(ds []Delivery, marks []string, checkpoint *uint64) erro
 	for _, d := range ds {
 		// A notification dead-lettered before stays there (retry is an
 		// admin's decision).
-		if _, dead, err := pebblestore.Lookup(o.db, key(deadPrefix, d.Notification.ID)); err != nil {
+		if _, dead, err := pebbledb.Lookup(o.db, key(deadPrefix, d.Notification.ID)); err != nil {
 			return err
 		} else if dead {
 			continue
@@ -136,10 +127,14 @@ func (o *Outbox) Enqueue(ds []Delivery, marks []string, checkpoint *uint64) erro
 }
 
 // Pending returns up to limit pending deliveries, in key order.
-func (o *Outbox) Pending(limit int) ([]Delivery, error) { return o.list(pendingPrefix, limit) }
+func (o *Outbox) Pending(_ context.Context, limit int) ([]Delivery, error) {
+	return o.list(pendingPrefix, limit)
+}
 
 // DeadLetters returns up to limit dead letters.
-func (o *Outbox) DeadLetters(limit int) ([]Delivery, error) { return o.list(deadPrefix, limit) }
+func (o *Outbox) DeadLetters(_ context.Context, limit int) ([]Delivery, error) {
+	return o.list(deadPrefix, limit)
+}
 
 func (o *Outbox) list(prefix []byte, limit int) ([]Delivery, error) {
 	it, err := o.db.NewIter(prefixBounds(prefix))
@@ -159,12 +154,12 @@ func (o *Outbox) list(prefix []byte, limit int) ([]Delivery, error) {
 }
 
 // Done removes a delivered (or undeliverable, target gone) item.
-func (o *Outbox) Done(id string) error {
+func (o *Outbox) Done(_ context.Context, id string) error {
 	return o.db.Delete(key(pendingPrefix, id), pebble.NoSync)
 }
 
 // Fail moves a pending item to the dead letters with its error.
-func (o *Outbox) Fail(d Delivery) error {
+func (o *Outbox) Fail(_ context.Context, d Delivery) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	v, err := json.Marshal(d)
@@ -179,15 +174,15 @@ func (o *Outbox) Fail(d Delivery) error {
 }
 
 // Retry moves a dead letter back to the pending deliveries.
-func (o *Outbox) Retry(id string) (Delivery, error) {
+func (o *Outbox) Retry(_ context.Context, id string) (Delivery, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	v, ok, err := pebblestore.Lookup(o.db, key(deadPrefix, id))
+	v, ok, err := pebbledb.Lookup(o.db, key(deadPrefix, id))
 	if err != nil {
 		return Delivery{}, err
 	}
 	if !ok {
-		return Delivery{}, ErrNotFound
+		return Delivery{}, domain.ErrNoDeadLetter
 	}
 	var d Delivery
 	if err := json.Unmarshal(v, &d); err != nil {
@@ -206,7 +201,7 @@ func (o *Outbox) Retry(id string) (Delivery, error) {
 }
 
 // Count returns the number of pending deliveries and dead letters.
-func (o *Outbox) Count() (pending, dead int, err error) {
+func (o *Outbox) Count(context.Context) (pending, dead int, err error) {
 	if pending, err = o.count(pendingPrefix); err != nil {
 		return 0, 0, err
 	}

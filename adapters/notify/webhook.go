@@ -29,25 +29,19 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/buurtsignaal/buurtsignaal/domain"
 )
 
 // SignatureHeader is the header that carries the signature.
 const SignatureHeader = "Buurtsignaal-Signature"
 
-// Notification is what a webhook receives: ids, codes and a link, never
-// personal data.
-type Notification struct {
-	ID       string    `json:"id"`   // idempotency key: the same for every retry
-	Kind     string    `json:"kind"` // one of domain.NotificationKinds
-	Signal   string    `json:"signal_id,omitempty"`
-	Team     string    `json:"team_id,omitempty"`
-	Org      string    `json:"organisation_id,omitempty"`
-	Referral string    `json:"referral_id,omitempty"`
-	Code     string    `json:"code,omitempty"` // the feedback code of feedback_given
-	Link     string    `json:"link,omitempty"`
-	At       time.Time `json:"at"`
-	Network  string    `json:"network"`
-}
+// The notification and its delivery are domain types; the notifier's code
+// names them as before.
+type (
+	Notification = domain.Notification
+	Delivery     = domain.Delivery
+)
 
 // Sign returns the signature header value of body at time t.
 func Sign(secret []byte, t time.Time, body []byte) string {

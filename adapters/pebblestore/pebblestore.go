@@ -51,6 +51,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/google/uuid"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/internal/pebbledb"
 	"github.com/buurtsignaal/buurtsignaal/domain"
 	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
 )
@@ -135,17 +136,6 @@ type appendRes struct {
 	err error
 }
 
-// QuietLogger keeps Pebble's informational logging out of the server's
-// logs; a fatal error panics with ErrCorrupt. Other Pebble databases of the
-// server (the notification outbox) share it.
-type QuietLogger struct{}
-
-func (QuietLogger) Infof(string, ...any)  {}
-func (QuietLogger) Errorf(string, ...any) {}
-func (QuietLogger) Fatalf(format string, args ...any) {
-	panic(fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...))
-}
-
 // Open opens or creates the store in dir and starts its writer. It checks
 // the format version and the log's tail first, and returns an error wrapping
 // ErrCorrupt when they fail their checks, or Pebble's error, wrapped, when
@@ -188,7 +178,7 @@ func open(dir string, opts Options) (s *Store, err error) {
 	const memTableSize = 32 << 20
 	cache := pebble.NewCache(opts.CacheBytes + 2*memTableSize)
 	defer cache.Unref()
-	po := &pebble.Options{FS: opts.FS, Cache: cache, Logger: QuietLogger{}, MemTableSize: memTableSize, MemTableStopWritesThreshold: 2}
+	po := &pebble.Options{FS: opts.FS, Cache: cache, Logger: pebbledb.QuietLogger{Fatal: ErrCorrupt}, MemTableSize: memTableSize, MemTableStopWritesThreshold: 2}
 	for i := range po.Levels {
 		// Bloom filters: the writer looks up the heads of new streams, which
 		// do not exist yet.
@@ -237,30 +227,7 @@ var (
 	castag  = crc32.MakeTable(crc32.Castagnoli)
 )
 
-func (s *Store) get(key []byte) ([]byte, bool, error) { return Lookup(s.db, key) }
-
-// Lookup reads one key from r, consulting the bloom filters of every level.
-// Pebble's Get skips the filters of the bottom level (L6), where most keys
-// live, so looking up a key that does not exist (the head of a new stream,
-// the key of a new subject) reads and decompresses a data block there: under
-// load that was a quarter of the server's CPU time. The value is a copy.
-func Lookup(r pebble.Reader, key []byte) (value []byte, ok bool, err error) {
-	it, err := r.NewIter(&pebble.IterOptions{UseL6Filters: true})
-	if err != nil {
-		return nil, false, err
-	}
-	if it.SeekPrefixGE(key) && bytes.Equal(it.Key(), key) {
-		v, verr := it.ValueAndErr()
-		value, ok, err = bytes.Clone(v), verr == nil, verr
-	}
-	if cerr := it.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	return value, ok, nil
-}
+func (s *Store) get(key []byte) ([]byte, bool, error) { return pebbledb.Lookup(s.db, key) }
 
 // check verifies the format and the tail of the log on open.
 func (s *Store) check() error {

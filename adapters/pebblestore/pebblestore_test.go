@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/internal/pebbledb"
 	"github.com/buurtsignaal/buurtsignaal/adapters/storetest"
 	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
 )
@@ -76,7 +77,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 // damage rewrites one key of a closed store through Pebble itself.
 func damage(t *testing.T, dir string, edit func(db *pebble.DB)) {
 	t.Helper()
-	db, err := pebble.Open(dir, &pebble.Options{Logger: QuietLogger{}})
+	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbledb.QuietLogger{Fatal: ErrCorrupt}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,18 +10,18 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/buurtsignaal/buurtsignaal/adapters/httpapi"
+	"github.com/buurtsignaal/buurtsignaal/domain"
 )
 
 // countingAuditor records what reaches the audit log and can be made to fail.
 type countingAuditor struct {
-	inner httpapi.Auditor
+	inner domain.Auditor
 	fail  atomic.Bool
 	mu    sync.Mutex
-	byReq map[string][]httpapi.Access
+	byReq map[string][]domain.Access
 }
 
-func (c *countingAuditor) RecordAccess(ctx context.Context, a httpapi.Access) error {
+func (c *countingAuditor) RecordAccess(ctx context.Context, a domain.Access) error {
 	if c.fail.Load() {
 		return errors.New("injected audit failure")
 	}
@@ -31,14 +31,14 @@ func (c *countingAuditor) RecordAccess(ctx context.Context, a httpapi.Access) er
 	return c.inner.RecordAccess(ctx, a)
 }
 
-func (c *countingAuditor) RecordDenied(ctx context.Context, a httpapi.Access) error {
+func (c *countingAuditor) RecordDenied(ctx context.Context, a domain.Access) error {
 	if c.fail.Load() {
 		return errors.New("injected audit failure")
 	}
 	return c.inner.RecordDenied(ctx, a)
 }
 
-func (c *countingAuditor) records(requestID string) []httpapi.Access {
+func (c *countingAuditor) records(requestID string) []domain.Access {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.byReq[requestID]
@@ -59,8 +59,8 @@ var (
 // each read of personal data leaves exactly one access record for its
 // request, and with the audit log failing it answers 500 with no data.
 func TestEveryReadOfPersonalDataIsAuditedOnce(t *testing.T) {
-	ca := &countingAuditor{byReq: map[string][]httpapi.Access{}}
-	s := startServerHooks(t, "", nil, hooks{auditor: func(a httpapi.Auditor) httpapi.Auditor { ca.inner = a; return ca }})
+	ca := &countingAuditor{byReq: map[string][]domain.Access{}}
+	s := startServerHooks(t, "", nil, hooks{auditor: func(a domain.Auditor) domain.Auditor { ca.inner = a; return ca }})
 	raised := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody(secretName)), "raise")
 	id, subject := raised.str("id"), raised.str("subject_id")
 	s.must(200, s.do("POST", "/v1/signals/"+id+"/handover", "carla", map[string]any{"team_id": "team-a", "note": secretNote}), "handover")

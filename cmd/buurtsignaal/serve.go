@@ -237,7 +237,7 @@ type hooks struct {
 	ready chan<- string
 	now   func() time.Time
 	// auditor wraps the audit log (tests count records and inject failures).
-	auditor func(httpapi.Auditor) httpapi.Auditor
+	auditor func(domain.Auditor) domain.Auditor
 	// head receives the log's head function once the server is ready.
 	head func(func(context.Context) (uint64, error))
 }
@@ -290,7 +290,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	auditLog := audit.New(sys.store, sys.keys, cfg.Replica, sys.now)
 	defer auditLog.Close()
-	var auditor httpapi.Auditor = auditLog
+	var auditor domain.Auditor = auditLog
 	if h.auditor != nil {
 		auditor = h.auditor(auditLog)
 	}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/buurtsignaal/buurtsignaal"
+
+// TestTheHouse checks the dependency rules of the code that is not tests:
+// an adapter imports no other adapter (shared libraries under
+// adapters/internal are not adapters, and test fixtures such as storetest
+// are only imported by tests), and projections import no adapter. The
+// domain's own rule is TestDomainImportsOnlyTheStandardLibraryAndUUID.
+func TestTheHouse(t *testing.T) {
+	root := filepath.Join("..", "..")
+	files := 0
+	for _, top := range []string{"adapters", "projections"} {
+		err := filepath.WalkDir(filepath.Join(root, top), func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() {
+				if d.Name() == "testdata" {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return nil
+			}
+			rel, _ := filepath.Rel(root, filepath.Dir(path))
+			pkg := filepath.ToSlash(rel)
+			f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+			if err != nil {
+				return err
+			}
+			files++
+			for _, imp := range f.Imports {
+				p, _ := strconv.Unquote(imp.Path.Value)
+				if msg := houseRule(pkg, p); msg != "" {
+					t.Errorf("%s imports %s: %s", path, p, msg)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if files < 40 {
+		t.Fatalf("parsed only %d files: is the test running in cmd/buurtsignaal?", files)
+	}
+}
+
+// houseRule returns why package pkg (a path from the module root) may not
+// import path, or "".
+func houseRule(pkg, path string) string {
+	own, ok := strings.CutPrefix(path, module+"/")
+	if !ok || !strings.HasPrefix(own, "adapters/") {
+		return ""
+	}
+	switch {
+	case strings.HasPrefix(own, "adapters/internal/"):
+		return ""
+	case strings.HasPrefix(pkg, "projections"):
+		return "projections import no adapter (they reach stores and keys through domain ports)"
+	case adapterOf(pkg) != adapterOf(own):
+		return "an adapter imports no other adapter: the port belongs in domain"
+	}
+	return ""
+}
+
+// adapterOf is the adapter a package belongs to: adapters/<name>.
+func adapterOf(pkg string) string {
+	parts := strings.SplitN(pkg, "/", 3)
+	if len(parts) < 2 {
+		return pkg
+	}
+	return parts[0] + "/" + parts[1]
+}
+
+func TestHouseRule(t *testing.T) {
+	for _, tc := range []struct {
+		pkg, path string
+		ok        bool
+	}{
+		{"adapters/audit", module + "/domain", true},
+		{"adapters/audit", module + "/adapters/httpapi", false},
+		{"adapters/console", module + "/adapters/httpapi", false},
+		{"adapters/keystore", module + "/adapters/internal/pebbledb", true},
+		{"adapters/kurrentdb/kurrenttest", module + "/adapters/kurrentdb", true},
+		{"adapters/notify", module + "/adapters/notify/notifytest", true},
+		{"projections", module + "/adapters/keystore", false},
+		{"projections", module + "/domain", true},
+		{"adapters/httpapi", "github.com/go-chi/chi/v5", true},
+	} {
+		if got := houseRule(tc.pkg, tc.path) == ""; got != tc.ok {
+			t.Errorf("houseRule(%q, %q) allows = %v, want %v", tc.pkg, tc.path, got, tc.ok)
+		}
+	}
+}
