@@ -61,3 +61,11 @@ type Auditor interface {
 	RecordAccess(ctx context.Context, a Access) error
 	RecordDenied(ctx context.Context, a Access) error
 }
+
+// Authenticator turns a bearer token into a principal. A missing, unknown,
+// expired or otherwise invalid token is a KindUnauthenticated error; an
+// authenticator that cannot decide because something it depends on is down
+// returns KindUnavailable.
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (Principal, error)
+}

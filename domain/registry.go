@@ -98,6 +98,8 @@ func NewRegistry() *Registry {
 		{AccessDenied{}, decoder[AccessDenied]()},
 		{RoutingRulesSet{}, decoder[RoutingRulesSet]()},
 		{NotificationTargetsSet{}, decoder[NotificationTargetsSet]()},
+		{SessionKeyCreated{}, decoder[SessionKeyCreated]()},
+		{SessionEnded{}, decoder[SessionEnded]()},
 	} {
 		r.decoders[d.e.EventType()] = d.dec
 		r.versions[d.e.EventType()] = VersionOf(d.e)

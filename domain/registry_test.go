@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -34,6 +35,7 @@ func registrySamples() []Event {
 		ServiceOffered{Name: "homework club", Description: "after school", Volunteer: true}, ServiceWithdrawn{Name: "homework club"},
 		RecordAccessed{AccessRecord: record, Chain: Chain{Seq: 7, Prev: "ab12"}},
 		AccessDenied{AccessRecord: record, Chain: Chain{Seq: 8, Prev: "cd34"}},
+		SessionKeyCreated{Wrapped: []byte("wrapped-key-bytes")}, SessionEnded{SessionID: "s-1", Until: now.Add(8 * time.Hour)},
 	}
 }
 

@@ -39,12 +39,11 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token := strings.TrimSpace(r.PostFormValue("token"))
-	p, err := c.Auth.Authenticate(r.Context(), token)
-	if err != nil {
+	if _, err := c.Auth.Authenticate(r.Context(), token); err != nil {
 		c.showLogin(w, r, http.StatusUnauthorized, c.t(r, "login_failed"))
 		return
 	}
-	c.startSession(w, r, token, p, 0)
+	c.startSession(w, r, token, 0)
 }
 
 // OIDCClient runs the authorization-code flow with PKCE against the
@@ -142,12 +141,12 @@ func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		c.showLogin(w, r, http.StatusUnauthorized, c.t(r, "login_failed"))
 		return
 	}
-	principal, err := c.Auth.Authenticate(r.Context(), raw)
+	_, err = c.Auth.Authenticate(r.Context(), raw)
 	if err != nil {
 		c.showLogin(w, r, http.StatusUnauthorized, c.t(r, "login_failed"))
 		return
 	}
-	c.startSession(w, r, raw, principal, lifetime)
+	c.startSession(w, r, raw, lifetime)
 }
 
 // exchange trades the code for tokens and checks the ID token and nonce. It

@@ -26,15 +26,10 @@ import (
 	"github.com/buurtsignaal/buurtsignaal/projections"
 )
 
-// Authenticator turns a bearer token into a principal (adapters/auth).
-type Authenticator interface {
-	Authenticate(ctx context.Context, token string) (domain.Principal, error)
-}
-
 // Deps are what the server needs; cmd/buurtsignaal wires them.
 type Deps struct {
 	Log      *slog.Logger
-	Auth     Authenticator
+	Auth     domain.Authenticator
 	App      *app.Service
 	Runner   *projections.Runner
 	Cases    *projections.Cases

@@ -437,3 +437,84 @@ func TestConsoleSignallersHandOverAndWithdraw(t *testing.T) {
 		})
 	}
 }
+
+// TestConsoleSessionsLiveInTheirCookies: a session is sealed into its
+// cookie, so it survives a restart of the server; it ends after the idle
+// time without a request (each request starts the idle time again), at its
+// absolute limit whatever the activity, and when signed out, after which a
+// copy of its cookie is refused too; a cookie altered by a single byte is
+// refused.
+func TestConsoleSessionsLiveInTheirCookies(t *testing.T) {
+	start := time.Now()
+	c := &clock{t: start}
+	dir := t.TempDir()
+	s := startServerWith(t, dir, map[string]string{"BUURTSIGNAAL_SESSION_IDLE_TIMEOUT": "15m", "BUURTSIGNAAL_SESSION_LIFETIME": "1h"}, c.now)
+	cl := newConsoleClient(t, s)
+	cl.signIn("tok-anna")
+	signedIn := func(what string, want bool) {
+		t.Helper()
+		resp := cl.get("/console/caseload")
+		if got := resp.StatusCode == 200 && resp.Request.URL.Path == "/console/caseload"; got != want {
+			t.Fatalf("%s: signed in = %v, want %v (at %s)", what, got, want, resp.Request.URL.Path)
+		}
+	}
+	signedIn("after sign-in", true)
+
+	// A restart signs no one out.
+	s.stop()
+	s = startServerWith(t, dir, map[string]string{"BUURTSIGNAAL_SESSION_IDLE_TIMEOUT": "15m", "BUURTSIGNAAL_SESSION_LIFETIME": "1h"}, c.now)
+	cl.s = s
+	signedIn("after a restart", true)
+
+	// Activity keeps it alive past the idle time, but not past its limit.
+	for i := 1; i <= 4; i++ {
+		c.set(start.Add(time.Duration(i) * 14 * time.Minute))
+		signedIn(fmt.Sprintf("after %d x 14 minutes with a request each", i), i*14 < 60)
+	}
+
+	// Idle for 15 minutes: signed out.
+	c.set(start)
+	cl.signIn("tok-anna")
+	c.set(start.Add(15 * time.Minute))
+	signedIn("after 15 idle minutes", false)
+
+	// Signed out: a copy of the cookie is refused as well.
+	c.set(start)
+	cl.signIn("tok-anna")
+	u, _ := url.Parse(s.base + "/console/")
+	var copied *http.Cookie
+	for _, ck := range cl.hc.Jar.Cookies(u) {
+		if ck.Name == "bs_session" {
+			copied = ck
+		}
+	}
+	if copied == nil {
+		t.Fatal("no session cookie")
+	}
+	replay := func(value string) bool {
+		req, _ := http.NewRequest(http.MethodGet, s.base+"/console/caseload", nil)
+		req.AddCookie(&http.Cookie{Name: "bs_session", Value: value})
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
+	if !replay(copied.Value) {
+		t.Fatal("the copied cookie does not work before sign-out")
+	}
+	tampered := []byte(copied.Value)
+	tampered[len(tampered)/2] ^= 1
+	if replay(string(tampered)) {
+		t.Error("a cookie with one byte changed is taken")
+	}
+	cl.must(200, cl.post("/console/logout", url.Values{}), "sign out", `id="token"`)
+	deadline := time.Now().Add(5 * time.Second)
+	for replay(copied.Value) {
+		if time.Now().After(deadline) {
+			t.Fatal("a copy of a signed-out session's cookie is still taken")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/buurtsignaal/buurtsignaal/adapters/audit"
 	"github.com/buurtsignaal/buurtsignaal/adapters/auth"
+	"github.com/buurtsignaal/buurtsignaal/adapters/console"
 	"github.com/buurtsignaal/buurtsignaal/adapters/httpapi"
 	"github.com/buurtsignaal/buurtsignaal/adapters/keystore"
 	"github.com/buurtsignaal/buurtsignaal/adapters/kurrentdb"
@@ -48,6 +49,8 @@ type system struct {
 	orgs     *projections.Organisations
 	audit    *projections.AuditTrail
 	targets  *projections.NotificationTargets
+	sessions *projections.EndedSessions
+	master   console.MasterKey
 	app      *app.Service
 	metrics  *prometheus.Registry
 	tokens   *auth.TokensFile
@@ -98,6 +101,7 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 	if err != nil {
 		return nil, err
 	}
+	s.master = master
 	s.keys, err = keystore.Open(filepath.Join(cfg.DataDir, "keys"), master, keystore.Options{ErasedFile: erasedFile(cfg)})
 	if err != nil {
 		return nil, fmt.Errorf("key store: %w", err)
@@ -126,7 +130,8 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 	s.orgs = projections.NewOrganisations()
 	s.audit = projections.NewAuditTrail()
 	s.targets = projections.NewNotificationTargets()
-	s.runner = projections.NewRunner(s.store, s.reg, s.cases, s.subjects, s.orgs, s.audit, s.targets)
+	s.sessions = projections.NewEndedSessions()
+	s.runner = projections.NewRunner(s.store, s.reg, s.cases, s.subjects, s.orgs, s.audit, s.targets, s.sessions)
 
 	if cfg.Tokens != "" {
 		s.tokens, err = auth.LoadTokensFile(cfg.Tokens, cfg.Network)
@@ -336,7 +341,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	cons, err := newConsole(ctx, cfg, api, authn, log, sys.now)
+	cons, err := newConsole(ctx, sys, api, authn)
 	if err != nil {
 		return err
 	}
@@ -399,7 +404,7 @@ func storeKind(cfg Config) string {
 	return strings.SplitN(cfg.Store, "://", 2)[0]
 }
 
-func authenticator(ctx context.Context, cfg Config, tokens *auth.TokensFile) (httpapi.Authenticator, error) {
+func authenticator(ctx context.Context, cfg Config, tokens *auth.TokensFile) (domain.Authenticator, error) {
 	var chain []auth.Authenticator
 	if tokens != nil {
 		chain = append(chain, tokens)
