@@ -130,6 +130,16 @@ func (l *Log) record(ctx context.Context, a domain.Access, denied bool) error {
 		}
 		rec.BreakGlassReason = sealed
 	}
+	// On behalf of whom is client text: never in clear in the permanent
+	// log, sealed like the reason; without a subject it is not kept.
+	rec.OnBehalfOf, rec.OnBehalfOfSealed = "", nil
+	if a.OnBehalfOf != "" && len(a.Subjects) > 0 {
+		sealed, err := l.cipher.Seal(ctx, a.Subjects[0], []byte(a.OnBehalfOf))
+		if err != nil && !errors.Is(err, domain.ErrErased) {
+			return fmt.Errorf("audit: seal on-behalf-of: %w", err)
+		}
+		rec.OnBehalfOfSealed = sealed
+	}
 	p := &pending{rec: rec, done: make(chan error, 1)}
 	if denied {
 		p.event = domain.AccessDenied{AccessRecord: rec}
@@ -232,7 +242,7 @@ func (l *Log) appendChained(ctx context.Context, stream string, batch []*pending
 			return err
 		}
 		events[i] = eventlog.EventData{ID: uuid.New(), Type: ev.EventType(), Data: data, Metadata: eventlog.Metadata{
-			OccurredAt: p.rec.At, ActorID: p.rec.ActorID, ActorRole: p.rec.ActorRole, OnBehalfOf: p.rec.OnBehalfOf,
+			OccurredAt: p.rec.At, ActorID: p.rec.ActorID, ActorRole: p.rec.ActorRole,
 			RequestID: p.rec.RequestID, CorrelationID: p.rec.RequestID, Network: p.rec.Network, SchemaVersion: domain.VersionOf(ev),
 		}}
 		next = head{exists: true, rev: seq, hash: digest(data)}

@@ -29,6 +29,7 @@ type (
 		Outcome          string      `json:"outcome"`
 		ClientAddr       string      `json:"client_addr,omitempty"`
 		RequestID        string      `json:"request_id,omitempty"`
+		ClientRequestID  string      `json:"client_request_id,omitempty"`
 		SignalIDs        []uuid.UUID `json:"signal_ids"`
 		SubjectIDs       []uuid.UUID `json:"subject_ids"`
 	}
@@ -90,12 +91,20 @@ func (s *Server) auditItems(ctx context.Context, entries []*projections.AuditEnt
 	for _, e := range entries {
 		it := auditItem{At: e.At, ActorID: e.ActorID, ActorRole: e.ActorRole, OnBehalfOf: e.OnBehalfOf, Action: e.Action,
 			View: e.View, Purpose: e.Purpose, Basis: string(e.Basis), Outcome: e.Outcome, ClientAddr: e.ClientAddr,
-			RequestID: e.RequestID, SignalIDs: append([]uuid.UUID{}, e.Signals...), SubjectIDs: append([]uuid.UUID{}, e.Subjects...)}
-		if !e.BreakGlassReason.Empty() && len(e.Subjects) > 0 {
-			o := &opener{ctx: ctx, cipher: s.Cipher, subject: e.Subjects[0]}
-			it.BreakGlassReason = o.open(e.BreakGlassReason)
-			if o.erased {
-				it.BreakGlassReason = "[erased]"
+			RequestID: e.RequestID, ClientRequestID: e.ClientRequestID, SignalIDs: append([]uuid.UUID{}, e.Signals...), SubjectIDs: append([]uuid.UUID{}, e.Subjects...)}
+		if len(e.Subjects) > 0 {
+			open := func(v domain.Sealed) string {
+				o := &opener{ctx: ctx, cipher: s.Cipher, subject: e.Subjects[0]}
+				if text := o.open(v); !o.erased {
+					return text
+				}
+				return "[erased]"
+			}
+			if !e.BreakGlassReason.Empty() {
+				it.BreakGlassReason = open(e.BreakGlassReason)
+			}
+			if !e.OnBehalfOfSealed.Empty() {
+				it.OnBehalfOf = open(e.OnBehalfOfSealed)
 			}
 		}
 		out = append(out, it)
@@ -151,7 +160,16 @@ func (s *Server) auditQuery(subjects func(r *http.Request) ([]uuid.UUID, error),
 			return err
 		}
 		var entries []*projections.AuditEntry
-		s.Runner.Read(func() { entries = list(r, from, to) })
+		network := principal(r.Context()).Network
+		s.Runner.Read(func() {
+			// A privacy officer sees the access records of their own network
+			// only (actor ids may repeat across networks).
+			for _, e := range list(r, from, to) {
+				if e.Network == network {
+					entries = append(entries, e)
+				}
+			}
+		})
 		a := s.access(r, "audit_read", domain.BasisRole)
 		a.Purpose, a.Subjects = "privacy_audit", subj
 		if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {

@@ -205,13 +205,17 @@ func (s *Server) access(r *http.Request, action string, basis domain.Basis) doma
 	if len(p.Roles) > 0 {
 		role = string(p.Roles[0])
 	}
-	purpose := r.Header.Get("X-Purpose")
-	if purpose == "" || len(purpose) > 100 {
-		purpose = "care"
+	purpose := r.Header.Get("X-Purpose") // checked by checkAccessHeaders
+	if !domain.ClientPurposes.Has(purpose) {
+		purpose = domain.PurposeCare
 	}
-	return domain.Access{AccessRecord: domain.AccessRecord{At: s.Now().UTC(), ActorID: p.ID, ActorRole: role, OnBehalfOf: r.Header.Get("X-On-Behalf-Of"),
+	onBehalfOf := r.Header.Get("X-On-Behalf-Of") // checked too; the auditor seals it
+	if len(onBehalfOf) > maxOnBehalfOf || !printableASCII(onBehalfOf) {
+		onBehalfOf = ""
+	}
+	return domain.Access{AccessRecord: domain.AccessRecord{At: s.Now().UTC(), ActorID: p.ID, ActorRole: role, OnBehalfOf: onBehalfOf,
 		Action: action, View: routePattern(r), Purpose: purpose, Basis: basis, ClientAddr: clientAddr(r),
-		RequestID: requestID(r.Context()), Network: p.Network, Outcome: "allowed"}}
+		RequestID: requestID(r.Context()), ClientRequestID: clientRequestID(r.Context()), Network: p.Network, Outcome: "allowed"}}
 }
 
 // authorizeRead checks policy for a read; a denial is recorded as AccessDenied.
@@ -323,7 +327,7 @@ func (s *Server) getSignal(w http.ResponseWriter, r *http.Request) error {
 	a.Subjects, a.Signals = []uuid.UUID{c.SubjectID}, []uuid.UUID{c.ID}
 	if basis == domain.BasisBreakGlass {
 		a.Reason = strings.TrimSpace(r.Header.Get("X-Break-Glass-Reason"))
-		a.Purpose = "break_glass"
+		a.Purpose = domain.PurposeBreakGlass
 	}
 	if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
 		return err // fail closed: no record, no data
@@ -346,6 +350,7 @@ func (s *Server) getHistory(w http.ResponseWriter, r *http.Request) error {
 	a.Subjects, a.Signals = []uuid.UUID{c.SubjectID}, []uuid.UUID{c.ID}
 	if basis == domain.BasisBreakGlass {
 		a.Reason = strings.TrimSpace(r.Header.Get("X-Break-Glass-Reason"))
+		a.Purpose = domain.PurposeBreakGlass
 	}
 	if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
 		return err

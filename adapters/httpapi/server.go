@@ -115,7 +115,7 @@ func (s *Server) buildRouter() chi.Router {
 	}
 	r.Get("/openapi.json", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.OpenAPI()) })
 	r.Route("/v1", func(v1 chi.Router) {
-		v1.Use(s.authenticate, s.rateLimit)
+		v1.Use(s.authenticate, s.rateLimit, s.checkAccessHeaders)
 		for _, rt := range s.routes {
 			v1.Method(rt.method, strings.TrimPrefix(rt.pattern, "/v1"), s.handle(rt.handler))
 		}
@@ -136,6 +136,7 @@ type ctxKey int
 const (
 	keyRequestID ctxKey = iota
 	keyPrincipal
+	keyClientRequestID
 )
 
 func requestID(ctx context.Context) string {
@@ -149,16 +150,52 @@ func principal(ctx context.Context) domain.Principal {
 	return p
 }
 
+// withRequestID gives every request an id of the server's own: access
+// records, logs and problem documents name it, and no client can choose or
+// collide it. A client's own X-Request-ID (at most 64 printable ASCII
+// characters; anything else is dropped) is kept apart, recorded with the
+// access as its client request id, and echoed as X-Client-Request-ID.
 func (s *Server) withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-ID")
-		if id == "" || len(id) > 64 || !printableASCII(id) {
-			var b [12]byte
-			_, _ = rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
-		}
+		var b [12]byte
+		_, _ = rand.Read(b[:])
+		id := hex.EncodeToString(b[:])
 		w.Header().Set("X-Request-ID", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyRequestID, id)))
+		ctx := context.WithValue(r.Context(), keyRequestID, id)
+		if c := r.Header.Get("X-Request-ID"); c != "" && len(c) <= 64 && printableASCII(c) {
+			w.Header().Set("X-Client-Request-ID", c)
+			ctx = context.WithValue(ctx, keyClientRequestID, c)
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+func clientRequestID(ctx context.Context) string {
+	id, _ := ctx.Value(keyClientRequestID).(string)
+	return id
+}
+
+// maxOnBehalfOf bounds X-On-Behalf-Of.
+const maxOnBehalfOf = 100
+
+// checkAccessHeaders refuses, before anything is read or recorded, the
+// headers that end up in access records when they are not what the record
+// allows: X-Purpose must be one of domain.ClientPurposes, X-On-Behalf-Of at
+// most 100 printable ASCII characters (a principal id; it is stored sealed).
+func (s *Server) checkAccessHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var f fields
+		if p := r.Header.Get("X-Purpose"); p != "" && !domain.ClientPurposes.Has(p) {
+			f.add("X-Purpose", "must be one of: "+strings.Join(domain.ClientPurposes.Values(), ", "))
+		}
+		if o := r.Header.Get("X-On-Behalf-Of"); o != "" && (len(o) > maxOnBehalfOf || !printableASCII(o)) {
+			f.add("X-On-Behalf-Of", "must be a principal id of at most 100 printable characters")
+		}
+		if err := f.err(); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 

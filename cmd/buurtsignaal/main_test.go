@@ -38,6 +38,16 @@ var testPrincipals = []struct {
 	{"ivo", "admin", "", "gemeente"},
 }
 
+// otherNetworkPrincipals are in the network "west" (the others in the
+// server's default network); the token of each is "tok-" + id.
+var otherNetworkPrincipals = []struct {
+	id, role, team, org string
+}{
+	{"wim", "professional", "team-w", "gemeente-west"},
+	{"wanda", "privacy_officer", "", "gemeente-west"},
+	{"walter", "coordinator", "", "gemeente-west"},
+}
+
 // server is a running buurtsignaal serve on a loopback port.
 type server struct {
 	t       testing.TB
@@ -69,6 +79,12 @@ func writeTokens(t testing.TB, dir string) string {
 	var entries []auth.TokenEntry
 	for _, p := range testPrincipals {
 		entries = append(entries, auth.NewTokenEntry("tok-"+p.id, p.id, "Test "+p.id, p.role, p.team, p.org))
+	}
+	// A second network, to show that one network never sees another's data.
+	for _, p := range otherNetworkPrincipals {
+		e := auth.NewTokenEntry("tok-"+p.id, p.id, "Test "+p.id, p.role, p.team, p.org)
+		e.Network = "west"
+		entries = append(entries, e)
 	}
 	data, err := auth.EncodeTokens(entries)
 	if err != nil {

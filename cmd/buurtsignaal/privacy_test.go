@@ -26,7 +26,7 @@ func (c *countingAuditor) RecordAccess(ctx context.Context, a domain.Access) err
 		return errors.New("injected audit failure")
 	}
 	c.mu.Lock()
-	c.byReq[a.RequestID] = append(c.byReq[a.RequestID], a)
+	c.byReq[a.ClientRequestID] = append(c.byReq[a.ClientRequestID], a) // the test names each request
 	c.mu.Unlock()
 	return c.inner.RecordAccess(ctx, a)
 }
