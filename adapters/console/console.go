@@ -53,13 +53,14 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/url"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"golang.org/x/time/rate"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/internal/clientaddr"
 	"github.com/buurtsignaal/buurtsignaal/domain"
 )
 
@@ -95,13 +96,30 @@ type Options struct {
 	// signed-out session (for tests of the console alone).
 	Ended    SessionEnds
 	Location *time.Location // times are shown in it (default Europe/Amsterdam)
+	// PublicURL is the address browsers use (the load balancer's): the
+	// origin a form must come from, whether cookies are Secure, and the base
+	// of the OIDC callback. Empty: taken from each request (tests only: it
+	// trusts the Host header).
+	PublicURL string
+	// ClientAddr is the address of a request's client, for the sign-in
+	// limits (nil: the peer's).
+	ClientAddr func(*http.Request) string
+	// SignInRate and SignInBurst bound sign-in attempts per client address
+	// (default one every 2 seconds, bursts of 10); MaxFailedSignIns failed
+	// sign-ins from one address within FailedSignInWindow (default 10 in
+	// 15 minutes) refuse further attempts from it until the window passes.
+	SignInRate         rate.Limit
+	SignInBurst        int
+	MaxFailedSignIns   int
+	FailedSignInWindow time.Duration
 }
 
 // Console serves /console.
 type Console struct {
 	Options
-	pages  map[string]*template.Template
-	router chi.Router
+	pages   map[string]*template.Template
+	router  chi.Router
+	signIns *signInGuard
 }
 
 // New builds the console.
@@ -129,7 +147,23 @@ func New(o Options) (*Console, error) {
 			o.Location = time.UTC
 		}
 	}
-	c := &Console{Options: o}
+	o.PublicURL = strings.TrimSuffix(o.PublicURL, "/")
+	if o.ClientAddr == nil {
+		o.ClientAddr = (*clientaddr.Resolver)(nil).Of
+	}
+	if o.SignInRate == 0 {
+		o.SignInRate = rate.Every(2 * time.Second)
+	}
+	if o.SignInBurst == 0 {
+		o.SignInBurst = 10
+	}
+	if o.MaxFailedSignIns == 0 {
+		o.MaxFailedSignIns = 10
+	}
+	if o.FailedSignInWindow == 0 {
+		o.FailedSignInWindow = 15 * time.Minute
+	}
+	c := &Console{Options: o, signIns: newSignInGuard(o.SignInRate, o.SignInBurst, o.MaxFailedSignIns, o.FailedSignInWindow)}
 	if err := c.parse(); err != nil {
 		return nil, err
 	}
@@ -144,6 +178,10 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin") // not no-referrer: with it Chromium sends "Origin: null" on form posts
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		// Forms are small: nothing larger is read (413 from ParseForm).
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	}
 	c.router.ServeHTTP(w, r)
 }
 
@@ -217,20 +255,6 @@ func sessionOf(r *http.Request) *session {
 	return s
 }
 
-// secure reports whether cookies can be Secure: always, except over plain
-// HTTP to a loopback address (make run, tests).
-func secure(r *http.Request) bool {
-	if r.TLS != nil {
-		return true
-	}
-	host, _, err := net.SplitHostPort(r.Host)
-	if err != nil {
-		host = r.Host
-	}
-	ip := net.ParseIP(host)
-	return !(host == "localhost" || ip != nil && ip.IsLoopback())
-}
-
 func randomID() string {
 	var b [24]byte
 	_, _ = rand.Read(b[:])
@@ -247,7 +271,7 @@ func (c *Console) requireSession(next http.Handler) http.Handler {
 			return
 		}
 		if r.Method == http.MethodPost {
-			if !sameOrigin(r) || subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(s.CSRF)) != 1 {
+			if !c.sameOrigin(r) || subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(s.CSRF)) != 1 {
 				c.render(w, r, http.StatusForbidden, "error", s, page{Error: c.t(r, "csrf")})
 				return
 			}
@@ -271,16 +295,6 @@ func (c *Console) only(roles ...domain.Role) func(http.Handler) http.Handler {
 			c.render(w, r, http.StatusForbidden, "error", s, page{Error: c.t(r, "forbidden")})
 		})
 	}
-}
-
-// sameOrigin refuses a POST whose Origin header names another host.
-func sameOrigin(r *http.Request) bool {
-	o := r.Header.Get("Origin")
-	if o == "" || o == "null" {
-		return o == ""
-	}
-	u, err := url.Parse(o)
-	return err == nil && u.Host == r.Host
 }
 
 // home sends each role to its first page.

@@ -215,6 +215,7 @@ var texts = map[string][2]string{
 	"token":                {"Toegangstoken", "Access token"},
 	"login_oidc":           {"Inloggen met uw organisatie-account", "Sign in with your organisation account"},
 	"login_failed":         {"Dit token is onbekend of verlopen.", "This token is unknown or has expired."},
+	"too_many_sign_ins":    {"Te veel pogingen om in te loggen vanaf dit adres; probeer het later opnieuw.", "Too many sign-in attempts from this address; please try again later."},
 	"unavailable":          {"Dat lukt nu niet; probeer het zo opnieuw.", "That is not possible right now; please try again shortly."},
 	"logout":               {"Uitloggen", "Sign out"},
 	"csrf":                 {"Het formulier is verlopen of komt niet van deze site. Laad de pagina opnieuw.", "The form has expired or did not come from this site. Reload the page."},

@@ -97,15 +97,34 @@ func (c *Console) seal(d sessionData) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	nonce := make([]byte, c.Sealer.NonceSize(), c.Sealer.NonceSize()+len(plain)+c.Sealer.Overhead())
-	if _, err := io.ReadFull(rand.Reader, nonce); err != nil {
+	v, err := c.sealBytes(plain, sessionAD)
+	if err != nil {
 		return "", err
 	}
-	v := base64.RawURLEncoding.EncodeToString(c.Sealer.Seal(nonce, nonce, plain, sessionAD))
 	if len(cookieName)+1+len(v) > maxCookie {
 		return "", errSessionTooLarge
 	}
 	return v, nil
+}
+
+// sealBytes seals plain for a cookie (base64url), bound to ad.
+func (c *Console) sealBytes(plain, ad []byte) (string, error) {
+	nonce := make([]byte, c.Sealer.NonceSize(), c.Sealer.NonceSize()+len(plain)+c.Sealer.Overhead())
+	if _, err := io.ReadFull(rand.Reader, nonce); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(c.Sealer.Seal(nonce, nonce, plain, ad)), nil
+}
+
+// openBytes opens what sealBytes sealed with ad; ok is false otherwise.
+func (c *Console) openBytes(v string, ad []byte) ([]byte, bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(v)
+	n := c.Sealer.NonceSize()
+	if err != nil || len(raw) < n+c.Sealer.Overhead() {
+		return nil, false
+	}
+	plain, err := c.Sealer.Open(nil, raw[:n], raw[n:], ad)
+	return plain, err == nil
 }
 
 var errSessionTooLarge = errors.New("console: the token is too long for a session cookie")
@@ -113,13 +132,8 @@ var errSessionTooLarge = errors.New("console: the token is too long for a sessio
 // open reads a cookie value; ok is false for anything that was not sealed
 // by this deployment's key.
 func (c *Console) open(v string) (d sessionData, ok bool) {
-	raw, err := base64.RawURLEncoding.DecodeString(v)
-	n := c.Sealer.NonceSize()
-	if err != nil || len(raw) < n+c.Sealer.Overhead() {
-		return d, false
-	}
-	plain, err := c.Sealer.Open(nil, raw[:n], raw[n:], sessionAD)
-	if err != nil || json.Unmarshal(plain, &d) != nil {
+	plain, ok := c.openBytes(v, sessionAD)
+	if !ok || json.Unmarshal(plain, &d) != nil {
 		return d, false
 	}
 	return d, true
@@ -182,7 +196,7 @@ func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, d sessionDat
 	if err != nil {
 		return err
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: v, Path: "/console", HttpOnly: true, Secure: secure(r),
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: v, Path: "/console", HttpOnly: true, Secure: c.secure(r),
 		SameSite: http.SameSiteStrictMode, MaxAge: maxAge(lifetime)})
 	return nil
 }
@@ -203,6 +217,6 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/console", HttpOnly: true, Secure: secure(r), SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/console", HttpOnly: true, Secure: c.secure(r), SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	http.Redirect(w, r, "/console/login", http.StatusSeeOther)
 }

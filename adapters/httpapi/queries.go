@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -191,14 +190,6 @@ func window[T any](items []T, offset, limit int) []T {
 	return items[offset:end]
 }
 
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 func (s *Server) access(r *http.Request, action string, basis domain.Basis) domain.Access {
 	p := principal(r.Context())
 	role := ""
@@ -214,7 +205,7 @@ func (s *Server) access(r *http.Request, action string, basis domain.Basis) doma
 		onBehalfOf = ""
 	}
 	return domain.Access{AccessRecord: domain.AccessRecord{At: s.Now().UTC(), ActorID: p.ID, ActorRole: role, OnBehalfOf: onBehalfOf,
-		Action: action, View: routePattern(r), Purpose: purpose, Basis: basis, ClientAddr: clientAddr(r),
+		Action: action, View: routePattern(r), Purpose: purpose, Basis: basis, ClientAddr: s.ClientAddr(r),
 		RequestID: requestID(r.Context()), ClientRequestID: clientRequestID(r.Context()), Network: p.Network, Outcome: "allowed"}}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/internal/clientaddr"
 	"github.com/buurtsignaal/buurtsignaal/domain"
 	"github.com/buurtsignaal/buurtsignaal/domain/app"
 	"github.com/buurtsignaal/buurtsignaal/projections"
@@ -56,6 +57,10 @@ type Deps struct {
 	RateBurst int
 	// Notifications is the notifier's admin side (nil: notifications off).
 	Notifications Notifications
+	// ClientAddr is the address of a request's client, recorded in access
+	// records (nil: the peer's; see adapters/internal/clientaddr for the
+	// load balancer's X-Forwarded-For).
+	ClientAddr func(*http.Request) string
 }
 
 // Server is the HTTP API.
@@ -81,6 +86,9 @@ func New(d Deps) *Server {
 	}
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.ClientAddr == nil {
+		d.ClientAddr = (*clientaddr.Resolver)(nil).Of
 	}
 	s := &Server{Deps: d, log: d.Log, metrics: newHTTPMetrics(d.Metrics)}
 	if d.RateLimit > 0 {
@@ -278,4 +286,15 @@ func (s *Server) waitMinPosition(r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), s.WaitTimeout)
 	defer cancel()
 	return s.Runner.WaitFor(ctx, pos)
+}
+
+// ClientAddrs returns the resolver of client addresses behind the trusted
+// proxies (addresses or CIDR prefixes of the deployment's load balancers),
+// for Deps.ClientAddr and the console's sign-in limits.
+func ClientAddrs(trustedProxies []string) (func(*http.Request) string, error) {
+	r, err := clientaddr.New(trustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	return r.Of, nil
 }

@@ -56,10 +56,12 @@ type Config struct {
 	WriteTimeout      time.Duration `env:"BUURTSIGNAAL_WRITE_TIMEOUT" envDefault:"30s" flag:"write-timeout" help:"time to answer a request, from the end of its headers"`
 	IdleTimeout       time.Duration `env:"BUURTSIGNAAL_IDLE_TIMEOUT" envDefault:"120s" flag:"idle-timeout" help:"how long an idle keep-alive connection stays open"`
 
+	TrustedProxies string `env:"BUURTSIGNAAL_TRUSTED_PROXIES" flag:"trusted-proxies" help:"comma-separated addresses or CIDR prefixes of load balancers whose X-Forwarded-For names the client (access records, sign-in limits)"`
+
 	SessionLifetime    time.Duration `env:"BUURTSIGNAAL_SESSION_LIFETIME" envDefault:"8h" flag:"session-lifetime" help:"a console session ends this long after sign-in (and never outlives its token)"`
 	SessionIdleTimeout time.Duration `env:"BUURTSIGNAAL_SESSION_IDLE_TIMEOUT" envDefault:"15m" flag:"session-idle-timeout" help:"a console session ends after this long without a request"`
 
-	PublicURL            string        `env:"BUURTSIGNAAL_PUBLIC_URL" flag:"public-url" help:"the server's public address, for links in notifications (default http://<addr>)"`
+	PublicURL            string        `env:"BUURTSIGNAAL_PUBLIC_URL" flag:"public-url" help:"the address browsers and receivers use (the load balancer's): links in notifications, the console's origin, Secure cookies and the OIDC callback (default http://<addr>)"`
 	NoNotify             bool          `env:"BUURTSIGNAAL_NO_NOTIFY" flag:"no-notify" help:"do not send notifications (with several replicas on KurrentDB, let one send them)"`
 	NotifySecretFile     string        `env:"BUURTSIGNAAL_NOTIFY_SECRET_FILE" flag:"notify-secret-file" help:"secret from which each webhook target's signing key is derived (created if missing; default <data-dir>/notify-secret)"`
 	NotifyScanInterval   time.Duration `env:"BUURTSIGNAAL_NOTIFY_SCAN_INTERVAL" envDefault:"1m" flag:"notify-scan-interval" help:"how often the notifier looks for response norms about to lapse or lapsed"`

@@ -16,7 +16,7 @@ import (
 // (the audience) are. Sessions are sealed under the deployment's session key
 // (created once in the log, wrapped by the master key) and their ends are
 // recorded in the log, so every replica serves every session.
-func newConsole(ctx context.Context, sys *system, api http.Handler, authn domain.Authenticator) (*console.Console, error) {
+func newConsole(ctx context.Context, sys *system, api http.Handler, authn domain.Authenticator, publicURL string, clientAddr func(*http.Request) string) (*console.Console, error) {
 	cfg := sys.cfg
 	loc, err := time.LoadLocation(cfg.Timezone)
 	if err != nil {
@@ -31,9 +31,10 @@ func newConsole(ctx context.Context, sys *system, api http.Handler, authn domain
 		return nil, err
 	}
 	opts := console.Options{API: api, Auth: authn, TokenForm: cfg.Tokens != "", Log: sys.log, Now: sys.now, Location: loc,
-		Sealer: sealer, Ended: sessionEnds{sys}, SessionTTL: cfg.SessionLifetime, IdleTimeout: cfg.SessionIdleTimeout}
+		Sealer: sealer, Ended: sessionEnds{sys}, SessionTTL: cfg.SessionLifetime, IdleTimeout: cfg.SessionIdleTimeout,
+		PublicURL: publicURL, ClientAddr: clientAddr}
 	if cfg.OIDCIssuer != "" && cfg.OIDCAudience != "" {
-		o, err := console.NewOIDCClient(ctx, cfg.OIDCIssuer, cfg.OIDCAudience, cfg.OIDCClientSecret, cfg.PublicURL)
+		o, err := console.NewOIDCClient(ctx, cfg.OIDCIssuer, cfg.OIDCAudience, cfg.OIDCClientSecret, publicURL)
 		if err != nil {
 			return nil, fmt.Errorf("console: %w", err)
 		}

@@ -518,3 +518,57 @@ func TestConsoleSessionsLiveInTheirCookies(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestConsoleSignInGuards: an OIDC callback is taken only from the browser
+// that started the sign-in (its state is sealed in that browser's cookie);
+// sign-in bodies are bounded; an address that failed too often is refused
+// even with a good token; a form whose Origin has another scheme is refused.
+func TestConsoleSignInGuards(t *testing.T) {
+	p := newOIDCProvider(t, map[string]any{"sub": "oidc-anna", "roles": []string{"professional"}, "teams": []string{"team-a"}})
+	s := startServer(t, "", map[string]string{"BUURTSIGNAAL_OIDC_ISSUER": p.srv.URL, "BUURTSIGNAAL_OIDC_AUDIENCE": "buurtsignaal-console"})
+	noFollow := func(jar http.CookieJar) *http.Client {
+		return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	// A starts a sign-in; the provider sends it back with a code and state.
+	jarA, _ := cookiejar.New(nil)
+	resp, err := noFollow(jarA).Get(s.base + "/console/oidc/start")
+	if err != nil || resp.StatusCode != http.StatusFound {
+		t.Fatalf("start: %v %v", resp, err)
+	}
+	resp, err = noFollow(nil).Get(resp.Header.Get("Location"))
+	if err != nil || resp.StatusCode != http.StatusFound {
+		t.Fatalf("provider: %v %v", resp, err)
+	}
+	callback := resp.Header.Get("Location")
+	// B, another browser, cannot finish A's sign-in (login CSRF).
+	jarB, _ := cookiejar.New(nil)
+	if resp, err := noFollow(jarB).Get(callback); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("another browser finishing the sign-in: %v %v, want 401", resp.Status, err)
+	}
+	// A can.
+	a := &consoleClient{t: t, s: s, hc: &http.Client{Jar: jarA, Timeout: 10 * time.Second}}
+	a.must(200, a.get(strings.TrimPrefix(callback, s.base)), "the browser that started it", "oidc-anna")
+
+	// A sign-in body over the limit is refused before it is read.
+	big := strings.NewReader("token=" + strings.Repeat("x", 1<<20))
+	req, _ := http.NewRequest(http.MethodPost, s.base+"/console/login", big)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("a 1 MiB sign-in body: %v %v, want 413", resp, err)
+	}
+
+	// A form from another scheme of the same host is refused.
+	c := newConsoleClient(t, s)
+	c.signIn("tok-anna")
+	c.must(403, c.post("/console/logout", url.Values{}, "Origin", strings.Replace(s.base, "http://", "https://", 1)), "Origin with another scheme")
+
+	// Ten failed sign-ins from one address: the eleventh is refused, even
+	// with a good token.
+	f := newConsoleClient(t, s)
+	for i := 0; i < 10; i++ {
+		f.get("/console/login")
+		f.post("/console/login", url.Values{"token": {"wrong-" + fmt.Sprint(i)}})
+	}
+	f.get("/console/login")
+	f.must(429, f.post("/console/login", url.Values{"token": {"tok-anna"}}), "after ten failures")
+}

@@ -306,12 +306,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 			return err
 		}
 	}
+	clientAddr, err := httpapi.ClientAddrs(splitList(cfg.TrustedProxies))
+	if err != nil {
+		return err
+	}
 	api := httpapi.New(httpapi.Deps{
 		Log: log, Auth: authn, App: sys.app, Runner: sys.runner, Cases: sys.cases, Subjects: sys.subjects,
 		Orgs: sys.orgs, Cipher: sys.keys, Auditor: auditor, Audit: sys.audit, Metrics: sys.metrics, Now: sys.now,
 		RequireMFA: !cfg.NoMFA, Verify: sys.verify, RateLimit: float64(cfg.RateLimit), RateBurst: cfg.RateBurst,
 		Ready:         func() bool { return sys.runner.CaughtUp() },
 		Notifications: notifications(notifier),
+		ClientAddr:    clientAddr,
 	})
 	if sys.pebble != nil {
 		stopAdmin, err := sys.serveAdmin(ctx, adminSocket(cfg), log)
@@ -341,7 +346,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	cons, err := newConsole(ctx, sys, api, authn)
+	addr := ln.Addr().String()
+	publicURL := strings.TrimSuffix(cfg.PublicURL, "/")
+	if publicURL == "" {
+		publicURL = "http://" + addr
+	}
+	cons, err := newConsole(ctx, sys, api, authn, publicURL, clientAddr)
 	if err != nil {
 		return err
 	}
@@ -354,12 +364,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	addr := ln.Addr().String()
 	if notifier != nil {
-		notifier.BaseURL = cfg.PublicURL
-		if notifier.BaseURL == "" {
-			notifier.BaseURL = "http://" + addr
-		}
+		notifier.BaseURL = publicURL
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
