@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -171,10 +172,18 @@ func TestNotificationsEndToEnd(t *testing.T) {
 	if err := os.WriteFile(caFile, notifytest.CertPEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The public URL (links in notifications, the console's origin) is the
+	// address the test reaches the server at: a port chosen beforehand.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
 	s := startServerWith(t, "", map[string]string{
 		"BUURTSIGNAAL_NOTIFY_SCAN_INTERVAL": "50ms", "BUURTSIGNAAL_NOTIFY_ATTEMPTS": "3",
-		"BUURTSIGNAAL_PUBLIC_URL": "https://buurtsignaal.example",
-		"BUURTSIGNAAL_SMTP_ADDR":  relay.Addr, "BUURTSIGNAAL_SMTP_CA_FILE": caFile, "BUURTSIGNAAL_SMTP_FROM": "buurtsignaal@gemeente.example",
+		"BUURTSIGNAAL_ADDR": addr, "BUURTSIGNAAL_PUBLIC_URL": "http://" + addr,
+		"BUURTSIGNAAL_SMTP_ADDR": relay.Addr, "BUURTSIGNAAL_SMTP_CA_FILE": caFile, "BUURTSIGNAAL_SMTP_FROM": "buurtsignaal@gemeente.example",
 		"BUURTSIGNAAL_SMTP_USERNAME": "buurtsignaal", "BUURTSIGNAAL_SMTP_PASSWORD": "relay-pw",
 	}, c.now)
 	rc := newReceiver(t)
@@ -269,7 +278,7 @@ func TestNotificationsEndToEnd(t *testing.T) {
 	rc.mu.Lock()
 	for _, n := range rc.got["/school"] {
 		want := notify.Notification{ID: n.ID, Kind: "referral_made", Signal: s1, Org: "school-x", Referral: ref.str("referral_id"),
-			Link: "https://buurtsignaal.example/console/cases/" + s1, At: n.At, Network: "default"}
+			Link: "http://" + addr + "/console/cases/" + s1, At: n.At, Network: "default"}
 		if diff := cmp.Diff(want, n); diff != "" {
 			t.Errorf("referral notification (-want +got):\n%s", diff)
 		}
