@@ -269,6 +269,12 @@ func (s *Server) exportSubject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	ref := r.URL.Query().Get("request_ref")
+	var f fields
+	f.maxLen("request_ref", ref, 100)
+	if err := f.err(); err != nil {
+		return err
+	}
 	var subj projections.Subject
 	var found bool
 	var cases []projections.Case
@@ -292,18 +298,13 @@ func (s *Server) exportSubject(w http.ResponseWriter, r *http.Request) error {
 	for i, c := range cases {
 		signals[i] = c.ID
 	}
-	a := s.access(r, "export", domain.BasisRole)
-	a.Purpose, a.Subjects, a.Signals = "privacy_request", []uuid.UUID{id}, signals
-	if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
-		return err
-	}
 	req, err := appRequest(r, nil)
 	if err != nil {
 		return err
 	}
-	if _, err := s.App.RecordExport(r.Context(), req, id, r.URL.Query().Get("request_ref")); err != nil {
-		return err
-	}
+	// The document is made before anything is recorded, so that what can
+	// fail after the access record and SubjectExported is written is only
+	// the delivery itself: the log shows no export that was not sent.
 	o := &opener{ctx: r.Context(), cipher: s.Cipher, subject: id}
 	doc := exportDocument{SubjectID: id, ExportedAt: s.Now().UTC(), Subject: o.subjectData(subj.Data), Signals: []exportSignal{}, AccessLog: s.auditItems(r.Context(), access)}
 	if subj.Erased || o.erased {
@@ -322,6 +323,14 @@ func (s *Server) exportSubject(w http.ResponseWriter, r *http.Request) error {
 	}
 	if o.err != nil {
 		return o.err
+	}
+	a := s.access(r, "export", domain.BasisRole)
+	a.Purpose, a.Subjects, a.Signals = "privacy_request", []uuid.UUID{id}, signals
+	if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
+		return err
+	}
+	if _, err := s.App.RecordExport(r.Context(), req, id, ref); err != nil {
+		return err
 	}
 	w.Header().Set("Content-Disposition", `attachment; filename="subject-export-`+id.String()+`.json"`)
 	writeJSON(w, http.StatusOK, doc)
