@@ -122,20 +122,35 @@ func periodParams(r *http.Request) (from, to time.Time, err error) {
 		if v == "" {
 			continue
 		}
-		t, perr := time.Parse(time.RFC3339, v)
-		if perr != nil {
-			d, derr := time.Parse(time.DateOnly, v)
-			if derr != nil {
-				f.add(p.name, "must be an RFC 3339 time or a date YYYY-MM-DD")
-				continue
-			}
-			if t = d; p.name == "to" {
-				t = d.AddDate(0, 0, 1)
-			}
+		t, ok := timeParam(p.name, v)
+		if !ok {
+			f.add(p.name, timeParamRule)
+			continue
 		}
 		*p.dst = t
 	}
 	return from, to, f.err()
+}
+
+const timeParamRule = "must be an RFC 3339 time or a date YYYY-MM-DD, in the years 0000 to 9999 in UTC"
+
+// timeParam reads the end of a period, from or to: an RFC 3339 time, or a
+// date (from its start; to: to its end, the next day's start), in UTC. It
+// must lie in the years 0000-9999 in UTC, the times RFC 3339 can write, so
+// that an answer can echo it.
+func timeParam(name, v string) (time.Time, bool) {
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		d, derr := time.Parse(time.DateOnly, v)
+		if derr != nil {
+			return time.Time{}, false
+		}
+		if t = d; name == "to" {
+			t = d.AddDate(0, 0, 1)
+		}
+	}
+	t = t.UTC()
+	return t, t.Year() >= 0 && t.Year() <= 9999
 }
 
 // auditQuery serves an audit list; the read of the audit log is itself logged.

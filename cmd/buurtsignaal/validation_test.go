@@ -120,3 +120,27 @@ func TestEveryGETRefusesABadMinPosition(t *testing.T) {
 		t.Fatal("no GET route answered any caller")
 	}
 }
+
+// TestPeriodEndsRFC3339CannotWrite: a period's end that lies outside the
+// years RFC 3339 can write once in UTC (to=9999-12-31 is the start of the
+// year 10000) is 422 naming it, on every route that takes a period, not a
+// 500 when the answer echoes it; a time with an offset is echoed in UTC.
+func TestPeriodEndsRFC3339CannotWrite(t *testing.T) {
+	s := startServer(t, "", map[string]string{"BUURTSIGNAAL_LOG_LEVEL": "error"})
+	w := newWorld(s)
+	routes := map[string]string{"/v1/monitor/response": "gert", "/v1/monitor/overdue": "gert", "/v1/audit/break-glass": "hanna",
+		"/v1/audit/subjects/" + w.subject: "hanna", "/v1/audit/actors/anna": "hanna"}
+	for path, who := range routes {
+		for _, q := range []string{"to=9999-12-31", "to=9999-12-31T23:00:00-05:00", "from=0000-01-01T00:00:00%2B14:00", "from=9999-12-30&to=9999-12-31"} {
+			got := s.do("GET", path+"?"+q, who, nil)
+			field, _, _ := strings.Cut(q[strings.LastIndex(q, "&")+1:], "=")
+			if got.status != 422 || !strings.Contains(string(got.raw), `"field":"`+field+`"`) {
+				t.Errorf("GET %s?%s: %d, want 422 on %s: %s", path, q, got.status, field, got.raw)
+			}
+		}
+	}
+	got := s.must(200, s.do("GET", "/v1/monitor/response?from=2026-01-01T00:00:00%2B01:00&to=2026-02-01T00:00:00-05:00", "gert", nil), "a period with offsets")
+	if got.str("from") != "2025-12-31T23:00:00Z" || got.str("to") != "2026-02-01T05:00:00Z" {
+		t.Errorf("the period is echoed as %s to %s, want it in UTC", got.str("from"), got.str("to"))
+	}
+}
