@@ -1,10 +1,20 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/buurtsignaal/buurtsignaal/adapters/keystore"
+	"github.com/buurtsignaal/buurtsignaal/adapters/pebblestore"
+	"github.com/buurtsignaal/buurtsignaal/domain"
+	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
 )
 
 // parallel sends n requests at once (built by req) and returns the answers
@@ -101,6 +111,54 @@ func TestParallelExportAndErasure(t *testing.T) {
 		after := s.must(200, s.do("GET", fmt.Sprintf("/v1/subjects/%s/export?min_position=%d", subject, erased.num("position")), "hanna", nil), "export after the erasure")
 		if subj, _ := after.body["subject"].(map[string]any); subj["erased"] != true || strings.Contains(string(after.raw), "Wis Persoon") {
 			t.Errorf("round %d: after the erasure the export shows %s", round, after.raw)
+		}
+	}
+}
+
+// TestErasureCutShortIsCompletedAtStart: an erasure cut short after it was
+// written to the erased-subjects file (a crash before the key was shredded
+// or before SubjectErased was recorded) is completed when the server starts
+// again: the key is shredded and SubjectErased recorded, once.
+func TestErasureCutShortIsCompletedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir, map[string]string{"BUURTSIGNAAL_LOG_LEVEL": "error"})
+	raised := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody(secretName)), "raise")
+	subject := uuid.MustParse(raised.str("subject_id"))
+	s.stop()
+	if err := keystore.RecordErased(filepath.Join(dir, "erased-subjects"), subject); err != nil {
+		t.Fatal(err)
+	}
+	erasures := func() (n int, basis string) {
+		t.Helper()
+		store, err := pebblestore.Open(filepath.Join(dir, "events"), pebblestore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer store.Close()
+		recs, err := store.ReadStream(context.Background(), eventlog.StreamName(domain.SubjectCategory, subject.String()), eventlog.Forwards, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			if r.Type == (domain.SubjectErased{}).EventType() {
+				var e domain.SubjectErased
+				if err := json.Unmarshal(r.Data, &e); err != nil {
+					t.Fatal(err)
+				}
+				n, basis = n+1, e.Basis
+			}
+		}
+		return n, basis
+	}
+	for round := range 2 { // the second start finds it complete
+		s = startServer(t, dir, map[string]string{"BUURTSIGNAAL_LOG_LEVEL": "error"})
+		export := s.must(200, s.do("GET", "/v1/subjects/"+subject.String()+"/export", "hanna", nil), "export")
+		if subj, _ := export.body["subject"].(map[string]any); subj["erased"] != true || strings.Contains(string(export.raw), secretName) {
+			t.Fatalf("start %d: the export shows %s", round+2, export.raw)
+		}
+		s.stop()
+		if n, basis := erasures(); n != 1 || basis != "completed" {
+			t.Fatalf("start %d: %d SubjectErased events (basis %q), want 1 (completed)", round+2, n, basis)
 		}
 	}
 }

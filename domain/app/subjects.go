@@ -25,7 +25,7 @@ import (
 // unavailable, for up to eraseRecordTimeout. Should recording still fail,
 // the data is unreadable already, a retry of the request records it (a
 // second Shred is harmless), and so does the next start of the server
-// (CompleteErasures). reason is kept out of the log (free text may hold
+// (CompleteErasure). reason is kept out of the log (free text may hold
 // personal data); the request reference is the link to the request's file.
 // It returns KindForbidden, KindNotFound for an unknown subject, and the
 // store's errors.
@@ -55,6 +55,15 @@ func (s *Service) EraseSubject(ctx context.Context, req Request, subject uuid.UU
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), eraseRecordTimeout)
 	defer cancel()
 	return s.appendSubject(rctx, req, subject, domain.SubjectErased{SubjectID: subject, RequestRef: requestRef, Basis: basis}, true)
+}
+
+// CompleteErasure records SubjectErased for a subject whose key is shredded
+// already but whose erasure was cut short before it was recorded (a crash,
+// or a store that stayed unavailable), with basis "completed". req carries
+// an Idempotency-Key, so that replicas completing the same erasure record
+// it once. It returns the store's errors.
+func (s *Service) CompleteErasure(ctx context.Context, req Request, subject uuid.UUID) (Result, error) {
+	return s.appendSubject(ctx, req, subject, domain.SubjectErased{SubjectID: subject, RequestRef: "erased-subjects", Basis: "completed"}, true)
 }
 
 // eraseRecordTimeout bounds how long an erasure keeps trying to record
