@@ -28,7 +28,7 @@ test:
 
 # The property run over every operation of the OpenAPI document through the
 # real server (TestAPIProperties), with API_CHECKS checks per operation
-# (about a minute for 100 on two cores); go test ./... runs it with 8.
+# (one to two minutes for 100 on two cores); go test ./... runs it with 8.
 API_CHECKS ?= 100
 test-api:
 	$(GO) test -race -count=1 -run '^TestAPIProperties$$' ./cmd/buurtsignaal -rapid.checks=$(API_CHECKS)
