@@ -35,7 +35,8 @@ type (
 		Reason string `json:"reason"`
 	}
 	handoverBody struct {
-		TeamID string `json:"team_id"`
+		// TeamID may be left out: the routing rules then choose the team.
+		TeamID string `json:"team_id" openapi:"optional"`
 		Note   string `json:"note,omitempty"`
 	}
 	assignBody struct {
@@ -381,6 +382,7 @@ func (s *Server) registerOrganisation(w http.ResponseWriter, r *http.Request) er
 		f.add("services", "has more than 100 entries")
 	}
 	for _, sv := range b.Services {
+		f.required("services.name", sv.Name)
 		f.maxLen("services.name", sv.Name, maxName)
 		f.maxLen("services.description", sv.Description, maxText)
 	}

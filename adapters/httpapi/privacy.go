@@ -122,28 +122,40 @@ func periodParams(r *http.Request) (from, to time.Time, err error) {
 		if v == "" {
 			continue
 		}
-		t, perr := time.Parse(time.RFC3339, v)
-		if perr != nil {
-			d, derr := time.Parse(time.DateOnly, v)
-			if derr != nil {
-				f.add(p.name, "must be an RFC 3339 time or a date YYYY-MM-DD")
-				continue
-			}
-			if t = d; p.name == "to" {
-				t = d.AddDate(0, 0, 1)
-			}
+		t, ok := timeParam(p.name, v)
+		if !ok {
+			f.add(p.name, timeParamRule)
+			continue
 		}
 		*p.dst = t
 	}
 	return from, to, f.err()
 }
 
+const timeParamRule = "must be an RFC 3339 time or a date YYYY-MM-DD, in the years 0000 to 9999 in UTC"
+
+// timeParam reads the end of a period, from or to: an RFC 3339 time, or a
+// date (from its start; to: to its end, the next day's start), in UTC. It
+// must lie in the years 0000-9999 in UTC, the times RFC 3339 can write, so
+// that an answer can echo it.
+func timeParam(name, v string) (time.Time, bool) {
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		d, derr := time.Parse(time.DateOnly, v)
+		if derr != nil {
+			return time.Time{}, false
+		}
+		if t = d; name == "to" {
+			t = d.AddDate(0, 0, 1)
+		}
+	}
+	t = t.UTC()
+	return t, t.Year() >= 0 && t.Year() <= 9999
+}
+
 // auditQuery serves an audit list; the read of the audit log is itself logged.
 func (s *Server) auditQuery(subjects func(r *http.Request) ([]uuid.UUID, error), list func(r *http.Request, from, to time.Time) []*projections.AuditEntry) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if err := s.waitMinPosition(r); err != nil {
-			return err
-		}
 		if err := s.privacyOfficer(r, domain.ActAudit); err != nil {
 			return err
 		}
@@ -259,14 +271,17 @@ func (s *Server) searchSubjects(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) exportSubject(w http.ResponseWriter, r *http.Request) error {
-	if err := s.waitMinPosition(r); err != nil {
-		return err
-	}
 	if err := s.privacyOfficer(r, domain.ActExport); err != nil {
 		return err
 	}
 	id, err := pathUUID(r, "id")
 	if err != nil {
+		return err
+	}
+	ref := r.URL.Query().Get("request_ref")
+	var f fields
+	f.maxLen("request_ref", ref, 100)
+	if err := f.err(); err != nil {
 		return err
 	}
 	var subj projections.Subject
@@ -292,18 +307,13 @@ func (s *Server) exportSubject(w http.ResponseWriter, r *http.Request) error {
 	for i, c := range cases {
 		signals[i] = c.ID
 	}
-	a := s.access(r, "export", domain.BasisRole)
-	a.Purpose, a.Subjects, a.Signals = "privacy_request", []uuid.UUID{id}, signals
-	if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
-		return err
-	}
 	req, err := appRequest(r, nil)
 	if err != nil {
 		return err
 	}
-	if _, err := s.App.RecordExport(r.Context(), req, id, r.URL.Query().Get("request_ref")); err != nil {
-		return err
-	}
+	// The document is made before anything is recorded, so that what can
+	// fail after the access record and SubjectExported is written is only
+	// the delivery itself: the log shows no export that was not sent.
 	o := &opener{ctx: r.Context(), cipher: s.Cipher, subject: id}
 	doc := exportDocument{SubjectID: id, ExportedAt: s.Now().UTC(), Subject: o.subjectData(subj.Data), Signals: []exportSignal{}, AccessLog: s.auditItems(r.Context(), access)}
 	if subj.Erased || o.erased {
@@ -322,6 +332,14 @@ func (s *Server) exportSubject(w http.ResponseWriter, r *http.Request) error {
 	}
 	if o.err != nil {
 		return o.err
+	}
+	a := s.access(r, "export", domain.BasisRole)
+	a.Purpose, a.Subjects, a.Signals = "privacy_request", []uuid.UUID{id}, signals
+	if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
+		return err
+	}
+	if _, err := s.App.RecordExport(r.Context(), req, id, ref); err != nil {
+		return err
 	}
 	w.Header().Set("Content-Disposition", `attachment; filename="subject-export-`+id.String()+`.json"`)
 	writeJSON(w, http.StatusOK, doc)

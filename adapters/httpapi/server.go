@@ -125,7 +125,11 @@ func (s *Server) buildRouter() chi.Router {
 	r.Route("/v1", func(v1 chi.Router) {
 		v1.Use(s.authenticate, s.rateLimit, s.checkAccessHeaders)
 		for _, rt := range s.routes {
-			v1.Method(rt.method, strings.TrimPrefix(rt.pattern, "/v1"), s.handle(rt.handler))
+			h := rt.handler
+			if rt.method == http.MethodGet {
+				h = s.readYourWrites(h)
+			}
+			v1.Method(rt.method, strings.TrimPrefix(rt.pattern, "/v1"), s.handle(h))
 		}
 	})
 	r.NotFound(s.handle(func(http.ResponseWriter, *http.Request) error {
@@ -272,8 +276,20 @@ func routePattern(r *http.Request) string {
 	return "unmatched"
 }
 
-// waitMinPosition honours min_position on GETs: it waits up to WaitTimeout
-// for the projections, else answers 503 with Retry-After.
+// readYourWrites runs a GET handler once min_position is honoured: every
+// GET route gets it from the router, so none can forget it, and a value
+// that is not a non-negative integer is 422 on all of them alike.
+func (s *Server) readYourWrites(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := s.waitMinPosition(r); err != nil {
+			return err
+		}
+		return h(w, r)
+	}
+}
+
+// waitMinPosition honours min_position: it waits up to WaitTimeout for the
+// projections, else answers 503 with Retry-After.
 func (s *Server) waitMinPosition(r *http.Request) error {
 	v := r.URL.Query().Get("min_position")
 	if v == "" {

@@ -280,6 +280,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	defer func() { _ = stopProjections() }()
 	log.Info("projections caught up", "position", sys.runner.Position(), "events", sys.runner.Applied(), "seconds", time.Since(start).Seconds())
+	if n, err := sys.completeErasures(ctx); err != nil {
+		return fmt.Errorf("erased subjects: %w", err)
+	} else if n > 0 {
+		log.Info("recorded erasures that were cut short", "subjects", n)
+	}
 
 	if cfg.Demo {
 		if err := seedDemo(ctx, sys); err != nil {
@@ -555,6 +560,33 @@ func (s *system) sweep(ctx context.Context, apply bool) ([]uuid.UUID, error) {
 		return erased, fmt.Errorf("retention: erase: %w", errors.Join(errs...))
 	}
 	return erased, nil
+}
+
+// completeErasures records SubjectErased for every subject of the
+// erased-subjects file (written before a key is shredded) that the log does
+// not show as erased: an erasure cut short between shredding the key and
+// recording it. It returns how many it recorded.
+func (s *system) completeErasures(ctx context.Context) (int, error) {
+	ids, err := keystore.ReadErased(erasedFile(s.cfg))
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	open := map[uuid.UUID]string{} // subject -> network
+	s.runner.Read(func() {
+		for _, id := range ids {
+			if sp, ok := s.subjects.Get(id); ok && !sp.Erased {
+				open[id] = sp.Network
+			}
+		}
+	})
+	for id, network := range open {
+		req := app.Request{Actor: domain.Principal{ID: "system:erasure", Roles: []domain.Role{domain.RolePrivacyOfficer}, Network: network},
+			RequestID: "erasure-completed", IdempotencyKey: "erasure-completed-" + id.String()}
+		if _, err := s.app.CompleteErasure(ctx, req, id); err != nil {
+			return 0, err
+		}
+	}
+	return len(open), nil
 }
 
 // retentionLoop runs the sweep on a schedule until ctx ends.
