@@ -123,7 +123,7 @@ func TestBackupUnderLoadAndRestore(t *testing.T) {
 
 	restored := filepath.Join(t.TempDir(), "data")
 	var rout, rerr bytes.Buffer
-	err = run(context.Background(), []string{"restore", "--from", ans.Dir, "--data-dir", restored,
+	err = run(context.Background(), []string{"restore", "--from", ans.Dir, "--data-dir", restored, "--no-erased-file", // nobody was erased
 		"--master-key-file", filepath.Join(s.dataDir, "master-key.json"), "--log-level", "warn"}, &rout, &rerr, envOf(nil))
 	if err != nil {
 		t.Fatalf("restore: %v\n%s", err, rerr.String())
@@ -192,11 +192,20 @@ func TestErasureSurvivesRestore(t *testing.T) {
 	if err := os.MkdirAll(restored, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	list, err := os.ReadFile(filepath.Join(s.dataDir, "erased-subjects"))
+	list, err := os.ReadFile(s.dataDir + ".erased-subjects")
 	if err != nil || !strings.Contains(string(list), subject) {
 		t.Fatalf("erased-subjects file: %q, %v", list, err)
 	}
-	if err := os.WriteFile(filepath.Join(restored, "erased-subjects"), list, 0o600); err != nil {
+	// A restore without the list is refused.
+	var refused bytes.Buffer
+	if err := run(context.Background(), []string{"restore", "--from", ans.Dir, "--data-dir", restored,
+		"--master-key-file", filepath.Join(s.dataDir, "master-key.json"), "--log-level", "warn"}, io.Discard, &refused, envOf(nil)); err == nil || !strings.Contains(err.Error(), "no erased-subjects file") {
+		t.Fatalf("a restore without the erased-subjects list: %v", err)
+	}
+	if entries, _ := os.ReadDir(restored); len(entries) != 0 {
+		t.Fatalf("the refused restore wrote %d entries", len(entries))
+	}
+	if err := os.WriteFile(restored+".erased-subjects", list, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var rerr bytes.Buffer
@@ -273,7 +282,7 @@ func TestRestoreRefusesADamagedBackup(t *testing.T) {
 	if err := os.WriteFile(victim, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	err = run(context.Background(), []string{"restore", "--from", dir, "--data-dir", t.TempDir()}, io.Discard, io.Discard, envOf(nil))
+	err = run(context.Background(), []string{"restore", "--from", dir, "--data-dir", t.TempDir(), "--no-erased-file"}, io.Discard, io.Discard, envOf(nil))
 	if err == nil || !strings.Contains(err.Error(), "checksum") {
 		t.Fatalf("restore of a damaged backup: %v, want a checksum error", err)
 	}

@@ -40,7 +40,7 @@ type Config struct {
 	RetentionClosed    time.Duration `env:"BUURTSIGNAAL_RETENTION_CLOSED" envDefault:"17520h" flag:"retention-closed" help:"keep personal data of closed cases this long after closing"`
 	RetentionEvery     time.Duration `env:"BUURTSIGNAAL_RETENTION_INTERVAL" envDefault:"1h" flag:"retention-interval" help:"how often the server runs the retention sweep (0: never)"`
 
-	ErasedFile      string        `env:"BUURTSIGNAAL_ERASED_FILE" flag:"erased-file" help:"erased-subjects file, kept outside backups so no restore rolls an erasure back (default <data-dir>/erased-subjects; in production on other storage than the data)"`
+	ErasedFile      string        `env:"BUURTSIGNAAL_ERASED_FILE" flag:"erased-file" help:"erased-subjects file, kept outside backups so no restore rolls an erasure back (default <data-dir>.erased-subjects, beside the data directory; in production on other storage than the data)"`
 	BackupDir       string        `env:"BUURTSIGNAAL_BACKUP_DIR" flag:"backup-dir" help:"directory of backups: backup and restore use it by default and the server reports the age of the newest"`
 	BackupRetention time.Duration `env:"BUURTSIGNAAL_BACKUP_RETENTION" envDefault:"840h" flag:"backup-retention" help:"backup --prune deletes backups older than this (35 days)"`
 

@@ -97,6 +97,9 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 	s.pebble, _ = store.(*pebblestore.Store)
 	s.store = metrics.InstrumentStore(store, s.metrics)
 
+	if err := moveErasedFile(cfg, log); err != nil {
+		return nil, fmt.Errorf("erased subjects: %w", err)
+	}
 	master, err := masterKey(cfg)
 	if err != nil {
 		return nil, err
@@ -159,11 +162,43 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 }
 
 // erasedFile is the erased-subjects file of cfg.
+//
+// Its default is beside the data directory, not in it
+// (<data-dir>.erased-subjects): no restore of the data directory may roll it
+// back. The server warns at start while the default is in use: in
+// production it belongs on other storage than the data.
 func erasedFile(cfg Config) string {
 	if cfg.ErasedFile != "" {
 		return cfg.ErasedFile
 	}
-	return filepath.Join(cfg.DataDir, "erased-subjects")
+	return filepath.Clean(cfg.DataDir) + ".erased-subjects"
+}
+
+// moveErasedFile moves the erased-subjects file of earlier versions, inside
+// the data directory, to erasedFile(cfg): its ids are appended there
+// (synced) before the old file is removed, so a crash in between loses none.
+func moveErasedFile(cfg Config, log *slog.Logger) error {
+	old := filepath.Join(cfg.DataDir, "erased-subjects")
+	ids, err := keystore.ReadErased(old)
+	if err != nil || ids == nil {
+		if _, serr := os.Stat(old); serr != nil {
+			return nil // none there
+		}
+		if err != nil {
+			return err
+		}
+	}
+	to := erasedFile(cfg)
+	for _, id := range ids {
+		if err := keystore.RecordErased(to, id); err != nil {
+			return err
+		}
+	}
+	if err := os.Remove(old); err != nil {
+		return err
+	}
+	log.Info("moved the erased-subjects file out of the data directory", "to", to, "subjects", len(ids))
+	return nil
 }
 
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (eventlog.Store, error) {
@@ -379,6 +414,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 			}
 		}()
 		defer func() { stopBackground(); <-done }() // before the outbox closes
+	}
+	if cfg.ErasedFile == "" {
+		log.Warn("the erased-subjects file is at its default, beside the data directory: in production keep it on other storage than the data (--erased-file), so that losing or restoring the data cannot lose it", "file", erasedFile(cfg))
 	}
 	log.Info("serving", "addr", addr, "replica", cfg.Replica, "store", storeKind(cfg))
 	if cfg.Demo {

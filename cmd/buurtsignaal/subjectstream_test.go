@@ -125,6 +125,8 @@ func TestErasureCutShortIsCompletedAtStart(t *testing.T) {
 	raised := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody(secretName)), "raise")
 	subject := uuid.MustParse(raised.str("subject_id"))
 	s.stop()
+	// Where earlier versions kept the list: the server moves it out of the
+	// data directory first.
 	if err := keystore.RecordErased(filepath.Join(dir, "erased-subjects"), subject); err != nil {
 		t.Fatal(err)
 	}
