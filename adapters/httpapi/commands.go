@@ -281,11 +281,11 @@ func (s *Server) decline() handlerFunc {
 }
 
 func (s *Server) assign() handlerFunc {
-	return signalCommand(s, func(b *assignBody, f *fields) {
+	return command(s, http.StatusOK, func(b *assignBody, f *fields) {
 		f.required("professional_id", b.ProfessionalID)
 		f.maxLen("professional_id", b.ProfessionalID, 100)
-	}, func(b *assignBody, _ domain.Signal, _ app.Sealer) (domain.Command, error) {
-		return domain.AssignCase{ProfessionalID: b.ProfessionalID}, nil
+	}, func(r *http.Request, req app.Request, id uuid.UUID, b *assignBody) (app.Result, error) {
+		return s.App.Assign(r.Context(), req, id, b.ProfessionalID)
 	})
 }
 

@@ -2,7 +2,9 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -81,9 +83,29 @@ func (s *Server) privacyOfficer(r *http.Request, a domain.Action) error {
 		return err
 	}
 	if s.RequireMFA && !p.MFA {
+		a := s.access(r, string(a), domain.BasisRole)
+		a.Outcome = "denied_mfa"
+		if aerr := s.Auditor.RecordDenied(r.Context(), a); aerr != nil {
+			return errors.Join(errMFA, aerr)
+		}
 		return errMFA
 	}
 	return nil
+}
+
+// requestRef is the form of a privacy request's reference (kept in clear
+// in the log, so never a name): 1 to 64 letters, digits and - . _ / :,
+// starting with a letter or digit and holding at least one digit, such as
+// AVG-2026-17.
+var requestRef = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/:-]{0,63}$`)
+
+func checkRequestRef(f *fields, ref string, required bool) {
+	switch {
+	case ref == "" && required:
+		f.add("request_ref", "is required")
+	case ref != "" && (!requestRef.MatchString(ref) || !strings.ContainsAny(ref, "0123456789")):
+		f.add("request_ref", "must be a reference such as AVG-2026-17: 1 to 64 letters, digits and - . _ / :, with a digit (never a name)")
+	}
 }
 
 func (s *Server) auditItems(ctx context.Context, entries []*projections.AuditEntry) []auditItem {
@@ -280,7 +302,7 @@ func (s *Server) exportSubject(w http.ResponseWriter, r *http.Request) error {
 	}
 	ref := r.URL.Query().Get("request_ref")
 	var f fields
-	f.maxLen("request_ref", ref, 100)
+	checkRequestRef(&f, ref, false)
 	if err := f.err(); err != nil {
 		return err
 	}
@@ -361,8 +383,7 @@ func (s *Server) eraseSubject(w http.ResponseWriter, r *http.Request) error {
 	var f fields
 	f.required("reason", b.Reason)
 	f.maxLen("reason", b.Reason, 500)
-	f.required("request_ref", b.RequestRef)
-	f.maxLen("request_ref", b.RequestRef, 100)
+	checkRequestRef(&f, b.RequestRef, true)
 	if err := f.err(); err != nil {
 		return err
 	}

@@ -209,6 +209,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 				if l.route == "/v1/signals/{id}/handover" && mr.role == "professional" {
 					body = map[string]any{"team_id": "team-a"}
 				}
+				if l.route == "/v1/signals/{id}/assign" { // a professional of the fixture's team
+					body = map[string]any{"professional_id": map[bool]string{true: "anna", false: "bob"}[own]}
+				}
 				if l.method == "GET" && f.pos > 0 {
 					path += "?min_position=" + strconv.Itoa(f.pos) // read your writes
 				}

@@ -1,10 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // auditItems decodes an audit page's items.
@@ -79,11 +84,14 @@ func TestAccessRecordsHoldNoClientText(t *testing.T) {
 		t.Errorf("request ids: X-Request-ID %q, X-Client-Request-ID %q", got.header.Get("X-Request-ID"), got.header.Get("X-Client-Request-ID"))
 	}
 	serverID := got.header.Get("X-Request-ID")
-	log := s.must(200, s.do("GET", "/v1/audit/subjects/"+subject+"?min_position=1", "hanna", nil), "subject's access log")
+	// The access record reaches the audit projection a moment later.
 	var rec map[string]any
-	for _, it := range auditItems(t, log) {
-		if it["client_request_id"] == "client-chosen-1" {
-			rec = it
+	for deadline := time.Now().Add(5 * time.Second); rec == nil && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		log := s.must(200, s.do("GET", "/v1/audit/subjects/"+subject, "hanna", nil), "subject's access log")
+		for _, it := range auditItems(t, log) {
+			if it["client_request_id"] == "client-chosen-1" {
+				rec = it
+			}
 		}
 	}
 	if rec == nil || rec["request_id"] != serverID || rec["on_behalf_of"] != delegate || rec["purpose"] != "quality" {
@@ -94,8 +102,107 @@ func TestAccessRecordsHoldNoClientText(t *testing.T) {
 
 	s = startServer(t, s.dataDir, nil)
 	s.must(200, s.do("POST", "/v1/subjects/"+subject+"/erasure", "hanna", map[string]any{"reason": "verzoek", "request_ref": "AVG-2026-1"}), "erase")
-	log = s.must(200, s.do("GET", "/v1/audit/subjects/"+subject, "hanna", nil), "access log after erasure")
+	log := s.must(200, s.do("GET", "/v1/audit/subjects/"+subject, "hanna", nil), "access log after erasure")
 	if strings.Contains(string(log.raw), delegate) {
 		t.Error("on-behalf-of is readable after the subject's erasure")
 	}
+}
+
+// TestStrictInputAndRecordedDenials: a field spelt in another case is an
+// unknown field (400, nothing written); a request reference must look like
+// one (never a name); a read refused on the role alone is recorded as
+// denied.
+func TestStrictInputAndRecordedDenials(t *testing.T) {
+	var head func(context.Context) (uint64, error)
+	s := startServerHooks(t, "", nil, hooks{head: func(h func(context.Context) (uint64, error)) { head = h }})
+	raised := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody(secretName)), "raise")
+	id, subject := raised.str("id"), raised.str("subject_id")
+	before, _ := head(context.Background())
+	s.must(400, s.do("POST", "/v1/signals/"+id+"/withdraw", "carla", `{"Reason":"toch niet"}`), "Reason for reason")
+	s.must(400, s.do("POST", "/v1/signals", "carla", strings.Replace(string(mustMarshal(t, raiseBody("Andere Naam"))), `"urgency"`, `"Urgency"`, 1)), "Urgency for urgency")
+	if after, _ := head(context.Background()); after != before {
+		t.Errorf("refused requests moved the log from %d to %d", before, after)
+	}
+	for _, ref := range []string{"Johanna Testpersoon", "JANSEN", "AVG 2026 1", strings.Repeat("A1", 40)} {
+		a := s.must(422, s.do("POST", "/v1/subjects/"+subject+"/erasure", "hanna", map[string]any{"reason": "verzoek", "request_ref": ref}), "request_ref "+ref)
+		if !strings.Contains(string(a.raw), "request_ref") {
+			t.Errorf("request_ref %q: %s", ref, a.raw)
+		}
+	}
+	s.must(422, s.do("GET", "/v1/subjects/"+subject+"/export?request_ref=Jansen", "hanna", nil), "export request_ref")
+
+	// carla may not read a caseload: the refusal is in her access log.
+	s.must(403, s.do("GET", "/v1/caseload", "carla", nil), "a volunteer's caseload")
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		log := auditItems(t, s.must(200, s.do("GET", "/v1/audit/actors/carla", "hanna", nil), "carla's access log"))
+		found := false
+		for _, it := range log {
+			if it["action"] == "caseload" && it["outcome"] == "denied" {
+				found = true
+			}
+		}
+		if found {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the refused caseload read is not recorded: %v", log)
+		}
+	}
+}
+
+func mustMarshal(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestDataFilesArePrivate: whatever the umask, every file the server keeps
+// is readable by its own user only, and files left too open by an earlier
+// version are tightened at start.
+func TestDataFilesArePrivate(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir, nil)
+	s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody(secretName)), "raise")
+	s.stop()
+	loose := filepath.Join(dir, "events", "left-open")
+	if err := os.WriteFile(loose, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(loose, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s = startServer(t, dir, nil)
+	s.stop()
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil || d.Type()&fs.ModeSocket != 0 {
+			return err
+		}
+		if perm := info.Mode().Perm(); perm&0o077 != 0 {
+			t.Errorf("%s is %v: readable by others", strings.TrimPrefix(path, dir), perm)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAssignStaysInTheTeam: a case is assigned only to a professional of
+// its team (when the configuration lists the principals).
+func TestAssignStaysInTheTeam(t *testing.T) {
+	s := startServer(t, "", nil)
+	id := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody(secretName)), "raise").str("id")
+	s.must(200, s.do("POST", "/v1/signals/"+id+"/handover", "carla", map[string]any{"team_id": "team-a"}), "handover")
+	s.must(200, s.do("POST", "/v1/signals/"+id+"/accept", "anna", nil), "accept")
+	for _, who := range []string{"bob", "eva", "gert", "nobody-known", "wim"} {
+		s.must(422, s.do("POST", "/v1/signals/"+id+"/assign", "anna", map[string]any{"professional_id": who}), "assign to "+who)
+	}
+	s.must(200, s.do("POST", "/v1/signals/"+id+"/assign", "gert", map[string]any{"professional_id": "anna"}), "assign to anna")
 }

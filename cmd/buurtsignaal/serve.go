@@ -89,6 +89,9 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
+	if err := privateFiles(cfg.DataDir, erasedFile(cfg), cfg.MasterKeyFile, cfg.NotifySecretFile, cfg.BackupDir); err != nil {
+		return nil, fmt.Errorf("data files: %w", err)
+	}
 	store, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return nil, err
@@ -149,6 +152,15 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 		lookup.Teams = map[string][]string{}
 		for _, p := range s.tokens.Principals() {
 			lookup.Teams[p.Network] = append(lookup.Teams[p.Network], p.Teams...)
+		}
+	}
+	if s.tokens != nil {
+		lookup.Principals = map[string]map[string]domain.Principal{}
+		for _, p := range s.tokens.Principals() {
+			if lookup.Principals[p.Network] == nil {
+				lookup.Principals[p.Network] = map[string]domain.Principal{}
+			}
+			lookup.Principals[p.Network][p.ID] = p
 		}
 	}
 	s.app = &app.Service{Log: s.store, Cipher: s.keys, Index: s.index, Subjects: s.keys, Lookup: lookup, Reg: s.reg, Now: now, NewID: uuid.New}

@@ -40,6 +40,10 @@ type Lookup interface {
 	// TeamsOf lists the teams the configuration knows in the network; open
 	// is true when it names none and every team is accepted.
 	TeamsOf(network string) (teams []string, open bool)
+	// Professional reports whether the principal is a professional of the
+	// team in the network; known is false when the configuration does not
+	// list principals (OIDC): then nothing can be checked.
+	Professional(network, team, principal string) (member, known bool)
 }
 
 // Service runs commands.
@@ -527,6 +531,21 @@ func (s *Service) HandOver(ctx context.Context, req Request, signalID uuid.UUID,
 		}
 		n, err := seal(note)
 		return domain.HandOver{TeamID: team, Note: n, RuleID: rule}, err
+	})
+}
+
+// Assign gives a case to a professional of its team. It returns KindInvalid
+// for a principal the configuration knows not to be a professional of the
+// team, and Execute's errors.
+func (s *Service) Assign(ctx context.Context, req Request, signalID uuid.UUID, professional string) (Result, error) {
+	return s.Execute(ctx, req, signalID, func(st domain.Signal, _ Sealer) (domain.Command, error) {
+		if _, err := domain.Authorize(req.Actor, domain.ActAssign, st.Target()); err != nil {
+			return nil, err // who may not assign learns nothing of the team
+		}
+		if member, known := s.Lookup.Professional(st.Network, st.Team, professional); known && !member {
+			return nil, domain.Invalid(domain.FieldError{Field: "professional_id", Message: "is not a professional of the signal's team"})
+		}
+		return domain.AssignCase{ProfessionalID: professional}, nil
 	})
 }
 
