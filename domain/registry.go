@@ -86,6 +86,7 @@ func NewRegistry() *Registry {
 		{ReferralCompleted{}, decoder[ReferralCompleted]()},
 		{FeedbackGiven{}, decoder[FeedbackGiven]()},
 		{SignalsMatched{}, decoder[SignalsMatched]()},
+		{SubjectSignalled{}, decoder[SubjectSignalled]()},
 		{CaseClosed{}, decoder[CaseClosed]()},
 		{CaseReopened{}, decoder[CaseReopened]()},
 		{SubjectRegistered{}, decoder[SubjectRegistered]()},

@@ -28,6 +28,7 @@ func registrySamples() []Event {
 		ReferralMade{ReferralID: refID, OrganisationID: "school", Service: "homework club", Reason: secret},
 		ReferralAccepted{ReferralID: refID, Note: secret}, ReferralDeclined{ReferralID: refID, Note: secret}, ReferralCompleted{ReferralID: refID, Note: secret},
 		FeedbackGiven{Code: "received"}, SignalsMatched{SubjectID: subjID, SignalIDs: []uuid.UUID{otherSig, sigID}},
+		SubjectSignalled{SubjectID: subjID, SignalID: sigID, Matched: []uuid.UUID{otherSig}},
 		CaseClosed{Outcome: "resolved", Note: secret}, reopened,
 		SubjectRegistered{SubjectID: subjID, Network: "net", Data: secret}, SubjectErased{SubjectID: subjID, RequestRef: "req-9", Basis: "request"},
 		SubjectExported{SubjectID: subjID, RequestRef: "req-8"},

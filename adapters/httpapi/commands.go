@@ -192,9 +192,10 @@ func (s *Server) raise(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !req.Actor.HasRole(domain.RoleProfessional) {
-		// A match is told only to the professionals involved, never to a
-		// volunteer or partner: they learn nothing about other signals.
-		res.Matched = nil
+		// A volunteer or partner learns nothing about other signals, nor
+		// whether the resident was known: no match and no subject id; the
+		// rest of the answer is the same for a known and a new resident.
+		res.Matched, res.SubjectID = nil, uuid.Nil
 	}
 	w.Header().Set("Location", "/v1/signals/"+res.ID)
 	return s.answer(w, http.StatusCreated, res)

@@ -43,6 +43,8 @@ type (
 		Status         string     `json:"status"`
 		MadeAt         time.Time  `json:"made_at"`
 		AnsweredAt     *time.Time `json:"answered_at,omitempty"`
+		// Notes are the partner's answers (accept, decline, complete).
+		Notes []noteView `json:"notes"`
 	}
 	feedbackView struct {
 		Code string    `json:"code"`
@@ -103,6 +105,7 @@ type (
 		ResponseDueAt  *time.Time `json:"response_due_at,omitempty"`
 		ResponseState  string     `json:"response_state"`
 		Overdue        bool       `json:"overdue"`
+		Matched        bool       `json:"matched"` // another open signal about the same resident
 		NextDue        string     `json:"next_due,omitempty"`
 		OpenReferrals  int        `json:"open_referrals"`
 		LastActivityAt time.Time  `json:"last_activity_at"`
@@ -409,7 +412,7 @@ func (s *Server) caseload(w http.ResponseWriter, r *http.Request) error {
 		item := caseloadItem{ID: c.ID, Status: string(c.Status), Urgency: c.Urgency, Categories: c.Categories,
 			SubjectName: name, TeamID: c.Team, AssigneeID: c.Assignee, ResponseState: string(state),
 			Overdue: state == domain.StateLate || state == domain.StateLate3x, NextDue: c.NextDue,
-			OpenReferrals: open, LastActivityAt: c.LastActivityAt}
+			OpenReferrals: open, Matched: len(c.Matched) > 0, LastActivityAt: c.LastActivityAt}
 		if c.FirstResponseAt.IsZero() {
 			item.ResponseDueAt = optTime(c.DueAt)
 		}
@@ -492,6 +495,15 @@ func (s *Server) teams(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// noteViews decrypts notes (erased ones read as empty).
+func noteViews(o *opener, notes []projections.Note) []noteView {
+	out := make([]noteView, 0, len(notes))
+	for _, n := range notes {
+		out = append(out, noteView{Kind: n.Kind, Text: o.open(n.Text), At: n.At, By: n.By})
+	}
+	return out
+}
+
 // caseView decrypts a case for an authorized, audited answer.
 func (s *Server) caseView(r *http.Request, c *projections.Case, subj *projections.Subject) (signalView, error) {
 	o := &opener{ctx: r.Context(), cipher: s.Cipher, subject: c.SubjectID}
@@ -516,7 +528,8 @@ func (s *Server) caseView(r *http.Request, c *projections.Case, subj *projection
 		v.FollowUps = append(v.FollowUps, followUpView{ID: f.ID, Kind: f.Kind, Outcome: f.Outcome, Note: o.open(f.Note), NextDue: f.NextDue, At: f.At, By: f.By})
 	}
 	for _, rf := range c.Referrals {
-		v.Referrals = append(v.Referrals, referralView{ID: rf.ID, OrganisationID: rf.OrganisationID, Service: rf.Service, Reason: o.open(rf.Reason), Status: string(rf.Status), MadeAt: rf.MadeAt, AnsweredAt: optTime(rf.AnsweredAt)})
+		v.Referrals = append(v.Referrals, referralView{ID: rf.ID, OrganisationID: rf.OrganisationID, Service: rf.Service, Reason: o.open(rf.Reason),
+			Status: string(rf.Status), MadeAt: rf.MadeAt, AnsweredAt: optTime(rf.AnsweredAt), Notes: noteViews(o, rf.Notes)})
 	}
 	lang := language(r)
 	for _, fb := range c.Feedback {

@@ -289,7 +289,8 @@ func (p *apiRun) headNow(t *rapid.T) uint64 {
 func (p *apiRun) fresh(t *rapid.T, pattern string, withReferral bool) (signal, referral, subject string) {
 	body := raiseBody(fmt.Sprintf("Eigenschap Persoon %d", p.n.Add(1)))
 	raised := p.command(t, "POST", "/v1/signals", "carla", body)
-	signal, subject = raised["id"].(string), raised["subject_id"].(string)
+	signal = raised["id"].(string)
+	subject = p.s.subjectOf(signal)
 	state := "in_care"
 	if !withReferral {
 		states := []string{"raised", "handed_over", "in_care", "closed", "withdrawn"}

@@ -190,7 +190,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 				case "subject":
 					raised := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody("Matrix Subject")), "subject fixture")
 					f.pos = raised.num("position")
-					path = strings.Replace(path, "{id}", raised.str("subject_id"), 1)
+					path = strings.Replace(path, "{id}", s.subjectOf(raised.str("id")), 1)
 				case "actor":
 					path = strings.Replace(path, "{id}", "anna", 1)
 				case "unknown":

@@ -172,7 +172,7 @@ func readManifestErr(dir string) error { _, err := readManifest(dir); return err
 func TestErasureSurvivesRestore(t *testing.T) {
 	s := startServerWith(t, "", map[string]string{"BUURTSIGNAAL_LOG_LEVEL": "warn"}, nil)
 	raised := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody(secretName)), "raise")
-	subject := raised.str("subject_id")
+	subject := s.subjectOf(raised.str("id"))
 	backups := t.TempDir()
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"backup", "--to", backups}, &out, io.Discard, envOf(map[string]string{"BUURTSIGNAAL_DATA_DIR": s.dataDir})); err != nil {
@@ -218,13 +218,15 @@ func TestErasureSurvivesRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sys.Close()
 	id := uuid.MustParse(subject)
 	if erased, err := sys.keys.Erased(context.Background(), id); err != nil || !erased {
 		t.Fatalf("after the restore the subject is erased = %v (%v), want true", erased, err)
 	}
 	if _, err := sys.keys.Open(context.Background(), id, []byte("x")); err == nil {
 		t.Fatal("the erased subject's data opens again after the restore")
+	}
+	if err := sys.Close(); err != nil { // no file may change while the scan reads them
+		t.Fatal(err)
 	}
 	assertNoPlaintext(t, restored, secretName, secretDesc)
 }

@@ -215,10 +215,10 @@ func TestNotificationsEndToEnd(t *testing.T) {
 	// S2 is about the same resident: matched with S1. Only team-a holds a
 	// signal of the match; team-b, subscribed to matches, hears nothing.
 	s2 := s.must(201, s.do("POST", "/v1/signals", "dirk", raiseBody("Naam Een")), "raise the same resident")
-	if s2.str("subject_id") != raised.str("subject_id") {
+	if s.subjectOf(s2.str("id")) != s.subjectOf(raised.str("id")) {
 		t.Fatalf("no match: %s", s2.raw)
 	}
-	rc.waitFor("/team-a", []string{"handed_over " + s1, "matched " + s2.str("id")})
+	rc.waitFor("/team-a", []string{"handed_over " + s1, "matched " + s1}) // about team-a's own case
 	// Referral and feedback on S1.
 	s.must(200, s.do("POST", "/v1/signals/"+s1+"/accept", "anna", nil), "accept")
 	ref := s.must(201, s.do("POST", "/v1/signals/"+s1+"/referrals", "anna", map[string]any{"organisation_id": "school-x", "reason": secretDesc}), "refer")
@@ -473,4 +473,46 @@ func BenchmarkNotifyHandover(b *testing.B) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "notifications/s")
 	b.ReportMetric(float64(lags[len(lags)/2].Milliseconds()), "lag_p50_ms")
 	b.ReportMetric(float64(lags[len(lags)*99/100].Milliseconds()), "lag_p99_ms")
+}
+
+// TestMatchNotificationsReachTeamsThatCanAct: when a new signal about a
+// resident matches a case a team holds, that team is told about its own
+// case (a link it may open, which shows the match, and its caseload marks
+// it); when the new signal is handed over later, the receiving team is told
+// of the match too.
+func TestMatchNotificationsReachTeamsThatCanAct(t *testing.T) {
+	s := startServerWith(t, "", map[string]string{"BUURTSIGNAAL_NOTIFY_SCAN_INTERVAL": "1h"}, nil)
+	rc := newReceiver(t)
+	rc.setTargets(s, []map[string]any{
+		hook("team-a", "team", "team-a", rc.url("/team-a"), "matched"),
+		hook("team-b", "team", "team-b", rc.url("/team-b"), "matched"),
+	})
+	first := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody("Match Bewoner")), "raise").str("id")
+	s.must(200, s.do("POST", "/v1/signals/"+first+"/handover", "carla", map[string]any{"team_id": "team-a"}), "handover")
+	s.must(200, s.do("POST", "/v1/signals/"+first+"/accept", "anna", nil), "accept")
+	second := s.must(201, s.do("POST", "/v1/signals", "dirk", raiseBody("Match Bewoner")), "the same resident").str("id")
+	rc.waitFor("/team-a", []string{"matched " + first})
+	rc.mu.Lock()
+	var link string
+	for _, n := range rc.got["/team-a"] {
+		link = n.Link
+	}
+	rc.mu.Unlock()
+	if !strings.HasSuffix(link, "/console/cases/"+first) {
+		t.Errorf("team-a's notification links to %q, want its own case", link)
+	}
+	c := s.must(200, s.do("GET", "/v1/signals/"+first, "anna", nil), "team-a's case")
+	if ids, _ := c.body["matched_signal_ids"].([]any); len(ids) != 1 || ids[0] != second {
+		t.Errorf("team-a's case shows matches %v, want %s", c.body["matched_signal_ids"], second)
+	}
+	load := s.must(200, s.do("GET", "/v1/caseload", "anna", nil), "caseload")
+	items, _ := load.body["items"].([]any)
+	if len(items) != 1 || items[0].(map[string]any)["matched"] != true {
+		t.Errorf("the caseload does not mark the matched case: %s", load.raw)
+	}
+	if got := rc.kinds("/team-b"); len(got) != 0 {
+		t.Errorf("team-b holds no case of the match but heard %v", got)
+	}
+	s.must(200, s.do("POST", "/v1/signals/"+second+"/handover", "dirk", map[string]any{"team_id": "team-b"}), "hand the new signal over")
+	rc.waitFor("/team-b", []string{"matched " + second})
 }

@@ -28,7 +28,7 @@ func auditItems(t *testing.T, a answer) []map[string]any {
 func TestAuditViewsStayInTheirNetwork(t *testing.T) {
 	s := startServer(t, "", nil)
 	raised := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody(secretName)), "raise")
-	id, subject := raised.str("id"), raised.str("subject_id")
+	id, subject := raised.str("id"), s.subjectOf(raised.str("id"))
 	s.must(200, s.do("POST", "/v1/signals/"+id+"/handover", "carla", map[string]any{"team_id": "team-a"}), "handover")
 	const reason = "vervanging-collega-reden-5512"
 	s.must(200, s.do("GET", "/v1/signals/"+id, "bob", nil, "X-Break-Glass-Reason", reason), "break-glass read")
@@ -60,7 +60,7 @@ func TestAuditViewsStayInTheirNetwork(t *testing.T) {
 func TestAccessRecordsHoldNoClientText(t *testing.T) {
 	s := startServer(t, "", nil)
 	raised := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody(secretName)), "raise")
-	id, subject := raised.str("id"), raised.str("subject_id")
+	id, subject := raised.str("id"), s.subjectOf(raised.str("id"))
 	s.must(200, s.do("POST", "/v1/signals/"+id+"/handover", "carla", map[string]any{"team_id": "team-a"}), "handover")
 	s.must(200, s.do("POST", "/v1/signals/"+id+"/accept", "anna", nil), "accept")
 
@@ -116,7 +116,7 @@ func TestStrictInputAndRecordedDenials(t *testing.T) {
 	var head func(context.Context) (uint64, error)
 	s := startServerHooks(t, "", nil, hooks{head: func(h func(context.Context) (uint64, error)) { head = h }})
 	raised := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody(secretName)), "raise")
-	id, subject := raised.str("id"), raised.str("subject_id")
+	id, subject := raised.str("id"), s.subjectOf(raised.str("id"))
 	before, _ := head(context.Background())
 	s.must(400, s.do("POST", "/v1/signals/"+id+"/withdraw", "carla", `{"Reason":"toch niet"}`), "Reason for reason")
 	s.must(400, s.do("POST", "/v1/signals", "carla", strings.Replace(string(mustMarshal(t, raiseBody("Andere Naam"))), `"urgency"`, `"Urgency"`, 1)), "Urgency for urgency")

@@ -292,6 +292,8 @@ type hooks struct {
 	auditor func(domain.Auditor) domain.Auditor
 	// head receives the log's head function once the server is ready.
 	head func(func(context.Context) (uint64, error))
+	// log receives the event log once the server is ready (tests read it).
+	log func(eventlog.Store)
 }
 
 // serve runs the API until ctx ends.
@@ -437,6 +439,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if h.ready != nil {
 		if h.head != nil {
 			h.head(sys.store.Head)
+		}
+		if h.log != nil {
+			h.log(sys.store)
 		}
 		h.ready <- addr
 	}

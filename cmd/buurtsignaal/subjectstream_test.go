@@ -51,7 +51,7 @@ func (s *server) get(path, who string, headers ...string) answer {
 func TestParallelExportsAllDeliver(t *testing.T) {
 	s := startServer(t, "", map[string]string{"BUURTSIGNAAL_LOG_LEVEL": "error"})
 	raised := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody(secretName)), "raise")
-	subject := raised.str("subject_id")
+	subject := s.subjectOf(raised.str("id"))
 	const n = 32
 	got := parallel(s, n, func(i int) answer {
 		return s.get("/v1/subjects/"+subject+"/export?request_ref=R-"+fmt.Sprint(i), "hanna", "X-Request-ID", fmt.Sprintf("export-%d", i))
@@ -87,7 +87,7 @@ func TestParallelExportAndErasure(t *testing.T) {
 	const rounds, exports = 6, 12
 	for round := range rounds {
 		raised := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody(fmt.Sprintf("Wis Persoon %d", round))), "raise")
-		subject := raised.str("subject_id")
+		subject := s.subjectOf(raised.str("id"))
 		got := parallel(s, exports+1, func(i int) answer {
 			if i == exports/2 {
 				defer func() { _ = recover() }()
@@ -123,7 +123,7 @@ func TestErasureCutShortIsCompletedAtStart(t *testing.T) {
 	dir := t.TempDir()
 	s := startServer(t, dir, map[string]string{"BUURTSIGNAAL_LOG_LEVEL": "error"})
 	raised := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody(secretName)), "raise")
-	subject := uuid.MustParse(raised.str("subject_id"))
+	subject := uuid.MustParse(s.subjectOf(raised.str("id")))
 	s.stop()
 	// Where earlier versions kept the list: the server moves it out of the
 	// data directory first.

@@ -21,7 +21,7 @@ func newWorld(s *server) world {
 	s.must(201, s.do("POST", "/v1/organisations", "ivo", map[string]any{"id": "school-x", "name": "School X", "kind": "school",
 		"services": []any{map[string]any{"name": "Maatschappelijk werk"}}}), "register school-x")
 	raised := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody("Wereld Persoon")), "raise")
-	w := world{signal: raised.str("id"), subject: raised.str("subject_id")}
+	w := world{signal: raised.str("id"), subject: s.subjectOf(raised.str("id"))}
 	s.must(200, s.do("POST", "/v1/signals/"+w.signal+"/handover", "carla", map[string]any{"team_id": "team-a"}), "handover")
 	s.must(200, s.do("POST", "/v1/signals/"+w.signal+"/accept", "anna", nil), "accept")
 	ref := s.must(201, s.do("POST", "/v1/signals/"+w.signal+"/referrals", "anna", map[string]any{"organisation_id": "school-x", "reason": "r"}), "refer")
