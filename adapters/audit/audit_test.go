@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -13,6 +14,8 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/goleak"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/kurrentdb"
+	"github.com/buurtsignaal/buurtsignaal/adapters/kurrentdb/kurrenttest"
 	"github.com/buurtsignaal/buurtsignaal/adapters/pebblestore"
 	"github.com/buurtsignaal/buurtsignaal/domain"
 	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
@@ -185,3 +188,82 @@ func TestBreakGlassReasonIsSealed(t *testing.T) {
 
 // TestMain fails the run when a test leaves the writer goroutine behind.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// caseloadRead is an access record of a caseload page: 50 cases, each a
+// subject and a signal.
+func caseloadRead(at time.Time) domain.Access {
+	a := domain.Access{AccessRecord: domain.AccessRecord{At: at, ActorID: "anna", ActorRole: "professional", Action: "read",
+		View: "/v1/caseload", Purpose: "care", Basis: domain.BasisTeam, Outcome: "allowed", ClientAddr: "192.0.2.10",
+		RequestID: uuid.NewString(), Network: "default"}}
+	for range 50 {
+		a.Subjects = append(a.Subjects, uuid.New())
+		a.Signals = append(a.Signals, uuid.New())
+	}
+	return a
+}
+
+// recordAtOnce records n caseload reads from n goroutines while the store
+// holds every call for a moment, so that they queue up for one group
+// commit; it returns the errors.
+func recordAtOnce(t *testing.T, log *Log, n int) []error {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			errs[i] = log.RecordAccess(ctx, caseloadRead(time.Now()))
+		}()
+	}
+	wg.Wait()
+	var failed []error
+	for _, err := range errs {
+		if err != nil {
+			failed = append(failed, err)
+		}
+	}
+	return failed
+}
+
+// TestGroupCommitsFitKurrentDBsMaximumAppendSize: 512 caseload reads at
+// once, through the KurrentDB adapter, against the protocol test server with
+// KurrentDB's default maximum append size (1 MiB), and against one set to a
+// quarter of it. The writer's group commit of those records is over 2 MB;
+// it splits it by bytes (and again when the server refuses a part), every
+// record is written, and the chain verifies.
+func TestGroupCommitsFitKurrentDBsMaximumAppendSize(t *testing.T) {
+	one, err := domain.Encode(domain.RecordAccessed{AccessRecord: caseloadRead(time.Now()).AccessRecord})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("an access record listing 50 cases: %d bytes; %d of them fill MaxBatch", len(one), MaxBatch)
+	for _, max := range []int{0, 256 << 10} {
+		t.Run(fmt.Sprintf("max append size %d", max), func(t *testing.T) {
+			srv := kurrenttest.StartWith(t, kurrenttest.Options{MaxAppendSize: max})
+			store, err := kurrentdb.Open(context.Background(), srv.URL(), kurrentdb.Options{Timeout: 20 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer store.Close()
+			log := New(store, plainCipher{}, "replica-1", time.Now)
+			defer log.Close()
+			srv.SetDelay(200 * time.Millisecond) // the first record's commit holds the writer: the rest queue up
+			failed := recordAtOnce(t, log, MaxBatch)
+			srv.SetDelay(0)
+			if len(failed) > 0 {
+				t.Fatalf("%d of %d records failed; the first: %v", len(failed), MaxBatch, failed[0])
+			}
+			rep, err := Verify(context.Background(), store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rep.OK || rep.Records != MaxBatch {
+				t.Fatalf("verify: %+v", rep)
+			}
+			t.Logf("%d records in %d appends", rep.Records, srv.Appends())
+		})
+	}
+}

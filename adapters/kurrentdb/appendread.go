@@ -30,11 +30,11 @@ func expectedRevision(e eventlog.ExpectedVersion) esdb.ExpectedRevision {
 
 // Append implements eventlog.Store. Before any I/O it validates the events
 // with eventlog.Validate (ErrEmptyAppend, ErrInvalidEvent: invalid;
-// ErrEventTooLarge: too large). It returns ErrWrongExpectedVersion
-// (conflict) when the stream is not at the expected version or the ids
-// partly overlap stored ones, ErrStreamDeleted (conflict) for a tombstoned
-// stream, ErrEventTooLarge when the server's maximum append size refuses
-// it, ErrClosed after Close, and ErrUnavailable (unavailable) when no
+// ErrEventTooLarge, ErrAppendTooLarge: too large). It returns
+// ErrWrongExpectedVersion (conflict) when the stream is not at the expected
+// version or the ids partly overlap stored ones, ErrStreamDeleted
+// (conflict) for a tombstoned stream, ErrAppendTooLarge when the server's
+// maximum append size refuses it, ErrClosed after Close, and ErrUnavailable (unavailable) when no
 // leader answers in time. A retry with the same ids and expected version
 // after a success answers the same result and writes nothing.
 func (s *Store) Append(ctx context.Context, stream string, expected eventlog.ExpectedVersion, events ...eventlog.EventData) (eventlog.AppendResult, error) {
@@ -62,8 +62,21 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventlog.Exp
 			return res, nil
 		}
 	}
+	unsent := 0 // tries the server ended before the append was sent
 	wr, err := call(ctx, s, func(ctx context.Context, c *esdb.Client) (*esdb.WriteResult, error) {
-		return c.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: expectedRevision(expected)}, data...)
+		wr, err := c.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: expectedRevision(expected)}, data...)
+		if classify(err).unsent {
+			// Once may be a dropped connection; twice in a row, the server
+			// refuses what it reads of the append: with the port's bound
+			// below KurrentDB's default, a server whose maximum append
+			// size is set lower (or that denies the write: the caller then
+			// learns so from a smaller append).
+			if unsent++; unsent == 2 {
+				return nil, domain.Wrap(domain.KindTooLarge, eventlog.ErrAppendTooLarge.Code,
+					"the event store ended the append twice before it was sent: over its maximum append size", err)
+			}
+		}
+		return wr, err
 	})
 	if err != nil {
 		return eventlog.AppendResult{}, fmt.Errorf("kurrentdb: append to %s: %w", stream, err)

@@ -26,7 +26,8 @@
 // eventlog.ErrWrongExpectedVersion (conflict), stream deleted is
 // eventlog.ErrStreamDeleted, a missing stream on a read is
 // eventlog.ErrStreamNotFound, an append over the server's maximum append
-// size is eventlog.ErrEventTooLarge, and everything else (no server, no
+// size is eventlog.ErrAppendTooLarge (an event over its maximum event size
+// eventlog.ErrEventTooLarge), and everything else (no server, no
 // leader, timeouts, access denied) is eventlog.ErrUnavailable, with the
 // cause kept for errors.Is (context.DeadlineExceeded, for one).
 //
@@ -117,8 +118,13 @@
 // difference of positions; each replica holds one $all subscription (and
 // replays from the start on restart); an idempotent retry with any or
 // stream_exists is recognised among the stream's last 64 events only; one
-// append is bounded by the port's limits and by the server's maximum append
-// size (an append over it is ErrEventTooLarge). The adapter needs no
+// append is bounded by the port's limits (eventlog.MaxAppendBytes, 1 MiB,
+// counted as KurrentDB counts it) and by the server's maximum append size
+// (an append over it is ErrAppendTooLarge). The server's MaxAppendSize
+// must therefore not be set below 1 MiB (1048576), the default of the
+// releases before late 2025 (later ones default to more); the audit writer
+// also splits a batch that a server set lower refuses.
+// The adapter needs no
 // server-side projections (scripts/kurrentdb-up.sh runs without them); if
 // system projections run, their link events are skipped like every system
 // event.

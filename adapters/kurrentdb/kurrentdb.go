@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"regexp"
@@ -417,6 +418,7 @@ type fault struct {
 	replace    bool // use a new client (this one is closed for good, or leaks)
 	reconnects bool // the client is reconnecting
 	answered   bool // the server answered: the connection works
+	unsent     bool // an append ended before it was sent: nothing written
 }
 
 func unavailable(msg string, cause error) error {
@@ -471,11 +473,25 @@ func classify(err error) fault {
 	case esdb.ErrorCodeAccessDenied, esdb.ErrorCodeUnauthenticated:
 		return fault{err: unavailable("the event store refused the credentials", err), answered: true}
 	}
+	if code == esdb.ErrorCodeUnknown && errors.Is(err, io.EOF) {
+		// The server ended an append's stream while the client was still
+		// sending it: it refused the append before reading all of it (over
+		// its maximum append size, access denied), or the connection
+		// dropped. The client keeps only the EOF, not the server's status.
+		// The server never saw the end of the append, so nothing was
+		// written and another try is safe (Append tells the causes apart),
+		// on a new client: this one does not rediscover after an EOF, and
+		// would stay on a node that is gone.
+		return fault{err: unavailable("the event store ended the append before it was sent", err), retry: true, reconnects: true, replace: true, unsent: true}
+	}
 	st, _ := status.FromError(err)
 	switch st.Code() {
 	case codes.InvalidArgument:
 		msg := st.Message()
-		if strings.Contains(msg, "Maximum Append Size") || strings.Contains(msg, "Maximum Append Event Size") {
+		if strings.Contains(msg, "Maximum Append Size") {
+			return fault{err: like(eventlog.ErrAppendTooLarge, err), answered: true}
+		}
+		if strings.Contains(msg, "Maximum Append Event Size") {
 			return fault{err: like(eventlog.ErrEventTooLarge, err), answered: true}
 		}
 		if strings.Contains(msg, "invalid position") {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -258,8 +259,10 @@ func TestClassify(t *testing.T) {
 		{"node gone", real["node gone"], eventlog.ErrUnavailable, true, true},
 		{"a client error wrapped", fmt.Errorf("context: %w", real["wrong expected version"]), eventlog.ErrWrongExpectedVersion, false, false},
 		{"raw grpc unavailable (a dropped subscription)", grpcErr(codes.Unavailable, "Server Is Not Ready"), eventlog.ErrUnavailable, true, false},
-		{"maximum append size", fmt.Errorf("x: %w", grpcErr(codes.InvalidArgument, "Maximum Append Size of 1048576 Exceeded.")), eventlog.ErrEventTooLarge, false, false},
+		{"maximum append size", fmt.Errorf("x: %w", grpcErr(codes.InvalidArgument, "Maximum Append Size of 1048576 Exceeded.")), eventlog.ErrAppendTooLarge, false, false},
+		{"maximum append event size", grpcErr(codes.InvalidArgument, "Event with Id: x and Size: 9 exceeds Maximum Append Event Size of 8."), eventlog.ErrEventTooLarge, false, false},
 		{"access denied", grpcErr(codes.PermissionDenied, "Access Denied"), eventlog.ErrUnavailable, false, false},
+		{"an append ended before it was sent (EOF)", fmt.Errorf("could not send append request. Reason: %w", io.EOF), eventlog.ErrUnavailable, true, true},
 		{"unknown", errors.New("boom"), eventlog.ErrUnavailable, false, false},
 	}
 	for _, tt := range tests {
@@ -889,19 +892,36 @@ func TestEventTypeFilters(t *testing.T) {
 }
 
 // TestMaximumAppendSize: an append the server's maximum append size
-// refuses is ErrEventTooLarge.
+// refuses (a server configured below the default) is ErrAppendTooLarge,
+// both when the client has sent every event before the refusal comes (small
+// events) and when the server ends the append while the client is still
+// sending (events over grpc's flow-control window: the client then reports
+// only an EOF, not the server's status).
 func TestMaximumAppendSize(t *testing.T) {
-	s := open(t, kurrenttest.StartWith(t, kurrenttest.Options{MaxAppendSize: 4096}).URL(), testOpts)
-	big := func() eventlog.EventData {
-		e := ev("T", 0)
-		e.Data = []byte(`"` + strings.Repeat("x", 3000) + `"`)
-		return e
+	tests := []struct {
+		name       string
+		max, event int
+	}{
+		{"sent before the refusal", 4096, 3000},
+		{"refused while sending", 256 << 10, 100 << 10},
 	}
-	_, err := s.Append(ctxT(t, 5*time.Second), "big-1", eventlog.NoStream(), big(), big())
-	if !errors.Is(err, eventlog.ErrEventTooLarge) || domain.KindOf(err) != domain.KindTooLarge {
-		t.Fatalf("err = %v, want too large", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := kurrenttest.StartWith(t, kurrenttest.Options{MaxAppendSize: tt.max})
+			s := open(t, srv.URL(), testOpts)
+			big := func() eventlog.EventData {
+				e := ev("T", 0)
+				e.Data = []byte(`"` + strings.Repeat("x", tt.event) + `"`)
+				return e
+			}
+			evs := []eventlog.EventData{big(), big(), big()}
+			_, err := s.Append(ctxT(t, 5*time.Second), "big-1", eventlog.NoStream(), evs...)
+			if !errors.Is(err, eventlog.ErrAppendTooLarge) || domain.KindOf(err) != domain.KindTooLarge {
+				t.Fatalf("err = %v, want too large", err)
+			}
+			mustAppend(t, s, "big-1", eventlog.NoStream(), evs[:tt.max/(tt.event+512)]...) // as many as fit
+		})
 	}
-	mustAppend(t, s, "big-1", eventlog.NoStream(), big())
 }
 
 func TestMetadataAndRecordedAt(t *testing.T) {

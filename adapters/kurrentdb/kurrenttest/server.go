@@ -15,7 +15,8 @@
 //     stream_exists: the first id decides, in a cache of committed ids that
 //     here holds every id); wrong expected version with both current and
 //     expected revisions; stream deleted; the required type and content-type
-//     metadata; the maximum append size. The answer's position is the last
+//     metadata; the maximum append size (1 MiB by default, counted as the
+//     server counts it). The answer's position is the last
 //     event's (commit and prepare positions alike, as for every event
 //     written through gRPC).
 //   - Streams.Read: streams forwards and backwards (a missing or deleted
@@ -86,8 +87,9 @@ type Options struct {
 	// strikes, and a client with too many strikes is sent away (GOAWAY), as
 	// by any grpc server enforcing a ping policy.
 	KeepaliveMinTime time.Duration
-	// MaxAppendSize bounds the bytes of one append's events (default
-	// 256 MiB, KurrentDB's default since it equals the chunk size).
+	// MaxAppendSize bounds the bytes of one append's events, counted as
+	// KurrentDB counts them: data, user metadata and the type twice (UTF-16)
+	// of each (default 1 MiB, KurrentDB's default MaxAppendSize).
 	MaxAppendSize int
 }
 
@@ -128,7 +130,7 @@ func newServer(opts Options, st *store, c *Cluster, index int) *Server {
 		opts.KeepaliveMinTime = 5 * time.Second
 	}
 	if opts.MaxAppendSize == 0 {
-		opts.MaxAppendSize = 256 << 20
+		opts.MaxAppendSize = 1 << 20
 	}
 	return &Server{opts: opts, store: st, cluster: c, index: index, id: uuid.New(), subs: map[int]context.CancelCauseFunc{}}
 }

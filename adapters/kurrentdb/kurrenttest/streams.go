@@ -79,7 +79,7 @@ func (x *streamsService) Append(stream api.Streams_AppendServer) error {
 		if !ok {
 			return status.Error(codes.InvalidArgument, "an event id does not parse")
 		}
-		size += len(typ) + len(m.GetData()) + len(m.GetCustomMetadata())
+		size += 2*len(typ) + len(m.GetData()) + len(m.GetCustomMetadata())
 		if size > s.opts.MaxAppendSize {
 			stream.SetTrailer(metadata.Pairs("exception", "maximum-append-size-exceeded", "maximum-append-size", strconv.Itoa(s.opts.MaxAppendSize)))
 			return status.Errorf(codes.InvalidArgument, "Maximum Append Size of %d Exceeded.", s.opts.MaxAppendSize)
