@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/google/uuid"
@@ -34,9 +35,10 @@ func expectedRevision(e eventlog.ExpectedVersion) esdb.ExpectedRevision {
 // ErrWrongExpectedVersion (conflict) when the stream is not at the expected
 // version or the ids partly overlap stored ones, ErrStreamDeleted
 // (conflict) for a tombstoned stream, ErrAppendTooLarge when the server's
-// maximum append size refuses it, ErrClosed after Close, and ErrUnavailable (unavailable) when no
-// leader answers in time. A retry with the same ids and expected version
-// after a success answers the same result and writes nothing.
+// maximum append size refuses it, ErrClosed after Close, and ErrUnavailable
+// (unavailable) when no leader answers in time. A retry with the same ids
+// and expected version after a success answers the same result and writes
+// nothing.
 func (s *Store) Append(ctx context.Context, stream string, expected eventlog.ExpectedVersion, events ...eventlog.EventData) (eventlog.AppendResult, error) {
 	if err := eventlog.Validate(stream, events); err != nil {
 		return eventlog.AppendResult{}, err
@@ -53,33 +55,32 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventlog.Exp
 		}
 		data[i] = esdb.EventData{EventID: e.ID, EventType: e.Type, ContentType: esdb.ContentTypeJson, Data: e.Data, Metadata: meta}
 	}
-	if expected.Kind == eventlog.ExpectAny || expected.Kind == eventlog.ExpectStreamExists {
-		res, done, err := s.recentRetry(ctx, stream, events)
-		if err != nil {
-			return eventlog.AppendResult{}, fmt.Errorf("kurrentdb: append to %s: %w", stream, err)
-		}
-		if done {
-			return res, nil
-		}
-	}
+	// KurrentDB recognises a retry itself with an exact revision or
+	// no_stream; with any or stream_exists the adapter checks the stream's
+	// last events first, also before retrying an append whose outcome is
+	// unknown.
+	weak := expected.Kind == eventlog.ExpectAny || expected.Kind == eventlog.ExpectStreamExists
 	unsent := 0 // tries the server ended before the append was sent
-	wr, err := call(ctx, s, func(ctx context.Context, c *esdb.Client) (*esdb.WriteResult, error) {
-		wr, err := c.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: expectedRevision(expected)}, data...)
-		if classify(err).unsent {
-			// Once may be a dropped connection; twice in a row, the server
-			// refuses what it reads of the append: with the port's bound
-			// below KurrentDB's default, a server whose maximum append
-			// size is set lower (or that denies the write: the caller then
-			// learns so from a smaller append).
-			if unsent++; unsent == 2 {
-				return nil, domain.Wrap(domain.KindTooLarge, eventlog.ErrAppendTooLarge.Code,
-					"the event store ended the append twice before it was sent: over its maximum append size", err)
+	wait := backoff{first: 20 * time.Millisecond, max: time.Second}
+	var wr *esdb.WriteResult
+	for {
+		if weak {
+			res, done, err := s.recentRetry(ctx, stream, events)
+			if err != nil {
+				return eventlog.AppendResult{}, fmt.Errorf("kurrentdb: append to %s: %w", stream, err)
+			}
+			if done {
+				return res, nil
 			}
 		}
-		return wr, err
-	})
-	if err != nil {
-		return eventlog.AppendResult{}, fmt.Errorf("kurrentdb: append to %s: %w", stream, err)
+		var err error
+		wr, err = s.appendOnce(ctx, stream, expected, data, !weak, &unsent)
+		if err == nil {
+			break
+		}
+		if !weak || !unknownOutcome(err) || !sleep(ctx, wait.next()) {
+			return eventlog.AppendResult{}, fmt.Errorf("kurrentdb: append to %s: %w", stream, err)
+		}
 	}
 	res := eventlog.AppendResult{NextRevision: wr.NextExpectedVersion, Position: wr.CommitPosition}
 	if res.Position == 0 || res.Position == math.MaxUint64 {
@@ -91,6 +92,26 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventlog.Exp
 		res.Position = got[0].Position.Commit
 	}
 	return res, nil
+}
+
+// appendOnce sends one append, with the retries call makes; unsent counts
+// the tries the server ended before the append was sent.
+func (s *Store) appendOnce(ctx context.Context, stream string, expected eventlog.ExpectedVersion, data []esdb.EventData, idempotent bool, unsent *int) (*esdb.WriteResult, error) {
+	return call(ctx, s, idempotent, func(ctx context.Context, c *esdb.Client) (*esdb.WriteResult, error) {
+		wr, err := c.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: expectedRevision(expected)}, data...)
+		if classify(err).unsent {
+			// Once may be a dropped connection; twice in a row, the server
+			// refuses what it reads of the append: with the port's bound
+			// below KurrentDB's default, a server whose maximum append
+			// size is set lower (or that denies the write: the caller then
+			// learns so from a smaller append).
+			if *unsent++; *unsent == 2 {
+				return nil, domain.Wrap(domain.KindTooLarge, eventlog.ErrAppendTooLarge.Code,
+					"the event store ended the append twice before it was sent: over its maximum append size", err)
+			}
+		}
+		return wr, err
+	})
 }
 
 // retryWindow is how many of a stream's last events an append with any or
@@ -139,7 +160,7 @@ func (s *Store) recentRetry(ctx context.Context, stream string, events []eventlo
 
 // read reads a stream with retries; a missing stream is ErrStreamNotFound.
 func (s *Store) read(ctx context.Context, stream string, dir esdb.Direction, from esdb.StreamPosition, count uint64) ([]*esdb.RecordedEvent, error) {
-	return call(ctx, s, func(ctx context.Context, c *esdb.Client) ([]*esdb.RecordedEvent, error) {
+	return call(ctx, s, true, func(ctx context.Context, c *esdb.Client) ([]*esdb.RecordedEvent, error) {
 		rs, err := c.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: dir, From: from}, count)
 		if err != nil {
 			return nil, err
@@ -235,7 +256,7 @@ const maxPage = 4096
 // readAll reads up to count raw events of $all from a position: forwards
 // from it (inclusive), or backwards before it.
 func (s *Store) readAll(ctx context.Context, dir esdb.Direction, from esdb.AllPosition, count uint64) ([]*esdb.RecordedEvent, error) {
-	return call(ctx, s, func(ctx context.Context, c *esdb.Client) ([]*esdb.RecordedEvent, error) {
+	return call(ctx, s, true, func(ctx context.Context, c *esdb.Client) ([]*esdb.RecordedEvent, error) {
 		rs, err := c.ReadAll(ctx, esdb.ReadAllOptions{Direction: dir, From: from}, count)
 		if err != nil {
 			return nil, err

@@ -58,6 +58,16 @@
 //     answers not-leader; the client then reconnects to the leader it names
 //     and the adapter retries (appends are safe to retry: same ids, same
 //     expected revision).
+//   - Elections: a node that knows no leader answers "No leader info
+//     available" (status Unknown, no leader named), which the client passes
+//     on as an unknown error. The adapter rediscovers the cluster on a new
+//     client and retries until the call's deadline (elections and
+//     not-leader answers do not count against the 8 tries other failures
+//     get). Any other status Unknown, and the server's own timeout
+//     (Aborted), may or may not have happened: reads are retried, and so
+//     are appends whose retry the server recognises (an exact revision or
+//     no_stream); an append with any or stream_exists is retried after the
+//     adapter has looked for it among the stream's last events again.
 //   - A dropped subscription (SubscriptionDropped, a raw gRPC Unavailable
 //     included) is resubscribed from the last position handed to Next (or
 //     the server's last checkpoint past it) with capped exponential backoff

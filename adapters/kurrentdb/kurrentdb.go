@@ -326,14 +326,18 @@ func run[T any](ctx context.Context, s *Store, cn *conn, op func(*esdb.Client) (
 	}
 }
 
-// maxAttempts bounds the tries of one call.
+// maxAttempts bounds the tries of one call that meet failures other than
+// an election (no leader, or a node that is no longer the leader): those
+// are waited out until the call's deadline.
 const maxAttempts = 8
 
 // call runs op with the current client under the call's deadline, retrying
-// what the client recovers from (not leader, unavailable, a closed client,
-// a connection closed under the call). It returns op's error classified
-// for the port.
-func call[T any](ctx context.Context, s *Store, op func(ctx context.Context, c *esdb.Client) (T, error)) (T, error) {
+// what the client recovers from (not leader, no leader during an election,
+// unavailable, a closed client, a connection closed under the call) and,
+// when idempotent (a read, or an append the server recognises when it is
+// retried), an answer whose outcome is unknown. It returns op's error
+// classified for the port.
+func call[T any](ctx context.Context, s *Store, idempotent bool, op func(ctx context.Context, c *esdb.Client) (T, error)) (T, error) {
 	var zero T
 	if ctx.Err() != nil {
 		return zero, unavailable("the call was cancelled", context.Cause(ctx))
@@ -342,7 +346,7 @@ func call[T any](ctx context.Context, s *Store, op func(ctx context.Context, c *
 	defer cancel()
 	ctx = s.outgoing(ctx)
 	wait := backoff{first: 20 * time.Millisecond, max: time.Second}
-	for attempt := 1; ; attempt++ {
+	for attempt := 1; ; {
 		cn, err := s.acquire()
 		if err != nil {
 			return zero, err
@@ -359,7 +363,10 @@ func call[T any](ctx context.Context, s *Store, op func(ctx context.Context, c *
 		if f.replace {
 			s.replace(cn)
 		}
-		if !f.retry || attempt == maxAttempts {
+		if !f.election {
+			attempt++
+		}
+		if !(f.retry || f.unknownOutcome && idempotent) || attempt > maxAttempts {
 			return zero, f.err
 		}
 		if !sleep(ctx, wait.next()) {
@@ -419,7 +426,19 @@ type fault struct {
 	reconnects bool // the client is reconnecting
 	answered   bool // the server answered: the connection works
 	unsent     bool // an append ended before it was sent: nothing written
+	election   bool // no node is the leader now, or this one no longer is
+	// unknownOutcome: the call may or may not have happened; retry only
+	// what is idempotent.
+	unknownOutcome bool
 }
+
+// errUnknownOutcome marks, in an error's chain, a call that may or may not
+// have happened.
+var errUnknownOutcome = errors.New("the outcome is unknown")
+
+// unknownOutcome reports whether err is a call that may or may not have
+// happened.
+func unknownOutcome(err error) bool { return errors.Is(err, errUnknownOutcome) }
 
 func unavailable(msg string, cause error) error {
 	return domain.Wrap(domain.KindUnavailable, eventlog.ErrUnavailable.Code, msg, cause)
@@ -454,7 +473,7 @@ func classify(err error) fault {
 	case esdb.ErrorCodeResourceNotFound:
 		return fault{err: like(eventlog.ErrStreamNotFound, err), answered: true}
 	case esdb.ErrorCodeNotLeader:
-		return fault{err: unavailable("the event store node is not the leader", err), retry: true, reconnects: true}
+		return fault{err: unavailable("the event store node is not the leader", err), retry: true, reconnects: true, election: true}
 	case esdb.ErrorUnavailable:
 		// The client now rediscovers on its next call, and then drops its
 		// old gRPC connection without closing it (a leak per outage): use a
@@ -463,9 +482,8 @@ func classify(err error) fault {
 	case esdb.ErrorCodeConnectionClosed:
 		return fault{err: unavailable("the event store client is closed", err), retry: true, replace: true}
 	case esdb.ErrorAborted:
-		// The server's own timeout: a write may or may not have happened,
-		// and a retry with the same ids and expected revision is idempotent.
-		return fault{err: unavailable("the event store timed out", err), retry: true, answered: true}
+		// The server's own timeout: a write may or may not have happened.
+		return fault{err: unavailable("the event store timed out", errors.Join(errUnknownOutcome, err)), unknownOutcome: true, answered: true}
 	case esdb.ErrorCodeDeadlineExceeded:
 		// Not the caller's deadline (call checks that first): the client's
 		// own, while connecting. Another try may find the server.
@@ -485,6 +503,12 @@ func classify(err error) fault {
 		return fault{err: unavailable("the event store ended the append before it was sent", err), retry: true, reconnects: true, replace: true, unsent: true}
 	}
 	st, _ := status.FromError(err)
+	if st.Code() == codes.Unknown && strings.Contains(st.Message(), "No leader info available") {
+		// A node that knows no leader (an election): it handled nothing.
+		// It names no leader, so rediscover (on a new client) and retry
+		// until the call's deadline.
+		return fault{err: unavailable("the event store cluster has no leader (an election)", err), retry: true, replace: true, election: true}
+	}
 	switch st.Code() {
 	case codes.InvalidArgument:
 		msg := st.Message()
@@ -506,6 +530,8 @@ func classify(err error) fault {
 		return fault{err: unavailable("the event store is unavailable", err), retry: true, reconnects: true}
 	case codes.PermissionDenied, codes.Unauthenticated:
 		return fault{err: unavailable("the event store refused the credentials", err), answered: true}
+	case codes.Unknown:
+		return fault{err: unavailable("the event store failed", errors.Join(errUnknownOutcome, err)), unknownOutcome: true}
 	}
 	return fault{err: unavailable("the event store failed", err)}
 }

@@ -264,6 +264,8 @@ func TestClassify(t *testing.T) {
 		{"access denied", grpcErr(codes.PermissionDenied, "Access Denied"), eventlog.ErrUnavailable, false, false},
 		{"an append ended before it was sent (EOF)", fmt.Errorf("could not send append request. Reason: %w", io.EOF), eventlog.ErrUnavailable, true, true},
 		{"unknown", errors.New("boom"), eventlog.ErrUnavailable, false, false},
+		{"no leader info (an election)", grpcErr(codes.Unknown, "No leader info available in response"), eventlog.ErrUnavailable, true, true},
+		{"status unknown: retried only when idempotent", grpcErr(codes.Unknown, "Unexpected error"), eventlog.ErrUnavailable, false, false},
 	}
 	for _, tt := range tests {
 		if tt.err == nil {
@@ -976,5 +978,103 @@ func TestKeepaliveAcceptedByAnEnforcingServer(t *testing.T) {
 	mustAppend(t, s, "idle-1", eventlog.Revision(0), ev("T", 1))
 	if srv.Connections() != 1 {
 		t.Fatalf("%d connections: the node sent the client away", srv.Connections())
+	}
+}
+
+// TestElectionsAreWaitedOut: during an election every node answers calls
+// needing the leader with "No leader info available" (status Unknown, no
+// leader named). Appends, reads, Head and a subscription started during it
+// wait it out within their deadline and go on with the new leader; the
+// appends land there once.
+func TestElectionsAreWaitedOut(t *testing.T) {
+	c := kurrenttest.StartCluster(t, 3, kurrenttest.Options{})
+	s := open(t, c.URL(), testOpts)
+	first := mustAppend(t, s, "election-1", eventlog.NoStream(), ev("T", 0))
+	c.Elect(-1)
+	time.AfterFunc(700*time.Millisecond, func() { c.Elect(2) })
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i, call := range []func(ctx context.Context) error{
+		func(ctx context.Context) error {
+			_, err := s.Append(ctx, "election-1", eventlog.Revision(0), ev("T", 1))
+			return err
+		},
+		func(ctx context.Context) error {
+			_, err := s.Append(ctx, "election-2", eventlog.Any(), ev("T", 2))
+			return err
+		},
+		func(ctx context.Context) error {
+			_, err := s.ReadStream(ctx, "election-1", eventlog.Forwards, 0, 10)
+			return err
+		},
+		func(ctx context.Context) error { _, err := s.ReadAll(ctx, 0, 10); return err },
+		func(ctx context.Context) error { _, err := s.Head(ctx); return err },
+		func(ctx context.Context) error {
+			sub, err := s.Subscribe(ctx, first.Position, eventlog.Filter{StreamPrefixes: []string{"election-"}})
+			if err != nil {
+				return err
+			}
+			defer sub.Close()
+			_, err = sub.Next(ctx)
+			return err
+		},
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := call(ctxT(t, 5*time.Second)); err != nil {
+				errs <- fmt.Errorf("call %d: %w", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	var noLeader int64
+	for _, n := range c.Nodes {
+		noLeader += n.NoLeaderAnswers()
+	}
+	t.Logf("the calls waited %v; %d no-leader answers", time.Since(start).Round(time.Millisecond), noLeader)
+	if noLeader == 0 {
+		t.Fatal("no call met the election")
+	}
+	for st, want := range map[string]int{"election-1": 2, "election-2": 1} {
+		got, err := s.ReadStream(ctxT(t, 5*time.Second), st, eventlog.Forwards, 0, 10)
+		if err != nil || len(got) != want {
+			t.Fatalf("%s: %d events, want %d; %v", st, len(got), want, err)
+		}
+	}
+}
+
+// TestUnknownOutcomes: a call answered with status Unknown may or may not
+// have happened. Reads are retried; an append is retried when a retry is
+// idempotent (an exact revision or no_stream: the server recognises it; any
+// or stream_exists: the adapter checks the stream's last events again
+// first), and lands once.
+func TestUnknownOutcomes(t *testing.T) {
+	srv := kurrenttest.Start(t)
+	s := open(t, srv.URL(), testOpts)
+	for i, exp := range []eventlog.ExpectedVersion{eventlog.NoStream(), eventlog.Revision(0), eventlog.Any(), eventlog.StreamExists()} {
+		srv.AnswerUnknown(1) // written, then answered Unknown
+		e := ev("T", i)
+		r, err := s.Append(ctxT(t, 5*time.Second), "unknown-1", exp, e)
+		if err != nil {
+			t.Fatalf("%s: %v", exp, err)
+		}
+		if r.NextRevision != uint64(i) {
+			t.Fatalf("%s: revision %d, want %d", exp, r.NextRevision, i)
+		}
+	}
+	srv.AnswerUnknown(1)
+	got, err := s.ReadStream(ctxT(t, 5*time.Second), "unknown-1", eventlog.Forwards, 0, 10)
+	if err != nil || len(got) != 4 {
+		t.Fatalf("%d events (want each append once), %v", len(got), err)
+	}
+	srv.AnswerUnknown(1)
+	if _, err := s.ReadAll(ctxT(t, 5*time.Second), 0, 10); err != nil {
+		t.Fatal(err)
 	}
 }

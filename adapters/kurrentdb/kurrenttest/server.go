@@ -45,9 +45,10 @@
 //     streams; the client pings every 10 s.
 //
 // Fault knobs let tests drop or refuse subscriptions, refuse connections,
-// answer not-leader, and delay calls; counters report appends, not-leader
-// answers, connections, subscription requests and the client's HTTP/2
-// pings.
+// answer not-leader, no leader info (an election; Cluster.Elect(-1) holds
+// one) or Unknown, and delay calls; counters report appends, not-leader and
+// no-leader answers, connections, subscription requests and the client's
+// HTTP/2 pings.
 //
 // Not implemented: batch append, persistent subscriptions, projections,
 // users and ACLs (no authentication: use tls=false), link resolution,
@@ -109,12 +110,14 @@ type Server struct {
 	subSeq int
 
 	notLeader atomic.Int64 // answer this many appends with not-leader
+	noLeader  atomic.Int64 // answer this many appends and reads with no leader info
+	unknown   atomic.Int64 // answer this many appends and reads with Unknown
 	refuse    atomic.Int64 // close this many new connections at once
 	failSubs  atomic.Int64 // fail this many subscription requests
 	failCode  atomic.Int32
 	delay     atomic.Int64 // hold appends and reads this long (ns)
 
-	appends, notLeaders, conns, refused, subscribes atomic.Int64
+	appends, notLeaders, noLeaders, conns, refused, subscribes atomic.Int64
 
 	pingMu sync.Mutex
 	pings  []time.Time
@@ -208,6 +211,17 @@ func (s *Server) FailSubscriptions(n int, code codes.Code) {
 // lost the leadership does.
 func (s *Server) AnswerNotLeader(n int) { s.notLeader.Store(int64(n)) }
 
+// AnswerNoLeader makes the next n appends and reads (subscriptions
+// included) fail with KurrentDB's answer from a node that knows no leader,
+// as during an election: status Unknown, "No leader info available in
+// response", with no trailers. Nothing is written.
+func (s *Server) AnswerNoLeader(n int) { s.noLeader.Store(int64(n)) }
+
+// AnswerUnknown makes the next n appends and reads fail with status
+// Unknown after the fact: an append is written first (the client cannot
+// know it was), a read answers nothing.
+func (s *Server) AnswerUnknown(n int) { s.unknown.Store(int64(n)) }
+
 // RefuseConnections makes the node close the next n connections as soon as
 // it accepts them.
 func (s *Server) RefuseConnections(n int) { s.refuse.Store(int64(n)) }
@@ -221,6 +235,9 @@ func (s *Server) Appends() int64 { return s.appends.Load() }
 
 // NotLeaderAnswers counts the calls answered with not-leader.
 func (s *Server) NotLeaderAnswers() int64 { return s.notLeaders.Load() }
+
+// NoLeaderAnswers counts the calls answered with no leader info.
+func (s *Server) NoLeaderAnswers() int64 { return s.noLeaders.Load() }
 
 // Connections counts the connections accepted (and not refused).
 func (s *Server) Connections() int64 { return s.conns.Load() }
@@ -325,7 +342,8 @@ func (s *Server) Pings() []time.Time {
 	return append([]time.Time(nil), s.pings...)
 }
 
-// leader reports whether this node is the leader, and the leader's address.
+// leader reports whether this node is the leader, and the leader's address
+// ("" during an election).
 func (s *Server) leader() (bool, string) {
 	if s.cluster == nil {
 		return true, s.addr
@@ -334,13 +352,30 @@ func (s *Server) leader() (bool, string) {
 }
 
 // notLeaderError is KurrentDB's answer from a node that cannot serve a call
-// needing the leader: NotFound with the leader's endpoint in the trailers.
+// needing the leader: NotFound with the leader's endpoint in the trailers,
+// or, when it knows no leader (an election), noLeaderError.
 func (s *Server) notLeaderError(setTrailer func(metadata.MD)) error {
 	_, addr := s.leader()
+	if addr == "" {
+		return s.noLeaderError()
+	}
 	host, port, _ := net.SplitHostPort(addr)
 	s.notLeaders.Add(1)
 	setTrailer(metadata.Pairs("exception", "not-leader", "leader-endpoint-host", host, "leader-endpoint-port", port))
 	return status.Error(codes.NotFound, "Leader info available")
+}
+
+// noLeaderError is KurrentDB's answer to a call needing the leader from a
+// node that knows none (RpcExceptions.NoLeaderInfo): status Unknown and no
+// trailers, so the client neither reconnects nor names a node.
+func (s *Server) noLeaderError() error {
+	s.noLeaders.Add(1)
+	return status.Error(codes.Unknown, "No leader info available in response")
+}
+
+// unknownError is an answer whose outcome the client cannot know.
+func unknownError() error {
+	return status.Error(codes.Unknown, "Unexpected error")
 }
 
 // requiresLeader reports whether the call asks for the leader and this node
@@ -482,22 +517,31 @@ func (c *Cluster) URL() string {
 	return "esdb://" + strings.Join(addrs, ",") + "?tls=false"
 }
 
-// Elect makes node i the leader; the others become followers.
+// Elect makes node i the leader; the others become followers. Elect(-1)
+// starts an election: no node is the leader, every node reports itself a
+// follower in gossip, and each answers calls needing the leader with no
+// leader info until the next Elect.
 func (c *Cluster) Elect(i int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.leader = i
 }
 
-// Leader returns the leader node.
+// Leader returns the leader node, nil during an election.
 func (c *Cluster) Leader() *Server {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.leader < 0 {
+		return nil
+	}
 	return c.Nodes[c.leader]
 }
 
 func (c *Cluster) leaderOf(s *Server) (bool, string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.leader < 0 {
+		return false, ""
+	}
 	return c.leader == s.index, c.Nodes[c.leader].addr
 }

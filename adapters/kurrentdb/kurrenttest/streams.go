@@ -89,10 +89,16 @@ func (x *streamsService) Append(stream api.Streams_AppendServer) error {
 	if err := s.hold(stream.Context()); err != nil {
 		return err
 	}
+	if take(&s.noLeader) {
+		return s.noLeaderError()
+	}
 	if take(&s.notLeader) || s.requiresLeader(stream.Context()) {
 		return s.notLeaderError(stream.SetTrailer)
 	}
 	res := s.store.append(name, expected, events)
+	if take(&s.unknown) {
+		return unknownError() // written, but the client does not learn it
+	}
 	switch res.dec {
 	case commitDeleted:
 		return streamDeleted(name, stream.SetTrailer)
@@ -203,8 +209,14 @@ func (x *streamsService) Read(req *api.ReadReq, out api.Streams_ReadServer) erro
 	if err != nil {
 		return err
 	}
+	if take(&s.noLeader) {
+		return s.noLeaderError()
+	}
 	if s.requiresLeader(out.Context()) {
 		return s.notLeaderError(out.SetTrailer)
+	}
+	if take(&s.unknown) {
+		return unknownError()
 	}
 	if o.GetSubscription() != nil {
 		return s.subscribe(o, f, interval, stringIDs, out)
