@@ -265,12 +265,32 @@ func (s *Store) readAll(ctx context.Context, dir esdb.Direction, from esdb.AllPo
 	})
 }
 
+// at is the position in $all of the port's position p: commit and
+// prepare p, after every event whose commit position is p (an event
+// written through gRPC commits itself, prepare = commit; the events of a
+// legacy explicit transaction share the commit position of their commit
+// record, after their own prepare positions).
+func at(p uint64) esdb.Position { return esdb.Position{Commit: p, Prepare: p} }
+
 func allPosition(p uint64) esdb.AllPosition {
 	if p == 0 {
 		return esdb.Start{}
 	}
-	// Events written through gRPC commit themselves: commit = prepare.
-	return esdb.Position{Commit: p, Prepare: p}
+	return at(p)
+}
+
+// before reports whether a comes before b in $all, ordered by commit, then
+// prepare position.
+func before(a, b esdb.Position) bool {
+	return a.Commit < b.Commit || a.Commit == b.Commit && a.Prepare < b.Prepare
+}
+
+// fromPosition is where a read of $all starts: the start, or a position.
+func fromPosition(p esdb.Position) esdb.AllPosition {
+	if p == (esdb.Position{}) {
+		return esdb.Start{}
+	}
+	return p
 }
 
 // ReadAll implements eventlog.Store: up to limit events after the position,
@@ -285,18 +305,21 @@ func (s *Store) ReadAll(ctx context.Context, after uint64, limit int) ([]eventlo
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout) // one deadline for every page
 	defer cancel()
 	var out []eventlog.RecordedEvent
-	cursor := after // the last position read, system events included
+	var cursor esdb.Position // the last position read, system events included
+	if after > 0 {
+		cursor = at(after)
+	}
 	for len(out) < limit {
 		count := uint64(min(max(limit-len(out)+1, 64), maxPage)) // +1: a read includes the event at its position
-		page, err := s.readAll(ctx, esdb.Forwards, allPosition(cursor), count)
+		page, err := s.readAll(ctx, esdb.Forwards, fromPosition(cursor), count)
 		if err != nil {
 			return nil, fmt.Errorf("kurrentdb: read all: %w", err)
 		}
 		for _, r := range page {
-			if r.Position.Commit <= cursor {
+			if !before(cursor, r.Position) {
 				continue
 			}
-			cursor = r.Position.Commit
+			cursor = r.Position
 			if system(r) {
 				continue
 			}
@@ -324,24 +347,24 @@ func (s *Store) Head(ctx context.Context) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	var from esdb.AllPosition = esdb.End{}
-	before := uint64(math.MaxUint64)
+	last := esdb.Position{Commit: math.MaxUint64, Prepare: math.MaxUint64}
 	for count := uint64(1); ; count = min(count*16, maxPage) {
 		page, err := s.readAll(ctx, esdb.Backwards, from, count)
 		if err != nil {
 			return 0, fmt.Errorf("kurrentdb: head: %w", err)
 		}
 		for _, r := range page {
-			if r.Position.Commit >= before {
+			if !before(r.Position, last) {
 				continue
 			}
-			before = r.Position.Commit
+			last = r.Position
 			if !system(r) {
-				return before, nil
+				return last.Commit, nil
 			}
 		}
 		if uint64(len(page)) < count {
 			return 0, nil
 		}
-		from = esdb.Position{Commit: before, Prepare: before}
+		from = last
 	}
 }

@@ -10,7 +10,14 @@
 // RecordedAt. The port's position is the event's commit position in $all:
 // every event written through gRPC commits itself, so its commit and prepare
 // positions are equal and strictly increasing, but not dense (they are byte
-// offsets in the transaction log). Reads of $all, Head and subscriptions
+// offsets in the transaction log). A log migrated from old servers may hold
+// legacy explicit transactions, whose events share the commit position of
+// their commit record and differ in prepare position: inside the adapter
+// (ReadAll's pages, Head, a subscription's de-duplication, checkpoints and
+// resumption) positions are compared whole, commit then prepare, so each of
+// them is delivered; a reader of the port sees them at one position, and a
+// reader that resumes "after" it skips the rest of that transaction (the
+// application writes none). Reads of $all, Head and subscriptions
 // skip system events (a stream or an event type starting with "$": stream
 // metadata, tombstones, projection links, settings). ReadAll and Subscribe
 // use "after position" semantics: they deliver events with a greater
@@ -73,6 +80,16 @@
 //     the server's last checkpoint past it) with capped exponential backoff
 //     and jitter, invisibly to the caller of Next. Access denied, invalid
 //     arguments and undecodable events end the subscription with an error.
+//   - A log that went backwards: before every (re)subscription the adapter
+//     reads $all at the last event the subscription received (at first, at
+//     the position it was given) and ends the subscription with
+//     eventlog.ErrLogDiverged, logged as an error, when the log ends before
+//     it (a cluster restored from an older backup), refuses it as an
+//     invalid position or holds another event there (another cluster
+//     behind the same address, a stored checkpoint of another log). A
+//     server would otherwise take such a position and wait, silently
+//     skipping every event the log writes below it. The projection runner
+//     and the notifier stop on it, and the server's readiness goes off.
 //   - Keepalive: the client pings every keepAliveInterval (default 10 s)
 //     with or without calls in flight. Below 10 s grpc would raise it to
 //     10 s anyway; the adapter makes that explicit, so servers and proxies

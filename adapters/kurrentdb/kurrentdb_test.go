@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -1077,4 +1078,129 @@ func TestUnknownOutcomes(t *testing.T) {
 	if _, err := s.ReadAll(ctxT(t, 5*time.Second), 0, 10); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestLegacyTransactionsAreDeliveredWhole: the events of a legacy explicit
+// transaction (a log written by old TCP clients) share one commit position
+// and differ in their prepare positions. ReadAll and a subscription deliver
+// each of them, also when the subscription is resumed in the middle of the
+// transaction, since the adapter compares whole (commit, prepare)
+// positions; the port's position of each is the commit position.
+func TestLegacyTransactionsAreDeliveredWhole(t *testing.T) {
+	srv := kurrenttest.Start(t)
+	s := open(t, srv.URL(), testOpts)
+	first := ev("T", 0)
+	mustAppend(t, s, "legacy-0", eventlog.NoStream(), first)
+	tx := srv.WriteTransaction("legacy-1", 3)
+	last := ev("T", 4)
+	after := mustAppend(t, s, "legacy-2", eventlog.NoStream(), last)
+	want := append(append([]uuid.UUID{first.ID}, tx...), last.ID)
+
+	all, err := s.ReadAll(ctxT(t, 5*time.Second), 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, ids(all)); diff != "" {
+		t.Fatalf("read all (-want +got):\n%s", diff)
+	}
+	if all[1].Position != all[3].Position || all[1].Position >= after.Position {
+		t.Fatalf("positions %d .. %d, %d", all[1].Position, all[3].Position, after.Position)
+	}
+	if head, err := s.Head(ctxT(t, 5*time.Second)); err != nil || head != after.Position {
+		t.Fatalf("head %d, %v; want %d", head, err, after.Position)
+	}
+	// A subscription that the server cuts after the transaction's first
+	// event resumes from the middle of it.
+	srv.CutNextSubscription(2)
+	sub, err := s.Subscribe(ctxT(t, 20*time.Second), 0, eventlog.Filter{StreamPrefixes: []string{"legacy-"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if diff := cmp.Diff(want, ids(collect(t, sub, len(want)))); diff != "" {
+		t.Fatalf("subscription (-want +got):\n%s", diff)
+	}
+	if n := srv.Subscribes(); n != 2 {
+		t.Fatalf("%d subscription requests, want 2", n)
+	}
+}
+
+// TestALogThatWentBackwardsEndsTheSubscription: a subscription that
+// resubscribes to a log restored from an older backup, or to another
+// cluster behind the same address, and one that starts from a stored
+// checkpoint that is not a position of the log, ends with ErrLogDiverged
+// (logged as an error) instead of waiting for positions the log may never
+// reach, or reading another log from a position that means nothing there.
+func TestALogThatWentBackwardsEndsTheSubscription(t *testing.T) {
+	tests := []struct {
+		name string
+		// change changes the log under a live subscription (nil: none);
+		// from is the position to subscribe after.
+		change func(srv *kurrenttest.Server, backup *kurrenttest.Snapshot)
+		from   func(last uint64) uint64
+	}{
+		{"restored from an older backup", func(srv *kurrenttest.Server, b *kurrenttest.Snapshot) { srv.Restore(b) }, nil},
+		{"restored, then written past where it was", func(srv *kurrenttest.Server, b *kurrenttest.Snapshot) {
+			srv.Restore(b)
+			raw := rawClient(t, srv.URL())
+			for i := range 20 {
+				if _, err := raw.AppendToStream(ctxT(t, 5*time.Second), fmt.Sprintf("later-%d", i), esdb.AppendToStreamOptions{},
+					esdb.EventData{EventType: "T", ContentType: esdb.ContentTypeJson, Data: []byte(`{"later":true}`)}); err != nil {
+					t.Error(err)
+				}
+			}
+		}, nil},
+		{"another cluster behind the address", func(srv *kurrenttest.Server, _ *kurrenttest.Snapshot) { srv.ReplaceLog() }, nil},
+		{"a stored checkpoint past the log's end", nil, func(last uint64) uint64 { return last + 1000 }},
+		{"a stored checkpoint that is no position of the log", nil, func(last uint64) uint64 { return last - 1 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := kurrenttest.Start(t)
+			var logs strings.Builder
+			var mu sync.Mutex
+			opts := testOpts
+			opts.Log = slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelError}))
+			s := open(t, srv.URL(), opts)
+			mustAppend(t, s, "back-1", eventlog.NoStream(), ev("T", 0))
+			backup := srv.Snapshot()
+			var last eventlog.AppendResult
+			for i := 1; i < 6; i++ {
+				last = mustAppend(t, s, "back-1", eventlog.Revision(uint64(i-1)), ev("T", i))
+			}
+			from := uint64(0)
+			if tt.from != nil {
+				from = tt.from(last.Position)
+			}
+			sub, err := s.Subscribe(ctxT(t, 20*time.Second), from, eventlog.Filter{StreamPrefixes: []string{"back-"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Close()
+			if tt.change != nil {
+				collect(t, sub, 6)
+				tt.change(srv, backup)
+			}
+			_, err = sub.Next(ctxT(t, 10*time.Second))
+			if !errors.Is(err, eventlog.ErrLogDiverged) {
+				t.Fatalf("Next = %v, want ErrLogDiverged", err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !strings.Contains(logs.String(), "level=ERROR") {
+				t.Fatalf("nothing logged as an error:\n%s", logs.String())
+			}
+		})
+	}
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -57,6 +57,11 @@ var (
 	ErrInvalidEvent         = &domain.Error{Kind: domain.KindInvalid, Code: "invalid_event", Message: "an event or stream name is invalid"}
 	ErrClosed               = &domain.Error{Kind: domain.KindUnavailable, Code: "store_closed", Message: "the event store is closed"}
 	ErrUnavailable          = &domain.Error{Kind: domain.KindUnavailable, Code: "store_unavailable", Message: "the event store cannot take writes now"}
+	// ErrLogDiverged: the store's log is not the one a position came from
+	// (restored from an older backup, another cluster behind the same
+	// address, a checkpoint of another log). Readers that resume from
+	// positions must stop: what they hold does not match the log.
+	ErrLogDiverged = &domain.Error{Kind: domain.KindInternal, Code: "log_diverged", Message: "the event log does not hold the position read from: it was restored, replaced or truncated"}
 )
 
 // ExpectedKind says what an append expects of the stream's current state.

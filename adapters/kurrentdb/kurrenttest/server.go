@@ -44,6 +44,10 @@
 //   - Keepalive: the server accepts pings every 5 s or more, with or without
 //     streams; the client pings every 10 s.
 //
+// Log knobs let tests write a legacy explicit transaction (events sharing a
+// commit position), and restore the log from a snapshot or replace it with
+// another cluster's (a log that went backwards).
+//
 // Fault knobs let tests drop or refuse subscriptions, refuse connections,
 // answer not-leader, no leader info (an election; Cluster.Elect(-1) holds
 // one) or Unknown, and delay calls; counters report appends, not-leader and
@@ -114,6 +118,7 @@ type Server struct {
 	unknown   atomic.Int64 // answer this many appends and reads with Unknown
 	refuse    atomic.Int64 // close this many new connections at once
 	failSubs  atomic.Int64 // fail this many subscription requests
+	cutSubs   atomic.Int64 // end the next subscription after this many events
 	failCode  atomic.Int32
 	delay     atomic.Int64 // hold appends and reads this long (ns)
 
@@ -206,6 +211,11 @@ func (s *Server) FailSubscriptions(n int, code codes.Code) {
 	s.failSubs.Store(int64(n))
 }
 
+// CutNextSubscription makes the next subscription request end with
+// Unavailable after it has sent n events, as a node that goes away in the
+// middle of a read.
+func (s *Server) CutNextSubscription(n int) { s.cutSubs.Store(int64(n)) }
+
 // AnswerNotLeader makes the next n appends fail with the not-leader error
 // naming the current leader (this node, if single), as a node that has just
 // lost the leadership does.
@@ -229,6 +239,44 @@ func (s *Server) RefuseConnections(n int) { s.refuse.Store(int64(n)) }
 // SetDelay holds every append and every read (not subscriptions) for d
 // before answering, or until the call is cancelled.
 func (s *Server) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
+
+// WriteTransaction writes n events (type T, empty JSON objects, with ids
+// it returns) to a stream as a legacy explicit transaction, as TCP clients
+// of old servers could, and as a log migrated from one holds: the events
+// have positions of their own (prepare positions) and share the commit
+// position of the transaction's commit record, which follows them.
+func (s *Server) WriteTransaction(stream string, n int) []uuid.UUID {
+	var evs []proposed
+	var ids []uuid.UUID
+	for range n {
+		id := uuid.New()
+		ids = append(ids, id)
+		evs = append(evs, proposed{id: id, typ: "T", json: true, data: []byte(`{}`)})
+	}
+	s.store.writeTransaction(stream, evs)
+	return ids
+}
+
+// Snapshot is a copy of a log, to restore later.
+type Snapshot struct{ st *store }
+
+// Snapshot copies the node's log as it is now (a backup).
+func (s *Server) Snapshot() *Snapshot { return &Snapshot{st: s.store.clone()} }
+
+// Restore puts the log back as it was at the snapshot, as a cluster
+// restored from a backup: what was written since is gone, and positions
+// past the snapshot's end are not in the log (yet). Live subscriptions
+// end with Unavailable, as when the node restarts.
+func (s *Server) Restore(snap *Snapshot) { s.store.reset(snap.st) }
+
+// ReplaceLog gives the node another log, as another cluster behind the
+// same address: it has a history of its own, so its positions are other
+// than the ones the first log had. Live subscriptions end with Unavailable.
+func (s *Server) ReplaceLog() {
+	other := newStore()
+	other.write("$another-cluster", "$metadata", []byte(`{"$maxCount":1000,"$acl":{}}`))
+	s.store.reset(other)
+}
 
 // Appends counts the append calls received.
 func (s *Server) Appends() int64 { return s.appends.Load() }
