@@ -78,8 +78,11 @@
 //   - A dropped subscription (SubscriptionDropped, a raw gRPC Unavailable
 //     included) is resubscribed from the last position handed to Next (or
 //     the server's last checkpoint past it) with capped exponential backoff
-//     and jitter, invisibly to the caller of Next. Access denied, invalid
-//     arguments and undecodable events end the subscription with an error.
+//     and jitter, invisibly to the caller of Next. Refused credentials
+//     (access denied, unauthenticated: a password being rotated, an ACL
+//     being changed) are retried the same way, with a warning, so that they
+//     do not stop the projections for good; invalid arguments and
+//     undecodable events end the subscription with an error.
 //   - A log that went backwards: before every (re)subscription the adapter
 //     reads $all at the last event the subscription received (at first, at
 //     the position it was given) and ends the subscription with

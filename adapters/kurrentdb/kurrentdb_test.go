@@ -407,8 +407,9 @@ func ids(evs []eventlog.RecordedEvent) []uuid.UUID {
 }
 
 // TestSubscriptionRetriesUntilTheServerAccepts: a node that refuses
-// subscriptions for a while (Unavailable) is retried with backoff; access
-// denied ends the subscription with an error.
+// subscriptions for a while (Unavailable, or access denied: a password
+// rotation, an ACL being changed) is retried with backoff; an invalid
+// argument ends the subscription with an error.
 func TestSubscriptionRetriesUntilTheServerAccepts(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -417,7 +418,7 @@ func TestSubscriptionRetriesUntilTheServerAccepts(t *testing.T) {
 		wantKind domain.Kind // 0: the events arrive
 	}{
 		{"unavailable, then accepted", codes.Unavailable, 4, 0},
-		{"access denied", codes.PermissionDenied, 1, domain.KindUnavailable},
+		{"access denied, then accepted", codes.PermissionDenied, 3, 0},
 		{"invalid argument", codes.InvalidArgument, 1, domain.KindInvalid},
 	}
 	for _, tt := range tests {
@@ -1203,4 +1204,79 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// TestConformanceOverTLSWithCredentials runs the conformance suite over TLS
+// (a self-signed certificate for the loopback address, trusted through
+// tlsCAFile) with a user's credentials, which the node checks on every
+// call.
+func TestConformanceOverTLSWithCredentials(t *testing.T) {
+	storetest.Run(t, storetest.Config{New: func(t *testing.T) eventlog.Store {
+		srv := kurrenttest.StartWith(t, kurrenttest.Options{TLS: true, Users: map[string]string{"admin": "changeit"}})
+		s, err := Open(context.Background(), srv.URLAs("admin", "changeit"), testOpts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}})
+}
+
+// TestRefusedConnections: a wrong password, no credentials, and a
+// certificate the client does not trust are ErrUnavailable within the
+// deadline, and the error names no credentials.
+func TestRefusedConnections(t *testing.T) {
+	srv := kurrenttest.StartWith(t, kurrenttest.Options{TLS: true, Users: map[string]string{"admin": "changeit"}})
+	tests := []struct{ name, url string }{
+		{"wrong password", srv.URLAs("admin", "s3cr3t-wrong")},
+		{"no credentials", srv.URL()},
+		{"an untrusted certificate", "esdb://admin:changeit@" + srv.Addr() + "?maxDiscoverAttempts=1&discoveryInterval=10"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := open(t, tt.url, Options{Timeout: 2 * time.Second})
+			start := time.Now()
+			_, err := s.Append(context.Background(), "refused-1", eventlog.NoStream(), ev("T", 0))
+			if !errors.Is(err, eventlog.ErrUnavailable) || time.Since(start) > 3*time.Second {
+				t.Fatalf("after %v: %v, want ErrUnavailable", time.Since(start), err)
+			}
+			if strings.Contains(err.Error(), "s3cr3t") || strings.Contains(err.Error(), "changeit") {
+				t.Fatalf("the error names the credentials: %v", err)
+			}
+		})
+	}
+}
+
+// TestPasswordRotationDoesNotEndTheSubscription: the node's password is
+// rotated under a live subscription, which the node then drops; while the
+// replica's credentials are refused the subscription keeps trying (with
+// backoff), and once they are accepted again it goes on where it was. So
+// an access denied during a rotation does not stop projections for good.
+func TestPasswordRotationDoesNotEndTheSubscription(t *testing.T) {
+	srv := kurrenttest.StartWith(t, kurrenttest.Options{TLS: true, Users: map[string]string{"admin": "changeit"}})
+	s := open(t, srv.URLAs("admin", "changeit"), testOpts)
+	mustAppend(t, s, "rotate-1", eventlog.NoStream(), ev("T", 0))
+	sub, err := s.Subscribe(ctxT(t, 30*time.Second), 0, eventlog.Filter{StreamPrefixes: []string{"rotate-"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	collect(t, sub, 1)
+	srv.SetPassword("admin", "rotated")
+	for srv.DropSubscriptions() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Another client, with the new password, writes meanwhile.
+	other := open(t, srv.URLAs("admin", "rotated"), testOpts)
+	later := ev("T", 1)
+	mustAppend(t, other, "rotate-1", eventlog.Revision(0), later)
+	for srv.RefusedCredentials() < 3 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := s.Append(ctxT(t, 5*time.Second), "rotate-2", eventlog.NoStream(), ev("T", 2)); !errors.Is(err, eventlog.ErrUnavailable) {
+		t.Fatalf("an append with the old password: %v", err)
+	}
+	srv.SetPassword("admin", "changeit") // the rotation is rolled back (or the replica's credentials updated)
+	if e := collect(t, sub, 1)[0]; e.ID != later.ID {
+		t.Fatalf("after the rotation: %s@%d", e.StreamID, e.Revision)
+	}
 }

@@ -22,13 +22,14 @@ const firstBackoff = 50 * time.Millisecond
 
 // Subscribe implements eventlog.Store: a catch-up subscription to $all
 // after the position, filtered on the server (see the package doc), that
-// resubscribes after drops. It returns ErrClosed after Close; it does not
-// wait for the server: the subscription connects in the background and
-// Next reports what ends it (ctx's error or context.Canceled after Close,
-// ErrClosed when the store closes, ErrUnavailable when the server refuses
-// the credentials, eventlog.ErrLogDiverged when the log is not the one the
-// position, or the events delivered, came from, a KindInternal error for
-// an event whose metadata does not decode).
+// resubscribes after drops and refused credentials. It returns ErrClosed
+// after Close; it does not wait for the server: the subscription connects
+// in the background and Next reports what ends it (ctx's error or
+// context.Canceled after Close, ErrClosed when the store closes,
+// eventlog.ErrLogDiverged when the log is not the one the position, or the
+// events delivered, came from, a KindInvalid error for a request the
+// server refuses as invalid, a KindInternal error for an event whose
+// metadata does not decode).
 //
 // Before every (re)subscription it checks that the log still holds where
 // the subscription is: the last event it received, by position and id, or
@@ -152,7 +153,11 @@ func (sub *subscription) pump() {
 		if progressed {
 			wait.reset()
 		}
-		s.log.Debug("kurrentdb: subscription dropped; resubscribing", "after", sub.last.Commit, "err", err)
+		if refused(err) {
+			s.log.Warn("kurrentdb: the event store refused the subscription's credentials; retrying", "err", f.err)
+		} else {
+			s.log.Debug("kurrentdb: subscription dropped; resubscribing", "after", sub.last.Commit, "err", err)
+		}
 		if !sleep(sub.ctx, wait.next()) {
 			return
 		}
@@ -204,20 +209,33 @@ func (sub *subscription) verify() error {
 }
 
 // terminal reports a subscription error that resubscribing cannot cure.
+// Refused credentials are not: a password being rotated, or an ACL being
+// changed, is put right on the server while the subscription keeps trying
+// (and the server is not ready meanwhile: its store probe is refused too).
 func terminal(err error) bool {
 	var de *domain.Error
 	if errors.As(err, &de) {
+		return !errors.Is(err, eventlog.ErrUnavailable)
+	}
+	var e *esdb.Error
+	if errors.As(err, &e) && (e.Code() == esdb.ErrorCodeAccessDenied || e.Code() == esdb.ErrorCodeUnauthenticated) {
+		return false
+	}
+	switch status.Code(err) {
+	case codes.InvalidArgument, codes.Unimplemented, codes.FailedPrecondition:
 		return true
 	}
+	return false
+}
+
+// refused reports an error of refused credentials.
+func refused(err error) bool {
 	var e *esdb.Error
 	if errors.As(err, &e) && (e.Code() == esdb.ErrorCodeAccessDenied || e.Code() == esdb.ErrorCodeUnauthenticated) {
 		return true
 	}
-	switch status.Code(err) {
-	case codes.PermissionDenied, codes.Unauthenticated, codes.InvalidArgument, codes.Unimplemented, codes.FailedPrecondition:
-		return true
-	}
-	return false
+	c := status.Code(err)
+	return c == codes.PermissionDenied || c == codes.Unauthenticated
 }
 
 // receive opens one subscription on cn and forwards its events until it

@@ -54,8 +54,14 @@
 // no-leader answers, connections, subscription requests and the client's
 // HTTP/2 pings.
 //
+// TLS and users: with Options.TLS the node serves over TLS with a
+// self-signed certificate for the loopback address (CAFile); with
+// Options.Users every Streams call must carry a user's basic credentials:
+// none is access denied (PermissionDenied), a wrong user or password
+// unauthenticated, as KurrentDB answers them; SetPassword rotates one.
+//
 // Not implemented: batch append, persistent subscriptions, projections,
-// users and ACLs (no authentication: use tls=false), link resolution,
+// ACLs beyond "a known user may do everything", link resolution,
 // stream metadata semantics beyond soft delete (max age, max count, ACLs),
 // scavenging, read-only replicas, FellBehind (the server does not send it
 // either), and the compatibility read messages (first/last stream position)
@@ -64,6 +70,7 @@ package kurrenttest
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"strconv"
 	"strings"
@@ -79,6 +86,7 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -96,6 +104,14 @@ type Options struct {
 	// KurrentDB counts them: data, user metadata and the type twice (UTF-16)
 	// of each (default 1 MiB, KurrentDB's default MaxAppendSize).
 	MaxAppendSize int
+	// TLS serves over TLS with a self-signed certificate for the loopback
+	// address, which CAFile names (the URL carries it as tlsCAFile); single
+	// nodes only (StartWith).
+	TLS bool
+	// Users, when not nil, are the users and passwords the node knows:
+	// every Streams call must then carry one's credentials (which the
+	// client sends only over TLS). SetPassword changes them.
+	Users map[string]string
 }
 
 // Server is one node. Start one with Start, StartWith or StartCluster.
@@ -108,6 +124,13 @@ type Server struct {
 
 	grpc *grpc.Server
 	addr string
+
+	tls     *tls.Config // nil: plain HTTP/2
+	caFile  string
+	usersMu sync.Mutex
+	users   map[string]string // nil: no authentication
+
+	refusedCreds atomic.Int64
 
 	subsMu sync.Mutex
 	subs   map[int]context.CancelCauseFunc
@@ -140,7 +163,14 @@ func newServer(opts Options, st *store, c *Cluster, index int) *Server {
 	if opts.MaxAppendSize == 0 {
 		opts.MaxAppendSize = 1 << 20
 	}
-	return &Server{opts: opts, store: st, cluster: c, index: index, id: uuid.New(), subs: map[int]context.CancelCauseFunc{}}
+	s := &Server{opts: opts, store: st, cluster: c, index: index, id: uuid.New(), subs: map[int]context.CancelCauseFunc{}}
+	if opts.Users != nil {
+		s.users = map[string]string{}
+		for u, p := range opts.Users {
+			s.users[u] = p
+		}
+	}
+	return s
 }
 
 // Start serves a single node on a fresh loopback port until the test ends.
@@ -150,6 +180,11 @@ func Start(tb testing.TB) *Server { return StartWith(tb, Options{}) }
 func StartWith(tb testing.TB, opts Options) *Server {
 	tb.Helper()
 	s := New(opts)
+	if opts.TLS {
+		if err := s.useTLS(tb.TempDir()); err != nil {
+			tb.Fatal(err)
+		}
+	}
 	s.Serve(listen(tb))
 	tb.Cleanup(s.Stop)
 	return s
@@ -167,10 +202,16 @@ func listen(tb testing.TB) net.Listener {
 // Serve serves on ln in the background until Stop.
 func (s *Server) Serve(ln net.Listener) {
 	s.addr = ln.Addr().String()
-	s.grpc = grpc.NewServer(
+	opts := []grpc.ServerOption{
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: s.opts.KeepaliveMinTime, PermitWithoutStream: true}),
-		grpc.MaxRecvMsgSize(32<<20),
-	)
+		grpc.MaxRecvMsgSize(32 << 20),
+		grpc.ChainUnaryInterceptor(s.unaryAuth),
+		grpc.ChainStreamInterceptor(s.streamAuth),
+	}
+	if s.tls != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(s.tls)))
+	}
+	s.grpc = grpc.NewServer(opts...)
 	api.RegisterStreamsServer(s.grpc, &streamsService{s: s})
 	gossipapi.RegisterGossipServer(s.grpc, &gossipService{s: s})
 	featuresapi.RegisterServerFeaturesServer(s.grpc, &featuresService{})
@@ -180,8 +221,19 @@ func (s *Server) Serve(ln net.Listener) {
 // Addr is the node's host:port.
 func (s *Server) Addr() string { return s.addr }
 
-// URL is a connection string for this node alone.
-func (s *Server) URL() string { return "esdb://" + s.addr + "?tls=false" }
+// URL is a connection string for this node alone, without credentials:
+// with TLS it names the node's certificate as tlsCAFile.
+func (s *Server) URL() string {
+	if s.tls != nil {
+		return "esdb://" + s.addr + "?tlsCAFile=" + s.caFile
+	}
+	return "esdb://" + s.addr + "?tls=false"
+}
+
+// URLAs is URL with a user's credentials.
+func (s *Server) URLAs(user, password string) string {
+	return strings.Replace(s.URL(), "esdb://", "esdb://"+user+":"+password+"@", 1)
+}
 
 // Stop stops the node at once, ending every call and connection.
 func (s *Server) Stop() {
@@ -326,6 +378,9 @@ func (l *listener) Accept() (net.Conn, error) {
 			continue
 		}
 		l.s.conns.Add(1)
+		if l.s.tls != nil {
+			return c, nil // the frames are encrypted: no ping counting
+		}
 		return &pingCounter{Conn: c, s: l.s}, nil
 	}
 }
