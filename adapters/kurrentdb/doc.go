@@ -78,7 +78,11 @@
 //   - A dropped subscription (SubscriptionDropped, a raw gRPC Unavailable
 //     included) is resubscribed from the last position handed to Next (or
 //     the server's last checkpoint past it) with capped exponential backoff
-//     and jitter, invisibly to the caller of Next. Refused credentials
+//     and jitter, invisibly to the caller of Next. The backoff starts again
+//     from its first wait after a success: an event or a checkpoint, or a
+//     subscription that stayed up longer than the longest wait (a server
+//     confirms a subscription at the end of a quiet log and may send
+//     nothing more). Refused credentials
 //     (access denied, unauthenticated: a password being rotated, an ACL
 //     being changed) are retried the same way, with a warning, so that they
 //     do not stop the projections for good; invalid arguments and
@@ -101,6 +105,11 @@
 //     raise keepAliveInterval in the connection string; -1 disables pings,
 //     and with them the detection of dead connections under idle
 //     subscriptions.
+//
+//   - Logging: the client logs a warning or an error for most failed tries,
+//     so an outage would flood the log; the adapter logs the first of each
+//     kind, then one per Options.LogEvery (a minute) with the number it
+//     left out ("suppressed").
 //
 // # Operating notes
 //

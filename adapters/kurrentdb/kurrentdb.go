@@ -35,6 +35,11 @@ type Options struct {
 	// Log receives the client's log lines (nil: discarded) and the
 	// adapter's warnings.
 	Log *slog.Logger
+	// LogEvery rate-limits warnings and errors: of each kind (the
+	// client's message template, or the adapter's message) the first is
+	// logged, then at most one per LogEvery, with the number left out
+	// (default 1 minute). During an outage every retry logs otherwise.
+	LogEvery time.Duration
 }
 
 // Store is the event log port on KurrentDB. It is safe for concurrent use.
@@ -42,7 +47,7 @@ type Store struct {
 	cfg    *esdb.Configuration
 	opts   Options
 	leader bool // send requires-leader on every call
-	log    *slog.Logger
+	log    *limitedLog
 
 	mu     sync.Mutex
 	cur    *conn
@@ -65,6 +70,50 @@ type conn struct {
 }
 
 func newConn(c *esdb.Client) *conn { return &conn{client: c, gate: make(chan struct{}, 1)} }
+
+// limitedLog passes debug and info lines on, and rate-limits warnings and
+// errors by kind: the first of a kind is logged, then at most one per
+// every, with the number left out since ("suppressed").
+type limitedLog struct {
+	log   *slog.Logger
+	every time.Duration
+
+	mu   sync.Mutex
+	last map[string]*limited // by kind: a message template
+}
+
+type limited struct {
+	at         time.Time
+	suppressed int
+}
+
+func (l *limitedLog) Debug(msg string, args ...any) { l.log.Debug(msg, args...) }
+func (l *limitedLog) Warn(msg string, args ...any)  { l.logKey(slog.LevelWarn, msg, msg, args...) }
+func (l *limitedLog) Error(msg string, args ...any) { l.logKey(slog.LevelError, msg, msg, args...) }
+
+// logKey logs msg at level, rate-limited by key from warnings up.
+func (l *limitedLog) logKey(level slog.Level, key, msg string, args ...any) {
+	if level >= slog.LevelWarn {
+		now := time.Now()
+		l.mu.Lock()
+		st := l.last[key]
+		if st == nil {
+			st = &limited{}
+			l.last[key] = st
+		}
+		if !st.at.IsZero() && now.Sub(st.at) < l.every {
+			st.suppressed++
+			l.mu.Unlock()
+			return
+		}
+		if st.suppressed > 0 {
+			args = append(args, "suppressed", st.suppressed)
+		}
+		st.at, st.suppressed = now, 0
+		l.mu.Unlock()
+	}
+	l.log.Log(context.Background(), level, msg, args...)
+}
 
 // schemes maps the connection string schemes the adapter accepts to the
 // ones the v4 client parses.
@@ -139,10 +188,14 @@ func Open(_ context.Context, connString string, opts Options) (*Store, error) {
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 5 * time.Second
 	}
-	log := opts.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if opts.LogEvery <= 0 {
+		opts.LogEvery = time.Minute
 	}
+	base := opts.Log
+	if base == nil {
+		base = slog.New(slog.DiscardHandler)
+	}
+	log := &limitedLog{log: base, every: opts.LogEvery, last: map[string]*limited{}}
 	// The call's context carries the deadline; the client's own comes
 	// later, so that a timeout is always the context's.
 	deadline := opts.Timeout + time.Second
@@ -155,8 +208,8 @@ func Open(_ context.Context, connString string, opts Options) (*Store, error) {
 		case esdb.LogError:
 			lv = slog.LevelError
 		}
-		if log.Enabled(context.Background(), lv) {
-			log.Log(context.Background(), lv, "kurrentdb client: "+fmt.Sprintf(format, args...))
+		if base.Enabled(context.Background(), lv) {
+			log.logKey(lv, format, "kurrentdb client: "+fmt.Sprintf(format, args...))
 		}
 	}
 	if cfg.Username != "" && cfg.DisableTLS {

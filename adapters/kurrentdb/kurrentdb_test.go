@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -1278,5 +1279,100 @@ func TestPasswordRotationDoesNotEndTheSubscription(t *testing.T) {
 	srv.SetPassword("admin", "changeit") // the rotation is rolled back (or the replica's credentials updated)
 	if e := collect(t, sub, 1)[0]; e.ID != later.ID {
 		t.Fatalf("after the rotation: %s@%d", e.StreamID, e.Revision)
+	}
+}
+
+// TestResubscriptionBackoffResetsAfterASuccess: a subscription confirmed at
+// the end of a quiet log hears nothing from a server that sends no
+// caught-up message; when such a subscription has stayed up for a while, a
+// drop is a first failure again: it resubscribes after the first backoff,
+// not after the longest, however many drops came before.
+func TestResubscriptionBackoffResetsAfterASuccess(t *testing.T) {
+	srv := kurrenttest.StartWith(t, kurrenttest.Options{NoCaughtUp: true})
+	opts := testOpts
+	opts.MaxBackoff = 400 * time.Millisecond
+	s := open(t, srv.URL(), opts)
+	head := mustAppend(t, s, "quiet-1", eventlog.NoStream(), ev("T", 0))
+	sub, err := s.Subscribe(ctxT(t, 30*time.Second), head.Position, eventlog.Filter{StreamPrefixes: []string{"quiet-"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	var waits []time.Duration
+	for i := 0; i < 6; i++ {
+		for srv.Subscribes() != int64(i+1) {
+			time.Sleep(2 * time.Millisecond)
+		}
+		time.Sleep(opts.MaxBackoff + 100*time.Millisecond) // a success: up longer than the longest wait
+		for srv.DropSubscriptions() == 0 {
+			time.Sleep(2 * time.Millisecond)
+		}
+		dropped := time.Now()
+		for srv.Subscribes() != int64(i+2) {
+			time.Sleep(2 * time.Millisecond)
+		}
+		waits = append(waits, time.Since(dropped).Round(time.Millisecond))
+	}
+	t.Logf("resubscribed after %v", waits)
+	for i, w := range waits {
+		if w > 180*time.Millisecond { // the first wait is 25-75 ms; the longest 200-600 ms
+			t.Fatalf("drop %d: resubscribed after %v: the backoff did not reset (%v)", i+1, w, waits)
+		}
+	}
+	later := ev("T", 1)
+	mustAppend(t, s, "quiet-1", eventlog.Revision(0), later)
+	if e := collect(t, sub, 1)[0]; e.ID != later.ID {
+		t.Fatalf("got %s@%d", e.StreamID, e.Revision)
+	}
+}
+
+// TestWarningsAreRateLimitedDuringAnOutage: while the node is gone, calls
+// and a subscription retry again and again, and the client logs a warning
+// or an error for most tries. The adapter passes on the first of each kind
+// and then at most one per LogEvery, with the number it left out.
+func TestWarningsAreRateLimitedDuringAnOutage(t *testing.T) {
+	srv := kurrenttest.Start(t)
+	var logs strings.Builder
+	var mu sync.Mutex
+	opts := Options{Timeout: 500 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, LogEvery: time.Hour,
+		Log: slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	s := open(t, srv.URL()+"&maxDiscoverAttempts=1&discoveryInterval=10&gossipTimeout=1", opts)
+	mustAppend(t, s, "outage-1", eventlog.NoStream(), ev("T", 0))
+	sub, err := s.Subscribe(ctxT(t, 30*time.Second), 0, eventlog.Filter{StreamPrefixes: []string{"outage-"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	collect(t, sub, 1)
+	srv.Stop()
+	calls := 0
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); calls++ {
+		if _, err := s.Append(context.Background(), "outage-1", eventlog.Revision(0), ev("T", 1)); err == nil {
+			t.Fatal("an append to a stopped node succeeded")
+		}
+	}
+	_ = sub.Close()
+	_ = s.Close()
+	waitUnused(t, s)
+	mu.Lock()
+	defer mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	t.Logf("%d calls in 3 s of outage: %d warning and error lines", calls, len(lines))
+	seen := map[string]int{}
+	digits := regexp.MustCompile(`[0-9]+`)
+	for _, l := range lines {
+		msg := l
+		if i := strings.Index(l, "msg="); i >= 0 {
+			msg = l[i:]
+		}
+		if i := strings.Index(msg, " suppressed="); i >= 0 {
+			msg = msg[:i]
+		}
+		seen[digits.ReplaceAllString(msg, "#")]++ // ports and counts vary
+	}
+	for msg, n := range seen {
+		if n > 1 {
+			t.Errorf("%d lines of %s", n, msg)
+		}
 	}
 }

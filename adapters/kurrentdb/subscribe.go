@@ -239,9 +239,11 @@ func refused(err error) bool {
 }
 
 // receive opens one subscription on cn and forwards its events until it
-// drops; it reports whether the server sent anything after confirming, and
-// why it ended.
-func (sub *subscription) receive(cn *conn) (bool, error) {
+// drops; it reports whether it succeeded (the server sent an event or a
+// checkpoint, or the subscription stayed up longer than the longest wait
+// between resubscriptions: a server that confirms a subscription at the
+// end of a quiet log may send nothing at all), and why it ended.
+func (sub *subscription) receive(cn *conn) (succeeded bool, _ error) {
 	s := sub.s
 	streamCtx, stop := context.WithCancel(s.outgoing(sub.ctx))
 	defer stop()
@@ -261,8 +263,9 @@ func (sub *subscription) receive(cn *conn) (bool, error) {
 		return false, err
 	}
 	defer es.Close()
-
+	up := time.Now()
 	progressed := false
+	defer func() { succeeded = progressed || time.Since(up) >= s.opts.MaxBackoff }()
 	for {
 		ev := es.Recv()
 		switch {
@@ -298,8 +301,6 @@ func (sub *subscription) receive(cn *conn) (bool, error) {
 			if p := *ev.CheckPointReached; before(sub.last, p) {
 				sub.resume, sub.last = p, p
 			}
-		case ev.CaughtUp != nil, ev.FellBehind != nil:
-			progressed = true
 		}
 	}
 }

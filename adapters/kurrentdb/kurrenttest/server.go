@@ -104,6 +104,10 @@ type Options struct {
 	// KurrentDB counts them: data, user metadata and the type twice (UTF-16)
 	// of each (default 1 MiB, KurrentDB's default MaxAppendSize).
 	MaxAppendSize int
+	// NoCaughtUp leaves out the caught-up message of subscriptions, as
+	// servers before it was added do: a subscription confirmed at the end
+	// of a quiet log then hears nothing until the next event.
+	NoCaughtUp bool
 	// TLS serves over TLS with a self-signed certificate for the loopback
 	// address, which CAFile names (the URL carries it as tlsCAFile); single
 	// nodes only (StartWith).

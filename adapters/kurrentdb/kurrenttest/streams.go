@@ -452,8 +452,10 @@ func (s *Server) subscribe(o *api.ReadReq_Options, f *filter, interval uint64, s
 					return err
 				}
 			}
-			if err := out.Send(&api.ReadResp{Content: &api.ReadResp_CaughtUp_{CaughtUp: &api.ReadResp_CaughtUp{}}}); err != nil {
-				return err
+			if !s.opts.NoCaughtUp {
+				if err := out.Send(&api.ReadResp{Content: &api.ReadResp_CaughtUp_{CaughtUp: &api.ReadResp_CaughtUp{}}}); err != nil {
+					return err
+				}
 			}
 		}
 		select {
