@@ -140,8 +140,7 @@ func (sub *subscription) pump() {
 			s.replace(cn)
 		}
 		if isInvalidPosition(f.err) {
-			sub.err = domain.Wrap(domain.KindInternal, eventlog.ErrLogDiverged.Code,
-				"the event store refused the subscription's position: the log is not the one it came from", err)
+			sub.err = diverged("the event store refused the subscription's position as not one of its log's", err)
 			s.log.Error("kurrentdb: subscription ended: the event log is not the one it was reading", "err", sub.err)
 			return
 		}
@@ -173,7 +172,7 @@ func isInvalidPosition(err error) bool {
 
 // diverged is eventlog.ErrLogDiverged with what was found.
 func diverged(msg string, cause error) error {
-	return domain.Wrap(domain.KindInternal, eventlog.ErrLogDiverged.Code, msg, cause)
+	return domain.Wrap(domain.KindInternal, eventlog.ErrLogDiverged.Code, "the event log diverged: "+msg, cause)
 }
 
 // verify checks that the log holds where the subscription is, before it
