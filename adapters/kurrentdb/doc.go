@@ -56,15 +56,18 @@
 //     While a client has not yet answered since (re)connecting, one call at
 //     a time enters it, so that calls do not queue behind a connection
 //     attempt that may close the client.
+//
 //   - A client that fails to connect (discovery exhausted, the first time or
 //     after an outage) closes itself for good; the adapter replaces it and
 //     retries.
+//
 //   - The client never sends requires-leader (it sets it on the wrong
 //     side of the call): with nodePreference=leader (the default here) the
 //     adapter sends it on every call, so a node that is no longer the leader
 //     answers not-leader; the client then reconnects to the leader it names
 //     and the adapter retries (appends are safe to retry: same ids, same
 //     expected revision).
+//
 //   - Elections: a node that knows no leader answers "No leader info
 //     available" (status Unknown, no leader named), which the client passes
 //     on as an unknown error. The adapter rediscovers the cluster on a new
@@ -75,6 +78,7 @@
 //     are appends whose retry the server recognises (an exact revision or
 //     no_stream); an append with any or stream_exists is retried after the
 //     adapter has looked for it among the stream's last events again.
+//
 //   - A dropped subscription (SubscriptionDropped, a raw gRPC Unavailable
 //     included) is resubscribed from the last position handed to Next (or
 //     the server's last checkpoint past it) with capped exponential backoff
@@ -82,11 +86,12 @@
 //     from its first wait after a success: an event or a checkpoint, or a
 //     subscription that stayed up longer than the longest wait (a server
 //     confirms a subscription at the end of a quiet log and may send
-//     nothing more). Refused credentials
-//     (access denied, unauthenticated: a password being rotated, an ACL
-//     being changed) are retried the same way, with a warning, so that they
-//     do not stop the projections for good; invalid arguments and
-//     undecodable events end the subscription with an error.
+//     nothing more). Refused credentials (access denied, unauthenticated:
+//     a password being rotated, an ACL being changed) are retried the same
+//     way, with a warning, so that they do not stop the projections for
+//     good; invalid arguments and undecodable events end the subscription
+//     with an error.
+//
 //   - A log that went backwards: before every (re)subscription the adapter
 //     reads $all at the last event the subscription received (at first, at
 //     the position it was given) and ends the subscription with
@@ -97,6 +102,7 @@
 //     server would otherwise take such a position and wait, silently
 //     skipping every event the log writes below it. The projection runner
 //     and the notifier stop on it, and the server's readiness goes off.
+//
 //   - Keepalive: the client pings every keepAliveInterval (default 10 s)
 //     with or without calls in flight. Below 10 s grpc would raise it to
 //     10 s anyway; the adapter makes that explicit, so servers and proxies
@@ -150,8 +156,19 @@
 // and replica at once. Nothing has to be deleted or scavenged from
 // KurrentDB for an erasure, and the log's audit and monitoring facts stay
 // intact. Do not delete or truncate the application's streams (maxAge,
-// maxCount, $tb): projections replay the whole log. Scavenging remains an
+// maxCount, $tb): projections replay the whole log, and a scavenge after
+// such a limit takes cases' history, audit records (verify then fails) and
+// the recognition of idempotent retries with it. Scavenging remains an
 // ordinary storage operation for KurrentDB's own streams.
+//
+// What stays readable: each event's metadata is JSON in clear in every
+// node and every KurrentDB backup, beyond the reach of an erasure: the
+// actor's id and role, on-behalf-of, request, correlation and causation
+// ids, network, occurred-at, schema version and the idempotency
+// fingerprint (a keyed digest); so are stream names, event types, the
+// fields kept in clear for monitoring, and the access records (ids, roles,
+// views, purposes, outcomes, client addresses). They are pseudonymous: keep
+// KurrentDB's backups as the audit trail is kept.
 //
 // Limits: positions are not dense, so "how many events" is never a
 // difference of positions; each replica holds one $all subscription (and
