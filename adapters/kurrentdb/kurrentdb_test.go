@@ -1254,7 +1254,11 @@ func TestRefusedConnections(t *testing.T) {
 // an access denied during a rotation does not stop projections for good.
 func TestPasswordRotationDoesNotEndTheSubscription(t *testing.T) {
 	srv := kurrenttest.StartWith(t, kurrenttest.Options{TLS: true, Users: map[string]string{"admin": "changeit"}})
-	s := open(t, srv.URLAs("admin", "changeit"), testOpts)
+	var logs strings.Builder
+	var mu sync.Mutex
+	opts := testOpts
+	opts.Log = slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	s := open(t, srv.URLAs("admin", "changeit"), opts)
 	mustAppend(t, s, "rotate-1", eventlog.NoStream(), ev("T", 0))
 	sub, err := s.Subscribe(ctxT(t, 30*time.Second), 0, eventlog.Filter{StreamPrefixes: []string{"rotate-"}})
 	if err != nil {
@@ -1279,6 +1283,14 @@ func TestPasswordRotationDoesNotEndTheSubscription(t *testing.T) {
 	srv.SetPassword("admin", "changeit") // the rotation is rolled back (or the replica's credentials updated)
 	if e := collect(t, sub, 1)[0]; e.ID != later.ID {
 		t.Fatalf("after the rotation: %s@%d", e.StreamID, e.Revision)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logs.String(), "level=WARN msg=\"kurrentdb: the event store refused the subscription's credentials; retrying\"") {
+		t.Fatalf("no warning about the refused credentials:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), "changeit") || strings.Contains(logs.String(), "rotated") {
+		t.Fatalf("a password is in the log:\n%s", logs.String())
 	}
 }
 

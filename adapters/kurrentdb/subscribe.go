@@ -115,7 +115,11 @@ func (sub *subscription) pump() {
 			return
 		}
 		if err != nil { // the check could not be made now: try again
-			s.log.Debug("kurrentdb: subscription: the log could not be checked; retrying", "err", err)
+			if refused(err) {
+				s.log.Warn("kurrentdb: the event store refused the subscription's credentials; retrying", "err", err)
+			} else {
+				s.log.Debug("kurrentdb: subscription: the log could not be checked; retrying", "err", err)
+			}
 			if errors.Is(err, eventlog.ErrClosed) {
 				sub.err = err
 				return
