@@ -148,19 +148,25 @@ const metadataOverhead = 256
 // separator sequence becomes part of a \uXXXX escape, quotes and
 // backslashes are doubled.
 func jsonStringBound(s string) int {
-	n := 0
+	n := len(s)
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c < 0x20, c == '<', c == '>', c == '&', c >= 0x80:
-			n += 6
-		case c == '"', c == '\\':
-			n += 2
-		default:
-			n++
-		}
+		n += int(jsonExtra[s[i]])
 	}
 	return n
 }
+
+// jsonExtra is what a byte may add to its one in a JSON string.
+var jsonExtra = func() (t [256]uint8) {
+	for c := range t {
+		switch {
+		case c < 0x20, c == '<', c == '>', c == '&', c >= 0x80:
+			t[c] = 5
+		case c == '"', c == '\\':
+			t[c] = 1
+		}
+	}
+	return t
+}()
 
 // AppendSize is what an append counts against MaxAppendBytes: every
 // event's Size plus its type once more, as KurrentDB counts an append
@@ -302,15 +308,18 @@ func Validate(stream string, events []EventData) error {
 	if stream == "" || len(stream) > MaxStreamLength || strings.HasPrefix(stream, "$") || !isPrintable(stream) {
 		return ErrInvalidEvent
 	}
+	total := 0
 	for _, e := range events {
 		if e.ID == uuid.Nil || e.Type == "" || len(e.Type) > MaxTypeLength || !isPrintable(e.Type) {
 			return ErrInvalidEvent
 		}
-		if e.Size() > MaxEventBytes {
+		size := e.Size()
+		if size > MaxEventBytes {
 			return ErrEventTooLarge
 		}
+		total += size + len(e.Type) // as AppendSize counts
 	}
-	if AppendSize(events) > MaxAppendBytes {
+	if total > MaxAppendBytes {
 		return ErrAppendTooLarge
 	}
 	return nil
