@@ -267,3 +267,73 @@ func TestGroupCommitsFitKurrentDBsMaximumAppendSize(t *testing.T) {
 		})
 	}
 }
+
+// failingStore fails the append calls after the first ok of them.
+type failingStore struct {
+	eventlog.Store
+	mu      sync.Mutex
+	ok      int
+	appends int
+}
+
+func (f *failingStore) Append(ctx context.Context, stream string, exp eventlog.ExpectedVersion, evs ...eventlog.EventData) (eventlog.AppendResult, error) {
+	f.mu.Lock()
+	f.appends++
+	fail := f.appends > f.ok
+	f.mu.Unlock()
+	if fail {
+		return eventlog.AppendResult{}, eventlog.ErrUnavailable
+	}
+	return f.Store.Append(ctx, stream, exp, evs...)
+}
+
+// TestAPartlyWrittenGroupCommitAnswersEachRecord: a group commit split in
+// several appends of which the second fails answers the records of the
+// first as written and the others as failed (their reads fail closed); the
+// next record continues the chain from what was written.
+func TestAPartlyWrittenGroupCommitAnswersEachRecord(t *testing.T) {
+	base, err := pebblestore.Open(t.TempDir(), pebblestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer base.Close()
+	store := &failingStore{Store: base, ok: 1}
+	log := New(store, plainCipher{}, "r", time.Now)
+	defer log.Close()
+	now := time.Now()
+	batch := make([]*pending, 40)
+	for i := range batch {
+		rec := caseloadRead(now).AccessRecord
+		batch[i] = &pending{event: domain.RecordAccessed{AccessRecord: rec}, rec: rec, done: make(chan error, 1)}
+	}
+	// Called the way the writer calls it, with a bound of about ten
+	// records an append.
+	log.maxBytes = 10 * 5000
+	log.commit(batch)
+	written := 0
+	for i, p := range batch {
+		err := <-p.done
+		if err == nil {
+			if i != written {
+				t.Fatalf("record %d written after a failed one", i)
+			}
+			written++
+		}
+	}
+	if written == 0 || written == len(batch) {
+		t.Fatalf("%d of %d records written, want the first append's", written, len(batch))
+	}
+	store.mu.Lock()
+	store.ok = 1 << 30
+	store.mu.Unlock()
+	if err := log.RecordAccess(context.Background(), caseloadRead(time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Verify(context.Background(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK || rep.Records != written+1 {
+		t.Fatalf("%d written, then one: %+v", written, rep)
+	}
+}
