@@ -485,13 +485,18 @@ type fault struct {
 	unknownOutcome bool
 }
 
-// errUnknownOutcome marks, in an error's chain, a call that may or may not
+// outcomeUnknown marks, in an error's chain, a call that may or may not
 // have happened.
-var errUnknownOutcome = errors.New("the outcome is unknown")
+type outcomeUnknown struct{ error }
+
+func (e outcomeUnknown) Unwrap() error { return e.error }
 
 // unknownOutcome reports whether err is a call that may or may not have
 // happened.
-func unknownOutcome(err error) bool { return errors.Is(err, errUnknownOutcome) }
+func unknownOutcome(err error) bool {
+	var u outcomeUnknown
+	return errors.As(err, &u)
+}
 
 func unavailable(msg string, cause error) error {
 	return domain.Wrap(domain.KindUnavailable, eventlog.ErrUnavailable.Code, msg, cause)
@@ -536,7 +541,7 @@ func classify(err error) fault {
 		return fault{err: unavailable("the event store client is closed", err), retry: true, replace: true}
 	case esdb.ErrorAborted:
 		// The server's own timeout: a write may or may not have happened.
-		return fault{err: unavailable("the event store timed out", errors.Join(errUnknownOutcome, err)), unknownOutcome: true, answered: true}
+		return fault{err: unavailable("the event store timed out", outcomeUnknown{err}), unknownOutcome: true, answered: true}
 	case esdb.ErrorCodeDeadlineExceeded:
 		// Not the caller's deadline (call checks that first): the client's
 		// own, while connecting. Another try may find the server.
@@ -584,7 +589,7 @@ func classify(err error) fault {
 	case codes.PermissionDenied, codes.Unauthenticated:
 		return fault{err: unavailable("the event store refused the credentials", err), answered: true}
 	case codes.Unknown:
-		return fault{err: unavailable("the event store failed", errors.Join(errUnknownOutcome, err)), unknownOutcome: true}
+		return fault{err: unavailable("the event store failed", outcomeUnknown{err}), unknownOutcome: true}
 	}
 	return fault{err: unavailable("the event store failed", err)}
 }
