@@ -99,7 +99,7 @@
 //     it (a cluster restored from an older backup), refuses it as an
 //     invalid position or holds another event there (another cluster
 //     behind the same address, a stored checkpoint of another log). A
-//     server would otherwise take such a position and wait, silently
+//     server may otherwise take such a position and wait, silently
 //     skipping every event the log writes below it. The projection runner
 //     and the notifier stop on it, and the server's readiness goes off.
 //
