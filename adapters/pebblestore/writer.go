@@ -22,10 +22,10 @@ import (
 // returns once its group commit is synced. It returns the port's errors:
 // eventlog.ErrWrongExpectedVersion (conflict, also for a retry whose ids
 // only partly match the stored ones), ErrEmptyAppend or ErrInvalidEvent
-// (invalid), ErrEventTooLarge (too large), ErrClosed after Close, and
-// ErrUnavailable once a commit or sync has failed (until reopened). A ctx
-// that ends before the writer takes the append returns ctx.Err() and
-// writes nothing; once taken, the append's outcome is awaited.
+// (invalid), ErrEventTooLarge or ErrAppendTooLarge (too large), ErrClosed
+// after Close, and ErrUnavailable once a commit or sync has failed (until
+// reopened). A ctx that ends before the writer takes the append returns
+// ctx.Err() and writes nothing; once taken, the append's outcome is awaited.
 func (s *Store) Append(ctx context.Context, stream string, expected eventlog.ExpectedVersion, events ...eventlog.EventData) (eventlog.AppendResult, error) {
 	if err := eventlog.Validate(stream, events); err != nil {
 		return eventlog.AppendResult{}, err

@@ -73,6 +73,9 @@ type Config struct {
 	SMTPPassword         string        `env:"BUURTSIGNAAL_SMTP_PASSWORD" help:"SMTP AUTH PLAIN password"`
 	SMTPCAFile           string        `env:"BUURTSIGNAAL_SMTP_CA_FILE" flag:"smtp-ca-file" help:"PEM certificates to trust for the relay's STARTTLS (default: the system's)"`
 
+	ReadyInterval time.Duration `env:"BUURTSIGNAAL_READY_INTERVAL" envDefault:"2s" flag:"ready-interval" help:"how often the server probes the event store and its projections for GET /readyz and buurtsignaal_ready"`
+	ReadyMaxLag   time.Duration `env:"BUURTSIGNAAL_READY_MAX_LAG" envDefault:"30s" flag:"ready-max-lag" help:"not ready while the projections have not applied what the log held this long ago (a stalled or refused subscription)"`
+
 	LogLevel        string        `env:"BUURTSIGNAAL_LOG_LEVEL" envDefault:"info" flag:"log-level" help:"debug, info, warn or error"`
 	ShutdownTimeout time.Duration `env:"BUURTSIGNAAL_SHUTDOWN_TIMEOUT" envDefault:"15s" flag:"shutdown-timeout" help:"how long shutdown waits for in-flight requests"`
 }

@@ -263,6 +263,10 @@ func (s *system) startProjections(ctx context.Context) (wait func() error, err e
 	go func() {
 		defer wg.Done()
 		runErr = s.runner.Run(ctx)
+		if runErr != nil && ctx.Err() == nil {
+			// Readiness goes off with it; say why, once, loudly.
+			s.log.Error("projections stopped", "err", runErr)
+		}
 	}()
 	head, err := s.store.Head(ctx)
 	if err == nil {
@@ -343,6 +347,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	bg, stopBackground := context.WithCancel(ctx)
 	defer stopBackground()
 	go sys.retentionLoop(bg)
+	ready := newReadiness(sys.store.Head, sys.runner.Position, sys.runner.CaughtUp, sys.runner.Err,
+		cfg.ReadyInterval, cfg.ReadyMaxLag, log, sys.metrics)
+	readyDone := make(chan struct{})
+	go func() { defer close(readyDone); ready.run(bg) }()
+	defer func() { stopBackground(); <-readyDone }()
 	authn, err := authenticator(ctx, cfg, sys.tokens)
 	if err != nil {
 		return err
@@ -368,7 +377,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		Log: log, Auth: authn, App: sys.app, Runner: sys.runner, Cases: sys.cases, Subjects: sys.subjects,
 		Orgs: sys.orgs, Cipher: sys.keys, Auditor: auditor, Audit: sys.audit, Metrics: sys.metrics, Now: sys.now,
 		RequireMFA: !cfg.NoMFA, Verify: sys.verify, RateLimit: float64(cfg.RateLimit), RateBurst: cfg.RateBurst,
-		Ready:         func() bool { return sys.runner.CaughtUp() },
+		Ready:         ready.Ready,
 		Notifications: notifications(notifier),
 		ClientAddr:    clientAddr,
 	})
