@@ -2,20 +2,14 @@ package keystore
 
 import (
 	"context"
-	"crypto/rand"
-	"io"
 	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/google/uuid"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/internal/subjectkeys"
 	"github.com/buurtsignaal/buurtsignaal/domain"
 )
-
-// blindIndexAD is the associated data of the wrapped blind index key.
-var blindIndexAD = []byte("buurtsignaal blind index")
-
-var randReader io.Reader = rand.Reader
 
 // BlindIndex returns the store's blind index. Its key (32 random bytes,
 // made with the store) is kept in the store, wrapped by the master AEAD.
@@ -24,28 +18,20 @@ func (s *Store) BlindIndex() domain.BlindIndex { return s.index }
 // loadBlindIndex unwraps the blind index key, creating it on first use. It
 // fails with ErrMasterKeyMismatch when the key does not open: the store was
 // made under another master key.
-func (s *Store) loadBlindIndex() (*BlindIndex, error) {
+func (s *Store) loadBlindIndex() (*subjectkeys.BlindIndex, error) {
 	wrapped, ok, err := s.get(blindKey)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		raw := make([]byte, 32)
-		if _, err := io.ReadFull(randReader, raw); err != nil {
-			return nil, err
-		}
-		if wrapped, err = s.master.Encrypt(raw, blindIndexAD); err != nil {
+		if wrapped, err = subjectkeys.NewBlindKey(s.master); err != nil {
 			return nil, err
 		}
 		if err := s.db.Set(blindKey, wrapped, pebble.Sync); err != nil {
 			return nil, err
 		}
 	}
-	raw, err := s.master.Decrypt(wrapped, blindIndexAD)
-	if err != nil {
-		return nil, wrapAs(ErrMasterKeyMismatch, err)
-	}
-	return NewBlindIndex(raw), nil
+	return subjectkeys.OpenBlindKey(s.master, wrapped)
 }
 
 func checkIndexArgs(network, token string) error {
