@@ -2,7 +2,6 @@ package keystore
 
 import (
 	"context"
-	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/google/uuid"
@@ -34,25 +33,11 @@ func (s *Store) loadBlindIndex() (*subjectkeys.BlindIndex, error) {
 	return subjectkeys.OpenBlindKey(s.master, wrapped)
 }
 
-func checkIndexArgs(network, token string) error {
-	var fields []domain.FieldError
-	if strings.IndexByte(network, 0) >= 0 {
-		fields = append(fields, domain.FieldError{Field: "network", Message: "must not hold NUL bytes"})
-	}
-	if token == "" {
-		fields = append(fields, domain.FieldError{Field: "token", Message: "must be non-empty"})
-	}
-	if fields != nil {
-		return domain.Invalid(fields...)
-	}
-	return nil
-}
-
 // Find implements domain.SubjectIndex: the subject indexed under token in the
 // network. An erased subject is not found. Errors: KindInvalid for a network
 // with a NUL byte or an empty token, ErrClosed, KindInternal.
 func (s *Store) Find(_ context.Context, network, token string) (uuid.UUID, bool, error) {
-	if err := checkIndexArgs(network, token); err != nil {
+	if err := subjectkeys.CheckIndexArgs(network, token); err != nil {
 		return uuid.Nil, false, err
 	}
 	if err := s.enter(); err != nil {
@@ -84,7 +69,7 @@ func (s *Store) Find(_ context.Context, network, token string) (uuid.UUID, bool,
 // Errors: domain.ErrErased for an erased subject, KindInvalid for a network
 // with a NUL byte or an empty token, ErrClosed and "canceled" (KindUnavailable), KindInternal.
 func (s *Store) Put(ctx context.Context, network, token string, subject uuid.UUID) error {
-	if err := checkIndexArgs(network, token); err != nil {
+	if err := subjectkeys.CheckIndexArgs(network, token); err != nil {
 		return err
 	}
 	if err := s.enter(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"io"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/tink-crypto/tink-go/v2/aead"
@@ -92,6 +93,22 @@ func Open(a tink.AEAD, id uuid.UUID, ciphertext []byte) ([]byte, error) {
 		return nil, WrapAs(ErrCiphertext, err)
 	}
 	return pt, nil
+}
+
+// CheckIndexArgs checks the arguments of a blind index Find or Put: a
+// network without NUL bytes and a non-empty token (KindInvalid otherwise).
+func CheckIndexArgs(network, token string) error {
+	var fields []domain.FieldError
+	if strings.IndexByte(network, 0) >= 0 {
+		fields = append(fields, domain.FieldError{Field: "network", Message: "must not hold NUL bytes"})
+	}
+	if token == "" {
+		fields = append(fields, domain.FieldError{Field: "token", Message: "must be non-empty"})
+	}
+	if fields != nil {
+		return domain.Invalid(fields...)
+	}
+	return nil
 }
 
 // blindIndexAD is the associated data of the wrapped blind index key.
