@@ -259,6 +259,10 @@ func (s *Store) Count() (int, error) {
 	return int(s.counted.Load()), nil
 }
 
+// Erasures returns how many erasures (of every replica) this replica's
+// erasure watch has seen since Open: a hint that a scavenge has work.
+func (s *Store) Erasures() int64 { return s.erasures.Load() }
+
 // classify turns an error of a call to the cluster into a *domain.Error:
 // a *domain.Error stays, the caller's canceled context is "canceled",
 // timeouts, unavailable nodes and refused credentials are ErrUnavailable,
