@@ -116,7 +116,9 @@ func (s *Store) Put(ctx context.Context, network, token string, subject uuid.UUI
 	}
 	// An erasure of the subject that read its key stream after the entry
 	// was recorded, but deleted the index entries before this one was
-	// written, would leave it behind: look, and take it back.
+	// written, would leave it behind: look, and take it back. (Writing the
+	// entry first and recording it second saves this read, but a crash
+	// between the two would leave an entry no erasure knows of.)
 	k, err := s.readKey(ctx, subject)
 	if err != nil {
 		return err
