@@ -240,7 +240,7 @@ func (c *Client) members(ctx context.Context) ([]member, error) {
 // dial connects to one node as the v4 client would: TLS unless tls=false,
 // with its CA, client certificate and basic credentials.
 func (c *Client) dial(addr string) (*grpc.ClientConn, error) {
-	var creds credentials.TransportCredentials = insecure.NewCredentials()
+	creds := insecure.NewCredentials()
 	opts := []grpc.DialOption{}
 	if !c.cfg.DisableTLS {
 		tc := &tls.Config{InsecureSkipVerify: c.cfg.SkipCertificateVerification, RootCAs: c.cfg.RootCAs} //nolint:gosec // as the connection string says
