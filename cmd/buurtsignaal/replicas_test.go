@@ -135,7 +135,7 @@ func TestErasuresApplyToTheCluster(t *testing.T) {
 	}
 
 	// The replica's own file lists the second: its next start erases it.
-	if err := os.WriteFile(filepath.Join(dataDir, "erased-subjects"), []byte(second.String()+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(erasedFile(Config{DataDir: dataDir}), []byte(second.String()+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	startServer(t, dataDir, replicaEnv(srv.URL(), master, "a")).stop()
