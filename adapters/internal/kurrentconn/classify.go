@@ -2,6 +2,7 @@ package kurrentconn
 
 import (
 	"errors"
+	"io"
 	"strings"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
@@ -36,6 +37,12 @@ type Fault struct {
 	Replace    bool // use a new client (this one is closed for good, or leaks)
 	Reconnects bool // the client is reconnecting
 	Answered   bool // the server answered: the connection works
+	// Election: no node is the leader now, or this one no longer is; Call
+	// waits it out until the deadline instead of counting it as a try.
+	Election bool
+	// UnknownOutcome: the call may or may not have happened; only an
+	// idempotent call may be retried (every call through Call is).
+	UnknownOutcome bool
 }
 
 // Classify tells what an error of the v4 client (or of Call) is. It looks
@@ -66,7 +73,7 @@ func Classify(err error) Fault {
 	case esdb.ErrorCodeResourceNotFound:
 		return Fault{Code: StreamNotFound, Message: "the stream does not exist", Answered: true}
 	case esdb.ErrorCodeNotLeader:
-		return Fault{Code: Unavailable, Message: "the event store node is not the leader", Retry: true, Reconnects: true}
+		return Fault{Code: Unavailable, Message: "the event store node is not the leader", Retry: true, Reconnects: true, Election: true}
 	case esdb.ErrorUnavailable:
 		// The client now rediscovers on its next call, and then drops its
 		// old gRPC connection without closing it: use a new client instead.
@@ -74,15 +81,27 @@ func Classify(err error) Fault {
 	case esdb.ErrorCodeConnectionClosed:
 		return Fault{Code: Unavailable, Message: "the event store client is closed", Retry: true, Replace: true}
 	case esdb.ErrorAborted:
-		// The server's own timeout: a retry with the same ids and expected
-		// revision is idempotent.
-		return Fault{Code: Unavailable, Message: "the event store timed out", Retry: true, Answered: true}
+		// The server's own timeout: a write may or may not have happened;
+		// a retry with the same ids and expected revision is idempotent.
+		return Fault{Code: Unavailable, Message: "the event store timed out", Retry: true, Answered: true, UnknownOutcome: true}
 	case esdb.ErrorCodeDeadlineExceeded:
 		return Fault{Code: Unavailable, Message: "the event store did not answer in time", Retry: true}
 	case esdb.ErrorCodeAccessDenied, esdb.ErrorCodeUnauthenticated:
 		return Fault{Code: Denied, Message: "the event store refused the credentials", Answered: true}
 	}
+	if code == esdb.ErrorCodeUnknown && errors.Is(err, io.EOF) {
+		// The server ended an append's stream while the client was still
+		// sending it (a refusal before reading it all, or a dropped
+		// connection): nothing was written. Retry on a new client, which
+		// rediscovers (this one would stay on a node that may be gone).
+		return Fault{Code: Unavailable, Message: "the event store ended the call before it was sent", Retry: true, Reconnects: true, Replace: true}
+	}
 	st, _ := status.FromError(err)
+	if st.Code() == codes.Unknown && strings.Contains(st.Message(), "No leader info available") {
+		// A node that knows no leader (an election): it handled nothing and
+		// names no leader, so rediscover on a new client and retry.
+		return Fault{Code: Unavailable, Message: "the event store cluster has no leader (an election)", Retry: true, Replace: true, Election: true}
+	}
 	switch st.Code() {
 	case codes.FailedPrecondition:
 		// A delete or tombstone at the wrong expected revision: the client
@@ -110,6 +129,8 @@ func Classify(err error) Fault {
 		return Fault{Code: Denied, Message: "the event store refused the credentials", Answered: true}
 	case codes.Unimplemented:
 		return Fault{Code: Invalid, Message: "the event store does not offer this operation", Answered: true}
+	case codes.Unknown:
+		return Fault{Code: Unavailable, Message: "the event store failed", Retry: true, UnknownOutcome: true}
 	}
 	return Fault{Code: Failed, Message: "the event store failed"}
 }

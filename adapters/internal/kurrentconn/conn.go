@@ -237,13 +237,19 @@ func run[T any](ctx context.Context, c *Client, cn *conn, op func(*esdb.Client) 
 	}
 }
 
-// maxAttempts bounds the tries of one call.
+// maxAttempts bounds the tries of one call that meet failures other than
+// an election (no leader, or a node that is no longer the leader): those
+// are waited out until the call's deadline.
 const maxAttempts = 8
 
 // Call runs op with the current client under the call's deadline
 // (Options.Timeout or ctx's, whichever ends first), retrying what the client
-// recovers from (not leader, unavailable, a closed client, a connection
-// closed under the call) with capped, jittered backoff. It returns op's last
+// recovers from (not leader, no leader during an election, unavailable, a
+// closed client, a connection closed under the call, an answer whose
+// outcome is unknown) with capped, jittered backoff. op must be idempotent:
+// a read, or a write the server recognises when it is sent again (the same
+// event ids at an exact expected revision or no_stream, a delete at an
+// exact revision). It returns op's last
 // error unchanged (Classify tells what it is); when the deadline ends first
 // it returns an error for which Classify answers Timeout, wrapping ctx's.
 func Call[T any](ctx context.Context, c *Client, op func(ctx context.Context, cl *esdb.Client) (T, error)) (T, error) {
@@ -255,7 +261,7 @@ func Call[T any](ctx context.Context, c *Client, op func(ctx context.Context, cl
 	defer cancel()
 	ctx = c.Outgoing(ctx)
 	wait := Backoff{First: 20 * time.Millisecond, Max: time.Second}
-	for attempt := 1; ; attempt++ {
+	for attempt := 1; ; {
 		cn, err := c.acquire()
 		if err != nil {
 			return zero, err
@@ -272,7 +278,10 @@ func Call[T any](ctx context.Context, c *Client, op func(ctx context.Context, cl
 		if f.Replace {
 			c.replace(cn)
 		}
-		if !f.Retry || attempt == maxAttempts {
+		if !f.Election {
+			attempt++
+		}
+		if !f.Retry || attempt > maxAttempts {
 			return zero, err
 		}
 		if !Sleep(ctx, wait.Next()) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -13,6 +14,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 	"go.uber.org/goleak"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/buurtsignaal/buurtsignaal/adapters/internal/kurrentconn"
 	"github.com/buurtsignaal/buurtsignaal/adapters/kurrentdb/kurrenttest"
@@ -159,4 +162,36 @@ func TestStartScavenge(t *testing.T) {
 			t.Fatalf("node %d was asked %d times", i, len(n.Scavenges()))
 		}
 	}
+}
+
+// What the client's errors mean, for the errors a test server cannot make.
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		name  string
+		err   error
+		want  kurrentconn.Code
+		retry bool
+		elect bool
+	}{
+		{"an election: no leader", status.Error(codes.Unknown, "No leader info available"), kurrentconn.Unavailable, true, true},
+		{"an append ended before it was sent", esdbError(io.EOF), kurrentconn.Unavailable, true, false},
+		{"an unknown failure", status.Error(codes.Unknown, "boom"), kurrentconn.Unavailable, true, false},
+		{"a delete at the wrong revision", status.Error(codes.FailedPrecondition, "Delete failed due to WrongExpectedVersion. Stream: s"), kurrentconn.WrongExpectedVersion, false, false},
+		{"another precondition", status.Error(codes.FailedPrecondition, "no"), kurrentconn.Invalid, false, false},
+		{"refused credentials", status.Error(codes.PermissionDenied, "Access Denied"), kurrentconn.Denied, false, false},
+		{"no operations API", status.Error(codes.Unimplemented, "unknown service"), kurrentconn.Invalid, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := kurrentconn.Classify(tt.err)
+			if diff := cmp.Diff([]any{tt.want, tt.retry, tt.elect}, []any{f.Code, f.Retry, f.Election}); diff != "" {
+				t.Fatalf("code, retry, election (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func esdbError(err error) error {
+	e, _ := esdb.FromError(err)
+	return e
 }
