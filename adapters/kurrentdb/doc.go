@@ -139,8 +139,9 @@
 // audit-<replica>-<yyyymmdd>, so audit appends never contend across
 // replicas; signal and subject streams are written with exact expected
 // revisions, so two replicas changing the same signal conflict (409) rather
-// than overwrite each other. The key store must be shared by the replicas
-// (one KMS-backed master key and one key store), not kept per machine.
+// than overwrite each other. The replicas share the cluster key store
+// (adapters/clusterkeys: the keys in this cluster, one master key outside
+// it), which the server chooses with this store.
 //
 // Read-your-writes across replicas: every command answers with the
 // position of its last event; a query with min_position=<that position>
@@ -150,20 +151,22 @@
 // count them.
 //
 // Erasure and scavenging: erasure is crypto-shredding. Personal data is
-// sealed with the subject's own key, and the keys live in the key store,
-// outside the log; erasing a subject deletes its key, after which its
-// ciphertext in KurrentDB is unreadable everywhere, in every node, backup
-// and replica at once. Nothing has to be deleted or scavenged from
-// KurrentDB for an erasure, and the log's audit and monitoring facts stay
-// intact. Do not delete or truncate the application's streams (maxAge,
-// maxCount, $tb): projections replay the whole log, and a scavenge after
-// such a limit takes cases' history, audit records (verify then fails) and
-// the recognition of idempotent retries with it. Scavenging remains an
-// ordinary storage operation for KurrentDB's own streams.
+// sealed with the subject's own key, kept by the cluster key store in
+// streams of its own; erasing a subject tombstones its key's stream, after
+// which its ciphertext in the application's streams is unreadable
+// everywhere, in every node and replica at once. The application's streams
+// are never deleted or truncated for an erasure, and the log's audit and
+// monitoring facts stay intact. Do not delete or truncate them (maxAge,
+// maxCount, $tb): projections replay the whole log. The erased keys' own
+// events leave the nodes' files at the next scavenge (see
+// adapters/clusterkeys for what stays and how to run one). A scavenge
+// after a limit on the application's streams would take cases' history,
+// audit records (verify then fails) and the recognition of idempotent
+// retries with it.
 //
 // What stays readable: each event's metadata is JSON in clear in every
 // node and every KurrentDB backup, beyond the reach of an erasure: the
-// actor's id and role, on-behalf-of, request, correlation and causation
+// actor's id and role, request, correlation and causation
 // ids, network, occurred-at, schema version and the idempotency
 // fingerprint (a keyed digest); so are stream names, event types, the
 // fields kept in clear for monitoring, and the access records (ids, roles,

@@ -7,8 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +17,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/internal/kurrentconn"
 	"github.com/buurtsignaal/buurtsignaal/domain"
 	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
 )
@@ -115,60 +114,10 @@ func (l *limitedLog) logKey(level slog.Level, key, msg string, args ...any) {
 	l.log.Log(context.Background(), level, msg, args...)
 }
 
-// schemes maps the connection string schemes the adapter accepts to the
-// ones the v4 client parses.
-var schemes = []struct{ from, to string }{
-	{"kurrentdb+discover://", "esdb+discover://"},
-	{"kurrent+discover://", "esdb+discover://"},
-	{"esdb+discover://", "esdb+discover://"},
-	{"kurrentdb://", "esdb://"},
-	{"kurrent://", "esdb://"},
-	{"esdb://", "esdb://"},
-}
-
-// minKeepAlive is grpc's floor for client pings, which servers enforcing a
-// ping policy accept.
-const minKeepAlive = 10 * time.Second
-
-var keepAliveSetting = regexp.MustCompile(`(?i)keepaliveinterval=[0-9]+`)
-
-// parseConn parses a connection string into the client's configuration.
-// Its errors never quote the string, which may hold credentials.
-func parseConn(connString string) (*esdb.Configuration, error) {
-	conn := ""
-	for _, s := range schemes {
-		if len(connString) >= len(s.from) && strings.EqualFold(connString[:len(s.from)], s.from) {
-			conn = s.to + connString[len(s.from):]
-			break
-		}
-	}
-	if conn == "" {
-		return nil, errors.New("kurrentdb: the connection string must start with kurrentdb://, kurrent://, esdb:// or their +discover forms")
-	}
-	// Raise a keepalive interval below grpc's floor before the client sees
-	// it (it would warn on standard output).
-	conn = keepAliveSetting.ReplaceAllStringFunc(conn, func(kv string) string {
-		ms, err := strconv.Atoi(kv[strings.IndexByte(kv, '=')+1:])
-		if err != nil || ms < 0 || ms >= int(minKeepAlive/time.Millisecond) {
-			return kv
-		}
-		return kv[:strings.IndexByte(kv, '=')+1] + strconv.Itoa(int(minKeepAlive/time.Millisecond))
-	})
-	cfg, err := esdb.ParseConnectionString(conn)
-	if err != nil {
-		return nil, errors.New("kurrentdb: the connection string does not parse")
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, errors.New("kurrentdb: the connection string's TLS settings are incomplete")
-	}
-	if cfg.KeepAliveInterval >= 0 && cfg.KeepAliveInterval < minKeepAlive {
-		cfg.KeepAliveInterval = minKeepAlive
-	}
-	if cfg.KeepAliveTimeout <= 0 {
-		cfg.KeepAliveTimeout = minKeepAlive
-	}
-	return cfg, nil
-}
+// parseConn parses a connection string into the client's configuration
+// (kurrentconn.Parse, shared with the cluster key store). Its errors never
+// quote the string, which may hold credentials.
+func parseConn(connString string) (*esdb.Configuration, error) { return kurrentconn.Parse(connString) }
 
 // Open returns a store on the node or cluster the connection string names
 // (see the package doc for the forms it accepts). It does not connect: the

@@ -81,7 +81,11 @@ func (s *system) backup(ctx context.Context, root string) (string, manifest, err
 	if err := s.pebble.Checkpoint(filepath.Join(tmp, "events")); err != nil {
 		return "", m, err
 	}
-	if err := s.keys.Checkpoint(filepath.Join(tmp, "keys")); err != nil {
+	local, ok := s.keys.(interface{ Checkpoint(dir string) error }) // the local key store, with the embedded store
+	if !ok {
+		return "", m, errors.New("backup: the key store is not the local one")
+	}
+	if err := local.Checkpoint(filepath.Join(tmp, "keys")); err != nil {
 		return "", m, err
 	}
 	// The head and the audit chains of the copy itself, which also proves

@@ -40,9 +40,10 @@ type Config struct {
 	RetentionClosed    time.Duration `env:"BUURTSIGNAAL_RETENTION_CLOSED" envDefault:"17520h" flag:"retention-closed" help:"keep personal data of closed cases this long after closing"`
 	RetentionEvery     time.Duration `env:"BUURTSIGNAAL_RETENTION_INTERVAL" envDefault:"1h" flag:"retention-interval" help:"how often the server runs the retention sweep (0: never)"`
 
-	ErasedFile      string        `env:"BUURTSIGNAAL_ERASED_FILE" flag:"erased-file" help:"erased-subjects file, kept outside backups so no restore rolls an erasure back (default <data-dir>.erased-subjects, beside the data directory; in production on other storage than the data)"`
-	BackupDir       string        `env:"BUURTSIGNAAL_BACKUP_DIR" flag:"backup-dir" help:"directory of backups: backup and restore use it by default and the server reports the age of the newest"`
-	BackupRetention time.Duration `env:"BUURTSIGNAAL_BACKUP_RETENTION" envDefault:"840h" flag:"backup-retention" help:"backup --prune deletes backups older than this (35 days)"`
+	ErasedFile       string        `env:"BUURTSIGNAAL_ERASED_FILE" flag:"erased-file" help:"erased-subjects file, kept outside backups so no restore rolls an erasure back (default <data-dir>.erased-subjects, beside the data directory; in production on other storage than the data)"`
+	BackupDir        string        `env:"BUURTSIGNAAL_BACKUP_DIR" flag:"backup-dir" help:"directory of backups: backup and restore use it by default and the server reports the age of the newest"`
+	BackupRetention  time.Duration `env:"BUURTSIGNAAL_BACKUP_RETENTION" envDefault:"840h" flag:"backup-retention" help:"backup --prune deletes backups older than this (35 days)"`
+	ScavengeInterval time.Duration `env:"BUURTSIGNAAL_SCAVENGE_INTERVAL" envDefault:"0" flag:"scavenge-interval" help:"with a KurrentDB store: start a scavenge of every node this often when subjects were erased since the last one (0: never; turn it on for one replica)"`
 
 	NoMFA bool `env:"BUURTSIGNAAL_NO_MFA" flag:"no-mfa" help:"do not require a multi-factor sign-in (OIDC amr) for privacy officer endpoints"`
 

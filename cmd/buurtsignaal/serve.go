@@ -40,7 +40,7 @@ type system struct {
 	log      *slog.Logger
 	store    eventlog.Store
 	pebble   *pebblestore.Store // the embedded store, nil on KurrentDB
-	keys     *keystore.Store
+	keys     domain.KeyStore    // the cluster's with a KurrentDB store, else the local one
 	index    domain.BlindIndex
 	reg      *domain.Registry
 	runner   *projections.Runner
@@ -108,15 +108,14 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 		return nil, err
 	}
 	s.master = master
-	s.keys, err = keystore.Open(filepath.Join(cfg.DataDir, "keys"), master, keystore.Options{ErasedFile: erasedFile(cfg)})
-	if err != nil {
-		return nil, fmt.Errorf("key store: %w", err)
+	if s.keys, err = openKeys(ctx, cfg, master, log); err != nil {
+		return nil, err
 	}
 	s.closers = append(s.closers, s.keys.Close)
 	// Erasures recorded but not applied here (a restored backup, a crash
 	// between recording and shredding) are applied before anything reads.
-	if n, err := s.keys.ShredErased(ctx, erasedFile(cfg)); err != nil {
-		return nil, fmt.Errorf("erased subjects: %w", err)
+	if n, err := applyErasures(ctx, s.keys, erasedFile(cfg)); err != nil {
+		return nil, err
 	} else if n > 0 {
 		log.Info("applied recorded erasures", "subjects", n)
 	}
@@ -165,9 +164,10 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 	}
 	s.app = &app.Service{Log: s.store, Cipher: s.keys, Index: s.index, Subjects: s.keys, Lookup: lookup, Reg: s.reg, Now: now, NewID: uuid.New}
 	s.metrics.MustRegister(&metrics.Monitor{Runner: s.runner, Cases: s.cases, Now: now, Head: s.store.Head})
-	storage := &metrics.Storage{Dirs: map[string]string{"keys": filepath.Join(cfg.DataDir, "keys")}, Root: cfg.DataDir, Keys: s.keys.Count}
+	storage := &metrics.Storage{Dirs: map[string]string{}, Root: cfg.DataDir, Keys: s.keys.Count}
 	if cfg.Store == "" {
 		storage.Dirs["events"] = filepath.Join(cfg.DataDir, "events")
+		storage.Dirs["keys"] = filepath.Join(cfg.DataDir, "keys")
 	}
 	s.metrics.MustRegister(storage)
 	return s, nil
@@ -352,6 +352,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	readyDone := make(chan struct{})
 	go func() { defer close(readyDone); ready.run(bg) }()
 	defer func() { stopBackground(); <-readyDone }()
+	go sys.scavengeLoop(bg)
 	authn, err := authenticator(ctx, cfg, sys.tokens)
 	if err != nil {
 		return err

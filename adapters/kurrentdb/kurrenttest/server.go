@@ -63,7 +63,8 @@
 // Not implemented: batch append, persistent subscriptions, projections,
 // ACLs beyond "a known user may do everything", link resolution,
 // stream metadata semantics beyond soft delete (max age, max count, ACLs),
-// scavenging, read-only replicas, FellBehind (the server does not send it
+// scavenging (the operations API's StartScavenge is answered and recorded,
+// see Scavenges, but nothing is removed), read-only replicas, FellBehind (the server does not send it
 // either), and the compatibility read messages (first/last stream position)
 // a client may ask for.
 package kurrenttest
@@ -153,6 +154,8 @@ type Server struct {
 
 	pingMu sync.Mutex
 	pings  []time.Time
+
+	ops operations // operations API calls (operations.go)
 }
 
 // New returns a single node with an empty log; Serve it.
@@ -219,6 +222,7 @@ func (s *Server) Serve(ln net.Listener) {
 	api.RegisterStreamsServer(s.grpc, &streamsService{s: s})
 	gossipapi.RegisterGossipServer(s.grpc, &gossipService{s: s})
 	featuresapi.RegisterServerFeaturesServer(s.grpc, &featuresService{})
+	s.registerOperations(s.grpc)
 	go func() { _ = s.grpc.Serve(&listener{Listener: ln, s: s}) }()
 }
 
