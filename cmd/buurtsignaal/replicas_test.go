@@ -165,7 +165,7 @@ func TestScavengesAreRequested(t *testing.T) {
 	if n := len(srv.Scavenges()); n != 1 {
 		t.Fatalf("%d scavenges requested without an erasure, want none more", n-1)
 	}
-	subject := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody(secretName)), "raise").str("subject_id")
+	subject := s.subjectOf(s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody(secretName)), "raise").str("id"))
 	s.must(200, s.do("POST", "/v1/subjects/"+subject+"/erasure", "hanna", map[string]any{"reason": "verzoek", "request_ref": "AVG-18"}), "erasure")
 	deadline := time.Now().Add(5 * time.Second)
 	for len(srv.Scavenges()) < 2 {
