@@ -562,13 +562,16 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if err != nil {
 		return err
 	}
+	// One value is the head digest (the one to keep outside the system, as
+	// GET /v1/audit/verify's head); each chain's line names its last
+	// record's digest, from which the head digest is computed.
 	for _, h := range rep.Heads {
-		fmt.Fprintf(stdout, "%s\t%d records\thead %s\n", h.Stream, h.Records, h.Digest)
+		fmt.Fprintf(stdout, "%s\t%d records\tlast record %s\n", h.Stream, h.Records, h.Digest)
 	}
 	for _, p := range rep.Problems {
 		fmt.Fprintln(stdout, "problem:", p)
 	}
-	fmt.Fprintf(stdout, "audit streams: %d, records: %d, head: %s, ok: %t\n", rep.Streams, rep.Records, rep.Head, rep.OK)
+	fmt.Fprintf(stdout, "audit streams: %d, records: %d, head digest: %s, ok: %t\n", rep.Streams, rep.Records, rep.Head, rep.OK)
 	if !rep.OK {
 		return fmt.Errorf("audit chains broken: %d problems", len(rep.Problems))
 	}
