@@ -233,13 +233,30 @@ type Delivery struct {
 // longer) there.
 var ErrNoDeadLetter = &Error{Kind: KindNotFound, Code: "not_found", Message: "no such dead letter"}
 
+// ErrFenced answers a write of an outbox handle whose claim was taken over
+// by another handle (another replica's): the writer is no longer the one
+// that may deliver, and stops.
+var ErrFenced = &Error{Kind: KindConflict, Code: "outbox_fenced", Message: "another replica has taken the outbox over"}
+
 // Outbox is the durable queue between the log and the notification
 // channels: the notifier's checkpoint (the last log position turned into
 // notifications), the pending deliveries, the dead letters, and the marks of
 // time-triggered notifications already queued. Enqueue stores deliveries,
 // marks and the checkpoint atomically and durably, so a crash keeps all or
 // none: nothing is lost, and what is redone carries the same idempotency key.
+//
+// An outbox may be shared by several processes (the replicas of a cluster),
+// each through its own handle. Then one handle at a time writes deliveries:
+// the one that claimed it last (Claim). Every handle reads, and an admin's
+// Retry works through any of them.
 type Outbox interface {
+	// Claim makes this handle the outbox's writer, for owner (a name for
+	// logs): once another handle claims it, this handle's Start, Enqueue,
+	// Done and Fail fail with ErrFenced, and the state it reads is the new
+	// writer's. Writes of a shared outbox's handle that never claimed it
+	// fail with ErrFenced too. An outbox only one process can open has
+	// nothing to fence: Claim succeeds and changes nothing.
+	Claim(ctx context.Context, owner string) error
 	// Checkpoint returns the last position turned into notifications, and
 	// whether there is one (a new outbox has none).
 	Checkpoint(ctx context.Context) (uint64, bool, error)
