@@ -15,11 +15,13 @@ const OutboxCategory = "outbox"
 
 // OutboxSnapshot is one part of the whole state at the start of a segment.
 // The parts of a snapshot are written in one append; part 0 resets the
-// state and carries the checkpoint.
+// state and carries the checkpoint and the claim in force (the event id of
+// the last OutboxClaimed).
 type OutboxSnapshot struct {
 	Part       int        `json:"part"`
 	Parts      int        `json:"parts"`
 	Checkpoint *uint64    `json:"checkpoint,omitempty"`
+	Claim      string     `json:"claim,omitempty"`
 	Pending    []Delivery `json:"pending,omitempty"`
 	Dead       []Delivery `json:"dead,omitempty"`
 	Marks      []string   `json:"marks,omitempty"`

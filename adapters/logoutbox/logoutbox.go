@@ -1,0 +1,573 @@
+// Package logoutbox is the notification outbox kept in the event log, so the
+// replicas of a cluster share it: the checkpoint, the pending deliveries,
+// the dead letters and the marks live in the cluster, and a replica that
+// takes the notifier over resumes from them. It runs on any event log
+// adapter (domain/eventlog): KurrentDB in a cluster, and the embedded store
+// in its tests.
+//
+// # Streams
+//
+// The outbox called name is a chain of segment streams outbox-<name>-1,
+// outbox-<name>-2, ... Each segment starts with a snapshot of the whole
+// state (domain.OutboxSnapshot, in parts of at most 128 KiB, in one append)
+// and holds the changes since: OutboxClaimed, OutboxQueued, OutboxDone,
+// OutboxFailed, OutboxRetried. The owner seals a segment that holds
+// Options.SegmentEvents events (OutboxSealed naming the next) and starts the
+// next with a snapshot, so a replica taking over reads one segment, never
+// the whole history. Segment k+1 is only written after segment k is sealed,
+// so the segments that exist are 1..K and the head is found in a few reads
+// (an exponential then binary search on existence).
+//
+// # Fencing
+//
+// Every append carries the revision its handle last read (no_stream for a
+// new segment). Claim appends OutboxClaimed; from then on a write of
+// another handle that claimed before fails its expected revision, reloads
+// the segment, finds the newer claim and answers domain.ErrFenced, and so
+// does every later write of that handle: a deposed writer cannot change the
+// state its successor works from. A conflict caused by anything else (an
+// admin's retry through another replica) is merged: the handle reads what
+// it missed and decides its writes again. Writes of one handle are
+// group-committed: callers that arrive while an append is in flight share
+// the next one.
+//
+// Reads of the owner's hot paths (IsPending, Marked, Checkpoint) answer from
+// memory, which the owner alone changes; Pending, DeadLetters and Count, and
+// every read of a handle that is not the owner, first read what the stream
+// gained since.
+package logoutbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/buurtsignaal/buurtsignaal/domain"
+	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
+)
+
+// DefaultSegmentEvents is the number of events after which a segment is
+// sealed and the next one started.
+const DefaultSegmentEvents = 4096
+
+// maxPartBytes bounds the encoded deliveries and marks of one event, well
+// under the log's limit of an event.
+const maxPartBytes = 128 << 10
+
+// maxAttempts bounds the rounds of a write whose appends keep meeting
+// others' events.
+const maxAttempts = 50
+
+// Options tune an outbox. The zero value is usable.
+type Options struct {
+	// SegmentEvents: a segment is sealed once it holds this many events
+	// (default DefaultSegmentEvents).
+	SegmentEvents int
+	// Replica names the writer in the events' metadata (actor
+	// system:outbox/<replica>).
+	Replica string
+	// Now is the clock of the events' metadata (default time.Now).
+	Now func() time.Time
+	// Log receives warnings (nil: discarded).
+	Log *slog.Logger
+}
+
+// Outbox is one handle on an outbox in the log; each replica opens its
+// own. It is safe for concurrent use.
+type Outbox struct {
+	store eventlog.Store
+	name  string
+	opts  Options
+	actor string
+
+	qmu   sync.Mutex
+	queue []*op
+
+	mu      sync.Mutex // held by the flusher and by reads; guards what follows
+	st      state
+	loaded  bool   // st is the state of the store at rev (false: reload)
+	segNo   uint64 // the head segment (from 1)
+	exists  bool   // the head segment has events
+	rev     uint64 // its last revision, when it exists
+	segLen  int    // its number of events
+	myClaim uuid.UUID
+	closed  bool
+}
+
+var _ domain.Outbox = (*Outbox)(nil)
+
+// Open returns a handle on the outbox called name in store. It reads
+// nothing until it is used.
+func Open(store eventlog.Store, name string, opts Options) *Outbox {
+	if opts.SegmentEvents <= 0 {
+		opts.SegmentEvents = DefaultSegmentEvents
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	actor := "system:outbox"
+	if opts.Replica != "" {
+		actor += "/" + opts.Replica
+	}
+	return &Outbox{store: store, name: name, opts: opts, actor: actor, segNo: 1, st: newState()}
+}
+
+// Stream returns the name of segment k of the outbox called name.
+func Stream(name string, k uint64) string {
+	return domain.OutboxCategory + "-" + name + "-" + strconv.FormatUint(k, 10)
+}
+
+// ErrClosed answers calls after Close.
+var ErrClosed = &domain.Error{Kind: domain.KindUnavailable, Code: "outbox_closed", Message: "the outbox is closed"}
+
+// Close ends the handle (the store stays open: it is the caller's).
+func (o *Outbox) Close() error {
+	o.mu.Lock()
+	o.closed = true
+	o.mu.Unlock()
+	return nil
+}
+
+// owner reports whether this handle's claim is the one in force.
+func (o *Outbox) owner() bool { return o.myClaim != uuid.Nil && o.st.claim == o.myClaim }
+
+// Claim appends OutboxClaimed: this handle writes from now on.
+func (o *Outbox) Claim(ctx context.Context, owner string) error {
+	return o.write(ctx, false, func(b *batch) error {
+		b.claim = b.emit(domain.OutboxClaimed{Owner: owner})
+		return nil
+	})
+}
+
+// Checkpoint returns the last position turned into notifications.
+func (o *Outbox) Checkpoint(ctx context.Context) (uint64, bool, error) {
+	var (
+		cp uint64
+		ok bool
+	)
+	err := o.read(ctx, false, func(s *state) {
+		if s.checkpoint != nil {
+			cp, ok = *s.checkpoint, true
+		}
+	})
+	return cp, ok, err
+}
+
+// Start records the first checkpoint.
+func (o *Outbox) Start(ctx context.Context, pos uint64) error {
+	return o.write(ctx, true, func(b *batch) error {
+		b.emit(domain.OutboxQueued{Checkpoint: &pos})
+		return nil
+	})
+}
+
+// Marked reports whether a time-triggered notification was queued before.
+func (o *Outbox) Marked(ctx context.Context, id string) (bool, error) {
+	var ok bool
+	err := o.read(ctx, false, func(s *state) { _, ok = s.marks[id] })
+	return ok, err
+}
+
+// Enqueue stores deliveries, marks and the checkpoint in one append.
+func (o *Outbox) Enqueue(ctx context.Context, ds []domain.Delivery, marks []string, checkpoint *uint64) error {
+	if len(ds) == 0 && len(marks) == 0 && checkpoint == nil {
+		return nil
+	}
+	return o.write(ctx, true, func(b *batch) error {
+		for _, ev := range queuedEvents(ds, marks, checkpoint) {
+			b.emit(ev)
+		}
+		for _, d := range ds {
+			b.queued[d.Notification.ID] = true
+		}
+		return nil
+	})
+}
+
+// Pending returns up to limit pending deliveries, oldest first.
+func (o *Outbox) Pending(ctx context.Context, limit int) ([]domain.Delivery, error) {
+	var out []domain.Delivery
+	err := o.read(ctx, true, func(s *state) { out = s.list(s.pending, limit) })
+	return out, err
+}
+
+// IsPending reports whether a delivery is still pending.
+func (o *Outbox) IsPending(ctx context.Context, id string) (bool, error) {
+	var ok bool
+	err := o.read(ctx, false, func(s *state) { _, ok = s.pending[id] })
+	return ok, err
+}
+
+// Done removes a delivered (or undeliverable) delivery.
+func (o *Outbox) Done(ctx context.Context, id string) error {
+	return o.write(ctx, true, func(b *batch) error {
+		if _, ok := o.st.pending[id]; ok || b.queued[id] {
+			b.emit(domain.OutboxDone{IDs: []string{id}})
+		}
+		return nil
+	})
+}
+
+// Fail moves a delivery to the dead letters with its error.
+func (o *Outbox) Fail(ctx context.Context, d domain.Delivery) error {
+	return o.write(ctx, true, func(b *batch) error {
+		b.emit(domain.OutboxFailed{Delivery: d})
+		b.failed[d.Notification.ID] = d
+		delete(b.retried, d.Notification.ID)
+		return nil
+	})
+}
+
+// DeadLetters returns up to limit dead letters, oldest first.
+func (o *Outbox) DeadLetters(ctx context.Context, limit int) ([]domain.Delivery, error) {
+	var out []domain.Delivery
+	err := o.read(ctx, true, func(s *state) { out = s.list(s.dead, limit) })
+	return out, err
+}
+
+// Retry moves a dead letter back to the pending deliveries, through any
+// handle: it is not fenced.
+func (o *Outbox) Retry(ctx context.Context, id string) (domain.Delivery, error) {
+	var d domain.Delivery
+	err := o.write(ctx, false, func(b *batch) error {
+		e, ok := o.st.dead[id]
+		if f, failed := b.failed[id]; failed {
+			e, ok = entry{d: f}, true
+		}
+		if !ok || b.retried[id] {
+			return domain.ErrNoDeadLetter
+		}
+		d = e.d
+		d.FailedAt, d.Error = time.Time{}, ""
+		b.emit(domain.OutboxRetried{ID: id})
+		b.retried[id] = true
+		return nil
+	})
+	return d, err
+}
+
+// Count returns the number of pending deliveries and dead letters.
+func (o *Outbox) Count(ctx context.Context) (pending, dead int, err error) {
+	err = o.read(ctx, true, func(s *state) { pending, dead = len(s.pending), len(s.dead) })
+	return pending, dead, err
+}
+
+// read runs f on the state, after reading what the stream gained unless
+// this handle is the owner and fresh is false.
+func (o *Outbox) read(ctx context.Context, fresh bool, f func(*state)) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return ErrClosed
+	}
+	if fresh || !o.loaded || !o.owner() {
+		if err := o.catchUp(ctx); err != nil {
+			return err
+		}
+	}
+	f(&o.st)
+	return nil
+}
+
+// op is one write waiting for an append.
+type op struct {
+	fenced bool // only the owner may write it
+	decide func(b *batch) error
+	done   chan error
+}
+
+// write decides and appends one write, together with the writes of other
+// callers waiting meanwhile (group commit).
+func (o *Outbox) write(ctx context.Context, fenced bool, decide func(b *batch) error) error {
+	w := &op{fenced: fenced, decide: decide, done: make(chan error, 1)}
+	o.qmu.Lock()
+	o.queue = append(o.queue, w)
+	o.qmu.Unlock()
+	o.mu.Lock()
+	select {
+	case err := <-w.done: // a flusher before us took it
+		o.mu.Unlock()
+		return err
+	default:
+	}
+	o.qmu.Lock()
+	ops := o.queue
+	o.queue = nil
+	o.qmu.Unlock()
+	if o.closed {
+		for _, p := range ops {
+			p.done <- ErrClosed
+		}
+	} else {
+		o.flush(ctx, ops)
+	}
+	o.mu.Unlock()
+	return <-w.done
+}
+
+// flush decides ops against the state and appends their events with the
+// expected revision; on a conflict it reads what it missed and decides
+// again. The state changes only once the append succeeded. It answers
+// every op.
+func (o *Outbox) flush(ctx context.Context, ops []*op) {
+	results := make([]error, len(ops))
+	answer := func(err error) {
+		for i, p := range ops {
+			if err != nil {
+				p.done <- err
+			} else {
+				p.done <- results[i]
+			}
+		}
+	}
+	for attempt := 1; ; attempt++ {
+		if err := o.fresh(ctx, attempt > 1); err != nil {
+			answer(err)
+			return
+		}
+		b := newBatch(o)
+		if !o.exists { // a new segment starts with the snapshot
+			b.items = o.st.snapshot()
+		}
+		first := len(b.items)
+		for i, p := range ops {
+			if p.fenced && !b.owner() {
+				results[i] = domain.ErrFenced
+				continue
+			}
+			results[i] = p.decide(b)
+		}
+		if len(b.items) == first {
+			answer(nil)
+			return
+		}
+		events, err := o.encode(b.items)
+		if err != nil {
+			answer(err)
+			return
+		}
+		expected := eventlog.NoStream()
+		if o.exists {
+			expected = eventlog.Revision(o.rev)
+		}
+		res, err := o.store.Append(ctx, Stream(o.name, o.segNo), expected, events...)
+		if err == nil {
+			for _, it := range b.items[first:] {
+				o.st.apply(it.id, it.ev)
+			}
+			if b.claim != uuid.Nil {
+				o.myClaim = b.claim
+			}
+			if !o.exists {
+				o.segLen = 0
+			}
+			o.exists, o.rev = true, res.NextRevision
+			o.segLen += len(events)
+			answer(nil)
+			o.roll(ctx)
+			return
+		}
+		if !errors.Is(err, eventlog.ErrWrongExpectedVersion) || attempt == maxAttempts {
+			// An append that failed otherwise may still have been written:
+			// the next call rereads the segment.
+			o.loaded = false
+			answer(fmt.Errorf("outbox: append: %w", err))
+			return
+		}
+		if attempt > 2 { // contended: let the others through
+			time.Sleep(time.Duration(rand.IntN(attempt*2)+1) * time.Millisecond)
+		}
+	}
+}
+
+// fresh makes the state the store's: a reload when it is not, and when
+// catchUp (after a conflict) what the stream gained.
+func (o *Outbox) fresh(ctx context.Context, catchUp bool) error {
+	if !o.loaded {
+		return o.reload(ctx)
+	}
+	if catchUp {
+		return o.catchUp(ctx)
+	}
+	return nil
+}
+
+// roll seals a full segment and starts the next with a snapshot. A failure
+// leaves the state to be reloaded: the next write finds the head again.
+func (o *Outbox) roll(ctx context.Context) {
+	if o.segLen < o.opts.SegmentEvents || !o.owner() {
+		return
+	}
+	next := o.segNo + 1
+	sealed, err := o.encode([]item{{id: uuid.New(), ev: domain.OutboxSealed{Next: Stream(o.name, next)}}})
+	if err == nil {
+		_, err = o.store.Append(ctx, Stream(o.name, o.segNo), eventlog.Revision(o.rev), sealed...)
+	}
+	if err != nil {
+		o.loaded = false
+		o.opts.Log.Warn("outbox: sealing a segment", "outbox", o.name, "segment", o.segNo, "err", err)
+		return
+	}
+	o.segNo, o.exists, o.segLen = next, false, 0
+	snap, err := o.encode(o.st.snapshot())
+	if err == nil {
+		var res eventlog.AppendResult
+		if res, err = o.store.Append(ctx, Stream(o.name, next), eventlog.NoStream(), snap...); err == nil {
+			o.exists, o.rev, o.segLen = true, res.NextRevision, len(snap)
+			return
+		}
+	}
+	o.loaded = false
+	o.opts.Log.Warn("outbox: starting a segment", "outbox", o.name, "segment", next, "err", err)
+}
+
+// item is an event of a batch with its id.
+type item struct {
+	id uuid.UUID
+	ev domain.Event
+}
+
+// batch collects the events of one append. The state stays as the store
+// has it until the append succeeds; what later ops of the batch must see of
+// earlier ones is kept here.
+type batch struct {
+	o       *Outbox
+	items   []item
+	claim   uuid.UUID                  // the batch claims the outbox
+	queued  map[string]bool            // ids enqueued
+	failed  map[string]domain.Delivery // dead-lettered
+	retried map[string]bool            // retried
+}
+
+func newBatch(o *Outbox) *batch {
+	return &batch{o: o, queued: map[string]bool{}, failed: map[string]domain.Delivery{}, retried: map[string]bool{}}
+}
+
+// owner reports whether the handle owns the outbox once the batch is
+// written.
+func (b *batch) owner() bool { return b.claim != uuid.Nil || b.o.owner() }
+
+func (b *batch) emit(ev domain.Event) uuid.UUID {
+	id := uuid.New()
+	b.items = append(b.items, item{id: id, ev: ev})
+	return id
+}
+
+// encode turns items into events to append, merging consecutive dones.
+func (o *Outbox) encode(items []item) ([]eventlog.EventData, error) {
+	var out []eventlog.EventData
+	now := o.opts.Now().UTC()
+	for i := 0; i < len(items); i++ {
+		it := items[i]
+		if done, ok := it.ev.(domain.OutboxDone); ok {
+			ids := slices.Clone(done.IDs)
+			for i+1 < len(items) && len(ids) < 2000 {
+				next, ok := items[i+1].ev.(domain.OutboxDone)
+				if !ok {
+					break
+				}
+				ids = append(ids, next.IDs...)
+				i++
+			}
+			it.ev = domain.OutboxDone{IDs: ids}
+		}
+		data, err := domain.Encode(it.ev)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, eventlog.EventData{ID: it.id, Type: it.ev.EventType(), Data: data, Metadata: eventlog.Metadata{
+			OccurredAt: now, ActorID: o.actor, ActorRole: "system", SchemaVersion: domain.VersionOf(it.ev),
+		}})
+	}
+	if len(out) > eventlog.MaxAppendEvents {
+		return nil, fmt.Errorf("outbox: %d events in one append, over the limit of %d", len(out), eventlog.MaxAppendEvents)
+	}
+	return out, nil
+}
+
+// queuedEvents splits an enqueue into events of at most maxPartBytes; the
+// marks and the checkpoint go with the last.
+func queuedEvents(ds []domain.Delivery, marks []string, checkpoint *uint64) []domain.Event {
+	var (
+		out  []domain.Event
+		cur  domain.OutboxQueued
+		size int
+	)
+	flush := func() {
+		out = append(out, cur)
+		cur, size = domain.OutboxQueued{}, 0
+	}
+	for _, d := range ds {
+		n := deliverySize(d)
+		if size+n > maxPartBytes && size > 0 {
+			flush()
+		}
+		cur.Deliveries = append(cur.Deliveries, d)
+		size += n
+	}
+	for _, m := range marks {
+		if size+len(m)+4 > maxPartBytes && size > 0 {
+			flush()
+		}
+		cur.Marks = append(cur.Marks, m)
+		size += len(m) + 4
+	}
+	cur.Checkpoint = checkpoint
+	flush()
+	return out
+}
+
+// deliverySize is an upper bound of a delivery's encoded size.
+func deliverySize(d domain.Delivery) int {
+	n := d.Notification
+	return 400 + len(n.ID) + len(n.Kind) + len(n.Signal) + len(n.Team) + len(n.Org) + len(n.Referral) + len(n.Code) + len(n.Link) +
+		len(n.Network) + len(d.TargetID) + len(d.Channel) + len(d.Error)
+}
+
+// decode reads an outbox event.
+func decode(re eventlog.RecordedEvent) (domain.Event, error) {
+	var (
+		ev  domain.Event
+		err error
+	)
+	switch re.Type {
+	case "OutboxSnapshot":
+		ev, err = unmarshal[domain.OutboxSnapshot](re.Data)
+	case "OutboxClaimed":
+		ev, err = unmarshal[domain.OutboxClaimed](re.Data)
+	case "OutboxQueued":
+		ev, err = unmarshal[domain.OutboxQueued](re.Data)
+	case "OutboxDone":
+		ev, err = unmarshal[domain.OutboxDone](re.Data)
+	case "OutboxFailed":
+		ev, err = unmarshal[domain.OutboxFailed](re.Data)
+	case "OutboxRetried":
+		ev, err = unmarshal[domain.OutboxRetried](re.Data)
+	case "OutboxSealed":
+		ev, err = unmarshal[domain.OutboxSealed](re.Data)
+	default:
+		return nil, fmt.Errorf("outbox: unexpected event %s in %s", re.Type, re.StreamID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("outbox: %s at %s@%d: %w", re.Type, re.StreamID, re.Revision, err)
+	}
+	return ev, nil
+}
+
+func unmarshal[E domain.Event](data []byte) (domain.Event, error) {
+	var e E
+	err := json.Unmarshal(data, &e)
+	return e, err
+}
