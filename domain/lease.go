@@ -31,8 +31,8 @@ type Lease interface {
 	// Acquire blocks until this process holds the lease, then keeps it
 	// renewed in the background until the term is released or lost. It
 	// returns an error only when ctx ends (ctx.Err()) or the store is
-	// closed. Ending ctx also ends the term, without releasing it (as a
-	// crash would): another process takes over once it expires.
+	// closed. Ending ctx also stops the renewals, as a crash would: another
+	// process takes over once the lease expires, or at once after Release.
 	Acquire(ctx context.Context) (LeaseTerm, error)
 }
 
@@ -51,9 +51,11 @@ type LeaseTerm interface {
 	// Err says why Lost was closed (ErrLeaseLost, or the context's error),
 	// nil while the term lasts.
 	Err() error
-	// Release gives the lease up, so that another process takes it over
-	// at once instead of after it expires, and stops renewing it. Releasing
-	// a lost term does nothing.
+	// Release stops renewing the lease and gives it up, so that another
+	// process takes it over at once instead of after it expires. It is
+	// fenced like a renewal: when another process took the lease over
+	// meanwhile, it changes nothing. It may be called after the context of
+	// Acquire ended (a clean shutdown).
 	Release(ctx context.Context) error
 }
 
@@ -73,10 +75,11 @@ type LeaseAcquired struct {
 // TTL is the lease's time to live as a duration.
 func (e LeaseAcquired) TTL() time.Duration { return time.Duration(e.TTLms) * time.Millisecond }
 
-// LeaseRenewed keeps a term alive.
+// LeaseRenewed keeps a term alive, for TTL more.
 type LeaseRenewed struct {
 	Holder string `json:"holder"`
 	Term   uint64 `json:"term"`
+	TTLms  int64  `json:"ttl_ms"`
 }
 
 // LeaseReleased ends a term: the lease is free at once.

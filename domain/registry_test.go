@@ -35,7 +35,7 @@ func registrySamples() []Event {
 		RecordAccessed{AccessRecord: record, Chain: Chain{Seq: 7, Prev: "ab12"}},
 		AccessDenied{AccessRecord: record, Chain: Chain{Seq: 8, Prev: "cd34"}},
 		LeaseAcquired{Holder: "replica-a/5f1c2e9a", Replica: "replica-a", Term: 3, TTLms: 20000},
-		LeaseRenewed{Holder: "replica-a/5f1c2e9a", Term: 3}, LeaseReleased{Holder: "replica-a/5f1c2e9a", Term: 3},
+		LeaseRenewed{Holder: "replica-a/5f1c2e9a", Term: 3, TTLms: 20000}, LeaseReleased{Holder: "replica-a/5f1c2e9a", Term: 3},
 		OutboxSnapshot{Part: 0, Parts: 2, Checkpoint: &checkpoint, Claim: "5a8e1f0c-2b3d-4e5f-8a9b-0c1d2e3f4a5b", Pending: []Delivery{delivery}, Dead: []Delivery{dead}, Marks: []string{sigID.String() + "/norm_lapsed"}},
 		OutboxClaimed{Owner: "replica-a/5f1c2e9a@3"},
 		OutboxQueued{Deliveries: []Delivery{delivery}, Marks: []string{sigID.String() + "/norm_lapsing"}, Checkpoint: &checkpoint},
