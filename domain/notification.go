@@ -252,10 +252,11 @@ var ErrFenced = &Error{Kind: KindConflict, Code: "outbox_fenced", Message: "anot
 type Outbox interface {
 	// Claim makes this handle the outbox's writer, for owner (a name for
 	// logs): once another handle claims it, this handle's Start, Enqueue,
-	// Done and Fail fail with ErrFenced, and the state it reads is the new
-	// writer's. Writes of a shared outbox's handle that never claimed it
-	// fail with ErrFenced too. An outbox only one process can open has
-	// nothing to fence: Claim succeeds and changes nothing.
+	// Done and Fail fail with ErrFenced, and so do Pending and IsPending,
+	// the reads of the delivery pool; the state it reads is the new
+	// writer's. A shared outbox's handle that never claimed it is fenced
+	// the same way. An outbox only one process can open has nothing to
+	// fence: Claim succeeds and changes nothing.
 	Claim(ctx context.Context, owner string) error
 	// Checkpoint returns the last position turned into notifications, and
 	// whether there is one (a new outbox has none).

@@ -34,7 +34,8 @@
 // Reads of the owner's hot paths (IsPending, Marked, Checkpoint) answer from
 // memory, which the owner alone changes; Pending, DeadLetters and Count, and
 // every read of a handle that is not the owner, first read what the stream
-// gained since.
+// gained since. Pending and IsPending, the delivery pool's reads, answer
+// ErrFenced to a handle that is not the owner.
 package logoutbox
 
 import (
@@ -157,7 +158,7 @@ func (o *Outbox) Checkpoint(ctx context.Context) (uint64, bool, error) {
 		cp uint64
 		ok bool
 	)
-	err := o.read(ctx, false, func(s *state) {
+	err := o.read(ctx, false, false, func(s *state) {
 		if s.checkpoint != nil {
 			cp, ok = *s.checkpoint, true
 		}
@@ -176,7 +177,7 @@ func (o *Outbox) Start(ctx context.Context, pos uint64) error {
 // Marked reports whether a time-triggered notification was queued before.
 func (o *Outbox) Marked(ctx context.Context, id string) (bool, error) {
 	var ok bool
-	err := o.read(ctx, false, func(s *state) { _, ok = s.marks[id] })
+	err := o.read(ctx, false, false, func(s *state) { _, ok = s.marks[id] })
 	return ok, err
 }
 
@@ -196,17 +197,18 @@ func (o *Outbox) Enqueue(ctx context.Context, ds []domain.Delivery, marks []stri
 	})
 }
 
-// Pending returns up to limit pending deliveries, oldest first.
+// Pending returns up to limit pending deliveries, oldest first, to the
+// owner: another handle gets ErrFenced.
 func (o *Outbox) Pending(ctx context.Context, limit int) ([]domain.Delivery, error) {
 	var out []domain.Delivery
-	err := o.read(ctx, true, func(s *state) { out = s.list(s.pending, limit) })
+	err := o.read(ctx, true, true, func(s *state) { out = s.list(s.pending, limit) })
 	return out, err
 }
 
-// IsPending reports whether a delivery is still pending.
+// IsPending reports to the owner whether a delivery is still pending.
 func (o *Outbox) IsPending(ctx context.Context, id string) (bool, error) {
 	var ok bool
-	err := o.read(ctx, false, func(s *state) { _, ok = s.pending[id] })
+	err := o.read(ctx, false, true, func(s *state) { _, ok = s.pending[id] })
 	return ok, err
 }
 
@@ -233,7 +235,7 @@ func (o *Outbox) Fail(ctx context.Context, d domain.Delivery) error {
 // DeadLetters returns up to limit dead letters, oldest first.
 func (o *Outbox) DeadLetters(ctx context.Context, limit int) ([]domain.Delivery, error) {
 	var out []domain.Delivery
-	err := o.read(ctx, true, func(s *state) { out = s.list(s.dead, limit) })
+	err := o.read(ctx, true, false, func(s *state) { out = s.list(s.dead, limit) })
 	return out, err
 }
 
@@ -260,13 +262,14 @@ func (o *Outbox) Retry(ctx context.Context, id string) (domain.Delivery, error) 
 
 // Count returns the number of pending deliveries and dead letters.
 func (o *Outbox) Count(ctx context.Context) (pending, dead int, err error) {
-	err = o.read(ctx, true, func(s *state) { pending, dead = len(s.pending), len(s.dead) })
+	err = o.read(ctx, true, false, func(s *state) { pending, dead = len(s.pending), len(s.dead) })
 	return pending, dead, err
 }
 
 // read runs f on the state, after reading what the stream gained unless
-// this handle is the owner and fresh is false.
-func (o *Outbox) read(ctx context.Context, fresh bool, f func(*state)) error {
+// this handle is the owner and fresh is false. With ownerOnly, a handle
+// that is not the owner gets ErrFenced.
+func (o *Outbox) read(ctx context.Context, fresh, ownerOnly bool, f func(*state)) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
@@ -276,6 +279,9 @@ func (o *Outbox) read(ctx context.Context, fresh bool, f func(*state)) error {
 		if err := o.catchUp(ctx); err != nil {
 			return err
 		}
+	}
+	if ownerOnly && !o.owner() {
+		return domain.ErrFenced
 	}
 	f(&o.st)
 	return nil

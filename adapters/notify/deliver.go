@@ -17,8 +17,11 @@ import (
 // deliverLoop sends pending deliveries, Workers at a time. A target whose
 // last delivery failed gets one delivery at a time until one succeeds, so
 // a receiver that is down holds one worker, not all, and the others'
-// notifications keep flowing.
+// notifications keep flowing. It stops when the outbox answers that
+// another replica has taken it over (domain.ErrFenced).
 func (n *Notifier) deliverLoop(ctx context.Context) error {
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 	type target struct {
 		inflight int
 		failing  bool
@@ -34,7 +37,7 @@ func (n *Notifier) deliverLoop(ctx context.Context) error {
 	for {
 		ds, err := n.Outbox.Pending(ctx, 1024)
 		if err != nil {
-			return err
+			return cause(ctx, err)
 		}
 		for _, d := range ds {
 			id, key := d.Notification.ID, d.Notification.Network+"/"+d.TargetID
@@ -56,12 +59,15 @@ func (n *Notifier) deliverLoop(ctx context.Context) error {
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
-				return ctx.Err()
+				return cause(ctx, ctx.Err())
 			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				failed := n.send(ctx, d)
+				failed, fenced := n.send(ctx, d)
+				if fenced != nil {
+					stop(fenced)
+				}
 				mu.Lock()
 				delete(inflight, id)
 				if tg.inflight--; tg.inflight == 0 && !tg.failing && !failed {
@@ -78,19 +84,30 @@ func (n *Notifier) deliverLoop(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return cause(ctx, ctx.Err())
 		case <-n.wake:
 		case <-time.After(2 * time.Second):
 		}
 	}
 }
 
+// cause is why ctx ended when the delivery pool stopped itself (the outbox
+// was fenced), else err.
+func cause(ctx context.Context, err error) error {
+	if c := context.Cause(ctx); errors.Is(c, domain.ErrFenced) {
+		return c
+	}
+	return err
+}
+
 // send delivers one item and records the outcome in the outbox; it
-// reports whether the delivery failed for good.
-func (n *Notifier) send(ctx context.Context, d Delivery) (failed bool) {
+// reports whether the delivery failed for good, and returns ErrFenced when
+// the outbox was taken over (the new owner sends what is left, under the
+// same keys).
+func (n *Notifier) send(ctx context.Context, d Delivery) (failed bool, fenced error) {
 	id := d.Notification.ID
 	if still, err := n.Outbox.IsPending(ctx, id); err != nil || !still {
-		return false // delivered meanwhile, by the round that listed it before
+		return false, isFenced(err) // delivered meanwhile, by the round that listed it before
 	}
 	var (
 		t  domain.NotificationTarget
@@ -100,28 +117,36 @@ func (n *Notifier) send(ctx context.Context, d Delivery) (failed bool) {
 	if !ok || t.Channel != d.Channel {
 		n.Log.Info("notification dropped: its target is gone", "notification", id, "target", d.TargetID)
 		n.Metrics.dropped(d)
-		_ = n.Outbox.Done(ctx, id)
-		return false
+		return false, isFenced(n.Outbox.Done(ctx, id))
 	}
 	err := n.deliver(ctx, t, d.Notification)
 	if ctx.Err() != nil {
-		return false // shutting down: it stays pending and goes out after the restart
+		return false, nil // stopping: it stays pending and goes out after the restart or takeover
 	}
 	if err == nil {
+		n.Metrics.sent(d, n.Now().Sub(d.Notification.At))
 		if err := n.Outbox.Done(ctx, id); err != nil {
 			n.Log.Error("notification outbox", "err", err)
+			return false, isFenced(err)
 		}
-		n.Metrics.sent(d, n.Now().Sub(d.Notification.At))
-		return false
+		return false, nil
 	}
 	d.Attempts++
 	d.FailedAt, d.Error = n.Now().UTC(), describe(err)
 	n.Log.Warn("notification dead-lettered", "notification", id, "target", d.TargetID, "channel", d.Channel, "err", d.Error)
+	n.Metrics.failed(d)
 	if err := n.Outbox.Fail(ctx, d); err != nil {
 		n.Log.Error("notification outbox", "err", err)
+		return true, isFenced(err)
 	}
-	n.Metrics.failed(d)
-	return true
+	return true, nil
+}
+
+func isFenced(err error) error {
+	if errors.Is(err, domain.ErrFenced) {
+		return err
+	}
+	return nil
 }
 
 // errNoRelay dead-letters e-mail when no SMTP relay is configured.

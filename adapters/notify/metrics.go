@@ -13,6 +13,8 @@ import (
 type Metrics struct {
 	queuedC, sentC, failedC, retriedC, deadC, droppedC *prometheus.CounterVec
 	lag                                                prometheus.Histogram
+	leader                                             prometheus.Gauge
+	terms                                              prometheus.Counter
 }
 
 // NewMetrics registers the notification metrics; pending reports the
@@ -30,6 +32,10 @@ func NewMetrics(reg prometheus.Registerer, pending func(context.Context) (int, i
 			Name: "buurtsignaal_notifications_delivery_lag_seconds", Help: "Time from the event (or the norm moment) to the delivery of its notification.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800},
 		}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "buurtsignaal_notifier_leader",
+			Help: "1 while this replica's notifier delivers (holds the notifier lease, or runs alone on the embedded store), else 0."}),
+		terms: prometheus.NewCounter(prometheus.CounterOpts{Name: "buurtsignaal_notifier_leaderships_total",
+			Help: "Times this replica's notifier started delivering (took the lease)."}),
 	}
 	gauge := func(opts prometheus.GaugeOpts, pick func(pending, dead int) int) prometheus.GaugeFunc {
 		return prometheus.NewGaugeFunc(opts, func() float64 {
@@ -42,7 +48,7 @@ func NewMetrics(reg prometheus.Registerer, pending func(context.Context) (int, i
 			return float64(pick(p, d))
 		})
 	}
-	reg.MustRegister(m.queuedC, m.sentC, m.failedC, m.retriedC, m.deadC, m.droppedC, m.lag,
+	reg.MustRegister(m.queuedC, m.sentC, m.failedC, m.retriedC, m.deadC, m.droppedC, m.lag, m.leader, m.terms,
 		gauge(prometheus.GaugeOpts{Name: "buurtsignaal_notifications_pending", Help: "Notifications waiting in the outbox."}, func(p, _ int) int { return p }),
 		gauge(prometheus.GaugeOpts{Name: "buurtsignaal_notifications_dead_letters", Help: "Notifications in the dead letters, waiting for an admin's retry."}, func(_, d int) int { return d }))
 	for _, ch := range []string{domain.ChannelWebhook, domain.ChannelEmail} {
@@ -95,4 +101,17 @@ func (m *Metrics) dropped(d Delivery) {
 		return
 	}
 	m.droppedC.WithLabelValues(d.Channel).Inc()
+}
+
+// leading records that the notifier starts or stops delivering.
+func (m *Metrics) leading(on bool) {
+	if m == nil {
+		return
+	}
+	if on {
+		m.leader.Set(1)
+		m.terms.Inc()
+	} else {
+		m.leader.Set(0)
+	}
 }

@@ -40,6 +40,10 @@ import (
 // UUID of its trigger, kind and target, so a redo after a crash or restart
 // carries the same key: delivery is at least once, and receivers drop
 // repeats by the key.
+//
+// On a cluster every replica may run a notifier: with a Lease, one at a
+// time runs the loops (lead.go), and the outbox they share fences the
+// writes of one that lost the lease without noticing yet.
 
 // Mailer sends one notification by e-mail (the SMTP channel).
 type MailSender interface {
@@ -48,7 +52,10 @@ type MailSender interface {
 
 // Notifier follows the log and delivers what it derives.
 type Notifier struct {
-	Outbox  domain.Outbox
+	Outbox domain.Outbox
+	// Lease, when set, chooses the one replica that delivers: the loops
+	// run only while this notifier holds it (nil: always, one process).
+	Lease   domain.Lease
 	Store   eventlog.Store
 	Reg     *domain.Registry
 	Runner  *projections.Runner
@@ -118,31 +125,6 @@ func (n *Notifier) signal() {
 	case n.wake <- struct{}{}:
 	default:
 	}
-}
-
-// Run follows the log, scans for lapsing norms and delivers, until ctx ends.
-func (n *Notifier) Run(ctx context.Context) error {
-	n.init()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, 3)
-	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context) error{n.follow, n.scanLoop, n.deliverLoop} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := loop(ctx); err != nil && ctx.Err() == nil {
-				errc <- err
-				cancel()
-			}
-		}()
-	}
-	wg.Wait()
-	close(errc)
-	if err := <-errc; err != nil {
-		return err
-	}
-	return ctx.Err()
 }
 
 // RetryDeadLetter puts a dead letter back in the queue.

@@ -157,9 +157,6 @@ func testEmpty(t *testing.T, h *handles) {
 	if cp, ok, err := o.Checkpoint(ctx(t)); ok || err != nil {
 		t.Fatalf("a new outbox has checkpoint %d (%v)", cp, err)
 	}
-	if got := pending(t, o); len(got) != 0 {
-		t.Fatalf("pending: %v", got)
-	}
 	if got := dead(t, o); len(got) != 0 {
 		t.Fatalf("dead letters: %v", got)
 	}
@@ -171,6 +168,13 @@ func testEmpty(t *testing.T, h *handles) {
 	}
 	if _, err := o.Retry(ctx(t), "nope"); !errors.Is(err, domain.ErrNoDeadLetter) {
 		t.Fatalf("retry in a new outbox: %v", err)
+	}
+	must(t, o.Claim(ctx(t), "first"))
+	if got := pending(t, o); len(got) != 0 {
+		t.Fatalf("pending: %v", got)
+	}
+	if cp, ok, err := o.Checkpoint(ctx(t)); ok || err != nil {
+		t.Fatalf("a claim set checkpoint %d (%v)", cp, err)
 	}
 }
 
@@ -208,7 +212,7 @@ func testEnqueue(t *testing.T, h *handles) {
 		}
 	}
 	check(0, o)
-	check(1, h.next()) // another replica's, or the same after a restart
+	check(1, h.claimed("second")) // another replica's, or the same after a restart
 }
 
 func testRedo(t *testing.T, h *handles) {
@@ -266,7 +270,7 @@ func testDeadLetters(t *testing.T, h *handles) {
 	for _, id := range []string{"a", "b", "unknown"} {
 		must(t, o.Done(ctx(t), id))
 	}
-	o = h.next()
+	o = h.claimed("third")
 	if c := count(t, o); c != [2]int{} {
 		t.Fatalf("count after delivery: %v", c)
 	}
@@ -363,10 +367,19 @@ func testFencing(t *testing.T, h *handles) {
 			t.Errorf("%s by the deposed owner: %v, want ErrFenced", name, err)
 		}
 	}
+	if _, err := first.Pending(ctx(t), 10); !errors.Is(err, domain.ErrFenced) {
+		t.Errorf("the deposed owner's delivery pool still lists deliveries: %v", err)
+	}
+	if _, err := first.IsPending(ctx(t), "b"); !errors.Is(err, domain.ErrFenced) {
+		t.Errorf("the deposed owner's delivery pool still checks deliveries: %v", err)
+	}
 	must(t, second.Done(ctx(t), "a"))
+	if diff := cmp.Diff([]string{"b"}, pending(t, second)); diff != "" {
+		t.Errorf("pending (-want +got):\n%s", diff)
+	}
 	for i, o := range []domain.Outbox{first, second, h.next()} {
-		if diff := cmp.Diff([]string{"b"}, pending(t, o)); diff != "" {
-			t.Errorf("handle %d: pending (-want +got):\n%s", i, diff)
+		if c := count(t, o); c != [2]int{1, 0} {
+			t.Errorf("handle %d: count %v, want 1 pending", i, c)
 		}
 		if cp, _, _ := o.Checkpoint(ctx(t)); cp != 5 {
 			t.Errorf("handle %d: checkpoint %d, want 5", i, cp)
@@ -393,8 +406,11 @@ func testUnclaimed(t *testing.T, h *handles) {
 	if err := reader.Done(ctx(t), "a"); !errors.Is(err, domain.ErrFenced) {
 		t.Fatalf("done through a handle that never claimed: %v", err)
 	}
-	if diff := cmp.Diff([]string{"a"}, pending(t, reader)); diff != "" {
-		t.Fatalf("pending (-want +got):\n%s", diff)
+	if _, err := reader.Pending(ctx(t), 10); !errors.Is(err, domain.ErrFenced) {
+		t.Fatalf("pending through a handle that never claimed: %v", err)
+	}
+	if c := count(t, reader); c != [2]int{1, 0} {
+		t.Fatalf("count %v through a reader", c)
 	}
 }
 
