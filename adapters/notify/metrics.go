@@ -19,7 +19,9 @@ type Metrics struct {
 
 // NewMetrics registers the notification metrics; pending reports the
 // outbox's pending deliveries and dead letters for two gauges (asked with a
-// deadline of a few seconds, -1 when it fails).
+// deadline of a few seconds, -1 when it fails). With an outbox shared by
+// replicas every replica reports the same figures for those two; the
+// counters count what this replica did.
 func NewMetrics(reg prometheus.Registerer, pending func(context.Context) (int, int, error)) *Metrics {
 	m := &Metrics{
 		queuedC:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "buurtsignaal_notifications_queued_total", Help: "Notifications queued in the outbox, by channel and kind."}, []string{"channel", "kind"}),
@@ -32,10 +34,8 @@ func NewMetrics(reg prometheus.Registerer, pending func(context.Context) (int, i
 			Name: "buurtsignaal_notifications_delivery_lag_seconds", Help: "Time from the event (or the norm moment) to the delivery of its notification.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800},
 		}),
-		leader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "buurtsignaal_notifier_leader",
-			Help: "1 while this replica's notifier delivers (holds the notifier lease, or runs alone on the embedded store), else 0."}),
-		terms: prometheus.NewCounter(prometheus.CounterOpts{Name: "buurtsignaal_notifier_leaderships_total",
-			Help: "Times this replica's notifier started delivering (took the lease)."}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "buurtsignaal_notifier_leader", Help: "1 while this replica's notifier delivers (it holds the notifier lease, or runs alone on the embedded store), else 0."}),
+		terms:  prometheus.NewCounter(prometheus.CounterOpts{Name: "buurtsignaal_notifier_leaderships_total", Help: "Times this replica's notifier started delivering (took the notifier lease)."}),
 	}
 	gauge := func(opts prometheus.GaugeOpts, pick func(pending, dead int) int) prometheus.GaugeFunc {
 		return prometheus.NewGaugeFunc(opts, func() float64 {
