@@ -57,7 +57,7 @@ type Config struct {
 	IdleTimeout       time.Duration `env:"BUURTSIGNAAL_IDLE_TIMEOUT" envDefault:"120s" flag:"idle-timeout" help:"how long an idle keep-alive connection stays open"`
 
 	PublicURL            string        `env:"BUURTSIGNAAL_PUBLIC_URL" flag:"public-url" help:"the server's public address, for links in notifications (default http://<addr>)"`
-	NoNotify             bool          `env:"BUURTSIGNAAL_NO_NOTIFY" flag:"no-notify" help:"do not send notifications (with several replicas on KurrentDB, let one send them)"`
+	NoNotify             bool          `env:"BUURTSIGNAAL_NO_NOTIFY" flag:"no-notify" help:"this replica never sends notifications (on KurrentDB every replica may run the notifier: a lease in the cluster lets one send at a time)"`
 	NotifySecretFile     string        `env:"BUURTSIGNAAL_NOTIFY_SECRET_FILE" flag:"notify-secret-file" help:"secret from which each webhook target's signing key is derived (created if missing; default <data-dir>/notify-secret)"`
 	NotifyScanInterval   time.Duration `env:"BUURTSIGNAAL_NOTIFY_SCAN_INTERVAL" envDefault:"1m" flag:"notify-scan-interval" help:"how often the notifier looks for response norms about to lapse or lapsed"`
 	NotifyLapsingPercent int           `env:"BUURTSIGNAAL_NOTIFY_LAPSING_PERCENT" envDefault:"80" flag:"notify-lapsing-percent" help:"a norm is about to lapse (norm_lapsing) when this share of it, in percent, has passed"`
