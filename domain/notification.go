@@ -273,7 +273,11 @@ type Outbox interface {
 	Pending(ctx context.Context, limit int) ([]Delivery, error)
 	// IsPending reports whether a delivery is still pending.
 	IsPending(ctx context.Context, id string) (bool, error)
-	// Done removes a delivered (or undeliverable) delivery.
+	// Done removes a delivered (or undeliverable) delivery. The removal
+	// need not be durable at once: it may be written with the handle's next
+	// write, its next Pending, or Close, and one lost in a crash or a
+	// takeover sends the delivery again, under its key. A handle of a
+	// shared outbox may find out only then that it was fenced, and drop it.
 	Done(ctx context.Context, id string) error
 	// Fail moves a pending delivery to the dead letters with its error.
 	Fail(ctx context.Context, d Delivery) error

@@ -29,7 +29,11 @@
 // admin's retry through another replica) is merged: the handle reads what
 // it missed and decides its writes again. Writes of one handle are
 // group-committed: callers that arrive while an append is in flight share
-// the next one.
+// the next one. Done, the one write per delivery, is written behind: the
+// removal is hidden from the handle at once and appended within
+// Options.DoneDelay (20 ms) together with the others of that moment, as the
+// local outbox does not sync it either; a crash or takeover before then
+// sends the delivery again, under its key.
 //
 // Reads of the owner's hot paths (IsPending, Marked, Checkpoint) answer from
 // memory, which the owner alone changes; Pending, DeadLetters and Count, and
@@ -80,7 +84,14 @@ type Options struct {
 	Now func() time.Time
 	// Log receives warnings (nil: discarded).
 	Log *slog.Logger
+	// DoneDelay: a removal (Done) is written at most this long after it,
+	// with whatever else is waiting (default 20 ms).
+	DoneDelay time.Duration
 }
+
+// lazyMax bounds the removals a handle keeps unwritten: beyond it, Done
+// writes them at once.
+const lazyMax = 512
 
 // Outbox is one handle on an outbox in the log; each replica opens its
 // own. It is safe for concurrent use.
@@ -93,15 +104,25 @@ type Outbox struct {
 	qmu   sync.Mutex
 	queue []*op
 
-	mu      sync.Mutex // held by the flusher and by reads; guards what follows
+	io sync.Mutex // held while the handle reads or writes the store
+
+	mu      sync.Mutex // guards what follows; never held across a store call
 	st      state
-	loaded  bool   // st is the state of the store at rev (false: reload)
-	segNo   uint64 // the head segment (from 1)
-	exists  bool   // the head segment has events
-	rev     uint64 // its last revision, when it exists
-	segLen  int    // its number of events
+	at      head
+	loaded  bool // st is the store's state at at.rev (false: reload)
 	myClaim uuid.UUID
 	closed  bool
+	lazy    []string        // delivered, but the removal is not written yet
+	hidden  map[string]bool // the same ids: no longer pending to this handle
+	timer   *time.Timer     // writes the removals kept back
+}
+
+// head is where the handle is in the chain of segments.
+type head struct {
+	segNo  uint64 // the head segment (from 1)
+	exists bool   // it has events
+	rev    uint64 // its last revision, when it exists
+	segLen int    // its number of events
 }
 
 var _ domain.Outbox = (*Outbox)(nil)
@@ -118,11 +139,14 @@ func Open(store eventlog.Store, name string, opts Options) *Outbox {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
+	if opts.DoneDelay <= 0 {
+		opts.DoneDelay = 20 * time.Millisecond
+	}
 	actor := "system:outbox"
 	if opts.Replica != "" {
 		actor += "/" + opts.Replica
 	}
-	return &Outbox{store: store, name: name, opts: opts, actor: actor, segNo: 1, st: newState()}
+	return &Outbox{store: store, name: name, opts: opts, actor: actor, at: head{segNo: 1}, st: newState(), hidden: map[string]bool{}}
 }
 
 // Stream returns the name of segment k of the outbox called name.
@@ -133,15 +157,37 @@ func Stream(name string, k uint64) string {
 // ErrClosed answers calls after Close.
 var ErrClosed = &domain.Error{Kind: domain.KindUnavailable, Code: "outbox_closed", Message: "the outbox is closed"}
 
-// Close ends the handle (the store stays open: it is the caller's).
+// closeTimeout bounds writing the last removals at Close.
+const closeTimeout = 5 * time.Second
+
+// Close writes the removals Done kept back, then ends the handle (the
+// store stays open: it is the caller's).
 func (o *Outbox) Close() error {
+	o.io.Lock()
+	defer o.io.Unlock()
+	o.mu.Lock()
+	pending := len(o.lazy) > 0 && !o.closed
+	if o.timer != nil {
+		o.timer.Stop()
+		o.timer = nil
+	}
+	o.mu.Unlock()
+	var err error
+	if pending {
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		if err = o.flush(ctx, nil); errors.Is(err, domain.ErrFenced) {
+			err = nil // the new owner sends them again
+		}
+		cancel()
+	}
 	o.mu.Lock()
 	o.closed = true
 	o.mu.Unlock()
-	return nil
+	return err
 }
 
-// owner reports whether this handle's claim is the one in force.
+// owner reports whether this handle's claim is the one in force; o.mu is
+// held.
 func (o *Outbox) owner() bool { return o.myClaim != uuid.Nil && o.st.claim == o.myClaim }
 
 // Claim appends OutboxClaimed: this handle writes from now on.
@@ -158,9 +204,9 @@ func (o *Outbox) Checkpoint(ctx context.Context) (uint64, bool, error) {
 		cp uint64
 		ok bool
 	)
-	err := o.read(ctx, false, false, func(s *state) {
-		if s.checkpoint != nil {
-			cp, ok = *s.checkpoint, true
+	err := o.read(ctx, false, false, func() {
+		if o.st.checkpoint != nil {
+			cp, ok = *o.st.checkpoint, true
 		}
 	})
 	return cp, ok, err
@@ -177,7 +223,7 @@ func (o *Outbox) Start(ctx context.Context, pos uint64) error {
 // Marked reports whether a time-triggered notification was queued before.
 func (o *Outbox) Marked(ctx context.Context, id string) (bool, error) {
 	var ok bool
-	err := o.read(ctx, false, false, func(s *state) { _, ok = s.marks[id] })
+	err := o.read(ctx, false, false, func() { _, ok = o.st.marks[id] })
 	return ok, err
 }
 
@@ -198,28 +244,69 @@ func (o *Outbox) Enqueue(ctx context.Context, ds []domain.Delivery, marks []stri
 }
 
 // Pending returns up to limit pending deliveries, oldest first, to the
-// owner: another handle gets ErrFenced.
+// owner (another handle gets ErrFenced). It writes the removals Done kept
+// back.
 func (o *Outbox) Pending(ctx context.Context, limit int) ([]domain.Delivery, error) {
 	var out []domain.Delivery
-	err := o.read(ctx, true, true, func(s *state) { out = s.list(s.pending, limit) })
+	err := o.read(ctx, true, true, func() { out = o.st.list(o.st.pending, limit, o.hidden) })
 	return out, err
 }
 
 // IsPending reports to the owner whether a delivery is still pending.
 func (o *Outbox) IsPending(ctx context.Context, id string) (bool, error) {
 	var ok bool
-	err := o.read(ctx, false, true, func(s *state) { _, ok = s.pending[id] })
+	err := o.read(ctx, false, true, func() { _, ok = o.st.pending[id]; ok = ok && !o.hidden[id] })
 	return ok, err
 }
 
-// Done removes a delivered (or undeliverable) delivery.
+// Done removes a delivered (or undeliverable) delivery. Like the local
+// outbox's, the removal is not durable at once: it is hidden from this
+// handle now and written within DoneDelay, with the removals of other
+// deliveries and whatever else is waiting (sooner with the handle's next
+// write, Pending or Close). A crash or a takeover before that sends the
+// delivery again, under its key. A handle that knows it is not the owner
+// gets ErrFenced; one that finds out only when writing drops the removal.
 func (o *Outbox) Done(ctx context.Context, id string) error {
-	return o.write(ctx, true, func(b *batch) error {
-		if _, ok := o.st.pending[id]; ok || b.queued[id] {
-			b.emit(domain.OutboxDone{IDs: []string{id}})
+	o.mu.Lock()
+	switch {
+	case o.closed:
+		o.mu.Unlock()
+		return ErrClosed
+	case !o.owner():
+		o.mu.Unlock()
+		return domain.ErrFenced
+	}
+	if _, ok := o.st.pending[id]; ok && !o.hidden[id] {
+		o.lazy = append(o.lazy, id)
+		o.hidden[id] = true
+		if o.timer == nil {
+			o.timer = time.AfterFunc(o.opts.DoneDelay, o.writeBehind)
 		}
-		return nil
-	})
+	}
+	full := len(o.lazy) >= lazyMax
+	o.mu.Unlock()
+	if full {
+		return o.write(ctx, true, func(*batch) error { return nil })
+	}
+	return nil
+}
+
+// writeBehind writes the removals kept back (the timer of Done).
+func (o *Outbox) writeBehind() {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	o.io.Lock()
+	defer o.io.Unlock()
+	o.mu.Lock()
+	o.timer = nil
+	skip := o.closed || len(o.lazy) == 0
+	o.mu.Unlock()
+	if skip {
+		return
+	}
+	if err := o.flush(ctx, nil); err != nil && !errors.Is(err, domain.ErrFenced) {
+		o.opts.Log.Warn("outbox: writing removals", "outbox", o.name, "err", err)
+	}
 }
 
 // Fail moves a delivery to the dead letters with its error.
@@ -235,7 +322,7 @@ func (o *Outbox) Fail(ctx context.Context, d domain.Delivery) error {
 // DeadLetters returns up to limit dead letters, oldest first.
 func (o *Outbox) DeadLetters(ctx context.Context, limit int) ([]domain.Delivery, error) {
 	var out []domain.Delivery
-	err := o.read(ctx, true, false, func(s *state) { out = s.list(s.dead, limit) })
+	err := o.read(ctx, true, false, func() { out = o.st.list(o.st.dead, limit, nil) })
 	return out, err
 }
 
@@ -262,29 +349,58 @@ func (o *Outbox) Retry(ctx context.Context, id string) (domain.Delivery, error) 
 
 // Count returns the number of pending deliveries and dead letters.
 func (o *Outbox) Count(ctx context.Context) (pending, dead int, err error) {
-	err = o.read(ctx, true, false, func(s *state) { pending, dead = len(s.pending), len(s.dead) })
+	err = o.read(ctx, true, false, func() {
+		pending, dead = len(o.st.pending), len(o.st.dead)
+		for id := range o.hidden {
+			if _, ok := o.st.pending[id]; ok {
+				pending--
+			}
+		}
+	})
 	return pending, dead, err
 }
 
-// read runs f on the state, after reading what the stream gained unless
-// this handle is the owner and fresh is false. With ownerOnly, a handle
-// that is not the owner gets ErrFenced.
-func (o *Outbox) read(ctx context.Context, fresh, ownerOnly bool, f func(*state)) error {
+// read runs f with o.mu held, after bringing the state up to the store
+// unless this handle is the owner and fresh is false. With ownerOnly, a
+// handle that is not the owner gets ErrFenced.
+func (o *Outbox) read(ctx context.Context, fresh, ownerOnly bool, f func()) error {
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	if o.closed {
+		o.mu.Unlock()
 		return ErrClosed
 	}
-	if fresh || !o.loaded || !o.owner() {
-		if err := o.catchUp(ctx); err != nil {
+	sync := fresh || !o.loaded || !o.owner()
+	o.mu.Unlock()
+	if sync {
+		o.io.Lock()
+		err := o.sync(ctx)
+		o.io.Unlock()
+		if err != nil {
 			return err
 		}
 	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	if ownerOnly && !o.owner() {
 		return domain.ErrFenced
 	}
-	f(&o.st)
+	f()
 	return nil
+}
+
+// sync writes the removals kept back, or else reads what the stream
+// gained; o.io is held.
+func (o *Outbox) sync(ctx context.Context) error {
+	o.mu.Lock()
+	lazy := len(o.lazy) > 0
+	o.mu.Unlock()
+	if lazy {
+		if err := o.flush(ctx, nil); err != nil && !errors.Is(err, domain.ErrFenced) {
+			return err
+		}
+		return nil
+	}
+	return o.catchUp(ctx)
 }
 
 // op is one write waiting for an append.
@@ -301,10 +417,10 @@ func (o *Outbox) write(ctx context.Context, fenced bool, decide func(b *batch) e
 	o.qmu.Lock()
 	o.queue = append(o.queue, w)
 	o.qmu.Unlock()
-	o.mu.Lock()
+	o.io.Lock()
 	select {
 	case err := <-w.done: // a flusher before us took it
-		o.mu.Unlock()
+		o.io.Unlock()
 		return err
 	default:
 	}
@@ -312,24 +428,28 @@ func (o *Outbox) write(ctx context.Context, fenced bool, decide func(b *batch) e
 	ops := o.queue
 	o.queue = nil
 	o.qmu.Unlock()
-	if o.closed {
+	o.mu.Lock()
+	closed := o.closed
+	o.mu.Unlock()
+	if closed {
 		for _, p := range ops {
 			p.done <- ErrClosed
 		}
 	} else {
-		o.flush(ctx, ops)
+		_ = o.flush(ctx, ops)
 	}
-	o.mu.Unlock()
+	o.io.Unlock()
 	return <-w.done
 }
 
-// flush decides ops against the state and appends their events with the
-// expected revision; on a conflict it reads what it missed and decides
-// again. The state changes only once the append succeeded. It answers
-// every op.
-func (o *Outbox) flush(ctx context.Context, ops []*op) {
+// flush decides ops against the state, with the removals Done kept back,
+// and appends their events with the expected revision; on a conflict it
+// reads what it missed and decides again. The state changes only once the
+// append succeeded. It answers every op, and returns the append's error
+// (ErrFenced when the removals kept back were dropped). o.io is held.
+func (o *Outbox) flush(ctx context.Context, ops []*op) error {
 	results := make([]error, len(ops))
-	answer := func(err error) {
+	answer := func(err error) error {
 		for i, p := range ops {
 			if err != nil {
 				p.done <- err
@@ -337,17 +457,35 @@ func (o *Outbox) flush(ctx context.Context, ops []*op) {
 				p.done <- results[i]
 			}
 		}
+		return err
 	}
 	for attempt := 1; ; attempt++ {
 		if err := o.fresh(ctx, attempt > 1); err != nil {
-			answer(err)
-			return
+			return answer(err)
 		}
+		o.mu.Lock()
 		b := newBatch(o)
-		if !o.exists { // a new segment starts with the snapshot
+		if !o.at.exists { // a new segment starts with the snapshot
 			b.items = o.st.snapshot()
 		}
 		first := len(b.items)
+		var dropped error
+		if len(o.lazy) > 0 {
+			if o.owner() {
+				var ids []string
+				for _, id := range o.lazy {
+					if _, ok := o.st.pending[id]; ok {
+						ids = append(ids, id)
+					}
+				}
+				if len(ids) > 0 {
+					b.emit(domain.OutboxDone{IDs: ids})
+				}
+				b.lazy = len(o.lazy)
+			} else { // fenced: the new owner sends them again
+				o.lazy, o.hidden, dropped = nil, map[string]bool{}, domain.ErrFenced
+			}
+		}
 		for i, p := range ops {
 			if p.fenced && !b.owner() {
 				results[i] = domain.ErrFenced
@@ -355,42 +493,50 @@ func (o *Outbox) flush(ctx context.Context, ops []*op) {
 			}
 			results[i] = p.decide(b)
 		}
+		at := o.at
+		o.mu.Unlock()
 		if len(b.items) == first {
+			o.mu.Lock()
+			o.takeLazy(b.lazy)
+			o.mu.Unlock()
 			answer(nil)
-			return
+			return dropped
 		}
 		events, err := o.encode(b.items)
 		if err != nil {
-			answer(err)
-			return
+			return answer(err)
 		}
 		expected := eventlog.NoStream()
-		if o.exists {
-			expected = eventlog.Revision(o.rev)
+		if at.exists {
+			expected = eventlog.Revision(at.rev)
 		}
-		res, err := o.store.Append(ctx, Stream(o.name, o.segNo), expected, events...)
+		res, err := o.store.Append(ctx, Stream(o.name, at.segNo), expected, events...)
 		if err == nil {
+			o.mu.Lock()
 			for _, it := range b.items[first:] {
 				o.st.apply(it.id, it.ev)
 			}
 			if b.claim != uuid.Nil {
 				o.myClaim = b.claim
 			}
-			if !o.exists {
-				o.segLen = 0
+			if !o.at.exists {
+				o.at.segLen = 0
 			}
-			o.exists, o.rev = true, res.NextRevision
-			o.segLen += len(events)
+			o.at.exists, o.at.rev = true, res.NextRevision
+			o.at.segLen += len(events)
+			o.takeLazy(b.lazy)
+			o.mu.Unlock()
 			answer(nil)
 			o.roll(ctx)
-			return
+			return dropped
 		}
 		if !errors.Is(err, eventlog.ErrWrongExpectedVersion) || attempt == maxAttempts {
 			// An append that failed otherwise may still have been written:
 			// the next call rereads the segment.
+			o.mu.Lock()
 			o.loaded = false
-			answer(fmt.Errorf("outbox: append: %w", err))
-			return
+			o.mu.Unlock()
+			return answer(fmt.Errorf("outbox: append: %w", err))
 		}
 		if attempt > 2 { // contended: let the others through
 			time.Sleep(time.Duration(rand.IntN(attempt*2)+1) * time.Millisecond)
@@ -398,10 +544,25 @@ func (o *Outbox) flush(ctx context.Context, ops []*op) {
 	}
 }
 
+// takeLazy forgets the first n removals kept back, now written; o.mu is
+// held.
+func (o *Outbox) takeLazy(n int) {
+	if n == 0 {
+		return
+	}
+	for _, id := range o.lazy[:n] {
+		delete(o.hidden, id)
+	}
+	o.lazy = slices.Delete(o.lazy, 0, n)
+}
+
 // fresh makes the state the store's: a reload when it is not, and when
-// catchUp (after a conflict) what the stream gained.
+// catchUp (after a conflict) what the stream gained. o.io is held.
 func (o *Outbox) fresh(ctx context.Context, catchUp bool) error {
-	if !o.loaded {
+	o.mu.Lock()
+	loaded := o.loaded
+	o.mu.Unlock()
+	if !loaded {
 		return o.reload(ctx)
 	}
 	if catchUp {
@@ -412,31 +573,43 @@ func (o *Outbox) fresh(ctx context.Context, catchUp bool) error {
 
 // roll seals a full segment and starts the next with a snapshot. A failure
 // leaves the state to be reloaded: the next write finds the head again.
+// o.io is held.
 func (o *Outbox) roll(ctx context.Context) {
-	if o.segLen < o.opts.SegmentEvents || !o.owner() {
+	o.mu.Lock()
+	at, owner := o.at, o.owner()
+	o.mu.Unlock()
+	if at.segLen < o.opts.SegmentEvents || !owner {
 		return
 	}
-	next := o.segNo + 1
+	fail := func(what string, err error) {
+		o.mu.Lock()
+		o.loaded = false
+		o.mu.Unlock()
+		o.opts.Log.Warn("outbox: "+what, "outbox", o.name, "segment", at.segNo, "err", err)
+	}
+	next := at.segNo + 1
 	sealed, err := o.encode([]item{{id: uuid.New(), ev: domain.OutboxSealed{Next: Stream(o.name, next)}}})
 	if err == nil {
-		_, err = o.store.Append(ctx, Stream(o.name, o.segNo), eventlog.Revision(o.rev), sealed...)
+		_, err = o.store.Append(ctx, Stream(o.name, at.segNo), eventlog.Revision(at.rev), sealed...)
 	}
 	if err != nil {
-		o.loaded = false
-		o.opts.Log.Warn("outbox: sealing a segment", "outbox", o.name, "segment", o.segNo, "err", err)
+		fail("sealing a segment", err)
 		return
 	}
-	o.segNo, o.exists, o.segLen = next, false, 0
+	o.mu.Lock()
+	o.at = head{segNo: next}
 	snap, err := o.encode(o.st.snapshot())
+	o.mu.Unlock()
 	if err == nil {
 		var res eventlog.AppendResult
 		if res, err = o.store.Append(ctx, Stream(o.name, next), eventlog.NoStream(), snap...); err == nil {
-			o.exists, o.rev, o.segLen = true, res.NextRevision, len(snap)
+			o.mu.Lock()
+			o.at = head{segNo: next, exists: true, rev: res.NextRevision, segLen: len(snap)}
+			o.mu.Unlock()
 			return
 		}
 	}
-	o.loaded = false
-	o.opts.Log.Warn("outbox: starting a segment", "outbox", o.name, "segment", next, "err", err)
+	fail("starting a segment", err)
 }
 
 // item is an event of a batch with its id.
@@ -451,6 +624,7 @@ type item struct {
 type batch struct {
 	o       *Outbox
 	items   []item
+	lazy    int                        // the removals kept back that it writes
 	claim   uuid.UUID                  // the batch claims the outbox
 	queued  map[string]bool            // ids enqueued
 	failed  map[string]domain.Delivery // dead-lettered
@@ -462,7 +636,7 @@ func newBatch(o *Outbox) *batch {
 }
 
 // owner reports whether the handle owns the outbox once the batch is
-// written.
+// written; o.mu is held.
 func (b *batch) owner() bool { return b.claim != uuid.Nil || b.o.owner() }
 
 func (b *batch) emit(ev domain.Event) uuid.UUID {

@@ -100,6 +100,9 @@ func TestTakeoverReadsOneSegment(t *testing.T) {
 			must(t, o.Done(ctxT(t), id))
 		}
 	}
+	if _, err := o.Pending(ctxT(t), 1); err != nil { // writes the removals kept back
+		t.Fatal(err)
+	}
 	store.reads, store.events = 0, 0
 	next := logoutbox.Open(store, "notifier", logoutbox.Options{SegmentEvents: 50})
 	must(t, next.Claim(ctxT(t), "second"))
@@ -139,10 +142,19 @@ func TestDeposedOwnerMidRoll(t *testing.T) {
 	if cp, _, _ := next.Checkpoint(ctxT(t)); cp != 3 {
 		t.Fatalf("checkpoint %d after the takeover", cp)
 	}
-	if err := old.Done(ctxT(t), "a"); !errors.Is(err, domain.ErrFenced) {
+	if err := old.Done(ctxT(t), "a"); err != nil && !errors.Is(err, domain.ErrFenced) {
+		t.Fatal(err)
+	}
+	if _, err := old.Pending(ctxT(t), 10); !errors.Is(err, domain.ErrFenced) { // would write the removal
 		t.Fatalf("the old owner wrote after the takeover: %v", err)
 	}
+	if p, _, _ := next.Count(ctxT(t)); p != 1 {
+		t.Fatalf("the old owner's removal landed: %d pending", p)
+	}
 	must(t, next.Done(ctxT(t), "a"))
+	if _, err := next.Pending(ctxT(t), 10); err != nil {
+		t.Fatal(err)
+	}
 	if p, _, _ := old.Count(ctxT(t)); p != 0 {
 		t.Fatalf("the old handle reads %d pending", p)
 	}

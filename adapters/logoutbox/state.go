@@ -96,11 +96,14 @@ func (s *state) apply(id uuid.UUID, ev domain.Event) {
 	}
 }
 
-// list returns up to limit deliveries of m, oldest first.
-func (s *state) list(m map[string]entry, limit int) []domain.Delivery {
+// list returns up to limit deliveries of m, oldest first, without those
+// in skip.
+func (s *state) list(m map[string]entry, limit int, skip map[string]bool) []domain.Delivery {
 	es := make([]entry, 0, len(m))
-	for _, e := range m {
-		es = append(es, e)
+	for id, e := range m {
+		if !skip[id] {
+			es = append(es, e)
+		}
 	}
 	slices.SortFunc(es, func(a, b entry) int { return compare(a.seq, b.seq) })
 	out := []domain.Delivery{}
@@ -138,11 +141,11 @@ func (s *state) snapshot() []item {
 		}
 		size += n
 	}
-	for _, d := range s.list(s.pending, len(s.pending)) {
+	for _, d := range s.list(s.pending, len(s.pending), nil) {
 		next(deliverySize(d))
 		cur.Pending = append(cur.Pending, d)
 	}
-	for _, d := range s.list(s.dead, len(s.dead)) {
+	for _, d := range s.list(s.dead, len(s.dead), nil) {
 		next(deliverySize(d))
 		cur.Dead = append(cur.Dead, d)
 	}

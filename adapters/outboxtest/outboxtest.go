@@ -270,6 +270,9 @@ func testDeadLetters(t *testing.T, h *handles) {
 	for _, id := range []string{"a", "b", "unknown"} {
 		must(t, o.Done(ctx(t), id))
 	}
+	if got := pending(t, o); len(got) != 0 { // Pending writes the removals
+		t.Fatalf("pending after done: %v", got)
+	}
 	o = h.claimed("third")
 	if c := count(t, o); c != [2]int{} {
 		t.Fatalf("count after delivery: %v", c)
@@ -293,6 +296,7 @@ func testLarge(t *testing.T, h *handles) {
 	for i := 0; i < n; i += 50 {
 		must(t, o.Done(ctx(t), ds[i].Notification.ID))
 	}
+	_ = pending(t, o)
 	o = h.claimed("second")
 	if c := count(t, o); c != [2]int{n - n/50, 0} {
 		t.Fatalf("count %v, want %d pending", c, n-n/50)
@@ -336,6 +340,7 @@ func testConcurrent(t *testing.T, h *handles) {
 	for err := range errs {
 		must(t, err)
 	}
+	_ = pending(t, o)
 	o = h.claimed("second")
 	if c := count(t, o); c != [2]int{writers * (each / 2), 0} {
 		t.Fatalf("count %v, want %d pending", c, writers*(each/2))
@@ -388,11 +393,22 @@ func testFencing(t *testing.T, h *handles) {
 			t.Errorf("handle %d: a fenced mark was stored", i)
 		}
 	}
-	// The deposed one may claim again: then the other is fenced.
+	// The deposed one may claim again: then the other is fenced. Its
+	// removal may be kept back and dropped when it finds the fence; it
+	// never lands.
 	must(t, first.Claim(ctx(t), "first again"))
-	must(t, first.Done(ctx(t), "b"))
-	if err := second.Done(ctx(t), "b"); !errors.Is(err, domain.ErrFenced) {
+	if err := second.Done(ctx(t), "b"); err != nil && !errors.Is(err, domain.ErrFenced) {
 		t.Errorf("done by the second owner after the first claimed again: %v", err)
+	}
+	if _, err := second.Pending(ctx(t), 10); !errors.Is(err, domain.ErrFenced) {
+		t.Errorf("pending through the second owner after the first claimed again: %v", err)
+	}
+	if diff := cmp.Diff([]string{"b"}, pending(t, first)); diff != "" {
+		t.Errorf("a fenced removal landed (-want +got):\n%s", diff)
+	}
+	must(t, first.Done(ctx(t), "b"))
+	if got := pending(t, first); len(got) != 0 {
+		t.Errorf("pending after done: %v", got)
 	}
 }
 
