@@ -2,6 +2,7 @@ package logoutbox
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -160,4 +161,40 @@ func (o *Outbox) segmentExists(ctx context.Context, k uint64) (bool, error) {
 		return false, fmt.Errorf("outbox: read %s: %w", Stream(o.name, k), err)
 	}
 	return true, nil
+}
+
+// decode reads an outbox event.
+func decode(re eventlog.RecordedEvent) (domain.Event, error) {
+	var (
+		ev  domain.Event
+		err error
+	)
+	switch re.Type {
+	case "OutboxSnapshot":
+		ev, err = unmarshal[domain.OutboxSnapshot](re.Data)
+	case "OutboxClaimed":
+		ev, err = unmarshal[domain.OutboxClaimed](re.Data)
+	case "OutboxQueued":
+		ev, err = unmarshal[domain.OutboxQueued](re.Data)
+	case "OutboxDone":
+		ev, err = unmarshal[domain.OutboxDone](re.Data)
+	case "OutboxFailed":
+		ev, err = unmarshal[domain.OutboxFailed](re.Data)
+	case "OutboxRetried":
+		ev, err = unmarshal[domain.OutboxRetried](re.Data)
+	case "OutboxSealed":
+		ev, err = unmarshal[domain.OutboxSealed](re.Data)
+	default:
+		return nil, fmt.Errorf("outbox: unexpected event %s in %s", re.Type, re.StreamID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("outbox: %s at %s@%d: %w", re.Type, re.StreamID, re.Revision, err)
+	}
+	return ev, nil
+}
+
+func unmarshal[E domain.Event](data []byte) (domain.Event, error) {
+	var e E
+	err := json.Unmarshal(data, &e)
+	return e, err
 }
