@@ -34,11 +34,13 @@ func (n *Notifier) deliverLoop(ctx context.Context) error {
 		sem      = make(chan struct{}, n.Workers)
 	)
 	defer wg.Wait()
+	const page = 1024
 	for {
-		ds, err := n.Outbox.Pending(ctx, 1024)
+		ds, err := n.Outbox.Pending(ctx, page)
 		if err != nil {
 			return cause(ctx, err)
 		}
+		dispatched := 0
 		for _, d := range ds {
 			id, key := d.Notification.ID, d.Notification.Network+"/"+d.TargetID
 			mu.Lock()
@@ -61,6 +63,7 @@ func (n *Notifier) deliverLoop(ctx context.Context) error {
 			case <-ctx.Done():
 				return cause(ctx, ctx.Err())
 			}
+			dispatched++
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -81,6 +84,9 @@ func (n *Notifier) deliverLoop(ctx context.Context) error {
 					n.signal() // the target's next delivery may go
 				}
 			}()
+		}
+		if len(ds) == page && dispatched > 0 {
+			continue // a backlog larger than a page: the next page at once
 		}
 		select {
 		case <-ctx.Done():
