@@ -39,8 +39,8 @@
 // # Takeover time
 //
 // With the defaults (TTL 20 s, RenewEvery 6 s, PollEvery 2 s) a holder that
-// dies is replaced between 14 and 24 s after its last renewal, plus the
-// new holder's start-up. A restarted process of the same replica (the same
+// dies is replaced 20 to 24 s after its last renewal, 14 to 24 s after it
+// died, plus the new holder's start-up. A restarted process of the same replica (the same
 // replica name, a new process id) takes the lease over at once on its
 // first Acquire: replica names are unique, so the holder is its own dead
 // predecessor.
