@@ -333,6 +333,13 @@ func TestTwoReplicasOnKurrentDB(t *testing.T) {
 		t.Fatal("both replicas deliver")
 	}
 
+	// The crash: a moment after the last delivery (the outbox writes its
+	// removals within 20 ms; what a crash cuts off sooner is sent again,
+	// under the same key), the connection is gone and the context ends,
+	// with nothing released.
+	time.Sleep(100 * time.Millisecond)
+	a.crashed.Store(true)
+	_ = a.store.Close()
 	a.crash()
 	crashed := time.Now()
 	for range 20 {
