@@ -9,7 +9,7 @@ ADDR    ?= 127.0.0.1:8080
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.7.0
 STATICCHECK_CHECKS ?= all,-ST1000,-ST1003,-ST1016,-ST1020,-ST1021,-ST1022,-S1016
 
-.PHONY: run build test vet bench bench-store bench-postgres bench-projections bench-audit crashtest crashtest-server soak lint fuzz
+.PHONY: run build test test-api vet bench bench-store bench-postgres bench-projections bench-audit crashtest crashtest-server soak lint fuzz
 
 run:
 	$(GO) run ./cmd/buurtsignaal serve --demo --addr $(ADDR) --data-dir $(DATA)
@@ -25,6 +25,13 @@ vet:
 # clocks a year away (scripts/test.sh says more).
 test:
 	GO=$(GO) bash scripts/test.sh
+
+# The property run over every operation of the OpenAPI document through the
+# real server (TestAPIProperties), with API_CHECKS checks per operation
+# (one to two minutes for 100 on two cores); go test ./... runs it with 8.
+API_CHECKS ?= 100
+test-api:
+	$(GO) test -race -count=1 -run '^TestAPIProperties$$' ./cmd/buurtsignaal -rapid.checks=$(API_CHECKS)
 
 bench:
 	bash scripts/bench.sh

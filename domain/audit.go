@@ -12,11 +12,18 @@ import (
 // authorization basis, the outcome, the client address and the request id.
 // It holds ids only; a break-glass reason is free text and stays sealed under
 // the key of the first subject.
+//
+// On behalf of whom is client text (X-On-Behalf-Of): the auditor seals it
+// under the first subject's key into OnBehalfOfSealed, like a break-glass
+// reason, and keeps OnBehalfOf empty (records written before hold it in
+// clear); a record without a subject does not keep it. The request id is the
+// server's own; a client's X-Request-ID is kept apart as ClientRequestID.
 type AccessRecord struct {
 	At               time.Time   `json:"at"`
 	ActorID          string      `json:"actor_id"`
 	ActorRole        string      `json:"actor_role"`
 	OnBehalfOf       string      `json:"on_behalf_of,omitempty"`
+	OnBehalfOfSealed Sealed      `json:"on_behalf_of_sealed,omitempty"`
 	Action           string      `json:"action"`
 	View             string      `json:"view"`
 	Purpose          string      `json:"purpose,omitempty"`
@@ -27,8 +34,22 @@ type AccessRecord struct {
 	Outcome          string      `json:"outcome"`
 	ClientAddr       string      `json:"client_addr,omitempty"`
 	RequestID        string      `json:"request_id,omitempty"`
+	ClientRequestID  string      `json:"client_request_id,omitempty"`
 	Network          string      `json:"network,omitempty"`
 }
+
+// Purposes of use a client may name in X-Purpose (NEN 7513): care (the
+// default), consultation of a colleague, and quality review. The server
+// sets the others itself: break_glass, privacy_audit, privacy_request.
+var ClientPurposes = enum{"care", "consultation", "quality"}
+
+// Purposes the server sets.
+const (
+	PurposeCare           = "care"
+	PurposeBreakGlass     = "break_glass"
+	PurposePrivacyAudit   = "privacy_audit"
+	PurposePrivacyRequest = "privacy_request"
+)
 
 // Chain links an audit record to its predecessor in its audit stream: Seq is
 // its revision and Prev the hex SHA-256 of the previous record's stored bytes

@@ -19,7 +19,8 @@
 //   - error kinds, mapped to HTTP statuses in one table by the API
 //     (errors.go);
 //   - ports, implemented by adapters: Cipher, BlindIndex and SubjectIndex
-//     (keys and matching), Auditor (the access log), Outbox (notifications
+//     (keys and matching) and KeyStore, the three as a key store gives
+//     them (the local and the cluster key store), Auditor (the access log), Outbox (notifications
 //     between the log and their delivery) (ports.go, notification.go); the
 //     event log's port is the eventlog package.
 //

@@ -84,11 +84,22 @@ type (
 	FeedbackGiven struct {
 		Code string `json:"code"`
 	}
-	// SignalsMatched records, on the newer signal, the open signals about the
-	// same subject. Projections show the match on every signal it names.
+	// SignalsMatched recorded, on the newer signal, the open signals about
+	// the same subject. Raises no longer write it (SubjectSignalled does,
+	// off the signal's stream); it stays for the events already in logs.
 	SignalsMatched struct {
 		SubjectID uuid.UUID   `json:"subject_id"`
 		SignalIDs []uuid.UUID `json:"signal_ids"`
+	}
+	// SubjectSignalled records, on the subject's own stream, that a signal
+	// was raised about a subject already known, with the open signals about
+	// the subject it matched (none, possibly). Keeping the match off the new
+	// signal's stream keeps what its signaller sees the same whether or not
+	// the resident was known.
+	SubjectSignalled struct {
+		SubjectID uuid.UUID   `json:"subject_id"`
+		SignalID  uuid.UUID   `json:"signal_id"`
+		Matched   []uuid.UUID `json:"matched,omitempty"`
 	}
 	CaseClosed struct {
 		Outcome string `json:"outcome"`
@@ -152,6 +163,7 @@ func (ReferralDeclined) EventType() string       { return "ReferralDeclined" }
 func (ReferralCompleted) EventType() string      { return "ReferralCompleted" }
 func (FeedbackGiven) EventType() string          { return "FeedbackGiven" }
 func (SignalsMatched) EventType() string         { return "SignalsMatched" }
+func (SubjectSignalled) EventType() string       { return "SubjectSignalled" }
 func (CaseClosed) EventType() string             { return "CaseClosed" }
 func (CaseReopened) EventType() string           { return "CaseReopened" }
 func (SubjectRegistered) EventType() string      { return "SubjectRegistered" }

@@ -6,7 +6,7 @@ import "unicode/utf8"
 type Service struct {
 	Name        string `json:"name"`
 	Description string `json:"description,omitempty"`
-	Volunteer   bool   `json:"volunteer"`
+	Volunteer   bool   `json:"volunteer" openapi:"optional"` // false when left out
 }
 
 // RegisterOrganisation adds an organisation and its services to the network.

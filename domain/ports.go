@@ -45,6 +45,28 @@ type BlindIndex interface {
 	Fingerprint(canonical []byte) string
 }
 
+// KeyStore is a key store as the server wires it: the subjects' keys
+// (Cipher), the blind index entries (SubjectIndex) and the blind index key
+// (BlindIndex), kept together so that erasing a subject deletes its key and
+// its entries at once. Implementations: the local store on one machine, and
+// the cluster store that every replica of a scale-out server shares. They
+// pass one conformance suite (adapters/keystoretest).
+type KeyStore interface {
+	Cipher
+	SubjectIndex
+	// BlindIndex returns the blind index under the store's one key: every
+	// instance of a store (every replica) gives the same tokens.
+	BlindIndex() BlindIndex
+	// Count returns the number of live subject keys (created and not
+	// erased), for an operator metric; an implementation may answer an
+	// approximation it documents, or a KindUnavailable error while it
+	// cannot tell.
+	Count() (int, error)
+	// Close releases the store; every other method then fails with a
+	// KindUnavailable error.
+	Close() error
+}
+
 // Access is one read of personal data, or a denied attempt, as the read side
 // hands it to the auditor: the access record (ids only), and a break-glass
 // reason in clear that the auditor seals under the first subject's key
@@ -60,4 +82,12 @@ type Access struct {
 type Auditor interface {
 	RecordAccess(ctx context.Context, a Access) error
 	RecordDenied(ctx context.Context, a Access) error
+}
+
+// Authenticator turns a bearer token into a principal. A missing, unknown,
+// expired or otherwise invalid token is a KindUnauthenticated error; an
+// authenticator that cannot decide because something it depends on is down
+// returns KindUnavailable.
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (Principal, error)
 }

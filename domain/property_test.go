@@ -47,7 +47,6 @@ var commandGens = map[string]func(t *rapid.T, s Signal) Command{
 			Urgency:       pick(t, "urgency", Urgencies, []string{"", "urgent"}),
 			Consent:       pick(t, "consent", Consents, []string{"", "maybe"}),
 			Description:   drawSealed(t, "description"),
-			Matched:       rapid.SampledFrom([][]uuid.UUID{nil, {otherSig}, {sigID, otherSig, otherSig}}).Draw(t, "matched"),
 		}
 	},
 	"withdraw": func(t *rapid.T, _ Signal) Command { return WithdrawSignal{Reason: drawSealed(t, "reason")} },

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -27,6 +28,7 @@ func registrySamples() []Event {
 		ReferralMade{ReferralID: refID, OrganisationID: "school", Service: "homework club", Reason: secret},
 		ReferralAccepted{ReferralID: refID, Note: secret}, ReferralDeclined{ReferralID: refID, Note: secret}, ReferralCompleted{ReferralID: refID, Note: secret},
 		FeedbackGiven{Code: "received"}, SignalsMatched{SubjectID: subjID, SignalIDs: []uuid.UUID{otherSig, sigID}},
+		SubjectSignalled{SubjectID: subjID, SignalID: sigID, Matched: []uuid.UUID{otherSig}},
 		CaseClosed{Outcome: "resolved", Note: secret}, reopened,
 		SubjectRegistered{SubjectID: subjID, Network: "net", Data: secret}, SubjectErased{SubjectID: subjID, RequestRef: "req-9", Basis: "request"},
 		SubjectExported{SubjectID: subjID, RequestRef: "req-8"},
@@ -34,6 +36,7 @@ func registrySamples() []Event {
 		ServiceOffered{Name: "homework club", Description: "after school", Volunteer: true}, ServiceWithdrawn{Name: "homework club"},
 		RecordAccessed{AccessRecord: record, Chain: Chain{Seq: 7, Prev: "ab12"}},
 		AccessDenied{AccessRecord: record, Chain: Chain{Seq: 8, Prev: "cd34"}},
+		SessionKeyCreated{Wrapped: []byte("wrapped-key-bytes")}, SessionEnded{SessionID: "s-1", Until: now.Add(8 * time.Hour)},
 		LeaseAcquired{Holder: "replica-a/5f1c2e9a", Replica: "replica-a", Term: 3, TTLms: 20000},
 		LeaseRenewed{Holder: "replica-a/5f1c2e9a", Term: 3, TTLms: 20000}, LeaseReleased{Holder: "replica-a/5f1c2e9a", Term: 3},
 		OutboxSnapshot{Part: 0, Parts: 2, Checkpoint: &checkpoint, Claim: "5a8e1f0c-2b3d-4e5f-8a9b-0c1d2e3f4a5b", Pending: []Delivery{delivery}, Dead: []Delivery{dead}, Marks: []string{sigID.String() + "/norm_lapsed"}},

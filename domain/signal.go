@@ -135,9 +135,6 @@ type (
 		Urgency       string
 		Consent       string
 		Description   Sealed
-		// Matched lists the open signals about the same subject, found by the
-		// caller through the blind index.
-		Matched []uuid.UUID
 	}
 	WithdrawSignal struct{ Reason Sealed }
 	HandOver       struct {
@@ -415,11 +412,15 @@ func decideRaise(actor Principal, c RaiseSignal, now time.Time) ([]Event, error)
 		Categories: cats, Urgency: c.Urgency, Consent: c.Consent, Description: c.Description,
 		RaisedAt: now.UTC(),
 	}}
-	matched := slices.DeleteFunc(slices.Clone(c.Matched), func(id uuid.UUID) bool { return id == c.SignalID })
-	if len(matched) > 0 {
-		events = append(events, SignalsMatched{SubjectID: c.SubjectID, SignalIDs: matched})
-	}
 	return events, nil
+}
+
+// Signalled is what a raise about a subject already known records on the
+// subject's stream (SubjectSignalled): the new signal and the open signals
+// about the subject it matched, without itself.
+func Signalled(subject, signal uuid.UUID, open []uuid.UUID) SubjectSignalled {
+	matched := slices.DeleteFunc(slices.Clone(open), func(id uuid.UUID) bool { return id == signal })
+	return SubjectSignalled{SubjectID: subject, SignalID: signal, Matched: matched}
 }
 
 // ValidDate reports whether s is a date in YYYY-MM-DD form.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/google/uuid"
 )
 
@@ -164,8 +165,6 @@ func runDecide(t *testing.T, cases []decideCase) {
 }
 
 func TestDecideHappyPaths(t *testing.T) {
-	withMatch := validRaise
-	withMatch.Matched = []uuid.UUID{otherSig, sigID}
 	byPartner := validRaise
 	byPartner.Categories = []string{"bullying"}
 	byPartner.Urgency, byPartner.Consent = "acute", "vital_interest"
@@ -180,7 +179,6 @@ func TestDecideHappyPaths(t *testing.T) {
 		{"raise", nil, carla, validRaise, ok(raised)},
 		{"raise by a partner", nil, eva, byPartner, ok(partnerRaised)},
 		{"raise by a professional", nil, anna, validRaise, ok(proRaised)},
-		{"raise with a match, not matching itself", nil, carla, withMatch, ok(raised, SignalsMatched{SubjectID: subjID, SignalIDs: []uuid.UUID{otherSig}})},
 		{"withdraw", statusHistory("raised"), carla, WithdrawSignal{Reason: secret}, ok(withdrawn)},
 		{"withdraw after a declined handover", history(statusHistory("handed_over"), []Event{declined}), carla, WithdrawSignal{Reason: secret}, ok(withdrawn)},
 		{"hand over by the signaller", statusHistory("raised"), carla, HandOver{TeamID: "team-a", Note: secret}, ok(SignalHandedOver{TeamID: "team-a", Note: secret})},
@@ -531,7 +529,6 @@ func TestDecideInvalidFields(t *testing.T) {
 func TestDecideIsPure(t *testing.T) {
 	cmd := validRaise
 	cmd.Categories = []string{"loneliness", "debt", "debt"}
-	cmd.Matched = []uuid.UUID{otherSig, sigID}
 	before := []string{"loneliness", "debt", "debt"}
 	amsterdam := time.FixedZone("CET", 3600)
 	first, err := Decide(Signal{}, carla, cmd, now.In(amsterdam))
@@ -540,9 +537,6 @@ func TestDecideIsPure(t *testing.T) {
 	}
 	if diff := cmp.Diff(before, cmd.Categories); diff != "" {
 		t.Errorf("Decide changed the command's categories (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff([]uuid.UUID{otherSig, sigID}, cmd.Matched); diff != "" {
-		t.Errorf("Decide changed the command's matches (-want +got):\n%s", diff)
 	}
 	if at := first[0].(SignalRaised).RaisedAt; at.Location() != time.UTC || !at.Equal(now) {
 		t.Errorf("raised at %v, want %v in UTC", at, now)
@@ -602,5 +596,27 @@ func TestEvolveDoesNotShareState(t *testing.T) {
 	cats[0] = "changed"
 	if diff := cmp.Diff(want, s0); diff != "" {
 		t.Fatalf("an earlier state changed (-want +got):\n%s", diff)
+	}
+}
+
+// TestSignalled: a raise about a known subject records the match on the
+// subject's stream, never matching the signal with itself.
+func TestSignalled(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		open []uuid.UUID
+		want []uuid.UUID
+	}{
+		{"no open signals", nil, nil},
+		{"another open signal", []uuid.UUID{otherSig}, []uuid.UUID{otherSig}},
+		{"not itself", []uuid.UUID{otherSig, sigID}, []uuid.UUID{otherSig}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Signalled(subjID, sigID, tc.open)
+			want := SubjectSignalled{SubjectID: subjID, SignalID: sigID, Matched: tc.want}
+			if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -154,8 +154,19 @@ func SignalID(stream string) (uuid.UUID, bool) {
 
 // Apply implements Projection.
 func (p *Cases) Apply(env Envelope) {
-	if r, ok := env.Event.(domain.SignalRaised); ok {
-		p.raise(env, r)
+	switch e := env.Event.(type) {
+	case domain.SignalRaised:
+		p.raise(env, e)
+		return
+	case domain.SubjectSignalled: // on the subject's stream: the match, if any
+		if c := p.byID[e.SignalID]; c != nil {
+			for _, other := range e.Matched {
+				c.match(other)
+				if o := p.byID[other]; o != nil {
+					o.match(c.ID)
+				}
+			}
+		}
 		return
 	}
 	id, ok := SignalID(env.Stream)

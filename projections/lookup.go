@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/buurtsignaal/buurtsignaal/domain"
 	"github.com/google/uuid"
 )
 
@@ -18,6 +19,9 @@ type Lookup struct {
 	// Teams are the teams the configuration knows, per network; a nil map
 	// knows every team.
 	Teams map[string][]string
+	// Principals are the principals the configuration lists (a tokens
+	// file), by network and id; nil when it lists none (OIDC).
+	Principals map[string]map[string]domain.Principal
 }
 
 // OpenSignalsOfSubject lists the subject's open signals.
@@ -65,4 +69,14 @@ func (l *Lookup) TeamsOf(network string) (teams []string, open bool) {
 	teams = slices.Clone(l.Teams[network])
 	slices.Sort(teams)
 	return slices.Compact(teams), false
+}
+
+// Professional reports whether the principal is a professional of the team
+// in the network; known is false when the configuration lists no principals.
+func (l *Lookup) Professional(network, team, principal string) (member, known bool) {
+	if l.Principals == nil {
+		return false, false
+	}
+	p, ok := l.Principals[network][principal]
+	return ok && p.HasRole(domain.RoleProfessional) && p.InTeam(team), true
 }

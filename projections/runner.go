@@ -308,6 +308,14 @@ func (r *Runner) LastCommitted() time.Time {
 // CaughtUp reports whether the runner has applied the log as it was at start.
 func (r *Runner) CaughtUp() bool { return r.caughtUp.Load() && r.failed.Load() == nil }
 
+// Err returns the failure that stopped the runner, nil while it runs.
+func (r *Runner) Err() error {
+	if f := r.failed.Load(); f != nil {
+		return *f
+	}
+	return nil
+}
+
 // ErrBehind is returned by WaitFor when projections did not reach a position in time.
 var ErrBehind = &domain.Error{Kind: domain.KindUnavailable, Code: "projections_behind", Message: "the data is not up to date yet; try again shortly"}
 

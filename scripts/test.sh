@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # make test: sets up what the suite needs where it is missing, then runs it.
-#   1. Debian's Chromium for the console's browser test: installed with
-#      apt-get as root, or through sudo when that needs no password. Where
-#      neither works the browser test is skipped with one line naming the
-#      package, and that line is printed again at the end: never a silent pass.
+#   1. Debian's packages the tests drive: chromium (the console's browser
+#      test) and haproxy (its own check of the deployment kit's load balancer
+#      configuration), installed with apt-get as root, or through sudo when
+#      that needs no password. Where neither works the test that needs one is
+#      skipped with one line naming the package, and that line is printed
+#      again at the end: never a silent pass.
 #   2. go vet, then the whole suite with the race detector.
 #   3. The tests whose injected clock meets a real client (cookie jar,
 #      browser, TLS peer) again with that clock 52 weeks back and 52 weeks
@@ -19,27 +21,45 @@ notes=()
 have_chromium() {
 	command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || [ -n "${BUURTSIGNAAL_CHROMIUM:-}" ]
 }
+have_haproxy() { command -v haproxy >/dev/null 2>&1; }
 
-if ! have_chromium && [ -z "${BUURTSIGNAAL_SKIP_BROWSER:-}" ]; then
-	sudo=()
+# install PACKAGE...: apt-get install as root or through password-less sudo;
+# false where neither is possible.
+install() {
+	local sudo=()
 	if [ "$(id -u)" != 0 ]; then
 		if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
 			sudo=(sudo -n)
+		else
+			return 1
 		fi
 	fi
-	if [ "$(id -u)" = 0 ] || [ ${#sudo[@]} -gt 0 ]; then
-		if command -v apt-get >/dev/null 2>&1; then
-			echo "make test: installing Debian's chromium for the browser test" >&2
-			"${sudo[@]}" apt-get update -qq >/dev/null 2>&1 || true
-			DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq chromium >/dev/null 2>&1 ||
-				echo "make test: apt-get install chromium failed" >&2
-		fi
+	command -v apt-get >/dev/null 2>&1 || return 1
+	echo "make test: installing Debian's $* for the tests" >&2
+	if [ -z "${apt_updated:-}" ]; then
+		"${sudo[@]}" apt-get update -qq >/dev/null 2>&1 || true
+		apt_updated=1
 	fi
-	if ! have_chromium; then
-		export BUURTSIGNAAL_SKIP_BROWSER="SKIPPED: the console's browser test (TestConsoleInBrowser) needs Debian's package chromium, which is not installed and could not be installed here (apt-get needs root or password-less sudo): install it with 'apt-get install chromium'"
-		notes+=("$BUURTSIGNAAL_SKIP_BROWSER")
-		echo "make test: $BUURTSIGNAAL_SKIP_BROWSER" >&2
-	fi
+	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "$@" >/dev/null 2>&1 ||
+		echo "make test: apt-get install $* failed" >&2
+}
+
+missing=()
+if ! have_chromium && [ -z "${BUURTSIGNAAL_SKIP_BROWSER:-}" ]; then missing+=(chromium); fi
+if ! have_haproxy && [ -z "${BUURTSIGNAAL_SKIP_HAPROXY:-}" ]; then missing+=(haproxy); fi
+if [ ${#missing[@]} -gt 0 ]; then
+	install "${missing[@]}" || true
+fi
+cannot="is not installed and could not be installed here (apt-get needs root or password-less sudo)"
+if ! have_chromium && [ -z "${BUURTSIGNAAL_SKIP_BROWSER:-}" ]; then
+	export BUURTSIGNAAL_SKIP_BROWSER="SKIPPED: the console's browser test (TestConsoleInBrowser) needs Debian's package chromium, which $cannot: install it with 'apt-get install chromium'"
+	notes+=("$BUURTSIGNAAL_SKIP_BROWSER")
+	echo "make test: $BUURTSIGNAAL_SKIP_BROWSER" >&2
+fi
+if ! have_haproxy && [ -z "${BUURTSIGNAAL_SKIP_HAPROXY:-}" ]; then
+	export BUURTSIGNAAL_SKIP_HAPROXY="SKIPPED: HAProxy's own check of the deployment kit's haproxy.cfg (TestHAProxyConfig) needs Debian's package haproxy, which $cannot: install it with 'apt-get install haproxy'"
+	notes+=("$BUURTSIGNAAL_SKIP_HAPROXY")
+	echo "make test: $BUURTSIGNAAL_SKIP_HAPROXY" >&2
 fi
 if have_chromium; then
 	chromium --version 2>/dev/null || true

@@ -3,10 +3,14 @@
 // audit-<replica>-<yyyymmdd>, so audit writes never contend across replicas.
 //
 // Records are group-committed: one writer goroutine takes every record
-// waiting at that moment, chains them (each record carries the SHA-256 of the
-// previous record's stored bytes) and appends them in one append, which the
-// store makes durable in one synced batch. RecordAccess returns only once its
-// record is durable: the server fails the read when it errs (fail closed).
+// waiting at that moment (up to MaxBatch), chains them (each record carries
+// the SHA-256 of the previous record's stored bytes) and appends them in as
+// few appends as eventlog.MaxAppendBytes allows (a KurrentDB server's
+// default maximum append size; one record listing 50 cases is about 4 KB,
+// so a full batch takes a few), each made durable in one synced batch. A
+// store that refuses an append as too large gets it split in two, and
+// smaller appends from then on. RecordAccess returns only once its record
+// is durable: the server fails the read when it errs (fail closed).
 //
 // Verify recomputes every chain over the stored bytes (ciphertext where a
 // field is sealed, so crypto-shredding never breaks a chain) and reports the
@@ -47,6 +51,9 @@ type Log struct {
 	once sync.Once
 
 	heads map[string]head // per stream: last revision and hash; only the writer touches it
+	// maxBytes bounds one append (eventlog.AppendSize); a store that
+	// refuses less lowers it. Only the writer touches it.
+	maxBytes int
 }
 
 var _ domain.Auditor = (*Log)(nil)
@@ -72,7 +79,8 @@ func New(store eventlog.Store, cipher domain.Cipher, replica string, now func() 
 		now = time.Now
 	}
 	l := &Log{store: store, cipher: cipher, replica: sanitize(replica), now: now,
-		reqs: make(chan *pending, 4*MaxBatch), quit: make(chan struct{}), done: make(chan struct{}), heads: map[string]head{}}
+		reqs: make(chan *pending, 4*MaxBatch), quit: make(chan struct{}), done: make(chan struct{}), heads: map[string]head{},
+		maxBytes: eventlog.MaxAppendBytes}
 	go l.writer()
 	return l
 }
@@ -129,6 +137,16 @@ func (l *Log) record(ctx context.Context, a domain.Access, denied bool) error {
 			return fmt.Errorf("audit: seal break-glass reason: %w", err)
 		}
 		rec.BreakGlassReason = sealed
+	}
+	// On behalf of whom is client text: never in clear in the permanent
+	// log, sealed like the reason; without a subject it is not kept.
+	rec.OnBehalfOf, rec.OnBehalfOfSealed = "", nil
+	if a.OnBehalfOf != "" && len(a.Subjects) > 0 {
+		sealed, err := l.cipher.Seal(ctx, a.Subjects[0], []byte(a.OnBehalfOf))
+		if err != nil && !errors.Is(err, domain.ErrErased) {
+			return fmt.Errorf("audit: seal on-behalf-of: %w", err)
+		}
+		rec.OnBehalfOfSealed = sealed
 	}
 	p := &pending{rec: rec, done: make(chan error, 1)}
 	if denied {
@@ -187,29 +205,44 @@ func (l *Log) drain() {
 	}
 }
 
-// commit chains and appends a batch to today's stream, then answers each waiter.
+// commit chains and appends a batch to today's stream, then answers each
+// waiter: the records of the appends that succeeded with nil, the others
+// with the error.
 func (l *Log) commit(batch []*pending) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	stream := l.Stream(l.now())
-	err := l.appendChained(ctx, stream, batch)
+	written, err := l.appendChained(ctx, stream, batch)
 	if err != nil {
 		delete(l.heads, stream) // reload the head from the store next time
 	}
-	for _, p := range batch {
-		p.done <- err
+	for i, p := range batch {
+		if i < written {
+			p.done <- nil
+		} else {
+			p.done <- err
+		}
 	}
 }
 
-func (l *Log) appendChained(ctx context.Context, stream string, batch []*pending) error {
+// minAppendBytes is the least the writer's byte bound goes down to after
+// refusals.
+const minAppendBytes = 16 << 10
+
+// appendChained chains the batch after the stream's head and appends it in
+// as few appends as its bound in bytes allows (eventlog.MaxAppendBytes, or
+// less once a store refused a part as too large: the part is split again).
+// It returns how many records, from the first, are durable.
+func (l *Log) appendChained(ctx context.Context, stream string, batch []*pending) (int, error) {
 	h, ok := l.heads[stream]
 	if !ok {
 		var err error
 		if h, err = loadHead(ctx, l.store, stream); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	events := make([]eventlog.EventData, len(batch))
+	heads := make([]head, len(batch)) // the stream's head after each record
 	next := h
 	for i, p := range batch {
 		seq := uint64(0)
@@ -229,23 +262,50 @@ func (l *Log) appendChained(ctx context.Context, stream string, batch []*pending
 		}
 		data, err := domain.Encode(ev)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		events[i] = eventlog.EventData{ID: uuid.New(), Type: ev.EventType(), Data: data, Metadata: eventlog.Metadata{
-			OccurredAt: p.rec.At, ActorID: p.rec.ActorID, ActorRole: p.rec.ActorRole, OnBehalfOf: p.rec.OnBehalfOf,
+			OccurredAt: p.rec.At, ActorID: p.rec.ActorID, ActorRole: p.rec.ActorRole,
 			RequestID: p.rec.RequestID, CorrelationID: p.rec.RequestID, Network: p.rec.Network, SchemaVersion: domain.VersionOf(ev),
 		}}
 		next = head{exists: true, rev: seq, hash: digest(data)}
+		heads[i] = next
 	}
-	expected := eventlog.NoStream()
-	if h.exists {
-		expected = eventlog.Revision(h.rev)
+	done := 0
+	for done < len(events) {
+		n := l.fit(events[done:])
+		expected := eventlog.NoStream()
+		if h.exists {
+			expected = eventlog.Revision(h.rev)
+		}
+		_, err := l.store.Append(ctx, stream, expected, events[done:done+n]...)
+		if errors.Is(err, eventlog.ErrAppendTooLarge) && n > 1 {
+			// The store takes less than the bound: split, and keep the
+			// smaller bound for the batches to come.
+			l.maxBytes = max(eventlog.AppendSize(events[done:done+n])/2, minAppendBytes)
+			continue
+		}
+		if err != nil {
+			return done, fmt.Errorf("audit: append: %w", err)
+		}
+		done += n
+		h = heads[done-1]
+		l.heads[stream] = h
 	}
-	if _, err := l.store.Append(ctx, stream, expected, events...); err != nil {
-		return fmt.Errorf("audit: append: %w", err)
+	return done, nil
+}
+
+// fit returns how many of the events, from the first (at least one), one
+// append takes within the writer's bound in bytes and events.
+func (l *Log) fit(events []eventlog.EventData) int {
+	size := 0
+	for i := range events {
+		size += eventlog.AppendSize(events[i : i+1])
+		if i > 0 && (size > l.maxBytes || i == eventlog.MaxAppendEvents) {
+			return i
+		}
 	}
-	l.heads[stream] = next
-	return nil
+	return len(events)
 }
 
 func genesis(stream string) string { return digest([]byte("buurtsignaal-audit:" + stream)) }

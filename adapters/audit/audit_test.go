@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -13,6 +14,8 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/goleak"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/kurrentdb"
+	"github.com/buurtsignaal/buurtsignaal/adapters/kurrentdb/kurrenttest"
 	"github.com/buurtsignaal/buurtsignaal/adapters/pebblestore"
 	"github.com/buurtsignaal/buurtsignaal/domain"
 	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
@@ -185,3 +188,152 @@ func TestBreakGlassReasonIsSealed(t *testing.T) {
 
 // TestMain fails the run when a test leaves the writer goroutine behind.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// caseloadRead is an access record of a caseload page: 50 cases, each a
+// subject and a signal.
+func caseloadRead(at time.Time) domain.Access {
+	a := domain.Access{AccessRecord: domain.AccessRecord{At: at, ActorID: "anna", ActorRole: "professional", Action: "read",
+		View: "/v1/caseload", Purpose: "care", Basis: domain.BasisTeam, Outcome: "allowed", ClientAddr: "192.0.2.10",
+		RequestID: uuid.NewString(), Network: "default"}}
+	for range 50 {
+		a.Subjects = append(a.Subjects, uuid.New())
+		a.Signals = append(a.Signals, uuid.New())
+	}
+	return a
+}
+
+// recordAtOnce records n caseload reads from n goroutines while the store
+// holds every call for a moment, so that they queue up for one group
+// commit; it returns the errors.
+func recordAtOnce(t *testing.T, log *Log, n int) []error {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			errs[i] = log.RecordAccess(ctx, caseloadRead(time.Now()))
+		}()
+	}
+	wg.Wait()
+	var failed []error
+	for _, err := range errs {
+		if err != nil {
+			failed = append(failed, err)
+		}
+	}
+	return failed
+}
+
+// TestGroupCommitsFitKurrentDBsMaximumAppendSize: 512 caseload reads at
+// once, through the KurrentDB adapter, against the protocol test server with
+// KurrentDB's default maximum append size (1 MiB), and against one set to a
+// quarter of it. The writer's group commit of those records is over 2 MB;
+// it splits it by bytes (and again when the server refuses a part), every
+// record is written, and the chain verifies.
+func TestGroupCommitsFitKurrentDBsMaximumAppendSize(t *testing.T) {
+	one, err := domain.Encode(domain.RecordAccessed{AccessRecord: caseloadRead(time.Now()).AccessRecord})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("an access record listing 50 cases: %d bytes; %d of them fill MaxBatch", len(one), MaxBatch)
+	for _, max := range []int{0, 256 << 10} {
+		t.Run(fmt.Sprintf("max append size %d", max), func(t *testing.T) {
+			srv := kurrenttest.StartWith(t, kurrenttest.Options{MaxAppendSize: max})
+			store, err := kurrentdb.Open(context.Background(), srv.URL(), kurrentdb.Options{Timeout: 20 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer store.Close()
+			log := New(store, plainCipher{}, "replica-1", time.Now)
+			defer log.Close()
+			srv.SetDelay(200 * time.Millisecond) // the first record's commit holds the writer: the rest queue up
+			failed := recordAtOnce(t, log, MaxBatch)
+			srv.SetDelay(0)
+			if len(failed) > 0 {
+				t.Fatalf("%d of %d records failed; the first: %v", len(failed), MaxBatch, failed[0])
+			}
+			rep, err := Verify(context.Background(), store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rep.OK || rep.Records != MaxBatch {
+				t.Fatalf("verify: %+v", rep)
+			}
+			t.Logf("%d records in %d appends", rep.Records, srv.Appends())
+		})
+	}
+}
+
+// failingStore fails the append calls after the first ok of them.
+type failingStore struct {
+	eventlog.Store
+	mu      sync.Mutex
+	ok      int
+	appends int
+}
+
+func (f *failingStore) Append(ctx context.Context, stream string, exp eventlog.ExpectedVersion, evs ...eventlog.EventData) (eventlog.AppendResult, error) {
+	f.mu.Lock()
+	f.appends++
+	fail := f.appends > f.ok
+	f.mu.Unlock()
+	if fail {
+		return eventlog.AppendResult{}, eventlog.ErrUnavailable
+	}
+	return f.Store.Append(ctx, stream, exp, evs...)
+}
+
+// TestAPartlyWrittenGroupCommitAnswersEachRecord: a group commit split in
+// several appends of which the second fails answers the records of the
+// first as written and the others as failed (their reads fail closed); the
+// next record continues the chain from what was written.
+func TestAPartlyWrittenGroupCommitAnswersEachRecord(t *testing.T) {
+	base, err := pebblestore.Open(t.TempDir(), pebblestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer base.Close()
+	store := &failingStore{Store: base, ok: 1}
+	log := New(store, plainCipher{}, "r", time.Now)
+	defer log.Close()
+	now := time.Now()
+	batch := make([]*pending, 40)
+	for i := range batch {
+		rec := caseloadRead(now).AccessRecord
+		batch[i] = &pending{event: domain.RecordAccessed{AccessRecord: rec}, rec: rec, done: make(chan error, 1)}
+	}
+	// Called the way the writer calls it, with a bound of about ten
+	// records an append.
+	log.maxBytes = 10 * 5000
+	log.commit(batch)
+	written := 0
+	for i, p := range batch {
+		err := <-p.done
+		if err == nil {
+			if i != written {
+				t.Fatalf("record %d written after a failed one", i)
+			}
+			written++
+		}
+	}
+	if written == 0 || written == len(batch) {
+		t.Fatalf("%d of %d records written, want the first append's", written, len(batch))
+	}
+	store.mu.Lock()
+	store.ok = 1 << 30
+	store.mu.Unlock()
+	if err := log.RecordAccess(context.Background(), caseloadRead(time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Verify(context.Background(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK || rep.Records != written+1 {
+		t.Fatalf("%d written, then one: %+v", written, rep)
+	}
+}

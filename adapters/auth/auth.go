@@ -21,15 +21,9 @@ import (
 	"github.com/buurtsignaal/buurtsignaal/domain"
 )
 
-// Authenticator turns a bearer token into a principal.
-//
-// A missing, unknown, expired or otherwise invalid token is a *domain.Error
-// of KindUnauthenticated (see ErrInvalidToken and ErrTokenExpired, which match
-// with errors.Is). An authenticator that cannot decide because something it
-// depends on is down returns KindUnavailable.
-type Authenticator interface {
-	Authenticate(ctx context.Context, token string) (domain.Principal, error)
-}
+// Authenticator is the domain's port, which this package's token files,
+// OIDC verifier and Chain implement.
+type Authenticator = domain.Authenticator
 
 // ErrInvalidToken is the error for a token that is missing, unknown, malformed
 // or fails a check other than expiry. Errors returned by this package match it

@@ -5,8 +5,8 @@
 // The console is a client of the HTTP API, in process: every page and form
 // becomes a request to the /v1 handler with the signed-in user's own bearer
 // token, so the console has exactly the API's policy, validation and audit
-// (a case page is one audited read, as the API's GET is). It holds no state
-// but its sessions.
+// (a case page is one audited read, as the API's GET is). It holds no state:
+// sessions travel sealed in their cookies.
 //
 // Stack: html/template pages embedded in the binary, one stylesheet and a
 // vendored htmx 2 (static/htmx.min.js, 0BSD; never fetched at build or run
@@ -15,11 +15,19 @@
 //
 // Sign-in: the OIDC authorization-code flow with PKCE when an issuer and a
 // client are configured (the ID token is the session's bearer token), and a
-// token form for the embedded default (tokens file). Sessions live in
-// memory, server side, for at most the token's life and SessionTTL; the
-// cookie holds only a random id: HttpOnly, SameSite=Strict, Secure
-// (except over plain HTTP on a loopback address, for `make run` and tests).
-// A server restart signs everyone out.
+// token form for the embedded default (tokens file). A session (its id, the
+// bearer token, the CSRF token, its end and its idle deadline) is sealed
+// with AES-256-GCM into its cookie under a key that every replica shares
+// (SessionSealer: created once, wrapped by the master key, kept in the event
+// log), so a session made on one replica works on every other and survives
+// restarts; nothing is kept per replica. Each request checks the token
+// again, so a token that was withdrawn or expired ends the session. A
+// session ends at SessionTTL (and never outlives its token), after
+// IdleTimeout without a request, or when signed out: signing out records
+// the session's end in the log (Options.Ended), so every replica refuses a
+// copy of the cookie too. The cookie is HttpOnly, SameSite=Strict, Secure
+// (except over plain HTTP on a loopback address, for `make run` and tests)
+// and carries Max-Age, never an Expires from the server's clock.
 //
 // CSRF: every form carries the session's token, checked in constant time,
 // and a POST whose Origin names another host is refused. The sign-in form,
@@ -34,6 +42,7 @@ package console
 import (
 	"bytes"
 	"context"
+	"crypto/cipher"
 	"crypto/rand"
 	"crypto/subtle"
 	"embed"
@@ -44,14 +53,14 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/url"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"golang.org/x/time/rate"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/internal/clientaddr"
 	"github.com/buurtsignaal/buurtsignaal/domain"
 )
 
@@ -61,43 +70,56 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-// Authenticator checks a bearer token (the API's authenticator).
-type Authenticator interface {
-	Authenticate(ctx context.Context, token string) (domain.Principal, error)
-}
-
 // Options configure the console.
 type Options struct {
 	// API is the /v1 handler the console calls in process.
 	API http.Handler
 	// Auth checks the token of the sign-in form and of OIDC sign-ins.
-	Auth Authenticator
+	Auth domain.Authenticator
 	// OIDC enables the authorization-code flow; nil: the token form only.
 	OIDC *OIDCClient
 	// TokenForm offers the token form (the embedded default, tokens file).
-	TokenForm  bool
-	Log        *slog.Logger
-	Now        func() time.Time
-	SessionTTL time.Duration  // default 8 hours
-	Location   *time.Location // times are shown in it (default Europe/Amsterdam)
+	TokenForm bool
+	Log       *slog.Logger
+	Now       func() time.Time
+	// SessionTTL is a session's absolute limit (default 8 hours, and never
+	// longer than its token's life); IdleTimeout ends a session that made
+	// no request for that long (default 15 minutes).
+	SessionTTL  time.Duration
+	IdleTimeout time.Duration
+	// Sealer seals sessions into their cookies: the same key on every
+	// replica (see SessionSealer). Nil: a key of this process only, so
+	// sessions end with it (for tests of the console alone).
+	Sealer cipher.AEAD
+	// Ended records signed-out sessions and answers whether a session was
+	// signed out, on every replica. Nil: only the browser forgets a
+	// signed-out session (for tests of the console alone).
+	Ended    SessionEnds
+	Location *time.Location // times are shown in it (default Europe/Amsterdam)
+	// PublicURL is the address browsers use (the load balancer's): the
+	// origin a form must come from, whether cookies are Secure, and the base
+	// of the OIDC callback. Empty: taken from each request (tests only: it
+	// trusts the Host header).
+	PublicURL string
+	// ClientAddr is the address of a request's client, for the sign-in
+	// limits (nil: the peer's).
+	ClientAddr func(*http.Request) string
+	// SignInRate and SignInBurst bound sign-in attempts per client address
+	// (default one every 2 seconds, bursts of 10); MaxFailedSignIns failed
+	// sign-ins from one address within FailedSignInWindow (default 10 in
+	// 15 minutes) refuse further attempts from it until the window passes.
+	SignInRate         rate.Limit
+	SignInBurst        int
+	MaxFailedSignIns   int
+	FailedSignInWindow time.Duration
 }
 
 // Console serves /console.
 type Console struct {
 	Options
-	pages  map[string]*template.Template
-	router chi.Router
-
-	mu       sync.Mutex
-	sessions map[string]*session
-}
-
-type session struct {
-	id        string
-	token     string
-	principal domain.Principal
-	csrf      string
-	expires   time.Time
+	pages   map[string]*template.Template
+	router  chi.Router
+	signIns *signInGuard
 }
 
 // New builds the console.
@@ -111,12 +133,37 @@ func New(o Options) (*Console, error) {
 	if o.SessionTTL <= 0 {
 		o.SessionTTL = 8 * time.Hour
 	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 15 * time.Minute
+	}
+	if o.Sealer == nil {
+		var err error
+		if o.Sealer, err = newSealer(randomKey()); err != nil {
+			return nil, err
+		}
+	}
 	if o.Location == nil {
 		if o.Location, _ = time.LoadLocation("Europe/Amsterdam"); o.Location == nil {
 			o.Location = time.UTC
 		}
 	}
-	c := &Console{Options: o, sessions: map[string]*session{}}
+	o.PublicURL = strings.TrimSuffix(o.PublicURL, "/")
+	if o.ClientAddr == nil {
+		o.ClientAddr = (*clientaddr.Resolver)(nil).Of
+	}
+	if o.SignInRate == 0 {
+		o.SignInRate = rate.Every(2 * time.Second)
+	}
+	if o.SignInBurst == 0 {
+		o.SignInBurst = 10
+	}
+	if o.MaxFailedSignIns == 0 {
+		o.MaxFailedSignIns = 10
+	}
+	if o.FailedSignInWindow == 0 {
+		o.FailedSignInWindow = 15 * time.Minute
+	}
+	c := &Console{Options: o, signIns: newSignInGuard(o.SignInRate, o.SignInBurst, o.MaxFailedSignIns, o.FailedSignInWindow)}
 	if err := c.parse(); err != nil {
 		return nil, err
 	}
@@ -131,6 +178,10 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin") // not no-referrer: with it Chromium sends "Origin: null" on form posts
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		// Forms are small: nothing larger is read (413 from ParseForm).
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	}
 	c.router.ServeHTTP(w, r)
 }
 
@@ -204,22 +255,6 @@ func sessionOf(r *http.Request) *session {
 	return s
 }
 
-const cookieName = "bs_session"
-
-// secure reports whether cookies can be Secure: always, except over plain
-// HTTP to a loopback address (make run, tests).
-func secure(r *http.Request) bool {
-	if r.TLS != nil {
-		return true
-	}
-	host, _, err := net.SplitHostPort(r.Host)
-	if err != nil {
-		host = r.Host
-	}
-	ip := net.ParseIP(host)
-	return !(host == "localhost" || ip != nil && ip.IsLoopback())
-}
-
 func randomID() string {
 	var b [24]byte
 	_, _ = rand.Read(b[:])
@@ -236,11 +271,12 @@ func (c *Console) requireSession(next http.Handler) http.Handler {
 			return
 		}
 		if r.Method == http.MethodPost {
-			if !sameOrigin(r) || subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(s.csrf)) != 1 {
+			if !c.sameOrigin(r) || subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(s.CSRF)) != 1 {
 				c.render(w, r, http.StatusForbidden, "error", s, page{Error: c.t(r, "csrf")})
 				return
 			}
 		}
+		c.refresh(w, r, s) // the idle time starts again
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, s)))
 	})
 }
@@ -259,72 +295,6 @@ func (c *Console) only(roles ...domain.Role) func(http.Handler) http.Handler {
 			c.render(w, r, http.StatusForbidden, "error", s, page{Error: c.t(r, "forbidden")})
 		})
 	}
-}
-
-// sameOrigin refuses a POST whose Origin header names another host.
-func sameOrigin(r *http.Request) bool {
-	o := r.Header.Get("Origin")
-	if o == "" || o == "null" {
-		return o == ""
-	}
-	u, err := url.Parse(o)
-	return err == nil && u.Host == r.Host
-}
-
-func (c *Console) session(r *http.Request) *session {
-	ck, err := r.Cookie(cookieName)
-	if err != nil {
-		return nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := c.sessions[ck.Value]
-	if s != nil && c.Now().After(s.expires) {
-		delete(c.sessions, s.id)
-		return nil
-	}
-	return s
-}
-
-// startSession signs a principal in with its token for at most lifetime
-// (0: SessionTTL; never more than SessionTTL).
-//
-// The cookie carries Max-Age, a number of seconds the browser counts on its
-// own clock, never an absolute Expires computed from the server's: a server
-// whose clock is behind, or a workstation whose clock is ahead, would
-// otherwise receive a cookie that is already expired and could not sign in.
-// The server keeps the absolute end on its own clock.
-func (c *Console) startSession(w http.ResponseWriter, r *http.Request, token string, p domain.Principal, lifetime time.Duration) {
-	now := c.Now()
-	if lifetime <= 0 || lifetime > c.SessionTTL {
-		lifetime = c.SessionTTL
-	}
-	s := &session{id: randomID(), token: token, principal: p, csrf: randomID(), expires: now.Add(lifetime)}
-	c.mu.Lock()
-	for id, old := range c.sessions { // sweep the expired
-		if now.After(old.expires) {
-			delete(c.sessions, id)
-		}
-	}
-	c.sessions[s.id] = s
-	c.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: s.id, Path: "/console", HttpOnly: true, Secure: secure(r),
-		SameSite: http.SameSiteStrictMode, MaxAge: maxAge(lifetime)})
-	http.Redirect(w, r, "/console", http.StatusSeeOther)
-}
-
-// maxAge is a cookie's Max-Age for a lifetime: whole seconds, at least one.
-func maxAge(lifetime time.Duration) int {
-	return max(1, int(lifetime/time.Second))
-}
-
-func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
-	s := sessionOf(r)
-	c.mu.Lock()
-	delete(c.sessions, s.id)
-	c.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/console", HttpOnly: true, Secure: secure(r), SameSite: http.SameSiteStrictMode, MaxAge: -1})
-	http.Redirect(w, r, "/console/login", http.StatusSeeOther)
 }
 
 // home sends each role to its first page.
@@ -380,7 +350,7 @@ func (c *Console) call(r *http.Request, method, path string, body any, headers .
 	req, _ := http.NewRequestWithContext(ctx, method, path, rd)
 	req.RemoteAddr = r.RemoteAddr // the audit log records the browser's address
 	if s := sessionOf(r); s != nil {
-		req.Header.Set("Authorization", "Bearer "+s.token)
+		req.Header.Set("Authorization", "Bearer "+s.Token)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")

@@ -117,7 +117,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 	}
 	p.Title = translate(p.Lang, p.Title)
 	if s != nil {
-		p.Principal, p.CSRF = &s.principal, s.csrf
+		p.Principal, p.CSRF = &s.principal, s.CSRF
 	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, p); err != nil {
@@ -215,6 +215,8 @@ var texts = map[string][2]string{
 	"token":                {"Toegangstoken", "Access token"},
 	"login_oidc":           {"Inloggen met uw organisatie-account", "Sign in with your organisation account"},
 	"login_failed":         {"Dit token is onbekend of verlopen.", "This token is unknown or has expired."},
+	"too_many_sign_ins":    {"Te veel pogingen om in te loggen vanaf dit adres; probeer het later opnieuw.", "Too many sign-in attempts from this address; please try again later."},
+	"unavailable":          {"Dat lukt nu niet; probeer het zo opnieuw.", "That is not possible right now; please try again shortly."},
 	"logout":               {"Uitloggen", "Sign out"},
 	"csrf":                 {"Het formulier is verlopen of komt niet van deze site. Laad de pagina opnieuw.", "The form has expired or did not come from this site. Reload the page."},
 	"not_found":            {"Deze pagina bestaat niet.", "This page does not exist."},

@@ -35,7 +35,8 @@ type (
 		Reason string `json:"reason"`
 	}
 	handoverBody struct {
-		TeamID string `json:"team_id"`
+		// TeamID may be left out: the routing rules then choose the team.
+		TeamID string `json:"team_id" openapi:"optional"`
 		Note   string `json:"note,omitempty"`
 	}
 	assignBody struct {
@@ -191,9 +192,10 @@ func (s *Server) raise(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !req.Actor.HasRole(domain.RoleProfessional) {
-		// A match is told only to the professionals involved, never to a
-		// volunteer or partner: they learn nothing about other signals.
-		res.Matched = nil
+		// A volunteer or partner learns nothing about other signals, nor
+		// whether the resident was known: no match and no subject id; the
+		// rest of the answer is the same for a known and a new resident.
+		res.Matched, res.SubjectID = nil, uuid.Nil
 	}
 	w.Header().Set("Location", "/v1/signals/"+res.ID)
 	return s.answer(w, http.StatusCreated, res)
@@ -280,11 +282,11 @@ func (s *Server) decline() handlerFunc {
 }
 
 func (s *Server) assign() handlerFunc {
-	return signalCommand(s, func(b *assignBody, f *fields) {
+	return command(s, http.StatusOK, func(b *assignBody, f *fields) {
 		f.required("professional_id", b.ProfessionalID)
 		f.maxLen("professional_id", b.ProfessionalID, 100)
-	}, func(b *assignBody, _ domain.Signal, _ app.Sealer) (domain.Command, error) {
-		return domain.AssignCase{ProfessionalID: b.ProfessionalID}, nil
+	}, func(r *http.Request, req app.Request, id uuid.UUID, b *assignBody) (app.Result, error) {
+		return s.App.Assign(r.Context(), req, id, b.ProfessionalID)
 	})
 }
 
@@ -381,6 +383,7 @@ func (s *Server) registerOrganisation(w http.ResponseWriter, r *http.Request) er
 		f.add("services", "has more than 100 entries")
 	}
 	for _, sv := range b.Services {
+		f.required("services.name", sv.Name)
 		f.maxLen("services.name", sv.Name, maxName)
 		f.maxLen("services.description", sv.Description, maxText)
 	}

@@ -69,6 +69,13 @@ func readConfig[T any](s *Server, a domain.Action, read func(ctx context.Context
 	}
 }
 
+// errWholeList answers a PUT of a configuration without its list (absent or
+// null): a PUT replaces the whole configuration, so only an explicit empty
+// list empties it.
+func errWholeList(field string) error {
+	return domain.Invalid(domain.FieldError{Field: field, Message: "is required: the whole list (send [] for none)"})
+}
+
 // putConfig replaces a configuration; If-Match with the version read is
 // checked (409 when it changed since).
 func putConfig[B any](s *Server, a domain.Action, set func(ctx context.Context, req app.Request, b B) (app.Result, error)) handlerFunc {
@@ -100,6 +107,9 @@ func (s *Server) routingRules() handlerFunc {
 
 func (s *Server) putRoutingRules() handlerFunc {
 	return putConfig(s, domain.ActManageRouting, func(ctx context.Context, req app.Request, b routingRulesBody) (app.Result, error) {
+		if b.Rules == nil {
+			return app.Result{}, errWholeList("rules")
+		}
 		return s.App.SetRoutingRules(ctx, req, b.Rules)
 	})
 }
@@ -121,6 +131,9 @@ func (s *Server) notificationTargets() handlerFunc {
 
 func (s *Server) putNotificationTargets() handlerFunc {
 	return putConfig(s, domain.ActManageNotifications, func(ctx context.Context, req app.Request, b notificationTargetsBody) (app.Result, error) {
+		if b.Targets == nil {
+			return app.Result{}, errWholeList("targets")
+		}
 		return s.App.SetNotificationTargets(ctx, req, b.Targets)
 	})
 }

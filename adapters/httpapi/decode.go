@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -49,7 +50,77 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if dec.More() {
 		return &domain.Error{Kind: domain.KindInvalid, Code: errBadRequest.Code, Message: "the request body has data after the JSON object"}
 	}
+	// encoding/json matches field names regardless of case ("Reason" fills
+	// reason): the contract's names are exact, so any other spelling is an
+	// unknown field.
+	var generic any
+	if err := json.Unmarshal(body, &generic); err == nil {
+		if path, ok := exactNames(generic, reflect.TypeOf(v), ""); !ok {
+			return &domain.Error{Kind: domain.KindInvalid, Code: errBadRequest.Code, Message: "unknown field " + strconv.Quote(path)}
+		}
+	}
 	return nil
+}
+
+// exactNames checks that every object key in raw (a decoded JSON value) is
+// the exact json name of a field of t, recursively; it returns the path of
+// the first key that is not.
+func exactNames(raw any, t reflect.Type, at string) (string, bool) {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil {
+		return "", true
+	}
+	switch v := raw.(type) {
+	case map[string]any:
+		if t.Kind() != reflect.Struct {
+			return "", true // maps and any take every key
+		}
+		fields := jsonFields(t)
+		for k, sub := range v {
+			ft, ok := fields[k]
+			if !ok {
+				return at + k, false
+			}
+			if path, ok := exactNames(sub, ft, at+k+"."); !ok {
+				return path, false
+			}
+		}
+	case []any:
+		if t.Kind() == reflect.Slice || t.Kind() == reflect.Array {
+			for _, sub := range v {
+				if path, ok := exactNames(sub, t.Elem(), at); !ok {
+					return path, false
+				}
+			}
+		}
+	}
+	return "", true
+}
+
+// jsonFields maps the json names of a struct's fields (embedded structs
+// flattened) to their types.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			for k, v := range jsonFields(f.Type) {
+				out[k] = v
+			}
+			continue
+		}
+		if !f.IsExported() || name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out[name] = f.Type
+	}
+	return out
 }
 
 // fields collects validation errors.

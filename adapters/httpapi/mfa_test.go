@@ -22,15 +22,28 @@ func (f fakeAuth) Authenticate(_ context.Context, token string) (domain.Principa
 	return p, nil
 }
 
+// deniedLog keeps the denials it is given.
+type deniedLog struct {
+	NopAuditor
+	denied []domain.Access
+}
+
+func (d *deniedLog) RecordDenied(_ context.Context, a domain.Access) error {
+	d.denied = append(d.denied, a)
+	return nil
+}
+
 // TestPrivacyEndpointsRequireMFA: with RequireMFA (the default in serve), a
-// privacy officer signed in with one factor is refused, with two is served.
+// privacy officer signed in with one factor is refused, and the refusal is
+// recorded; with two factors the officer is served.
 func TestPrivacyEndpointsRequireMFA(t *testing.T) {
 	officer := domain.Principal{ID: "hanna", Roles: []domain.Role{domain.RolePrivacyOfficer}, Network: "net"}
 	strong := officer
 	strong.MFA = true
+	log := &deniedLog{}
 	s := New(Deps{
 		Log:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Auth: fakeAuth{"weak": officer, "strong": strong}, RequireMFA: true,
+		Auth: fakeAuth{"weak": officer, "strong": strong}, RequireMFA: true, Auditor: log,
 		Verify: func(context.Context) (VerifyReport, error) { return VerifyReport{OK: true, Problems: []string{}}, nil },
 	})
 	for _, tt := range []struct {
@@ -52,5 +65,8 @@ func TestPrivacyEndpointsRequireMFA(t *testing.T) {
 				t.Fatalf("%s: problem code %q", tt.token, p.Code)
 			}
 		}
+	}
+	if len(log.denied) != 1 || log.denied[0].ActorID != "hanna" || log.denied[0].Outcome != "denied_mfa" {
+		t.Errorf("the MFA refusal was recorded as %+v, want one denied_mfa record", log.denied)
 	}
 }

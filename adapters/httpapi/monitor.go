@@ -158,17 +158,10 @@ func parseMonitorFilter(r *http.Request, now time.Time) (monitorFilter, error) {
 		if v == "" {
 			continue
 		}
-		t, err := time.Parse(time.RFC3339, v)
-		if err != nil {
-			d, err2 := time.Parse(time.DateOnly, v)
-			if err2 != nil {
-				errs.add(p.name, "must be an RFC 3339 time or a date YYYY-MM-DD")
-				continue
-			}
-			t = d
-			if p.name == "to" {
-				t = d.AddDate(0, 0, 1)
-			}
+		t, ok := timeParam(p.name, v)
+		if !ok {
+			errs.add(p.name, timeParamRule)
+			continue
 		}
 		*p.dst = t
 	}

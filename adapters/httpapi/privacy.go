@@ -2,7 +2,9 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -29,6 +31,7 @@ type (
 		Outcome          string      `json:"outcome"`
 		ClientAddr       string      `json:"client_addr,omitempty"`
 		RequestID        string      `json:"request_id,omitempty"`
+		ClientRequestID  string      `json:"client_request_id,omitempty"`
 		SignalIDs        []uuid.UUID `json:"signal_ids"`
 		SubjectIDs       []uuid.UUID `json:"subject_ids"`
 	}
@@ -80,9 +83,29 @@ func (s *Server) privacyOfficer(r *http.Request, a domain.Action) error {
 		return err
 	}
 	if s.RequireMFA && !p.MFA {
+		a := s.access(r, string(a), domain.BasisRole)
+		a.Outcome = "denied_mfa"
+		if aerr := s.Auditor.RecordDenied(r.Context(), a); aerr != nil {
+			return errors.Join(errMFA, aerr)
+		}
 		return errMFA
 	}
 	return nil
+}
+
+// requestRef is the form of a privacy request's reference (kept in clear
+// in the log, so never a name): 1 to 64 letters, digits and - . _ / :,
+// starting with a letter or digit and holding at least one digit, such as
+// AVG-2026-17.
+var requestRef = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/:-]{0,63}$`)
+
+func checkRequestRef(f *fields, ref string, required bool) {
+	switch {
+	case ref == "" && required:
+		f.add("request_ref", "is required")
+	case ref != "" && (!requestRef.MatchString(ref) || !strings.ContainsAny(ref, "0123456789")):
+		f.add("request_ref", "must be a reference such as AVG-2026-17: 1 to 64 letters, digits and - . _ / :, with a digit (never a name)")
+	}
 }
 
 func (s *Server) auditItems(ctx context.Context, entries []*projections.AuditEntry) []auditItem {
@@ -90,12 +113,20 @@ func (s *Server) auditItems(ctx context.Context, entries []*projections.AuditEnt
 	for _, e := range entries {
 		it := auditItem{At: e.At, ActorID: e.ActorID, ActorRole: e.ActorRole, OnBehalfOf: e.OnBehalfOf, Action: e.Action,
 			View: e.View, Purpose: e.Purpose, Basis: string(e.Basis), Outcome: e.Outcome, ClientAddr: e.ClientAddr,
-			RequestID: e.RequestID, SignalIDs: append([]uuid.UUID{}, e.Signals...), SubjectIDs: append([]uuid.UUID{}, e.Subjects...)}
-		if !e.BreakGlassReason.Empty() && len(e.Subjects) > 0 {
-			o := &opener{ctx: ctx, cipher: s.Cipher, subject: e.Subjects[0]}
-			it.BreakGlassReason = o.open(e.BreakGlassReason)
-			if o.erased {
-				it.BreakGlassReason = "[erased]"
+			RequestID: e.RequestID, ClientRequestID: e.ClientRequestID, SignalIDs: append([]uuid.UUID{}, e.Signals...), SubjectIDs: append([]uuid.UUID{}, e.Subjects...)}
+		if len(e.Subjects) > 0 {
+			open := func(v domain.Sealed) string {
+				o := &opener{ctx: ctx, cipher: s.Cipher, subject: e.Subjects[0]}
+				if text := o.open(v); !o.erased {
+					return text
+				}
+				return "[erased]"
+			}
+			if !e.BreakGlassReason.Empty() {
+				it.BreakGlassReason = open(e.BreakGlassReason)
+			}
+			if !e.OnBehalfOfSealed.Empty() {
+				it.OnBehalfOf = open(e.OnBehalfOfSealed)
 			}
 		}
 		out = append(out, it)
@@ -113,28 +144,40 @@ func periodParams(r *http.Request) (from, to time.Time, err error) {
 		if v == "" {
 			continue
 		}
-		t, perr := time.Parse(time.RFC3339, v)
-		if perr != nil {
-			d, derr := time.Parse(time.DateOnly, v)
-			if derr != nil {
-				f.add(p.name, "must be an RFC 3339 time or a date YYYY-MM-DD")
-				continue
-			}
-			if t = d; p.name == "to" {
-				t = d.AddDate(0, 0, 1)
-			}
+		t, ok := timeParam(p.name, v)
+		if !ok {
+			f.add(p.name, timeParamRule)
+			continue
 		}
 		*p.dst = t
 	}
 	return from, to, f.err()
 }
 
+const timeParamRule = "must be an RFC 3339 time or a date YYYY-MM-DD, in the years 0000 to 9999 in UTC"
+
+// timeParam reads the end of a period, from or to: an RFC 3339 time, or a
+// date (from its start; to: to its end, the next day's start), in UTC. It
+// must lie in the years 0000-9999 in UTC, the times RFC 3339 can write, so
+// that an answer can echo it.
+func timeParam(name, v string) (time.Time, bool) {
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		d, derr := time.Parse(time.DateOnly, v)
+		if derr != nil {
+			return time.Time{}, false
+		}
+		if t = d; name == "to" {
+			t = d.AddDate(0, 0, 1)
+		}
+	}
+	t = t.UTC()
+	return t, t.Year() >= 0 && t.Year() <= 9999
+}
+
 // auditQuery serves an audit list; the read of the audit log is itself logged.
 func (s *Server) auditQuery(subjects func(r *http.Request) ([]uuid.UUID, error), list func(r *http.Request, from, to time.Time) []*projections.AuditEntry) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if err := s.waitMinPosition(r); err != nil {
-			return err
-		}
 		if err := s.privacyOfficer(r, domain.ActAudit); err != nil {
 			return err
 		}
@@ -151,7 +194,16 @@ func (s *Server) auditQuery(subjects func(r *http.Request) ([]uuid.UUID, error),
 			return err
 		}
 		var entries []*projections.AuditEntry
-		s.Runner.Read(func() { entries = list(r, from, to) })
+		network := principal(r.Context()).Network
+		s.Runner.Read(func() {
+			// A privacy officer sees the access records of their own network
+			// only (actor ids may repeat across networks).
+			for _, e := range list(r, from, to) {
+				if e.Network == network {
+					entries = append(entries, e)
+				}
+			}
+		})
 		a := s.access(r, "audit_read", domain.BasisRole)
 		a.Purpose, a.Subjects = "privacy_audit", subj
 		if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
@@ -241,14 +293,17 @@ func (s *Server) searchSubjects(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) exportSubject(w http.ResponseWriter, r *http.Request) error {
-	if err := s.waitMinPosition(r); err != nil {
-		return err
-	}
 	if err := s.privacyOfficer(r, domain.ActExport); err != nil {
 		return err
 	}
 	id, err := pathUUID(r, "id")
 	if err != nil {
+		return err
+	}
+	ref := r.URL.Query().Get("request_ref")
+	var f fields
+	checkRequestRef(&f, ref, false)
+	if err := f.err(); err != nil {
 		return err
 	}
 	var subj projections.Subject
@@ -274,18 +329,13 @@ func (s *Server) exportSubject(w http.ResponseWriter, r *http.Request) error {
 	for i, c := range cases {
 		signals[i] = c.ID
 	}
-	a := s.access(r, "export", domain.BasisRole)
-	a.Purpose, a.Subjects, a.Signals = "privacy_request", []uuid.UUID{id}, signals
-	if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
-		return err
-	}
 	req, err := appRequest(r, nil)
 	if err != nil {
 		return err
 	}
-	if _, err := s.App.RecordExport(r.Context(), req, id, r.URL.Query().Get("request_ref")); err != nil {
-		return err
-	}
+	// The document is made before anything is recorded, so that what can
+	// fail after the access record and SubjectExported is written is only
+	// the delivery itself: the log shows no export that was not sent.
 	o := &opener{ctx: r.Context(), cipher: s.Cipher, subject: id}
 	doc := exportDocument{SubjectID: id, ExportedAt: s.Now().UTC(), Subject: o.subjectData(subj.Data), Signals: []exportSignal{}, AccessLog: s.auditItems(r.Context(), access)}
 	if subj.Erased || o.erased {
@@ -304,6 +354,14 @@ func (s *Server) exportSubject(w http.ResponseWriter, r *http.Request) error {
 	}
 	if o.err != nil {
 		return o.err
+	}
+	a := s.access(r, "export", domain.BasisRole)
+	a.Purpose, a.Subjects, a.Signals = "privacy_request", []uuid.UUID{id}, signals
+	if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
+		return err
+	}
+	if _, err := s.App.RecordExport(r.Context(), req, id, ref); err != nil {
+		return err
 	}
 	w.Header().Set("Content-Disposition", `attachment; filename="subject-export-`+id.String()+`.json"`)
 	writeJSON(w, http.StatusOK, doc)
@@ -325,8 +383,7 @@ func (s *Server) eraseSubject(w http.ResponseWriter, r *http.Request) error {
 	var f fields
 	f.required("reason", b.Reason)
 	f.maxLen("reason", b.Reason, 500)
-	f.required("request_ref", b.RequestRef)
-	f.maxLen("request_ref", b.RequestRef, 100)
+	checkRequestRef(&f, b.RequestRef, true)
 	if err := f.err(); err != nil {
 		return err
 	}

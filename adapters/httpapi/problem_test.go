@@ -1,12 +1,14 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -39,6 +41,37 @@ func TestProblems(t *testing.T) {
 		}
 		if strings.Contains(body, "secret") || strings.Contains(body, "pebble") {
 			t.Errorf("%v: the answer leaks internals: %s", tt.err, body)
+		}
+	}
+}
+
+func TestExactNames(t *testing.T) {
+	type inner struct {
+		Name string `json:"name"`
+	}
+	type body struct {
+		Reason string            `json:"reason"`
+		Items  []inner           `json:"items,omitempty"`
+		Ptr    *inner            `json:"ptr,omitempty"`
+		Any    map[string]string `json:"any,omitempty"`
+	}
+	for _, tc := range []struct {
+		json, bad string
+	}{
+		{`{"reason":"x"}`, ""},
+		{`{"Reason":"x"}`, "Reason"},
+		{`{"REASON":"x"}`, "REASON"},
+		{`{"items":[{"name":"a"},{"Name":"b"}]}`, "items.Name"},
+		{`{"ptr":{"nAme":"a"}}`, "ptr.nAme"},
+		{`{"any":{"Whatever":"a"}}`, ""},
+	} {
+		var raw any
+		if err := json.Unmarshal([]byte(tc.json), &raw); err != nil {
+			t.Fatal(err)
+		}
+		path, ok := exactNames(raw, reflect.TypeOf(&body{}), "")
+		if ok != (tc.bad == "") || path != tc.bad {
+			t.Errorf("%s: exactNames = %q, %v; want %q", tc.json, path, ok, tc.bad)
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -44,6 +43,8 @@ type (
 		Status         string     `json:"status"`
 		MadeAt         time.Time  `json:"made_at"`
 		AnsweredAt     *time.Time `json:"answered_at,omitempty"`
+		// Notes are the partner's answers (accept, decline, complete).
+		Notes []noteView `json:"notes"`
 	}
 	feedbackView struct {
 		Code string    `json:"code"`
@@ -104,6 +105,7 @@ type (
 		ResponseDueAt  *time.Time `json:"response_due_at,omitempty"`
 		ResponseState  string     `json:"response_state"`
 		Overdue        bool       `json:"overdue"`
+		Matched        bool       `json:"matched"` // another open signal about the same resident
 		NextDue        string     `json:"next_due,omitempty"`
 		OpenReferrals  int        `json:"open_referrals"`
 		LastActivityAt time.Time  `json:"last_activity_at"`
@@ -134,15 +136,11 @@ type (
 	}
 )
 
-// query starts a GET: it waits for min_position and authorizes the caller
-// for an action without a particular object.
+// query starts a GET (the router has honoured min_position): it authorizes
+// the caller for an action without a particular object.
 func (s *Server) query(r *http.Request, a domain.Action) (domain.Principal, error) {
-	if err := s.waitMinPosition(r); err != nil {
-		return domain.Principal{}, err
-	}
-	p := principal(r.Context())
-	_, err := domain.Authorize(p, a, domain.Target{})
-	return p, err
+	_, err := s.authorizeRead(r, a, domain.Target{}, nil, nil) // a denial is recorded
+	return principal(r.Context()), err
 }
 
 // listQuery is query for a list, with its page parameters.
@@ -191,27 +189,23 @@ func window[T any](items []T, offset, limit int) []T {
 	return items[offset:end]
 }
 
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 func (s *Server) access(r *http.Request, action string, basis domain.Basis) domain.Access {
 	p := principal(r.Context())
 	role := ""
 	if len(p.Roles) > 0 {
 		role = string(p.Roles[0])
 	}
-	purpose := r.Header.Get("X-Purpose")
-	if purpose == "" || len(purpose) > 100 {
-		purpose = "care"
+	purpose := r.Header.Get("X-Purpose") // checked by checkAccessHeaders
+	if !domain.ClientPurposes.Has(purpose) {
+		purpose = domain.PurposeCare
 	}
-	return domain.Access{AccessRecord: domain.AccessRecord{At: s.Now().UTC(), ActorID: p.ID, ActorRole: role, OnBehalfOf: r.Header.Get("X-On-Behalf-Of"),
-		Action: action, View: routePattern(r), Purpose: purpose, Basis: basis, ClientAddr: clientAddr(r),
-		RequestID: requestID(r.Context()), Network: p.Network, Outcome: "allowed"}}
+	onBehalfOf := r.Header.Get("X-On-Behalf-Of") // checked too; the auditor seals it
+	if len(onBehalfOf) > maxOnBehalfOf || !printableASCII(onBehalfOf) {
+		onBehalfOf = ""
+	}
+	return domain.Access{AccessRecord: domain.AccessRecord{At: s.Now().UTC(), ActorID: p.ID, ActorRole: role, OnBehalfOf: onBehalfOf,
+		Action: action, View: routePattern(r), Purpose: purpose, Basis: basis, ClientAddr: s.ClientAddr(r),
+		RequestID: requestID(r.Context()), ClientRequestID: clientRequestID(r.Context()), Network: p.Network, Outcome: "allowed"}}
 }
 
 // authorizeRead checks policy for a read; a denial is recorded as AccessDenied.
@@ -275,9 +269,6 @@ func optTime(t time.Time) *time.Time {
 }
 
 func (s *Server) readCase(r *http.Request) (projections.Case, *projections.Subject, domain.Basis, error) {
-	if err := s.waitMinPosition(r); err != nil {
-		return projections.Case{}, nil, "", err
-	}
 	id, err := pathUUID(r, "id")
 	if err != nil {
 		return projections.Case{}, nil, "", err
@@ -323,7 +314,7 @@ func (s *Server) getSignal(w http.ResponseWriter, r *http.Request) error {
 	a.Subjects, a.Signals = []uuid.UUID{c.SubjectID}, []uuid.UUID{c.ID}
 	if basis == domain.BasisBreakGlass {
 		a.Reason = strings.TrimSpace(r.Header.Get("X-Break-Glass-Reason"))
-		a.Purpose = "break_glass"
+		a.Purpose = domain.PurposeBreakGlass
 	}
 	if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
 		return err // fail closed: no record, no data
@@ -346,6 +337,7 @@ func (s *Server) getHistory(w http.ResponseWriter, r *http.Request) error {
 	a.Subjects, a.Signals = []uuid.UUID{c.SubjectID}, []uuid.UUID{c.ID}
 	if basis == domain.BasisBreakGlass {
 		a.Reason = strings.TrimSpace(r.Header.Get("X-Break-Glass-Reason"))
+		a.Purpose = domain.PurposeBreakGlass
 	}
 	if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
 		return err
@@ -420,7 +412,7 @@ func (s *Server) caseload(w http.ResponseWriter, r *http.Request) error {
 		item := caseloadItem{ID: c.ID, Status: string(c.Status), Urgency: c.Urgency, Categories: c.Categories,
 			SubjectName: name, TeamID: c.Team, AssigneeID: c.Assignee, ResponseState: string(state),
 			Overdue: state == domain.StateLate || state == domain.StateLate3x, NextDue: c.NextDue,
-			OpenReferrals: open, LastActivityAt: c.LastActivityAt}
+			OpenReferrals: open, Matched: len(c.Matched) > 0, LastActivityAt: c.LastActivityAt}
 		if c.FirstResponseAt.IsZero() {
 			item.ResponseDueAt = optTime(c.DueAt)
 		}
@@ -503,6 +495,15 @@ func (s *Server) teams(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// noteViews decrypts notes (erased ones read as empty).
+func noteViews(o *opener, notes []projections.Note) []noteView {
+	out := make([]noteView, 0, len(notes))
+	for _, n := range notes {
+		out = append(out, noteView{Kind: n.Kind, Text: o.open(n.Text), At: n.At, By: n.By})
+	}
+	return out
+}
+
 // caseView decrypts a case for an authorized, audited answer.
 func (s *Server) caseView(r *http.Request, c *projections.Case, subj *projections.Subject) (signalView, error) {
 	o := &opener{ctx: r.Context(), cipher: s.Cipher, subject: c.SubjectID}
@@ -527,7 +528,8 @@ func (s *Server) caseView(r *http.Request, c *projections.Case, subj *projection
 		v.FollowUps = append(v.FollowUps, followUpView{ID: f.ID, Kind: f.Kind, Outcome: f.Outcome, Note: o.open(f.Note), NextDue: f.NextDue, At: f.At, By: f.By})
 	}
 	for _, rf := range c.Referrals {
-		v.Referrals = append(v.Referrals, referralView{ID: rf.ID, OrganisationID: rf.OrganisationID, Service: rf.Service, Reason: o.open(rf.Reason), Status: string(rf.Status), MadeAt: rf.MadeAt, AnsweredAt: optTime(rf.AnsweredAt)})
+		v.Referrals = append(v.Referrals, referralView{ID: rf.ID, OrganisationID: rf.OrganisationID, Service: rf.Service, Reason: o.open(rf.Reason),
+			Status: string(rf.Status), MadeAt: rf.MadeAt, AnsweredAt: optTime(rf.AnsweredAt), Notes: noteViews(o, rf.Notes)})
 	}
 	lang := language(r)
 	for _, fb := range c.Feedback {

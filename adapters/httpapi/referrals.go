@@ -24,6 +24,9 @@ type partnerReferral struct {
 	TeamID         string     `json:"team_id"`
 	MadeAt         time.Time  `json:"made_at"`
 	AnsweredAt     *time.Time `json:"answered_at,omitempty"`
+	// Notes are the partner's own answers (accept, decline, complete), on
+	// the single referral only: reading them is an audited read.
+	Notes []noteView `json:"notes,omitempty"`
 }
 
 type partnerReferralsPage struct {
@@ -62,9 +65,6 @@ func (s *Server) referrals(w http.ResponseWriter, r *http.Request) error {
 
 // referral shows one referral to the partner it is addressed to.
 func (s *Server) referral(w http.ResponseWriter, r *http.Request) error {
-	if err := s.waitMinPosition(r); err != nil {
-		return err
-	}
 	if _, err := s.query(r, domain.ActReadReferrals); err != nil {
 		return err // not a partner at all
 	}
@@ -92,9 +92,24 @@ func (s *Server) referral(w http.ResponseWriter, r *http.Request) error {
 	if !found {
 		return &domain.Error{Kind: domain.KindNotFound, Code: "referral_not_found", Message: "the referral does not exist"}
 	}
-	if _, err := domain.Authorize(principal(r.Context()), domain.ActReadReferrals, domain.Target{Network: ref.Case.Network, Organisation: ref.OrganisationID}); err != nil {
+	basis, err := s.authorizeRead(r, domain.ActReadReferrals, domain.Target{Network: ref.Case.Network, Organisation: ref.OrganisationID},
+		[]uuid.UUID{ref.Case.SubjectID}, []uuid.UUID{ref.Case.ID})
+	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toPartnerReferral(ref))
+	// The partner's own notes are free text about the resident: the read
+	// is recorded before they leave the server.
+	a := s.access(r, "read_referral", basis)
+	a.Subjects, a.Signals = []uuid.UUID{ref.Case.SubjectID}, []uuid.UUID{ref.Case.ID}
+	if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
+		return err
+	}
+	v := toPartnerReferral(ref)
+	o := &opener{ctx: r.Context(), cipher: s.Cipher, subject: ref.Case.SubjectID}
+	v.Notes = noteViews(o, ref.Notes)
+	if o.err != nil {
+		return o.err
+	}
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -84,6 +85,42 @@ func (s *Server) Routes() []string {
 
 var pathParam = regexp.MustCompile(`\{(\w+)\}`)
 
+// queryParams are the query parameters GET routes read besides
+// min_position, limit and cursor.
+var queryParams = func() map[string][]any {
+	q := func(name string, schema map[string]any) map[string]any {
+		return map[string]any{"name": name, "in": "query", "schema": schema}
+	}
+	str := map[string]any{"type": "string"}
+	// A period's ends: a time, or a date (to: the whole day).
+	period := []any{
+		q("from", map[string]any{"type": "string", "anyOf": []any{map[string]any{"format": "date-time"}, map[string]any{"format": "date"}}}),
+		q("to", map[string]any{"type": "string", "anyOf": []any{map[string]any{"format": "date-time"}, map[string]any{"format": "date"}}}),
+	}
+	monitor := append(slices.Clone(period), q("team_id", str), q("neighbourhood", str),
+		q("category", map[string]any{"type": "string", "enum": domain.Categories.Values()}))
+	return map[string][]any{
+		"/v1/caseload":             {q("team_id", str), q("assignee", map[string]any{"type": "string", "enum": []string{"me"}})},
+		"/v1/monitor/response":     monitor,
+		"/v1/monitor/overdue":      monitor,
+		"/v1/audit/subjects/{id}":  period,
+		"/v1/audit/actors/{id}":    period,
+		"/v1/audit/break-glass":    period,
+		"/v1/subjects/{id}/export": {q("request_ref", map[string]any{"type": "string", "maxLength": 100})},
+	}
+}()
+
+// noReplay are the POST routes that take no Idempotency-Key: a query sent
+// as POST, answered afresh each time, and a retry that takes no body.
+var noReplay = map[string]bool{"POST /v1/subjects/search": true, "POST /v1/notifications/dead-letters/{id}/retry": true}
+
+// takesIfMatch reports whether a route checks If-Match: the commands on a
+// signal (a referral's answer is one on its signal) and the replacement of
+// a configuration.
+func takesIfMatch(rt route) bool {
+	return rt.method == http.MethodPut || strings.HasPrefix(rt.pattern, "/v1/signals/{id}/") || strings.HasPrefix(rt.pattern, "/v1/referrals/{id}/")
+}
+
 // OpenAPI returns the OpenAPI 3.1 document of the API, generated from the
 // route table and the request and answer types.
 func (s *Server) OpenAPI() map[string]any {
@@ -103,16 +140,20 @@ func (s *Server) OpenAPI() map[string]any {
 			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string", "format": "uuid"}})
 		}
 		if rt.method == http.MethodGet {
-			params = append(params, map[string]any{"name": "min_position", "in": "query", "schema": map[string]any{"type": "integer"}})
-			if strings.HasSuffix(rt.pattern, "caseload") || strings.HasSuffix(rt.pattern, "signals") || strings.HasSuffix(rt.pattern, "organisations") || strings.HasSuffix(rt.pattern, "overdue") || strings.HasSuffix(rt.pattern, "referrals") {
+			params = append(params, map[string]any{"name": "min_position", "in": "query", "schema": map[string]any{"type": "integer", "minimum": 0}})
+			if strings.HasSuffix(rt.pattern, "caseload") || strings.HasSuffix(rt.pattern, "signals") || strings.HasSuffix(rt.pattern, "organisations") || strings.HasSuffix(rt.pattern, "overdue") || strings.HasSuffix(rt.pattern, "referrals") || strings.HasPrefix(rt.pattern, "/v1/audit/") && rt.pattern != "/v1/audit/verify" {
 				params = append(params,
 					map[string]any{"name": "limit", "in": "query", "schema": map[string]any{"type": "integer", "minimum": 1, "maximum": 500}},
 					map[string]any{"name": "cursor", "in": "query", "schema": map[string]any{"type": "string"}})
 			}
+			params = append(params, queryParams[rt.pattern]...)
 		} else {
-			params = append(params,
-				map[string]any{"name": "Idempotency-Key", "in": "header", "schema": map[string]any{"type": "string"}},
-				map[string]any{"name": "If-Match", "in": "header", "schema": map[string]any{"type": "string"}})
+			if !noReplay[rt.method+" "+rt.pattern] {
+				params = append(params, map[string]any{"name": "Idempotency-Key", "in": "header", "schema": map[string]any{"type": "string"}})
+			}
+			if takesIfMatch(rt) {
+				params = append(params, map[string]any{"name": "If-Match", "in": "header", "schema": map[string]any{"type": "string"}})
+			}
 		}
 		op := map[string]any{
 			"summary": rt.summary, "operationId": string(rt.action) + "_" + strings.ToLower(rt.method) + "_" + strings.NewReplacer("/", "_", "{", "", "}", "").Replace(rt.pattern),
@@ -147,7 +188,10 @@ var (
 	uuidType = reflect.TypeOf(uuid.UUID{})
 )
 
-// schemaOf derives a JSON schema from a Go type and its json tags.
+// schemaOf derives a JSON schema from a Go type and its json tags. A field
+// is required unless it is a pointer, omitempty, or tagged
+// openapi:"optional" (a request field the server does without, whose empty
+// value is still written in answers).
 func schemaOf(t reflect.Type) map[string]any {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -193,7 +237,7 @@ func schemaOf(t reflect.Type) map[string]any {
 					name = f.Name
 				}
 				props[name] = schemaOf(f.Type)
-				if !strings.Contains(opts, "omitempty") && f.Type.Kind() != reflect.Pointer {
+				if !strings.Contains(opts, "omitempty") && f.Type.Kind() != reflect.Pointer && f.Tag.Get("openapi") != "optional" {
 					required = append(required, name)
 				}
 			}

@@ -21,20 +21,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/internal/clientaddr"
 	"github.com/buurtsignaal/buurtsignaal/domain"
 	"github.com/buurtsignaal/buurtsignaal/domain/app"
 	"github.com/buurtsignaal/buurtsignaal/projections"
 )
 
-// Authenticator turns a bearer token into a principal (adapters/auth).
-type Authenticator interface {
-	Authenticate(ctx context.Context, token string) (domain.Principal, error)
-}
-
 // Deps are what the server needs; cmd/buurtsignaal wires them.
 type Deps struct {
 	Log      *slog.Logger
-	Auth     Authenticator
+	Auth     domain.Authenticator
 	App      *app.Service
 	Runner   *projections.Runner
 	Cases    *projections.Cases
@@ -61,6 +57,10 @@ type Deps struct {
 	RateBurst int
 	// Notifications is the notifier's admin side (nil: notifications off).
 	Notifications Notifications
+	// ClientAddr is the address of a request's client, recorded in access
+	// records (nil: the peer's; see adapters/internal/clientaddr for the
+	// load balancer's X-Forwarded-For).
+	ClientAddr func(*http.Request) string
 }
 
 // Server is the HTTP API.
@@ -86,6 +86,9 @@ func New(d Deps) *Server {
 	}
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.ClientAddr == nil {
+		d.ClientAddr = (*clientaddr.Resolver)(nil).Of
 	}
 	s := &Server{Deps: d, log: d.Log, metrics: newHTTPMetrics(d.Metrics)}
 	if d.RateLimit > 0 {
@@ -120,9 +123,13 @@ func (s *Server) buildRouter() chi.Router {
 	}
 	r.Get("/openapi.json", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.OpenAPI()) })
 	r.Route("/v1", func(v1 chi.Router) {
-		v1.Use(s.authenticate, s.rateLimit)
+		v1.Use(s.authenticate, s.rateLimit, s.checkAccessHeaders)
 		for _, rt := range s.routes {
-			v1.Method(rt.method, strings.TrimPrefix(rt.pattern, "/v1"), s.handle(rt.handler))
+			h := rt.handler
+			if rt.method == http.MethodGet {
+				h = s.readYourWrites(h)
+			}
+			v1.Method(rt.method, strings.TrimPrefix(rt.pattern, "/v1"), s.handle(h))
 		}
 	})
 	r.NotFound(s.handle(func(http.ResponseWriter, *http.Request) error {
@@ -141,6 +148,7 @@ type ctxKey int
 const (
 	keyRequestID ctxKey = iota
 	keyPrincipal
+	keyClientRequestID
 )
 
 func requestID(ctx context.Context) string {
@@ -154,16 +162,52 @@ func principal(ctx context.Context) domain.Principal {
 	return p
 }
 
+// withRequestID gives every request an id of the server's own: access
+// records, logs and problem documents name it, and no client can choose or
+// collide it. A client's own X-Request-ID (at most 64 printable ASCII
+// characters; anything else is dropped) is kept apart, recorded with the
+// access as its client request id, and echoed as X-Client-Request-ID.
 func (s *Server) withRequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-ID")
-		if id == "" || len(id) > 64 || !printableASCII(id) {
-			var b [12]byte
-			_, _ = rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
-		}
+		var b [12]byte
+		_, _ = rand.Read(b[:])
+		id := hex.EncodeToString(b[:])
 		w.Header().Set("X-Request-ID", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyRequestID, id)))
+		ctx := context.WithValue(r.Context(), keyRequestID, id)
+		if c := r.Header.Get("X-Request-ID"); c != "" && len(c) <= 64 && printableASCII(c) {
+			w.Header().Set("X-Client-Request-ID", c)
+			ctx = context.WithValue(ctx, keyClientRequestID, c)
+		}
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+func clientRequestID(ctx context.Context) string {
+	id, _ := ctx.Value(keyClientRequestID).(string)
+	return id
+}
+
+// maxOnBehalfOf bounds X-On-Behalf-Of.
+const maxOnBehalfOf = 100
+
+// checkAccessHeaders refuses, before anything is read or recorded, the
+// headers that end up in access records when they are not what the record
+// allows: X-Purpose must be one of domain.ClientPurposes, X-On-Behalf-Of at
+// most 100 printable ASCII characters (a principal id; it is stored sealed).
+func (s *Server) checkAccessHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var f fields
+		if p := r.Header.Get("X-Purpose"); p != "" && !domain.ClientPurposes.Has(p) {
+			f.add("X-Purpose", "must be one of: "+strings.Join(domain.ClientPurposes.Values(), ", "))
+		}
+		if o := r.Header.Get("X-On-Behalf-Of"); o != "" && (len(o) > maxOnBehalfOf || !printableASCII(o)) {
+			f.add("X-On-Behalf-Of", "must be a principal id of at most 100 printable characters")
+		}
+		if err := f.err(); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 
@@ -232,8 +276,20 @@ func routePattern(r *http.Request) string {
 	return "unmatched"
 }
 
-// waitMinPosition honours min_position on GETs: it waits up to WaitTimeout
-// for the projections, else answers 503 with Retry-After.
+// readYourWrites runs a GET handler once min_position is honoured: every
+// GET route gets it from the router, so none can forget it, and a value
+// that is not a non-negative integer is 422 on all of them alike.
+func (s *Server) readYourWrites(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := s.waitMinPosition(r); err != nil {
+			return err
+		}
+		return h(w, r)
+	}
+}
+
+// waitMinPosition honours min_position: it waits up to WaitTimeout for the
+// projections, else answers 503 with Retry-After.
 func (s *Server) waitMinPosition(r *http.Request) error {
 	v := r.URL.Query().Get("min_position")
 	if v == "" {
@@ -246,4 +302,15 @@ func (s *Server) waitMinPosition(r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), s.WaitTimeout)
 	defer cancel()
 	return s.Runner.WaitFor(ctx, pos)
+}
+
+// ClientAddrs returns the resolver of client addresses behind the trusted
+// proxies (addresses or CIDR prefixes of the deployment's load balancers),
+// for Deps.ClientAddr and the console's sign-in limits.
+func ClientAddrs(trustedProxies []string) (func(*http.Request) string, error) {
+	r, err := clientaddr.New(trustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	return r.Of, nil
 }

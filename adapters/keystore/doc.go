@@ -1,7 +1,12 @@
-// Package keystore keeps the per-subject data keys that make erasure a key
-// deletion (crypto-shredding), the blind index of subjects, and the blind
-// index key. It implements domain.Cipher, domain.SubjectIndex and
-// domain.BlindIndex.
+// Package keystore is the local key store: it keeps the per-subject data
+// keys that make erasure a key deletion (crypto-shredding), the blind index
+// of subjects, and the blind index key, in a Pebble database of its own on
+// one machine. It implements domain.KeyStore (domain.Cipher,
+// domain.SubjectIndex and a domain.BlindIndex). The cluster key store,
+// adapters/clusterkeys, keeps the same keys in KurrentDB for servers with
+// several replicas; both use the key format, the cryptography and the blind
+// index of adapters/internal/subjectkeys, and both pass the conformance
+// suite adapters/keystoretest.
 //
 // # Keys
 //
@@ -86,7 +91,7 @@
 // protection and a wrong master key fails Open at once. The index entries
 // (network and token to subject) live in the same database and Shred deletes
 // them with the key. A token is the hex HMAC-SHA256 of the normalized name
-// and birth date (NormalizeName, NormalizeBirthDate).
+// and birth date (subjectkeys.NormalizeName, subjectkeys.NormalizeBirthDate).
 //
 // # Errors
 //

@@ -2,20 +2,13 @@ package keystore
 
 import (
 	"context"
-	"crypto/rand"
-	"io"
-	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/google/uuid"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/internal/subjectkeys"
 	"github.com/buurtsignaal/buurtsignaal/domain"
 )
-
-// blindIndexAD is the associated data of the wrapped blind index key.
-var blindIndexAD = []byte("buurtsignaal blind index")
-
-var randReader io.Reader = rand.Reader
 
 // BlindIndex returns the store's blind index. Its key (32 random bytes,
 // made with the store) is kept in the store, wrapped by the master AEAD.
@@ -24,49 +17,27 @@ func (s *Store) BlindIndex() domain.BlindIndex { return s.index }
 // loadBlindIndex unwraps the blind index key, creating it on first use. It
 // fails with ErrMasterKeyMismatch when the key does not open: the store was
 // made under another master key.
-func (s *Store) loadBlindIndex() (*BlindIndex, error) {
+func (s *Store) loadBlindIndex() (*subjectkeys.BlindIndex, error) {
 	wrapped, ok, err := s.get(blindKey)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		raw := make([]byte, 32)
-		if _, err := io.ReadFull(randReader, raw); err != nil {
-			return nil, err
-		}
-		if wrapped, err = s.master.Encrypt(raw, blindIndexAD); err != nil {
+		if wrapped, err = subjectkeys.NewBlindKey(s.master); err != nil {
 			return nil, err
 		}
 		if err := s.db.Set(blindKey, wrapped, pebble.Sync); err != nil {
 			return nil, err
 		}
 	}
-	raw, err := s.master.Decrypt(wrapped, blindIndexAD)
-	if err != nil {
-		return nil, wrapAs(ErrMasterKeyMismatch, err)
-	}
-	return NewBlindIndex(raw), nil
-}
-
-func checkIndexArgs(network, token string) error {
-	var fields []domain.FieldError
-	if strings.IndexByte(network, 0) >= 0 {
-		fields = append(fields, domain.FieldError{Field: "network", Message: "must not hold NUL bytes"})
-	}
-	if token == "" {
-		fields = append(fields, domain.FieldError{Field: "token", Message: "must be non-empty"})
-	}
-	if fields != nil {
-		return domain.Invalid(fields...)
-	}
-	return nil
+	return subjectkeys.OpenBlindKey(s.master, wrapped)
 }
 
 // Find implements domain.SubjectIndex: the subject indexed under token in the
 // network. An erased subject is not found. Errors: KindInvalid for a network
 // with a NUL byte or an empty token, ErrClosed, KindInternal.
 func (s *Store) Find(_ context.Context, network, token string) (uuid.UUID, bool, error) {
-	if err := checkIndexArgs(network, token); err != nil {
+	if err := subjectkeys.CheckIndexArgs(network, token); err != nil {
 		return uuid.Nil, false, err
 	}
 	if err := s.enter(); err != nil {
@@ -98,7 +69,7 @@ func (s *Store) Find(_ context.Context, network, token string) (uuid.UUID, bool,
 // Errors: domain.ErrErased for an erased subject, KindInvalid for a network
 // with a NUL byte or an empty token, ErrClosed and "canceled" (KindUnavailable), KindInternal.
 func (s *Store) Put(ctx context.Context, network, token string, subject uuid.UUID) error {
-	if err := checkIndexArgs(network, token); err != nil {
+	if err := subjectkeys.CheckIndexArgs(network, token); err != nil {
 		return err
 	}
 	if err := s.enter(); err != nil {

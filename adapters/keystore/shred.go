@@ -17,6 +17,8 @@ import (
 	"github.com/google/uuid"
 	tinkpb "github.com/tink-crypto/tink-go/v2/proto/tink_go_proto"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/buurtsignaal/buurtsignaal/adapters/internal/subjectkeys"
 )
 
 // pieceLen is the length of the pieces of secret bytes that the purge check
@@ -90,7 +92,7 @@ func (s *Store) Shred(ctx context.Context, subject uuid.UUID) error {
 		return classify(err)
 	}
 	if s.opts.ErasedFile != "" {
-		if err := RecordErased(s.opts.ErasedFile, subject); err != nil {
+		if err := subjectkeys.RecordErased(s.opts.ErasedFile, subject); err != nil {
 			return err
 		}
 	}
@@ -181,7 +183,7 @@ func (s *Store) erase(id uuid.UUID) (*purgeItem, error) {
 			return nil, classify(err)
 		}
 	}
-	s.cache.remove(id)
+	s.cache.Remove(id)
 	if hadKey {
 		s.live.Add(-1)
 	}

@@ -16,11 +16,10 @@ import (
 	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/google/uuid"
-	"github.com/tink-crypto/tink-go/v2/aead"
-	"github.com/tink-crypto/tink-go/v2/keyset"
 	"github.com/tink-crypto/tink-go/v2/tink"
 
 	"github.com/buurtsignaal/buurtsignaal/adapters/internal/pebbledb"
+	"github.com/buurtsignaal/buurtsignaal/adapters/internal/subjectkeys"
 	"github.com/buurtsignaal/buurtsignaal/domain"
 )
 
@@ -36,20 +35,19 @@ type Options struct {
 	// store (default 30 seconds).
 	ShredTimeout time.Duration
 	// ErasedFile, when set, is the erased-subjects file: Shred records the
-	// subject there (RecordErased) before it erases the key.
+	// subject there before it erases the key.
 	ErasedFile string
 }
 
-// Store is the key store. It implements domain.Cipher and
-// domain.SubjectIndex; BlindIndex returns its domain.BlindIndex. It is safe
+// Store is the local key store. It implements domain.KeyStore. It is safe
 // for concurrent use.
 type Store struct {
 	dir    string
 	db     *pebble.DB
 	fs     *shredFS
 	master tink.AEAD
-	index  *BlindIndex
-	cache  *lruCache
+	index  *subjectkeys.BlindIndex
+	cache  *subjectkeys.Cache[tink.AEAD]
 	opts   Options
 	live   atomic.Int64 // live subject keys, for Count
 
@@ -74,10 +72,7 @@ type Store struct {
 	wg          sync.WaitGroup
 }
 
-var (
-	_ domain.Cipher       = (*Store)(nil)
-	_ domain.SubjectIndex = (*Store)(nil)
-)
+var _ domain.KeyStore = (*Store)(nil)
 
 // Errors of the store. Each is a *domain.Error; compare with errors.Is.
 var (
@@ -86,17 +81,17 @@ var (
 	// ErrKeyMissing (KindInternal) is returned by Open for a subject that
 	// has no key and was never erased: the key store does not belong to the
 	// data (a wrong or lost directory), which must not pass for an erasure.
-	ErrKeyMissing = &domain.Error{Kind: domain.KindInternal, Code: "key_missing", Message: "the subject's key is missing from the key store"}
+	ErrKeyMissing = subjectkeys.ErrKeyMissing
 	// ErrUnwrap (KindInternal): a stored key does not open under the master
 	// key for its subject (corruption, a key moved to another subject, or
 	// another master key).
-	ErrUnwrap = &domain.Error{Kind: domain.KindInternal, Code: "key_unwrap", Message: "a subject key does not unwrap"}
+	ErrUnwrap = subjectkeys.ErrUnwrap
 	// ErrCiphertext (KindInternal): a ciphertext does not open under its
 	// subject's key (corruption, or sealed for another subject).
-	ErrCiphertext = &domain.Error{Kind: domain.KindInternal, Code: "ciphertext_invalid", Message: "a ciphertext does not open"}
+	ErrCiphertext = subjectkeys.ErrCiphertext
 	// ErrMasterKeyMismatch (KindInternal) is returned by Open when the store
 	// was made under another master key.
-	ErrMasterKeyMismatch = &domain.Error{Kind: domain.KindInternal, Code: "master_key_mismatch", Message: "the key store does not open under this master key"}
+	ErrMasterKeyMismatch = subjectkeys.ErrMasterKeyMismatch
 	// ErrShredIncomplete (KindInternal): Shred erased the key but could not
 	// see its bytes gone from every file in time; calling Shred again
 	// resumes the purge.
@@ -123,9 +118,7 @@ func classify(err error) error {
 	}
 }
 
-func wrapAs(sentinel *domain.Error, err error) error {
-	return &domain.Error{Kind: sentinel.Kind, Code: sentinel.Code, Message: sentinel.Message, Err: err}
-}
+func wrapAs(sentinel *domain.Error, err error) error { return subjectkeys.WrapAs(sentinel, err) }
 
 // Key layout. Values hold no plaintext; the only key material is the wrapped
 // keysets and the wrapped blind index key.
@@ -219,7 +212,7 @@ func openDB(dir string, fs vfs.FS, cacheBytes int64) (db *pebble.DB, err error) 
 // Open finishes purges that a crash interrupted before it returns.
 func Open(dir string, master tink.AEAD, opts Options) (*Store, error) {
 	if master == nil {
-		return nil, &domain.Error{Kind: domain.KindInvalid, Code: "master_key_missing", Message: "the key store needs a master key"}
+		return nil, subjectkeys.ErrMasterKeyMissing
 	}
 	if opts.CacheSize <= 0 {
 		opts.CacheSize = 100_000
@@ -246,7 +239,7 @@ func Open(dir string, master tink.AEAD, opts Options) (*Store, error) {
 		}
 		return nil, classify(err)
 	}
-	s := &Store{dir: dir, db: db, fs: fs, master: master, cache: newLRUCache(opts.CacheSize), opts: opts,
+	s := &Store{dir: dir, db: db, fs: fs, master: master, cache: subjectkeys.NewCache[tink.AEAD](opts.CacheSize), opts: opts,
 		pending: map[uuid.UUID]*purgeItem{}, reqs: make(chan *writeReq, 1024), purges: make(chan *purgeReq, 64)}
 	s.purgeCtx, s.cancelPurge = context.WithCancel(context.Background())
 	if err := s.prepare(); err != nil {
@@ -357,39 +350,19 @@ func (s *Store) enter() error {
 }
 
 func (s *Store) unwrap(id uuid.UUID, wrapped []byte) (tink.AEAD, error) {
-	h, err := keyset.ReadWithAssociatedData(keyset.NewBinaryReader(bytes.NewReader(wrapped)), s.master, id[:])
-	if err != nil {
-		return nil, wrapAs(ErrUnwrap, err)
-	}
-	a, err := aead.New(h)
-	if err != nil {
-		return nil, wrapAs(ErrUnwrap, err)
-	}
-	return a, nil
+	return subjectkeys.Unwrap(s.master, id, wrapped)
 }
 
 // newKey makes a subject keyset and wraps it for the subject.
 func (s *Store) newKey(id uuid.UUID) (tink.AEAD, []byte, error) {
-	h, err := keyset.NewHandle(aead.AES256GCMKeyTemplate())
-	if err != nil {
-		return nil, nil, classify(err)
-	}
-	var buf bytes.Buffer
-	if err := h.WriteWithAssociatedData(keyset.NewBinaryWriter(&buf), s.master, id[:]); err != nil {
-		return nil, nil, classify(err)
-	}
-	a, err := aead.New(h)
-	if err != nil {
-		return nil, nil, classify(err)
-	}
-	return a, buf.Bytes(), nil
+	return subjectkeys.NewKey(s.master, id)
 }
 
 // aeadFor returns the subject's AEAD, from the cache or the store; with
 // create it makes the key when there is none. It returns domain.ErrErased
 // for an erased subject and ErrKeyMissing for a missing key (without create).
 func (s *Store) aeadFor(ctx context.Context, id uuid.UUID, create bool) (tink.AEAD, error) {
-	if a := s.cache.get(id); a != nil {
+	if a, ok := s.cache.Get(id); ok {
 		return a, nil
 	}
 	s.shredMu.RLock()
@@ -406,7 +379,7 @@ func (s *Store) aeadFor(ctx context.Context, id uuid.UUID, create bool) (tink.AE
 		if err != nil {
 			return nil, err
 		}
-		s.cache.put(id, a)
+		s.cache.Put(id, a)
 		return a, nil
 	case !create:
 		return nil, ErrKeyMissing
@@ -429,7 +402,7 @@ func (s *Store) aeadFor(ctx context.Context, id uuid.UUID, create bool) (tink.AE
 			return nil, err
 		}
 	}
-	s.cache.put(id, a)
+	s.cache.Put(id, a)
 	return a, nil
 }
 
@@ -448,11 +421,7 @@ func (s *Store) Seal(ctx context.Context, subject uuid.UUID, plaintext []byte) (
 	if err != nil {
 		return nil, err
 	}
-	ct, err := a.Encrypt(plaintext, subject[:])
-	if err != nil {
-		return nil, classify(err)
-	}
-	return ct, nil
+	return subjectkeys.Seal(a, subject, plaintext)
 }
 
 // Open implements domain.Cipher. It returns domain.ErrErased (KindNotFound)
@@ -469,11 +438,7 @@ func (s *Store) Open(ctx context.Context, subject uuid.UUID, ciphertext []byte) 
 	if err != nil {
 		return nil, err
 	}
-	pt, err := a.Decrypt(ciphertext, subject[:])
-	if err != nil {
-		return nil, wrapAs(ErrCiphertext, err)
-	}
-	return pt, nil
+	return subjectkeys.Open(a, subject, ciphertext)
 }
 
 // Erased implements domain.Cipher: whether Shred was called for the subject.
@@ -515,6 +480,6 @@ func (s *Store) Close() error {
 	close(s.reqs)
 	close(s.purges)
 	s.wg.Wait()
-	s.cache.clear()
+	s.cache.Clear()
 	return classify(s.db.Close())
 }

@@ -88,7 +88,7 @@ func TestConcurrentFirstSealsMakeOneKey(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	s.cache.clear() // open with the stored key, not a cached one
+	s.cache.Clear() // open with the stored key, not a cached one
 	for i, ct := range cts {
 		pt, err := s.Open(ctx, id, ct)
 		if err != nil || string(pt) != fmt.Sprintf("geheim %d", i) {
@@ -119,7 +119,7 @@ func TestKeysAndCiphertextsAreBoundToTheirSubject(t *testing.T) {
 	if err := s.db.Set(keyKey(b), storedKey(t, s, a), pebble.Sync); err != nil {
 		t.Fatal(err)
 	}
-	s.cache.clear()
+	s.cache.Clear()
 	_, err = s.Open(ctx, b, ctA)
 	wantErr(t, err, domain.KindInternal, ErrUnwrap.Code)
 	_, err = s.Seal(ctx, b, []byte("x"))
@@ -213,7 +213,7 @@ func TestCacheIsBoundedAndShredEmptiesIt(t *testing.T) {
 		if cts[i], err = s.Seal(ctx, ids[i], []byte("data")); err != nil {
 			t.Fatal(err)
 		}
-		if n := s.cache.len(); n > 10 {
+		if n := s.cache.Len(); n > 10 {
 			t.Fatalf("%d keys cached, bound 10", n)
 		}
 	}
@@ -223,67 +223,16 @@ func TestCacheIsBoundedAndShredEmptiesIt(t *testing.T) {
 		}
 	}
 	last := ids[len(ids)-1]
-	if s.cache.get(last) == nil {
+	if _, ok := s.cache.Get(last); !ok {
 		t.Fatal("the last key opened is not cached")
 	}
 	if err := s.Shred(ctx, last); err != nil {
 		t.Fatal(err)
 	}
-	if s.cache.get(last) != nil {
+	if _, ok := s.cache.Get(last); ok {
 		t.Fatal("a shredded key is still cached")
 	}
 }
-
-func TestLRUCache(t *testing.T) {
-	ids := make([]uuid.UUID, 5)
-	for i := range ids {
-		ids[i] = uuid.New()
-	}
-	tests := []struct {
-		name string
-		ops  string // p<i> put, g<i> get, r<i> remove
-		want []int  // ids cached afterwards
-	}{
-		{"within bound", "p0 p1 p2", []int{0, 1, 2}},
-		{"evicts the least recent", "p0 p1 p2 p3", []int{1, 2, 3}},
-		{"a get refreshes", "p0 p1 p2 g0 p3", []int{0, 2, 3}},
-		{"a put again refreshes", "p0 p1 p2 p0 p3", []int{0, 2, 3}},
-		{"remove frees a place", "p0 p1 p2 r1 p3", []int{0, 2, 3}},
-		{"remove unknown", "p0 r4", []int{0}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := newLRUCache(3)
-			a := fakeAEAD{}
-			for _, op := range strings.Fields(tt.ops) {
-				id := ids[op[1]-'0']
-				switch op[0] {
-				case 'p':
-					c.put(id, a)
-				case 'g':
-					c.get(id)
-				case 'r':
-					c.remove(id)
-				}
-			}
-			var got []int
-			for i, id := range ids {
-				sh := c.shard(id)
-				if sh.m[id] != nil {
-					got = append(got, i)
-				}
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Fatalf("cached (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
-type fakeAEAD struct{}
-
-func (fakeAEAD) Encrypt(p, _ []byte) ([]byte, error) { return p, nil }
-func (fakeAEAD) Decrypt(c, _ []byte) ([]byte, error) { return c, nil }
 
 // A store of the earlier layout (erased subjects as e<id>) opens with its
 // subjects still erased.

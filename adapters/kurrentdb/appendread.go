@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/google/uuid"
@@ -30,13 +31,14 @@ func expectedRevision(e eventlog.ExpectedVersion) esdb.ExpectedRevision {
 
 // Append implements eventlog.Store. Before any I/O it validates the events
 // with eventlog.Validate (ErrEmptyAppend, ErrInvalidEvent: invalid;
-// ErrEventTooLarge: too large). It returns ErrWrongExpectedVersion
-// (conflict) when the stream is not at the expected version or the ids
-// partly overlap stored ones, ErrStreamDeleted (conflict) for a tombstoned
-// stream, ErrEventTooLarge when the server's maximum append size refuses
-// it, ErrClosed after Close, and ErrUnavailable (unavailable) when no
-// leader answers in time. A retry with the same ids and expected version
-// after a success answers the same result and writes nothing.
+// ErrEventTooLarge, ErrAppendTooLarge: too large). It returns
+// ErrWrongExpectedVersion (conflict) when the stream is not at the expected
+// version or the ids partly overlap stored ones, ErrStreamDeleted
+// (conflict) for a tombstoned stream, ErrAppendTooLarge when the server's
+// maximum append size refuses it, ErrClosed after Close, and ErrUnavailable
+// (unavailable) when no leader answers in time. A retry with the same ids
+// and expected version after a success answers the same result and writes
+// nothing.
 func (s *Store) Append(ctx context.Context, stream string, expected eventlog.ExpectedVersion, events ...eventlog.EventData) (eventlog.AppendResult, error) {
 	if err := eventlog.Validate(stream, events); err != nil {
 		return eventlog.AppendResult{}, err
@@ -53,20 +55,32 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventlog.Exp
 		}
 		data[i] = esdb.EventData{EventID: e.ID, EventType: e.Type, ContentType: esdb.ContentTypeJson, Data: e.Data, Metadata: meta}
 	}
-	if expected.Kind == eventlog.ExpectAny || expected.Kind == eventlog.ExpectStreamExists {
-		res, done, err := s.recentRetry(ctx, stream, events)
-		if err != nil {
+	// KurrentDB recognises a retry itself with an exact revision or
+	// no_stream; with any or stream_exists the adapter checks the stream's
+	// last events first, also before retrying an append whose outcome is
+	// unknown.
+	weak := expected.Kind == eventlog.ExpectAny || expected.Kind == eventlog.ExpectStreamExists
+	unsent := 0 // tries the server ended before the append was sent
+	wait := backoff{first: 20 * time.Millisecond, max: time.Second}
+	var wr *esdb.WriteResult
+	for {
+		if weak {
+			res, done, err := s.recentRetry(ctx, stream, events)
+			if err != nil {
+				return eventlog.AppendResult{}, fmt.Errorf("kurrentdb: append to %s: %w", stream, err)
+			}
+			if done {
+				return res, nil
+			}
+		}
+		var err error
+		wr, err = s.appendOnce(ctx, stream, expected, data, !weak, &unsent)
+		if err == nil {
+			break
+		}
+		if !weak || !unknownOutcome(err) || !sleep(ctx, wait.next()) {
 			return eventlog.AppendResult{}, fmt.Errorf("kurrentdb: append to %s: %w", stream, err)
 		}
-		if done {
-			return res, nil
-		}
-	}
-	wr, err := call(ctx, s, func(ctx context.Context, c *esdb.Client) (*esdb.WriteResult, error) {
-		return c.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: expectedRevision(expected)}, data...)
-	})
-	if err != nil {
-		return eventlog.AppendResult{}, fmt.Errorf("kurrentdb: append to %s: %w", stream, err)
 	}
 	res := eventlog.AppendResult{NextRevision: wr.NextExpectedVersion, Position: wr.CommitPosition}
 	if res.Position == 0 || res.Position == math.MaxUint64 {
@@ -78,6 +92,26 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventlog.Exp
 		res.Position = got[0].Position.Commit
 	}
 	return res, nil
+}
+
+// appendOnce sends one append, with the retries call makes; unsent counts
+// the tries the server ended before the append was sent.
+func (s *Store) appendOnce(ctx context.Context, stream string, expected eventlog.ExpectedVersion, data []esdb.EventData, idempotent bool, unsent *int) (*esdb.WriteResult, error) {
+	return call(ctx, s, idempotent, func(ctx context.Context, c *esdb.Client) (*esdb.WriteResult, error) {
+		wr, err := c.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: expectedRevision(expected)}, data...)
+		if classify(err).unsent {
+			// Once may be a dropped connection; twice in a row, the server
+			// refuses what it reads of the append: with the port's bound
+			// below KurrentDB's default, a server whose maximum append
+			// size is set lower (or that denies the write: the caller then
+			// learns so from a smaller append).
+			if *unsent++; *unsent == 2 {
+				return nil, domain.Wrap(domain.KindTooLarge, eventlog.ErrAppendTooLarge.Code,
+					"the event store ended the append twice before it was sent: over its maximum append size", err)
+			}
+		}
+		return wr, err
+	})
 }
 
 // retryWindow is how many of a stream's last events an append with any or
@@ -126,7 +160,7 @@ func (s *Store) recentRetry(ctx context.Context, stream string, events []eventlo
 
 // read reads a stream with retries; a missing stream is ErrStreamNotFound.
 func (s *Store) read(ctx context.Context, stream string, dir esdb.Direction, from esdb.StreamPosition, count uint64) ([]*esdb.RecordedEvent, error) {
-	return call(ctx, s, func(ctx context.Context, c *esdb.Client) ([]*esdb.RecordedEvent, error) {
+	return call(ctx, s, true, func(ctx context.Context, c *esdb.Client) ([]*esdb.RecordedEvent, error) {
 		rs, err := c.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: dir, From: from}, count)
 		if err != nil {
 			return nil, err
@@ -222,7 +256,7 @@ const maxPage = 4096
 // readAll reads up to count raw events of $all from a position: forwards
 // from it (inclusive), or backwards before it.
 func (s *Store) readAll(ctx context.Context, dir esdb.Direction, from esdb.AllPosition, count uint64) ([]*esdb.RecordedEvent, error) {
-	return call(ctx, s, func(ctx context.Context, c *esdb.Client) ([]*esdb.RecordedEvent, error) {
+	return call(ctx, s, true, func(ctx context.Context, c *esdb.Client) ([]*esdb.RecordedEvent, error) {
 		rs, err := c.ReadAll(ctx, esdb.ReadAllOptions{Direction: dir, From: from}, count)
 		if err != nil {
 			return nil, err
@@ -231,12 +265,32 @@ func (s *Store) readAll(ctx context.Context, dir esdb.Direction, from esdb.AllPo
 	})
 }
 
+// at is the position in $all of the port's position p: commit and
+// prepare p, after every event whose commit position is p (an event
+// written through gRPC commits itself, prepare = commit; the events of a
+// legacy explicit transaction share the commit position of their commit
+// record, after their own prepare positions).
+func at(p uint64) esdb.Position { return esdb.Position{Commit: p, Prepare: p} }
+
 func allPosition(p uint64) esdb.AllPosition {
 	if p == 0 {
 		return esdb.Start{}
 	}
-	// Events written through gRPC commit themselves: commit = prepare.
-	return esdb.Position{Commit: p, Prepare: p}
+	return at(p)
+}
+
+// before reports whether a comes before b in $all, ordered by commit, then
+// prepare position.
+func before(a, b esdb.Position) bool {
+	return a.Commit < b.Commit || a.Commit == b.Commit && a.Prepare < b.Prepare
+}
+
+// fromPosition is where a read of $all starts: the start, or a position.
+func fromPosition(p esdb.Position) esdb.AllPosition {
+	if p == (esdb.Position{}) {
+		return esdb.Start{}
+	}
+	return p
 }
 
 // ReadAll implements eventlog.Store: up to limit events after the position,
@@ -251,18 +305,21 @@ func (s *Store) ReadAll(ctx context.Context, after uint64, limit int) ([]eventlo
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout) // one deadline for every page
 	defer cancel()
 	var out []eventlog.RecordedEvent
-	cursor := after // the last position read, system events included
+	var cursor esdb.Position // the last position read, system events included
+	if after > 0 {
+		cursor = at(after)
+	}
 	for len(out) < limit {
 		count := uint64(min(max(limit-len(out)+1, 64), maxPage)) // +1: a read includes the event at its position
-		page, err := s.readAll(ctx, esdb.Forwards, allPosition(cursor), count)
+		page, err := s.readAll(ctx, esdb.Forwards, fromPosition(cursor), count)
 		if err != nil {
 			return nil, fmt.Errorf("kurrentdb: read all: %w", err)
 		}
 		for _, r := range page {
-			if r.Position.Commit <= cursor {
+			if !before(cursor, r.Position) {
 				continue
 			}
-			cursor = r.Position.Commit
+			cursor = r.Position
 			if system(r) {
 				continue
 			}
@@ -290,24 +347,24 @@ func (s *Store) Head(ctx context.Context) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	var from esdb.AllPosition = esdb.End{}
-	before := uint64(math.MaxUint64)
+	last := esdb.Position{Commit: math.MaxUint64, Prepare: math.MaxUint64}
 	for count := uint64(1); ; count = min(count*16, maxPage) {
 		page, err := s.readAll(ctx, esdb.Backwards, from, count)
 		if err != nil {
 			return 0, fmt.Errorf("kurrentdb: head: %w", err)
 		}
 		for _, r := range page {
-			if r.Position.Commit >= before {
+			if !before(r.Position, last) {
 				continue
 			}
-			before = r.Position.Commit
+			last = r.Position
 			if !system(r) {
-				return before, nil
+				return last.Commit, nil
 			}
 		}
 		if uint64(len(page)) < count {
 			return 0, nil
 		}
-		from = esdb.Position{Commit: before, Prepare: before}
+		from = last
 	}
 }

@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +17,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/internal/kurrentconn"
 	"github.com/buurtsignaal/buurtsignaal/domain"
 	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
 )
@@ -34,6 +34,11 @@ type Options struct {
 	// Log receives the client's log lines (nil: discarded) and the
 	// adapter's warnings.
 	Log *slog.Logger
+	// LogEvery rate-limits warnings and errors: of each kind (the
+	// client's message template, or the adapter's message) the first is
+	// logged, then at most one per LogEvery, with the number left out
+	// (default 1 minute). During an outage every retry logs otherwise.
+	LogEvery time.Duration
 }
 
 // Store is the event log port on KurrentDB. It is safe for concurrent use.
@@ -41,7 +46,7 @@ type Store struct {
 	cfg    *esdb.Configuration
 	opts   Options
 	leader bool // send requires-leader on every call
-	log    *slog.Logger
+	log    *limitedLog
 
 	mu     sync.Mutex
 	cur    *conn
@@ -65,60 +70,54 @@ type conn struct {
 
 func newConn(c *esdb.Client) *conn { return &conn{client: c, gate: make(chan struct{}, 1)} }
 
-// schemes maps the connection string schemes the adapter accepts to the
-// ones the v4 client parses.
-var schemes = []struct{ from, to string }{
-	{"kurrentdb+discover://", "esdb+discover://"},
-	{"kurrent+discover://", "esdb+discover://"},
-	{"esdb+discover://", "esdb+discover://"},
-	{"kurrentdb://", "esdb://"},
-	{"kurrent://", "esdb://"},
-	{"esdb://", "esdb://"},
+// limitedLog passes debug and info lines on, and rate-limits warnings and
+// errors by kind: the first of a kind is logged, then at most one per
+// every, with the number left out since ("suppressed").
+type limitedLog struct {
+	log   *slog.Logger
+	every time.Duration
+
+	mu   sync.Mutex
+	last map[string]*limited // by kind: a message template
 }
 
-// minKeepAlive is grpc's floor for client pings, which servers enforcing a
-// ping policy accept.
-const minKeepAlive = 10 * time.Second
-
-var keepAliveSetting = regexp.MustCompile(`(?i)keepaliveinterval=[0-9]+`)
-
-// parseConn parses a connection string into the client's configuration.
-// Its errors never quote the string, which may hold credentials.
-func parseConn(connString string) (*esdb.Configuration, error) {
-	conn := ""
-	for _, s := range schemes {
-		if len(connString) >= len(s.from) && strings.EqualFold(connString[:len(s.from)], s.from) {
-			conn = s.to + connString[len(s.from):]
-			break
-		}
-	}
-	if conn == "" {
-		return nil, errors.New("kurrentdb: the connection string must start with kurrentdb://, kurrent://, esdb:// or their +discover forms")
-	}
-	// Raise a keepalive interval below grpc's floor before the client sees
-	// it (it would warn on standard output).
-	conn = keepAliveSetting.ReplaceAllStringFunc(conn, func(kv string) string {
-		ms, err := strconv.Atoi(kv[strings.IndexByte(kv, '=')+1:])
-		if err != nil || ms < 0 || ms >= int(minKeepAlive/time.Millisecond) {
-			return kv
-		}
-		return kv[:strings.IndexByte(kv, '=')+1] + strconv.Itoa(int(minKeepAlive/time.Millisecond))
-	})
-	cfg, err := esdb.ParseConnectionString(conn)
-	if err != nil {
-		return nil, errors.New("kurrentdb: the connection string does not parse")
-	}
-	if err := cfg.Validate(); err != nil {
-		return nil, errors.New("kurrentdb: the connection string's TLS settings are incomplete")
-	}
-	if cfg.KeepAliveInterval >= 0 && cfg.KeepAliveInterval < minKeepAlive {
-		cfg.KeepAliveInterval = minKeepAlive
-	}
-	if cfg.KeepAliveTimeout <= 0 {
-		cfg.KeepAliveTimeout = minKeepAlive
-	}
-	return cfg, nil
+type limited struct {
+	at         time.Time
+	suppressed int
 }
+
+func (l *limitedLog) Debug(msg string, args ...any) { l.log.Debug(msg, args...) }
+func (l *limitedLog) Warn(msg string, args ...any)  { l.logKey(slog.LevelWarn, msg, msg, args...) }
+func (l *limitedLog) Error(msg string, args ...any) { l.logKey(slog.LevelError, msg, msg, args...) }
+
+// logKey logs msg at level, rate-limited by key from warnings up.
+func (l *limitedLog) logKey(level slog.Level, key, msg string, args ...any) {
+	if level >= slog.LevelWarn {
+		now := time.Now()
+		l.mu.Lock()
+		st := l.last[key]
+		if st == nil {
+			st = &limited{}
+			l.last[key] = st
+		}
+		if !st.at.IsZero() && now.Sub(st.at) < l.every {
+			st.suppressed++
+			l.mu.Unlock()
+			return
+		}
+		if st.suppressed > 0 {
+			args = append(args, "suppressed", st.suppressed)
+		}
+		st.at, st.suppressed = now, 0
+		l.mu.Unlock()
+	}
+	l.log.Log(context.Background(), level, msg, args...)
+}
+
+// parseConn parses a connection string into the client's configuration
+// (kurrentconn.Parse, shared with the cluster key store). Its errors never
+// quote the string, which may hold credentials.
+func parseConn(connString string) (*esdb.Configuration, error) { return kurrentconn.Parse(connString) }
 
 // Open returns a store on the node or cluster the connection string names
 // (see the package doc for the forms it accepts). It does not connect: the
@@ -138,10 +137,14 @@ func Open(_ context.Context, connString string, opts Options) (*Store, error) {
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 5 * time.Second
 	}
-	log := opts.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if opts.LogEvery <= 0 {
+		opts.LogEvery = time.Minute
 	}
+	base := opts.Log
+	if base == nil {
+		base = slog.New(slog.DiscardHandler)
+	}
+	log := &limitedLog{log: base, every: opts.LogEvery, last: map[string]*limited{}}
 	// The call's context carries the deadline; the client's own comes
 	// later, so that a timeout is always the context's.
 	deadline := opts.Timeout + time.Second
@@ -154,8 +157,8 @@ func Open(_ context.Context, connString string, opts Options) (*Store, error) {
 		case esdb.LogError:
 			lv = slog.LevelError
 		}
-		if log.Enabled(context.Background(), lv) {
-			log.Log(context.Background(), lv, "kurrentdb client: "+fmt.Sprintf(format, args...))
+		if base.Enabled(context.Background(), lv) {
+			log.logKey(lv, format, "kurrentdb client: "+fmt.Sprintf(format, args...))
 		}
 	}
 	if cfg.Username != "" && cfg.DisableTLS {
@@ -325,14 +328,18 @@ func run[T any](ctx context.Context, s *Store, cn *conn, op func(*esdb.Client) (
 	}
 }
 
-// maxAttempts bounds the tries of one call.
+// maxAttempts bounds the tries of one call that meet failures other than
+// an election (no leader, or a node that is no longer the leader): those
+// are waited out until the call's deadline.
 const maxAttempts = 8
 
 // call runs op with the current client under the call's deadline, retrying
-// what the client recovers from (not leader, unavailable, a closed client,
-// a connection closed under the call). It returns op's error classified
-// for the port.
-func call[T any](ctx context.Context, s *Store, op func(ctx context.Context, c *esdb.Client) (T, error)) (T, error) {
+// what the client recovers from (not leader, no leader during an election,
+// unavailable, a closed client, a connection closed under the call) and,
+// when idempotent (a read, or an append the server recognises when it is
+// retried), an answer whose outcome is unknown. It returns op's error
+// classified for the port.
+func call[T any](ctx context.Context, s *Store, idempotent bool, op func(ctx context.Context, c *esdb.Client) (T, error)) (T, error) {
 	var zero T
 	if ctx.Err() != nil {
 		return zero, unavailable("the call was cancelled", context.Cause(ctx))
@@ -341,7 +348,7 @@ func call[T any](ctx context.Context, s *Store, op func(ctx context.Context, c *
 	defer cancel()
 	ctx = s.outgoing(ctx)
 	wait := backoff{first: 20 * time.Millisecond, max: time.Second}
-	for attempt := 1; ; attempt++ {
+	for attempt := 1; ; {
 		cn, err := s.acquire()
 		if err != nil {
 			return zero, err
@@ -358,7 +365,10 @@ func call[T any](ctx context.Context, s *Store, op func(ctx context.Context, c *
 		if f.replace {
 			s.replace(cn)
 		}
-		if !f.retry || attempt == maxAttempts {
+		if !f.election {
+			attempt++
+		}
+		if !(f.retry || f.unknownOutcome && idempotent) || attempt > maxAttempts {
 			return zero, f.err
 		}
 		if !sleep(ctx, wait.next()) {
@@ -417,6 +427,24 @@ type fault struct {
 	replace    bool // use a new client (this one is closed for good, or leaks)
 	reconnects bool // the client is reconnecting
 	answered   bool // the server answered: the connection works
+	unsent     bool // an append ended before it was sent: nothing written
+	election   bool // no node is the leader now, or this one no longer is
+	// unknownOutcome: the call may or may not have happened; retry only
+	// what is idempotent.
+	unknownOutcome bool
+}
+
+// outcomeUnknown marks, in an error's chain, a call that may or may not
+// have happened.
+type outcomeUnknown struct{ error }
+
+func (e outcomeUnknown) Unwrap() error { return e.error }
+
+// unknownOutcome reports whether err is a call that may or may not have
+// happened.
+func unknownOutcome(err error) bool {
+	var u outcomeUnknown
+	return errors.As(err, &u)
 }
 
 func unavailable(msg string, cause error) error {
@@ -452,7 +480,7 @@ func classify(err error) fault {
 	case esdb.ErrorCodeResourceNotFound:
 		return fault{err: like(eventlog.ErrStreamNotFound, err), answered: true}
 	case esdb.ErrorCodeNotLeader:
-		return fault{err: unavailable("the event store node is not the leader", err), retry: true, reconnects: true}
+		return fault{err: unavailable("the event store node is not the leader", err), retry: true, reconnects: true, election: true}
 	case esdb.ErrorUnavailable:
 		// The client now rediscovers on its next call, and then drops its
 		// old gRPC connection without closing it (a leak per outage): use a
@@ -461,9 +489,8 @@ func classify(err error) fault {
 	case esdb.ErrorCodeConnectionClosed:
 		return fault{err: unavailable("the event store client is closed", err), retry: true, replace: true}
 	case esdb.ErrorAborted:
-		// The server's own timeout: a write may or may not have happened,
-		// and a retry with the same ids and expected revision is idempotent.
-		return fault{err: unavailable("the event store timed out", err), retry: true, answered: true}
+		// The server's own timeout: a write may or may not have happened.
+		return fault{err: unavailable("the event store timed out", outcomeUnknown{err}), unknownOutcome: true, answered: true}
 	case esdb.ErrorCodeDeadlineExceeded:
 		// Not the caller's deadline (call checks that first): the client's
 		// own, while connecting. Another try may find the server.
@@ -471,11 +498,31 @@ func classify(err error) fault {
 	case esdb.ErrorCodeAccessDenied, esdb.ErrorCodeUnauthenticated:
 		return fault{err: unavailable("the event store refused the credentials", err), answered: true}
 	}
+	if code == esdb.ErrorCodeUnknown && errors.Is(err, io.EOF) {
+		// The server ended an append's stream while the client was still
+		// sending it: it refused the append before reading all of it (over
+		// its maximum append size, access denied), or the connection
+		// dropped. The client keeps only the EOF, not the server's status.
+		// The server never saw the end of the append, so nothing was
+		// written and another try is safe (Append tells the causes apart),
+		// on a new client: this one does not rediscover after an EOF, and
+		// would stay on a node that is gone.
+		return fault{err: unavailable("the event store ended the append before it was sent", err), retry: true, reconnects: true, replace: true, unsent: true}
+	}
 	st, _ := status.FromError(err)
+	if st.Code() == codes.Unknown && strings.Contains(st.Message(), "No leader info available") {
+		// A node that knows no leader (an election): it handled nothing.
+		// It names no leader, so rediscover (on a new client) and retry
+		// until the call's deadline.
+		return fault{err: unavailable("the event store cluster has no leader (an election)", err), retry: true, replace: true, election: true}
+	}
 	switch st.Code() {
 	case codes.InvalidArgument:
 		msg := st.Message()
-		if strings.Contains(msg, "Maximum Append Size") || strings.Contains(msg, "Maximum Append Event Size") {
+		if strings.Contains(msg, "Maximum Append Size") {
+			return fault{err: like(eventlog.ErrAppendTooLarge, err), answered: true}
+		}
+		if strings.Contains(msg, "Maximum Append Event Size") {
 			return fault{err: like(eventlog.ErrEventTooLarge, err), answered: true}
 		}
 		if strings.Contains(msg, "invalid position") {
@@ -490,6 +537,8 @@ func classify(err error) fault {
 		return fault{err: unavailable("the event store is unavailable", err), retry: true, reconnects: true}
 	case codes.PermissionDenied, codes.Unauthenticated:
 		return fault{err: unavailable("the event store refused the credentials", err), answered: true}
+	case codes.Unknown:
+		return fault{err: unavailable("the event store failed", outcomeUnknown{err}), unknownOutcome: true}
 	}
 	return fault{err: unavailable("the event store failed", err)}
 }

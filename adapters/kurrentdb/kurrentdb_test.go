@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -258,9 +261,13 @@ func TestClassify(t *testing.T) {
 		{"node gone", real["node gone"], eventlog.ErrUnavailable, true, true},
 		{"a client error wrapped", fmt.Errorf("context: %w", real["wrong expected version"]), eventlog.ErrWrongExpectedVersion, false, false},
 		{"raw grpc unavailable (a dropped subscription)", grpcErr(codes.Unavailable, "Server Is Not Ready"), eventlog.ErrUnavailable, true, false},
-		{"maximum append size", fmt.Errorf("x: %w", grpcErr(codes.InvalidArgument, "Maximum Append Size of 1048576 Exceeded.")), eventlog.ErrEventTooLarge, false, false},
+		{"maximum append size", fmt.Errorf("x: %w", grpcErr(codes.InvalidArgument, "Maximum Append Size of 1048576 Exceeded.")), eventlog.ErrAppendTooLarge, false, false},
+		{"maximum append event size", grpcErr(codes.InvalidArgument, "Event with Id: x and Size: 9 exceeds Maximum Append Event Size of 8."), eventlog.ErrEventTooLarge, false, false},
 		{"access denied", grpcErr(codes.PermissionDenied, "Access Denied"), eventlog.ErrUnavailable, false, false},
+		{"an append ended before it was sent (EOF)", fmt.Errorf("could not send append request. Reason: %w", io.EOF), eventlog.ErrUnavailable, true, true},
 		{"unknown", errors.New("boom"), eventlog.ErrUnavailable, false, false},
+		{"no leader info (an election)", grpcErr(codes.Unknown, "No leader info available in response"), eventlog.ErrUnavailable, true, true},
+		{"status unknown: retried only when idempotent", grpcErr(codes.Unknown, "Unexpected error"), eventlog.ErrUnavailable, false, false},
 	}
 	for _, tt := range tests {
 		if tt.err == nil {
@@ -401,8 +408,9 @@ func ids(evs []eventlog.RecordedEvent) []uuid.UUID {
 }
 
 // TestSubscriptionRetriesUntilTheServerAccepts: a node that refuses
-// subscriptions for a while (Unavailable) is retried with backoff; access
-// denied ends the subscription with an error.
+// subscriptions for a while (Unavailable, or access denied: a password
+// rotation, an ACL being changed) is retried with backoff; an invalid
+// argument ends the subscription with an error.
 func TestSubscriptionRetriesUntilTheServerAccepts(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -411,7 +419,7 @@ func TestSubscriptionRetriesUntilTheServerAccepts(t *testing.T) {
 		wantKind domain.Kind // 0: the events arrive
 	}{
 		{"unavailable, then accepted", codes.Unavailable, 4, 0},
-		{"access denied", codes.PermissionDenied, 1, domain.KindUnavailable},
+		{"access denied, then accepted", codes.PermissionDenied, 3, 0},
 		{"invalid argument", codes.InvalidArgument, 1, domain.KindInvalid},
 	}
 	for _, tt := range tests {
@@ -889,19 +897,36 @@ func TestEventTypeFilters(t *testing.T) {
 }
 
 // TestMaximumAppendSize: an append the server's maximum append size
-// refuses is ErrEventTooLarge.
+// refuses (a server configured below the default) is ErrAppendTooLarge,
+// both when the client has sent every event before the refusal comes (small
+// events) and when the server ends the append while the client is still
+// sending (events over grpc's flow-control window: the client then reports
+// only an EOF, not the server's status).
 func TestMaximumAppendSize(t *testing.T) {
-	s := open(t, kurrenttest.StartWith(t, kurrenttest.Options{MaxAppendSize: 4096}).URL(), testOpts)
-	big := func() eventlog.EventData {
-		e := ev("T", 0)
-		e.Data = []byte(`"` + strings.Repeat("x", 3000) + `"`)
-		return e
+	tests := []struct {
+		name       string
+		max, event int
+	}{
+		{"sent before the refusal", 4096, 3000},
+		{"refused while sending", 256 << 10, 100 << 10},
 	}
-	_, err := s.Append(ctxT(t, 5*time.Second), "big-1", eventlog.NoStream(), big(), big())
-	if !errors.Is(err, eventlog.ErrEventTooLarge) || domain.KindOf(err) != domain.KindTooLarge {
-		t.Fatalf("err = %v, want too large", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := kurrenttest.StartWith(t, kurrenttest.Options{MaxAppendSize: tt.max})
+			s := open(t, srv.URL(), testOpts)
+			big := func() eventlog.EventData {
+				e := ev("T", 0)
+				e.Data = []byte(`"` + strings.Repeat("x", tt.event) + `"`)
+				return e
+			}
+			evs := []eventlog.EventData{big(), big(), big()}
+			_, err := s.Append(ctxT(t, 5*time.Second), "big-1", eventlog.NoStream(), evs...)
+			if !errors.Is(err, eventlog.ErrAppendTooLarge) || domain.KindOf(err) != domain.KindTooLarge {
+				t.Fatalf("err = %v, want too large", err)
+			}
+			mustAppend(t, s, "big-1", eventlog.NoStream(), evs[:tt.max/(tt.event+512)]...) // as many as fit
+		})
 	}
-	mustAppend(t, s, "big-1", eventlog.NoStream(), big())
 }
 
 func TestMetadataAndRecordedAt(t *testing.T) {
@@ -956,5 +981,410 @@ func TestKeepaliveAcceptedByAnEnforcingServer(t *testing.T) {
 	mustAppend(t, s, "idle-1", eventlog.Revision(0), ev("T", 1))
 	if srv.Connections() != 1 {
 		t.Fatalf("%d connections: the node sent the client away", srv.Connections())
+	}
+}
+
+// TestElectionsAreWaitedOut: during an election every node answers calls
+// needing the leader with "No leader info available" (status Unknown, no
+// leader named). Appends, reads, Head and a subscription started during it
+// wait it out within their deadline and go on with the new leader; the
+// appends land there once.
+func TestElectionsAreWaitedOut(t *testing.T) {
+	c := kurrenttest.StartCluster(t, 3, kurrenttest.Options{})
+	s := open(t, c.URL(), testOpts)
+	first := mustAppend(t, s, "election-1", eventlog.NoStream(), ev("T", 0))
+	c.Elect(-1)
+	time.AfterFunc(700*time.Millisecond, func() { c.Elect(2) })
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i, call := range []func(ctx context.Context) error{
+		func(ctx context.Context) error {
+			_, err := s.Append(ctx, "election-1", eventlog.Revision(0), ev("T", 1))
+			return err
+		},
+		func(ctx context.Context) error {
+			_, err := s.Append(ctx, "election-2", eventlog.Any(), ev("T", 2))
+			return err
+		},
+		func(ctx context.Context) error {
+			_, err := s.ReadStream(ctx, "election-1", eventlog.Forwards, 0, 10)
+			return err
+		},
+		func(ctx context.Context) error { _, err := s.ReadAll(ctx, 0, 10); return err },
+		func(ctx context.Context) error { _, err := s.Head(ctx); return err },
+		func(ctx context.Context) error {
+			sub, err := s.Subscribe(ctx, first.Position, eventlog.Filter{StreamPrefixes: []string{"election-"}})
+			if err != nil {
+				return err
+			}
+			defer sub.Close()
+			_, err = sub.Next(ctx)
+			return err
+		},
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := call(ctxT(t, 5*time.Second)); err != nil {
+				errs <- fmt.Errorf("call %d: %w", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	var noLeader int64
+	for _, n := range c.Nodes {
+		noLeader += n.NoLeaderAnswers()
+	}
+	t.Logf("the calls waited %v; %d no-leader answers", time.Since(start).Round(time.Millisecond), noLeader)
+	if noLeader == 0 {
+		t.Fatal("no call met the election")
+	}
+	for st, want := range map[string]int{"election-1": 2, "election-2": 1} {
+		got, err := s.ReadStream(ctxT(t, 5*time.Second), st, eventlog.Forwards, 0, 10)
+		if err != nil || len(got) != want {
+			t.Fatalf("%s: %d events, want %d; %v", st, len(got), want, err)
+		}
+	}
+}
+
+// TestUnknownOutcomes: a call answered with status Unknown may or may not
+// have happened. Reads are retried; an append is retried when a retry is
+// idempotent (an exact revision or no_stream: the server recognises it; any
+// or stream_exists: the adapter checks the stream's last events again
+// first), and lands once.
+func TestUnknownOutcomes(t *testing.T) {
+	srv := kurrenttest.Start(t)
+	s := open(t, srv.URL(), testOpts)
+	for i, exp := range []eventlog.ExpectedVersion{eventlog.NoStream(), eventlog.Revision(0), eventlog.Any(), eventlog.StreamExists()} {
+		srv.AnswerUnknown(1) // written, then answered Unknown
+		e := ev("T", i)
+		r, err := s.Append(ctxT(t, 5*time.Second), "unknown-1", exp, e)
+		if err != nil {
+			t.Fatalf("%s: %v", exp, err)
+		}
+		if r.NextRevision != uint64(i) {
+			t.Fatalf("%s: revision %d, want %d", exp, r.NextRevision, i)
+		}
+	}
+	srv.AnswerUnknown(1)
+	got, err := s.ReadStream(ctxT(t, 5*time.Second), "unknown-1", eventlog.Forwards, 0, 10)
+	if err != nil || len(got) != 4 {
+		t.Fatalf("%d events (want each append once), %v", len(got), err)
+	}
+	srv.AnswerUnknown(1)
+	if _, err := s.ReadAll(ctxT(t, 5*time.Second), 0, 10); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLegacyTransactionsAreDeliveredWhole: the events of a legacy explicit
+// transaction (a log written by old TCP clients) share one commit position
+// and differ in their prepare positions. ReadAll and a subscription deliver
+// each of them, also when the subscription is resumed in the middle of the
+// transaction, since the adapter compares whole (commit, prepare)
+// positions; the port's position of each is the commit position.
+func TestLegacyTransactionsAreDeliveredWhole(t *testing.T) {
+	srv := kurrenttest.Start(t)
+	s := open(t, srv.URL(), testOpts)
+	first := ev("T", 0)
+	mustAppend(t, s, "legacy-0", eventlog.NoStream(), first)
+	tx := srv.WriteTransaction("legacy-1", 3)
+	last := ev("T", 4)
+	after := mustAppend(t, s, "legacy-2", eventlog.NoStream(), last)
+	want := append(append([]uuid.UUID{first.ID}, tx...), last.ID)
+
+	all, err := s.ReadAll(ctxT(t, 5*time.Second), 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, ids(all)); diff != "" {
+		t.Fatalf("read all (-want +got):\n%s", diff)
+	}
+	if all[1].Position != all[3].Position || all[1].Position >= after.Position {
+		t.Fatalf("positions %d .. %d, %d", all[1].Position, all[3].Position, after.Position)
+	}
+	if head, err := s.Head(ctxT(t, 5*time.Second)); err != nil || head != after.Position {
+		t.Fatalf("head %d, %v; want %d", head, err, after.Position)
+	}
+	// A subscription that the server cuts after the transaction's first
+	// event resumes from the middle of it.
+	srv.CutNextSubscription(2)
+	sub, err := s.Subscribe(ctxT(t, 20*time.Second), 0, eventlog.Filter{StreamPrefixes: []string{"legacy-"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if diff := cmp.Diff(want, ids(collect(t, sub, len(want)))); diff != "" {
+		t.Fatalf("subscription (-want +got):\n%s", diff)
+	}
+	if n := srv.Subscribes(); n != 2 {
+		t.Fatalf("%d subscription requests, want 2", n)
+	}
+}
+
+// TestALogThatWentBackwardsEndsTheSubscription: a subscription that
+// resubscribes to a log restored from an older backup, or to another
+// cluster behind the same address, and one that starts from a stored
+// checkpoint that is not a position of the log, ends with ErrLogDiverged
+// (logged as an error) instead of waiting for positions the log may never
+// reach, or reading another log from a position that means nothing there.
+func TestALogThatWentBackwardsEndsTheSubscription(t *testing.T) {
+	tests := []struct {
+		name string
+		// change changes the log under a live subscription (nil: none);
+		// from is the position to subscribe after.
+		change func(srv *kurrenttest.Server, backup *kurrenttest.Snapshot)
+		from   func(last uint64) uint64
+	}{
+		{"restored from an older backup", func(srv *kurrenttest.Server, b *kurrenttest.Snapshot) { srv.Restore(b) }, nil},
+		{"restored, then written past where it was", func(srv *kurrenttest.Server, b *kurrenttest.Snapshot) {
+			srv.Restore(b)
+			raw := rawClient(t, srv.URL())
+			for i := range 20 {
+				if _, err := raw.AppendToStream(ctxT(t, 5*time.Second), fmt.Sprintf("later-%d", i), esdb.AppendToStreamOptions{},
+					esdb.EventData{EventType: "T", ContentType: esdb.ContentTypeJson, Data: []byte(`{"later":true}`)}); err != nil {
+					t.Error(err)
+				}
+			}
+		}, nil},
+		{"another cluster behind the address", func(srv *kurrenttest.Server, _ *kurrenttest.Snapshot) { srv.ReplaceLog() }, nil},
+		{"a stored checkpoint past the log's end", nil, func(last uint64) uint64 { return last + 1000 }},
+		{"a stored checkpoint that is no position of the log", nil, func(last uint64) uint64 { return last - 1 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := kurrenttest.Start(t)
+			var logs strings.Builder
+			var mu sync.Mutex
+			opts := testOpts
+			opts.Log = slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelError}))
+			s := open(t, srv.URL(), opts)
+			mustAppend(t, s, "back-1", eventlog.NoStream(), ev("T", 0))
+			backup := srv.Snapshot()
+			var last eventlog.AppendResult
+			for i := 1; i < 6; i++ {
+				last = mustAppend(t, s, "back-1", eventlog.Revision(uint64(i-1)), ev("T", i))
+			}
+			from := uint64(0)
+			if tt.from != nil {
+				from = tt.from(last.Position)
+			}
+			sub, err := s.Subscribe(ctxT(t, 20*time.Second), from, eventlog.Filter{StreamPrefixes: []string{"back-"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Close()
+			if tt.change != nil {
+				collect(t, sub, 6)
+				tt.change(srv, backup)
+			}
+			_, err = sub.Next(ctxT(t, 10*time.Second))
+			if !errors.Is(err, eventlog.ErrLogDiverged) {
+				t.Fatalf("Next = %v, want ErrLogDiverged", err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !strings.Contains(logs.String(), "level=ERROR") {
+				t.Fatalf("nothing logged as an error:\n%s", logs.String())
+			}
+		})
+	}
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// TestConformanceOverTLSWithCredentials runs the conformance suite over TLS
+// (a self-signed certificate for the loopback address, trusted through
+// tlsCAFile) with a user's credentials, which the node checks on every
+// call.
+func TestConformanceOverTLSWithCredentials(t *testing.T) {
+	storetest.Run(t, storetest.Config{New: func(t *testing.T) eventlog.Store {
+		srv := kurrenttest.StartWith(t, kurrenttest.Options{TLS: true, Users: map[string]string{"admin": "changeit"}})
+		s, err := Open(context.Background(), srv.URLAs("admin", "changeit"), testOpts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}})
+}
+
+// TestRefusedConnections: a wrong password, no credentials, and a
+// certificate the client does not trust are ErrUnavailable within the
+// deadline, and the error names no credentials.
+func TestRefusedConnections(t *testing.T) {
+	srv := kurrenttest.StartWith(t, kurrenttest.Options{TLS: true, Users: map[string]string{"admin": "changeit"}})
+	tests := []struct{ name, url string }{
+		{"wrong password", srv.URLAs("admin", "s3cr3t-wrong")},
+		{"no credentials", srv.URL()},
+		{"an untrusted certificate", "esdb://admin:changeit@" + srv.Addr() + "?maxDiscoverAttempts=1&discoveryInterval=10"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := open(t, tt.url, Options{Timeout: 2 * time.Second})
+			start := time.Now()
+			_, err := s.Append(context.Background(), "refused-1", eventlog.NoStream(), ev("T", 0))
+			if !errors.Is(err, eventlog.ErrUnavailable) || time.Since(start) > 3*time.Second {
+				t.Fatalf("after %v: %v, want ErrUnavailable", time.Since(start), err)
+			}
+			if strings.Contains(err.Error(), "s3cr3t") || strings.Contains(err.Error(), "changeit") {
+				t.Fatalf("the error names the credentials: %v", err)
+			}
+		})
+	}
+}
+
+// TestPasswordRotationDoesNotEndTheSubscription: the node's password is
+// rotated under a live subscription, which the node then drops; while the
+// replica's credentials are refused the subscription keeps trying (with
+// backoff), and once they are accepted again it goes on where it was. So
+// an access denied during a rotation does not stop projections for good.
+func TestPasswordRotationDoesNotEndTheSubscription(t *testing.T) {
+	srv := kurrenttest.StartWith(t, kurrenttest.Options{TLS: true, Users: map[string]string{"admin": "changeit"}})
+	var logs strings.Builder
+	var mu sync.Mutex
+	opts := testOpts
+	opts.Log = slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	s := open(t, srv.URLAs("admin", "changeit"), opts)
+	mustAppend(t, s, "rotate-1", eventlog.NoStream(), ev("T", 0))
+	sub, err := s.Subscribe(ctxT(t, 30*time.Second), 0, eventlog.Filter{StreamPrefixes: []string{"rotate-"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	collect(t, sub, 1)
+	srv.SetPassword("admin", "rotated")
+	for srv.DropSubscriptions() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Another client, with the new password, writes meanwhile.
+	other := open(t, srv.URLAs("admin", "rotated"), testOpts)
+	later := ev("T", 1)
+	mustAppend(t, other, "rotate-1", eventlog.Revision(0), later)
+	for srv.RefusedCredentials() < 3 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := s.Append(ctxT(t, 5*time.Second), "rotate-2", eventlog.NoStream(), ev("T", 2)); !errors.Is(err, eventlog.ErrUnavailable) {
+		t.Fatalf("an append with the old password: %v", err)
+	}
+	srv.SetPassword("admin", "changeit") // the rotation is rolled back (or the replica's credentials updated)
+	if e := collect(t, sub, 1)[0]; e.ID != later.ID {
+		t.Fatalf("after the rotation: %s@%d", e.StreamID, e.Revision)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logs.String(), "level=WARN msg=\"kurrentdb: the event store refused the subscription's credentials; retrying\"") {
+		t.Fatalf("no warning about the refused credentials:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), "changeit") || strings.Contains(logs.String(), "rotated") {
+		t.Fatalf("a password is in the log:\n%s", logs.String())
+	}
+}
+
+// TestResubscriptionBackoffResetsAfterASuccess: a subscription confirmed at
+// the end of a quiet log hears nothing from a server that sends no
+// caught-up message; when such a subscription has stayed up for a while, a
+// drop is a first failure again: it resubscribes after the first backoff,
+// not after the longest, however many drops came before.
+func TestResubscriptionBackoffResetsAfterASuccess(t *testing.T) {
+	srv := kurrenttest.StartWith(t, kurrenttest.Options{NoCaughtUp: true})
+	opts := testOpts
+	opts.MaxBackoff = 400 * time.Millisecond
+	s := open(t, srv.URL(), opts)
+	head := mustAppend(t, s, "quiet-1", eventlog.NoStream(), ev("T", 0))
+	sub, err := s.Subscribe(ctxT(t, 30*time.Second), head.Position, eventlog.Filter{StreamPrefixes: []string{"quiet-"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	var waits []time.Duration
+	for i := 0; i < 6; i++ {
+		for srv.Subscribes() != int64(i+1) {
+			time.Sleep(2 * time.Millisecond)
+		}
+		time.Sleep(opts.MaxBackoff + 100*time.Millisecond) // a success: up longer than the longest wait
+		for srv.DropSubscriptions() == 0 {
+			time.Sleep(2 * time.Millisecond)
+		}
+		dropped := time.Now()
+		for srv.Subscribes() != int64(i+2) {
+			time.Sleep(2 * time.Millisecond)
+		}
+		waits = append(waits, time.Since(dropped).Round(time.Millisecond))
+	}
+	t.Logf("resubscribed after %v", waits)
+	for i, w := range waits {
+		if w > 180*time.Millisecond { // the first wait is 25-75 ms; the longest 200-600 ms
+			t.Fatalf("drop %d: resubscribed after %v: the backoff did not reset (%v)", i+1, w, waits)
+		}
+	}
+	later := ev("T", 1)
+	mustAppend(t, s, "quiet-1", eventlog.Revision(0), later)
+	if e := collect(t, sub, 1)[0]; e.ID != later.ID {
+		t.Fatalf("got %s@%d", e.StreamID, e.Revision)
+	}
+}
+
+// TestWarningsAreRateLimitedDuringAnOutage: while the node is gone, calls
+// and a subscription retry again and again, and the client logs a warning
+// or an error for most tries. The adapter passes on the first of each kind
+// and then at most one per LogEvery, with the number it left out.
+func TestWarningsAreRateLimitedDuringAnOutage(t *testing.T) {
+	srv := kurrenttest.Start(t)
+	var logs strings.Builder
+	var mu sync.Mutex
+	opts := Options{Timeout: 500 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, LogEvery: time.Hour,
+		Log: slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	s := open(t, srv.URL()+"&maxDiscoverAttempts=1&discoveryInterval=10&gossipTimeout=1", opts)
+	mustAppend(t, s, "outage-1", eventlog.NoStream(), ev("T", 0))
+	sub, err := s.Subscribe(ctxT(t, 30*time.Second), 0, eventlog.Filter{StreamPrefixes: []string{"outage-"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	collect(t, sub, 1)
+	srv.Stop()
+	calls := 0
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); calls++ {
+		if _, err := s.Append(context.Background(), "outage-1", eventlog.Revision(0), ev("T", 1)); err == nil {
+			t.Fatal("an append to a stopped node succeeded")
+		}
+	}
+	_ = sub.Close()
+	_ = s.Close()
+	waitUnused(t, s)
+	mu.Lock()
+	defer mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	t.Logf("%d calls in 3 s of outage: %d warning and error lines", calls, len(lines))
+	seen := map[string]int{}
+	digits := regexp.MustCompile(`[0-9]+`)
+	for _, l := range lines {
+		msg := l
+		if i := strings.Index(l, "msg="); i >= 0 {
+			msg = l[i:]
+		}
+		if i := strings.Index(msg, " suppressed="); i >= 0 {
+			msg = msg[:i]
+		}
+		seen[digits.ReplaceAllString(msg, "#")]++ // ports and counts vary
+	}
+	for msg, n := range seen {
+		if n > 1 {
+			t.Errorf("%d lines of %s", n, msg)
+		}
 	}
 }

@@ -3,11 +3,13 @@ package kurrentdb
 import (
 	"context"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -20,13 +22,21 @@ const firstBackoff = 50 * time.Millisecond
 
 // Subscribe implements eventlog.Store: a catch-up subscription to $all
 // after the position, filtered on the server (see the package doc), that
-// resubscribes after drops. It returns ErrClosed after Close; it does not
-// wait for the server: the subscription connects in the background and
-// Next reports what ends it (ctx's error or context.Canceled after Close,
-// ErrClosed when the store closes, ErrUnavailable when the server refuses
-// the credentials, a KindInvalid error for a position that is not one of
-// the log's, a KindInternal error for an event whose metadata does not
-// decode).
+// resubscribes after drops and refused credentials. It returns ErrClosed
+// after Close; it does not wait for the server: the subscription connects
+// in the background and Next reports what ends it (ctx's error or
+// context.Canceled after Close, ErrClosed when the store closes,
+// eventlog.ErrLogDiverged when the log is not the one the position, or the
+// events delivered, came from, a KindInvalid error for a request the
+// server refuses as invalid, a KindInternal error for an event whose
+// metadata does not decode).
+//
+// Before every (re)subscription it checks that the log still holds where
+// the subscription is: the last event it received, by position and id, or
+// at first the position it was given. A log that ends before it (restored
+// from an older backup), an invalid position or another event at it
+// (another cluster behind the same address, a checkpoint of another log)
+// ends the subscription with eventlog.ErrLogDiverged, logged as an error.
 func (s *Store) Subscribe(ctx context.Context, after uint64, filter eventlog.Filter) (eventlog.Subscription, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -34,8 +44,11 @@ func (s *Store) Subscribe(ctx context.Context, after uint64, filter eventlog.Fil
 		return nil, eventlog.ErrClosed
 	}
 	subCtx, cancel := context.WithCancelCause(ctx)
-	sub := &subscription{s: s, filter: filter, opts: subscribeOptions(filter), resume: allPosition(after), after: after,
+	sub := &subscription{s: s, filter: filter, opts: subscribeOptions(filter), resume: allPosition(after), start: after,
 		ctx: subCtx, cancel: cancel, events: make(chan eventlog.RecordedEvent, 256), done: make(chan struct{})}
+	if after > 0 {
+		sub.last = at(after)
+	}
 	s.subs[sub] = struct{}{}
 	s.subsWG.Add(1)
 	go sub.pump()
@@ -74,7 +87,12 @@ type subscription struct {
 
 	// Owned by pump: where to resubscribe from.
 	resume esdb.AllPosition
-	after  uint64 // resume's commit position: events up to it are handled
+	last   esdb.Position // events up to it (commit, then prepare) are handled
+	start  uint64        // the position Subscribe was given
+	// anchor is the last event received, by which the log is recognised
+	// on resubscribing.
+	anchor   esdb.Position
+	anchorID uuid.UUID
 }
 
 // pump subscribes, receives, and resubscribes after drops with capped,
@@ -90,6 +108,27 @@ func (sub *subscription) pump() {
 	}()
 	wait := backoff{first: firstBackoff, max: s.opts.MaxBackoff}
 	for sub.ctx.Err() == nil {
+		err := sub.verify()
+		if errors.Is(err, eventlog.ErrLogDiverged) {
+			sub.err = err
+			s.log.Error("kurrentdb: subscription ended: the event log is not the one it was reading", "err", err)
+			return
+		}
+		if err != nil { // the check could not be made now: try again
+			if refused(err) {
+				s.log.Warn("kurrentdb: the event store refused the subscription's credentials; retrying", "err", err)
+			} else {
+				s.log.Debug("kurrentdb: subscription: the log could not be checked; retrying", "err", err)
+			}
+			if errors.Is(err, eventlog.ErrClosed) {
+				sub.err = err
+				return
+			}
+			if !sleep(sub.ctx, wait.next()) {
+				return
+			}
+			continue
+		}
 		cn, err := s.acquire()
 		if err != nil {
 			sub.err = err
@@ -104,41 +143,110 @@ func (sub *subscription) pump() {
 		if f.replace {
 			s.replace(cn)
 		}
+		if isInvalidPosition(f.err) {
+			sub.err = diverged("the event store refused the subscription's position as not one of its log's", err)
+			s.log.Error("kurrentdb: subscription ended: the event log is not the one it was reading", "err", sub.err)
+			return
+		}
 		if terminal(err) {
 			sub.err = f.err
+			s.log.Error("kurrentdb: subscription ended", "err", f.err)
 			return
 		}
 		if progressed {
 			wait.reset()
 		}
-		s.log.Debug("kurrentdb: subscription dropped; resubscribing", "after", sub.after, "err", err)
+		if refused(err) {
+			s.log.Warn("kurrentdb: the event store refused the subscription's credentials; retrying", "err", f.err)
+		} else {
+			s.log.Debug("kurrentdb: subscription dropped; resubscribing", "after", sub.last.Commit, "err", err)
+		}
 		if !sleep(sub.ctx, wait.next()) {
 			return
 		}
 	}
 }
 
+// isInvalidPosition reports the server's refusal of a position that is not
+// one of its log's.
+func isInvalidPosition(err error) bool {
+	var de *domain.Error
+	return errors.As(err, &de) && de.Code == "invalid_position"
+}
+
+// diverged is eventlog.ErrLogDiverged with what was found.
+func diverged(msg string, cause error) error {
+	return domain.Wrap(domain.KindInternal, eventlog.ErrLogDiverged.Code, "the event log diverged: "+msg, cause)
+}
+
+// verify checks that the log holds where the subscription is, before it
+// (re)subscribes: the last event received, at its position with its id, or
+// at first an event at the position Subscribe was given. It returns
+// eventlog.ErrLogDiverged when the log does not, another error when it
+// could not check. An event missing at a position where a later one is
+// (scavenged, or a legacy transaction's commit record) is no divergence.
+func (sub *subscription) verify() error {
+	var pos esdb.Position
+	switch {
+	case sub.anchorID != uuid.Nil:
+		pos = sub.anchor
+	case sub.start > 0:
+		pos = at(sub.start)
+	default:
+		return nil // from the start: any log will do
+	}
+	ctx, cancel := context.WithTimeout(sub.ctx, sub.s.opts.Timeout)
+	defer cancel()
+	page, err := sub.s.readAll(ctx, esdb.Forwards, pos, 1)
+	switch {
+	case isInvalidPosition(classify(err).err):
+		return diverged(fmt.Sprintf("position %d/%d is not one of the event log's", pos.Commit, pos.Prepare), err)
+	case err != nil:
+		return classify(err).err
+	case len(page) == 0:
+		return diverged(fmt.Sprintf("the event log ends before position %d/%d", pos.Commit, pos.Prepare), nil)
+	case page[0].Position == pos && sub.anchorID != uuid.Nil && page[0].EventID != sub.anchorID:
+		return diverged(fmt.Sprintf("another event is at position %d/%d", pos.Commit, pos.Prepare), nil)
+	}
+	return nil
+}
+
 // terminal reports a subscription error that resubscribing cannot cure.
+// Refused credentials are not: a password being rotated, or an ACL being
+// changed, is put right on the server while the subscription keeps trying
+// (and the server is not ready meanwhile: its store probe is refused too).
 func terminal(err error) bool {
 	var de *domain.Error
 	if errors.As(err, &de) {
-		return true
+		return !errors.Is(err, eventlog.ErrUnavailable)
 	}
 	var e *esdb.Error
 	if errors.As(err, &e) && (e.Code() == esdb.ErrorCodeAccessDenied || e.Code() == esdb.ErrorCodeUnauthenticated) {
-		return true
+		return false
 	}
 	switch status.Code(err) {
-	case codes.PermissionDenied, codes.Unauthenticated, codes.InvalidArgument, codes.Unimplemented, codes.FailedPrecondition:
+	case codes.InvalidArgument, codes.Unimplemented, codes.FailedPrecondition:
 		return true
 	}
 	return false
 }
 
+// refused reports an error of refused credentials.
+func refused(err error) bool {
+	var e *esdb.Error
+	if errors.As(err, &e) && (e.Code() == esdb.ErrorCodeAccessDenied || e.Code() == esdb.ErrorCodeUnauthenticated) {
+		return true
+	}
+	c := status.Code(err)
+	return c == codes.PermissionDenied || c == codes.Unauthenticated
+}
+
 // receive opens one subscription on cn and forwards its events until it
-// drops; it reports whether the server sent anything after confirming, and
-// why it ended.
-func (sub *subscription) receive(cn *conn) (bool, error) {
+// drops; it reports whether it succeeded (the server sent an event or a
+// checkpoint, or the subscription stayed up longer than the longest wait
+// between resubscriptions: a server that confirms a subscription at the
+// end of a quiet log may send nothing at all), and why it ended.
+func (sub *subscription) receive(cn *conn) (succeeded bool, _ error) {
 	s := sub.s
 	streamCtx, stop := context.WithCancel(s.outgoing(sub.ctx))
 	defer stop()
@@ -158,8 +266,9 @@ func (sub *subscription) receive(cn *conn) (bool, error) {
 		return false, err
 	}
 	defer es.Close()
-
+	up := time.Now()
 	progressed := false
+	defer func() { succeeded = progressed || time.Since(up) >= s.opts.MaxBackoff }()
 	for {
 		ev := es.Recv()
 		switch {
@@ -171,11 +280,12 @@ func (sub *subscription) receive(cn *conn) (bool, error) {
 		case ev.EventAppeared != nil:
 			progressed = true
 			r := ev.EventAppeared.OriginalEvent()
-			if r == nil || r.Position.Commit <= sub.after {
+			if r == nil || !before(sub.last, r.Position) {
 				continue
 			}
+			sub.anchor, sub.anchorID = r.Position, r.EventID
 			if system(r) || !sub.filter.Match(r.StreamID, r.EventType) {
-				sub.resume, sub.after = r.Position, r.Position.Commit
+				sub.resume, sub.last = r.Position, r.Position
 				continue
 			}
 			re, err := fromRecorded(r)
@@ -184,18 +294,16 @@ func (sub *subscription) receive(cn *conn) (bool, error) {
 			}
 			select {
 			case sub.events <- re:
-				sub.resume, sub.after = r.Position, r.Position.Commit
+				sub.resume, sub.last = r.Position, r.Position
 			case <-sub.ctx.Done():
 				return progressed, sub.ctx.Err()
 			}
 		case ev.CheckPointReached != nil:
 			// Everything up to the checkpoint has been sent, and handled.
 			progressed = true
-			if p := *ev.CheckPointReached; p.Commit > sub.after {
-				sub.resume, sub.after = p, p.Commit
+			if p := *ev.CheckPointReached; before(sub.last, p) {
+				sub.resume, sub.last = p, p
 			}
-		case ev.CaughtUp != nil, ev.FellBehind != nil:
-			progressed = true
 		}
 	}
 }

@@ -15,7 +15,7 @@ import (
 // The subscription loop: events of the log turned into deliveries.
 
 // notifyingEvents are the event types that notify.
-var notifyingEvents = []string{"SignalHandedOver", "SignalsMatched", "ReferralMade", "FeedbackGiven"}
+var notifyingEvents = []string{"SignalHandedOver", "SignalsMatched", "SubjectSignalled", "ReferralMade", "FeedbackGiven"}
 
 func (n *Notifier) follow(ctx context.Context) error {
 	cp, ok, err := n.Outbox.Checkpoint(ctx)
@@ -30,7 +30,7 @@ func (n *Notifier) follow(ctx context.Context) error {
 			return err
 		}
 	}
-	sub, err := n.Store.Subscribe(ctx, cp, eventlog.Filter{StreamPrefixes: []string{domain.SignalCategory + "-"}, EventTypes: notifyingEvents})
+	sub, err := n.Store.Subscribe(ctx, cp, eventlog.Filter{StreamPrefixes: []string{domain.SignalCategory + "-", domain.SubjectCategory + "-"}, EventTypes: notifyingEvents})
 	if err != nil {
 		return fmt.Errorf("notify: subscribe: %w", err)
 	}
@@ -112,6 +112,54 @@ func (n *Notifier) follow(ctx context.Context) error {
 // derive returns the deliveries of an event; the caller holds the runner's
 // read lock.
 func (n *Notifier) derive(env projections.Envelope) []Delivery {
+	trigger := fmt.Sprintf("%s@%d", env.Stream, env.Revision)
+	var out []Delivery
+	// about addresses a notification about case c, linking to c, to the
+	// targets of a subscriber; edit adds its kind's fields.
+	about := func(c *projections.Case, kind, subscriber, subscriberID string, edit func(*Notification)) {
+		nt := Notification{Kind: kind, Signal: c.ID.String(), Network: c.Network, At: env.At, Link: n.link(c.ID)}
+		if edit != nil {
+			edit(&nt)
+		}
+		key := trigger
+		if kind == domain.NotifyMatched {
+			// A match notifies each team about its own case: the case is
+			// part of the trigger, so each has its own idempotency key
+			// (the other kinds keep the keys they always had).
+			key += "/" + c.ID.String()
+		}
+		out = append(out, n.deliveries(key, nt, c.Network, subscriber, subscriberID)...)
+	}
+	// matched tells every team that holds a case of a match about its own
+	// case, which shows the match; only those teams hear of it.
+	matched := func(ids []uuid.UUID) {
+		network := ""
+		for _, id := range ids {
+			c, ok := n.Cases.Get(id)
+			if !ok {
+				continue
+			}
+			if network == "" {
+				network = c.Network // the new signal's: a match never crosses networks
+			}
+			if c.Team == "" || c.Network != network {
+				continue
+			}
+			about(c, domain.NotifyMatched, domain.SubscribeTeam, c.Team, func(nt *Notification) { nt.Team = c.Team })
+		}
+	}
+	switch e := env.Event.(type) {
+	case domain.SubjectSignalled: // on the subject's stream
+		if len(e.Matched) > 0 {
+			matched(append([]uuid.UUID{e.SignalID}, e.Matched...))
+		}
+		return out
+	case domain.SignalsMatched: // written by earlier versions on the newer signal
+		if id, ok := projections.SignalID(env.Stream); ok {
+			matched(append([]uuid.UUID{id}, e.SignalIDs...))
+		}
+		return out
+	}
 	id, ok := projections.SignalID(env.Stream)
 	if !ok {
 		return nil
@@ -120,41 +168,18 @@ func (n *Notifier) derive(env projections.Envelope) []Delivery {
 	if !ok {
 		return nil
 	}
-	trigger := fmt.Sprintf("%s@%d", env.Stream, env.Revision)
-	base := Notification{Signal: id.String(), Network: c.Network, At: env.At, Link: n.link(id)}
-	var out []Delivery
-	add := func(kind, subscriber, subscriberID string, nt Notification) {
-		nt.Kind = kind
-		out = append(out, n.deliveries(trigger, nt, c.Network, subscriber, subscriberID)...)
-	}
 	switch e := env.Event.(type) {
 	case domain.SignalHandedOver:
-		nt := base
-		nt.Team = e.TeamID
-		add(domain.NotifyHandedOver, domain.SubscribeTeam, e.TeamID, nt)
-	case domain.SignalsMatched:
-		teams := map[string]bool{}
-		if c.Team != "" {
-			teams[c.Team] = true
-		}
-		for _, other := range e.SignalIDs {
-			if oc, ok := n.Cases.Get(other); ok && oc.Team != "" && oc.Network == c.Network {
-				teams[oc.Team] = true
-			}
-		}
-		for team := range teams {
-			nt := base
-			nt.Team = team
-			add(domain.NotifyMatched, domain.SubscribeTeam, team, nt)
+		about(c, domain.NotifyHandedOver, domain.SubscribeTeam, e.TeamID, func(nt *Notification) { nt.Team = e.TeamID })
+		if len(c.Matched) > 0 { // the receiving team hears of the match too
+			about(c, domain.NotifyMatched, domain.SubscribeTeam, e.TeamID, func(nt *Notification) { nt.Team = e.TeamID })
 		}
 	case domain.ReferralMade:
-		nt := base
-		nt.Org, nt.Referral = e.OrganisationID, e.ReferralID.String()
-		add(domain.NotifyReferralMade, domain.SubscribeOrganisation, e.OrganisationID, nt)
+		about(c, domain.NotifyReferralMade, domain.SubscribeOrganisation, e.OrganisationID, func(nt *Notification) {
+			nt.Org, nt.Referral = e.OrganisationID, e.ReferralID.String()
+		})
 	case domain.FeedbackGiven:
-		nt := base
-		nt.Code = e.Code
-		add(domain.NotifyFeedbackGiven, domain.SubscribePrincipal, c.RaisedBy, nt)
+		about(c, domain.NotifyFeedbackGiven, domain.SubscribePrincipal, c.RaisedBy, func(nt *Notification) { nt.Code = e.Code })
 	}
 	return out
 }

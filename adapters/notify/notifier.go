@@ -18,8 +18,10 @@ import (
 // The notifier turns the log into notifications:
 //
 //   - handed_over: a signal handed over (SignalHandedOver), to the team;
-//   - matched: signals about one subject matched (SignalsMatched), to the
-//     teams that hold any of them, and only those;
+//   - matched: signals about one subject matched (SubjectSignalled, and
+//     SignalsMatched of earlier versions), to the teams that hold any of
+//     them, and only those, each about its own case; and to a team a
+//     matched signal is handed over to;
 //   - referral_made: a referral (ReferralMade), to the organisation;
 //   - feedback_given: terugkoppeling (FeedbackGiven), to the signaller;
 //   - norm_lapsing, norm_lapsed: a signal without a first response when

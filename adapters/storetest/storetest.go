@@ -57,6 +57,7 @@ func Run(t *testing.T, cfg Config) {
 		{"Head", testHead},
 		{"MetadataRoundTrips", testMetadata},
 		{"RejectsInvalidAppends", testRejects},
+		{"AppendsUpToMaxAppendBytes", testAppendBytes},
 		{"CancelledAppendWritesNothing", testCancelledAppend},
 		{"SubscriptionHistoryThenLive", testSubscriptionLive},
 		{"SubscriptionCatchUpWhileWriting", testSubscriptionCatchUpRace},
@@ -725,7 +726,7 @@ func testRejects(t *testing.T, cfg Config, s eventlog.Store) {
 	}{
 		{"empty append", stream("reject"), nil, eventlog.ErrEmptyAppend, domain.KindInvalid},
 		{"oversized event after a good one", stream("reject"), []eventlog.EventData{event("T", "ok"), big}, eventlog.ErrEventTooLarge, domain.KindTooLarge},
-		{"too many events", stream("reject"), events(eventlog.MaxAppendEvents+1, "T"), eventlog.ErrEventTooLarge, domain.KindTooLarge},
+		{"too many events", stream("reject"), events(eventlog.MaxAppendEvents+1, "T"), eventlog.ErrAppendTooLarge, domain.KindTooLarge},
 		{"event without id", stream("reject"), []eventlog.EventData{noID}, eventlog.ErrInvalidEvent, domain.KindInvalid},
 		{"event without type", stream("reject"), []eventlog.EventData{noType}, eventlog.ErrInvalidEvent, domain.KindInvalid},
 		{"empty stream name", "", []eventlog.EventData{event("T", "x")}, eventlog.ErrInvalidEvent, domain.KindInvalid},
@@ -756,6 +757,53 @@ func testRejects(t *testing.T, cfg Config, s eventlog.Store) {
 		if head := mustHead(t, s); head != before+1 {
 			t.Fatalf("head moved from %d to %d; only one append succeeded", before, head)
 		}
+	}
+}
+
+// testAppendBytes: an append of exactly eventlog.MaxAppendBytes (counted
+// by eventlog.AppendSize, with long types and every metadata field set) is
+// taken as one, and one byte more is ErrAppendTooLarge and writes nothing.
+// Against a KurrentDB server this shows that the port's bound fits the
+// server's default maximum append size (1 MiB).
+func testAppendBytes(t *testing.T, _ Config, s eventlog.Store) {
+	typ := strings.Repeat("T", 100)
+	fill := func(n, extra int) []eventlog.EventData {
+		evs := make([]eventlog.EventData, n)
+		for i := range evs {
+			e := event(typ, "")
+			e.Metadata.ActorRole, e.Metadata.OnBehalfOf, e.Metadata.Network = "professional", "tester-2", "net-1"
+			e.Metadata.CorrelationID, e.Metadata.CausationID, e.Metadata.RequestID = uuid.NewString(), uuid.NewString(), uuid.NewString()
+			e.Metadata.IdempotencyFingerprint = strings.Repeat("f", 64)
+			e.Data = nil
+			evs[i] = e
+		}
+		room := eventlog.MaxAppendBytes - eventlog.AppendSize(evs) + extra
+		for i := range evs {
+			size := room / n
+			if i == n-1 {
+				size = room - (n-1)*(room/n)
+			}
+			// A JSON string of the size: quotes and letters.
+			evs[i].Data = []byte(`"` + strings.Repeat("x", size-2) + `"`)
+		}
+		if got := eventlog.AppendSize(evs); got != eventlog.MaxAppendBytes+extra {
+			t.Fatalf("the test's append counts %d bytes, want %d", got, eventlog.MaxAppendBytes+extra)
+		}
+		return evs
+	}
+	for _, n := range []int{5, 40} { // each event under MaxEventBytes
+		over := stream("bytes")
+		_, err := s.Append(ctxT(t), over, eventlog.NoStream(), fill(n, 1)...)
+		if !errors.Is(err, eventlog.ErrAppendTooLarge) || domain.KindOf(err) != domain.KindTooLarge {
+			t.Fatalf("%d events of MaxAppendBytes+1: err = %v, want ErrAppendTooLarge", n, err)
+		}
+		if got := mustRead(t, s, over); len(got) != 0 {
+			t.Fatalf("a refused append wrote %d events", len(got))
+		}
+		at := stream("bytes")
+		evs := fill(n, 0)
+		mustAppend(t, s, at, eventlog.NoStream(), evs...)
+		checkStream(t, s, at, dataIDs(evs))
 	}
 }
 

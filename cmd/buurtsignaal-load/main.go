@@ -12,6 +12,8 @@
 //	buurtsignaal-load -bin bin/buurtsignaal -duration 10s -concurrency 64 -mix full
 //	buurtsignaal-load -mix raise       # raise-signal commands only
 //	buurtsignaal-load -mix caseload    # audited caseload reads only
+//	buurtsignaal-load -replicas 3      # three servers on one KurrentDB (the in-repo
+//	                                   # protocol server, or -store), clients spread
 package main
 
 import (
@@ -43,6 +45,8 @@ type options struct {
 	duration                              time.Duration
 	concurrency, maxRequests, crashRounds int
 	seed                                  uint64
+	replicas                              int
+	store                                 string
 }
 
 func main() {
@@ -57,6 +61,8 @@ func main() {
 	flag.Uint64Var(&o.seed, "seed", 1, "random seed")
 	flag.IntVar(&o.crashRounds, "crash-rounds", 0, "instead of a load run: the server crash test, this many SIGKILLs (needs -bin)")
 	flag.StringVar(&o.pprofAddr, "pprof-addr", "", "loopback address for the started server's profiler (see serve --pprof-addr)")
+	flag.IntVar(&o.replicas, "replicas", 0, "start this many servers (-bin) on one KurrentDB and spread the clients over them")
+	flag.StringVar(&o.store, "store", "", "with -replicas: the KurrentDB connection string (default: the in-repo protocol server, in this process)")
 	flag.Parse()
 	if err := run(context.Background(), o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "buurtsignaal-load:", err)
@@ -92,7 +98,16 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if o.crashRounds > 0 {
 		return crashTest(ctx, o, tokens, out)
 	}
-	base := o.url
+	base, more := o.url, []string(nil)
+	if o.replicas > 0 {
+		d, err := startDeployment(ctx, o.bin, o.replicas, o.store, tokens)
+		if err != nil {
+			return err
+		}
+		defer d.stop()
+		bases := d.bases()
+		base, more = bases[0], bases[1:]
+	}
 	if base == "" {
 		var stop func()
 		base, stop, err = startServer(ctx, o.bin, o.pprofAddr, tokens)
@@ -104,7 +119,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if err := loopbackOnly(base); err != nil {
 		return err
 	}
-	d := newDriver(base, o)
+	d := newDriver(base, o, more...)
 	if err := d.setup(ctx); err != nil {
 		return fmt.Errorf("setup: %w", err)
 	}
@@ -202,11 +217,13 @@ type driver struct {
 	base   string
 	o      options
 	client *http.Client
+	lb     *balancer
 
 	mu     sync.Mutex
 	raised []string // raised, not handed over
 	handed []string // handed over to team-1
 	inCare []string // in care of team-1
+	acked  []string // every raise the server acknowledged
 
 	workers [][]*namedStats // per worker, per operation; merged in report
 	elapsed time.Duration
@@ -218,9 +235,12 @@ type namedStats struct {
 	s    opStats
 }
 
-func newDriver(base string, o options) *driver {
+// newDriver drives the server at base, or the replicas at bases spread
+// round robin (see balancer).
+func newDriver(base string, o options, more ...string) *driver {
 	tr := &http.Transport{MaxIdleConns: o.concurrency * 2, MaxIdleConnsPerHost: o.concurrency * 2, IdleConnTimeout: 30 * time.Second}
-	return &driver{base: base, o: o, client: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	return &driver{base: base, o: o, client: &http.Client{Transport: tr, Timeout: 30 * time.Second},
+		lb: newBalancer(append([]string{base}, more...))}
 }
 
 func (d *driver) call(ctx context.Context, method, path, who string, body any, headers ...string) (int, map[string]any, error) {
@@ -232,18 +252,23 @@ func (d *driver) call(ctx context.Context, method, path, who string, body any, h
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, d.base+path, rd)
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Authorization", "Bearer load-"+who)
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := d.client.Do(req)
+	resp, err := d.lb.do(ctx, func(base string) (*http.Response, error) {
+		if seeker, ok := rd.(io.Seeker); ok {
+			_, _ = seeker.Seek(0, io.SeekStart)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Bearer load-"+who)
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		return d.client.Do(req)
+	})
 	if err != nil {
 		return 0, nil, err
 	}
@@ -353,6 +378,7 @@ func (d *driver) ops() []op {
 			id, _, err := d.raise(ctx, rng)
 			if err == nil {
 				d.put(&d.raised, id)
+				d.put(&d.acked, id)
 			}
 			return err == nil, false
 		}},
@@ -508,6 +534,9 @@ func (d *driver) report(out io.Writer) {
 		all.hist.merge(&m.hist)
 		fmt.Fprintf(out, "%-12s %9d %7d %10.0f %9.2f %9.2f %9.2f\n", n, m.count, m.errors, float64(m.count)/secs,
 			ms(m.hist.quantile(0.5)), ms(m.hist.quantile(0.99)), ms(m.hist.quantile(0.999)))
+	}
+	if len(d.lb.bases) > 1 {
+		fmt.Fprintf(out, "replicas: %d (requests refused by one and sent to another: %d)\n", len(d.lb.bases), d.lb.switched.Load())
 	}
 	fmt.Fprintf(out, "summary: mix=%s concurrency=%d duration=%.1fs requests=%d errors=%d rps=%.0f p50_ms=%.2f p99_ms=%.2f p99.9_ms=%.2f\n",
 		d.o.mix, d.o.concurrency, secs, all.count, all.errors, float64(all.count)/secs,

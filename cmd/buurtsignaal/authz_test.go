@@ -190,7 +190,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 				case "subject":
 					raised := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody("Matrix Subject")), "subject fixture")
 					f.pos = raised.num("position")
-					path = strings.Replace(path, "{id}", raised.str("subject_id"), 1)
+					path = strings.Replace(path, "{id}", s.subjectOf(raised.str("id")), 1)
 				case "actor":
 					path = strings.Replace(path, "{id}", "anna", 1)
 				case "unknown":
@@ -208,6 +208,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 				}
 				if l.route == "/v1/signals/{id}/handover" && mr.role == "professional" {
 					body = map[string]any{"team_id": "team-a"}
+				}
+				if l.route == "/v1/signals/{id}/assign" { // a professional of the fixture's team
+					body = map[string]any{"professional_id": map[bool]string{true: "anna", false: "bob"}[own]}
 				}
 				if l.method == "GET" && f.pos > 0 {
 					path += "?min_position=" + strconv.Itoa(f.pos) // read your writes

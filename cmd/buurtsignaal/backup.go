@@ -81,7 +81,11 @@ func (s *system) backup(ctx context.Context, root string) (string, manifest, err
 	if err := s.pebble.Checkpoint(filepath.Join(tmp, "events")); err != nil {
 		return "", m, err
 	}
-	if err := s.keys.Checkpoint(filepath.Join(tmp, "keys")); err != nil {
+	local, ok := s.keys.(interface{ Checkpoint(dir string) error }) // the local key store, with the embedded store
+	if !ok {
+		return "", m, errors.New("backup: the key store is not the local one")
+	}
+	if err := local.Checkpoint(filepath.Join(tmp, "keys")); err != nil {
 		return "", m, err
 	}
 	// The head and the audit chains of the copy itself, which also proves
@@ -386,8 +390,10 @@ func newestBackup(root string) (time.Time, bool) {
 // audit chains and rebuilds the projections.
 func restoreCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	var from string
+	var noErased bool
 	cfg, _, err := loadConfig("restore", args, getenv, func(fs *flag.FlagSet) {
 		fs.StringVar(&from, "from", "", "the backup directory (backup-...)")
+		fs.BoolVar(&noErased, "no-erased-file", false, "restore although there is no erased-subjects file (only when this deployment never erased anyone: a restore without the list brings erased people back)")
 	})
 	if err != nil {
 		return err
@@ -404,9 +410,17 @@ func restoreCmd(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	}
 	if entries, err := os.ReadDir(cfg.DataDir); err == nil {
 		for _, e := range entries {
-			if e.Name() != "erased-subjects" { // the erased list may already be there
+			if e.Name() != "erased-subjects" { // an earlier version's place for the erased list
 				return fmt.Errorf("restore: the data directory %s is not empty", cfg.DataDir)
 			}
+		}
+	}
+	// Without the erased-subjects list, subjects erased after the backup
+	// would come back: refuse, unless told there is none to bring.
+	if _, err := os.Stat(erasedFile(cfg)); err != nil && !noErased {
+		if _, oerr := os.Stat(filepath.Join(cfg.DataDir, "erased-subjects")); oerr != nil {
+			return fmt.Errorf("restore: there is no erased-subjects file at %s: a restore without it brings back every subject erased since the backup; "+
+				"bring the list there (or name it with --erased-file), or pass --no-erased-file if this deployment never erased anyone", erasedFile(cfg))
 		}
 	}
 	for _, part := range []string{"events", "keys"} {

@@ -123,7 +123,7 @@ func TestBackupUnderLoadAndRestore(t *testing.T) {
 
 	restored := filepath.Join(t.TempDir(), "data")
 	var rout, rerr bytes.Buffer
-	err = run(context.Background(), []string{"restore", "--from", ans.Dir, "--data-dir", restored,
+	err = run(context.Background(), []string{"restore", "--from", ans.Dir, "--data-dir", restored, "--no-erased-file", // nobody was erased
 		"--master-key-file", filepath.Join(s.dataDir, "master-key.json"), "--log-level", "warn"}, &rout, &rerr, envOf(nil))
 	if err != nil {
 		t.Fatalf("restore: %v\n%s", err, rerr.String())
@@ -172,7 +172,7 @@ func readManifestErr(dir string) error { _, err := readManifest(dir); return err
 func TestErasureSurvivesRestore(t *testing.T) {
 	s := startServerWith(t, "", map[string]string{"BUURTSIGNAAL_LOG_LEVEL": "warn"}, nil)
 	raised := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody(secretName)), "raise")
-	subject := raised.str("subject_id")
+	subject := s.subjectOf(raised.str("id"))
 	backups := t.TempDir()
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"backup", "--to", backups}, &out, io.Discard, envOf(map[string]string{"BUURTSIGNAAL_DATA_DIR": s.dataDir})); err != nil {
@@ -192,11 +192,20 @@ func TestErasureSurvivesRestore(t *testing.T) {
 	if err := os.MkdirAll(restored, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	list, err := os.ReadFile(filepath.Join(s.dataDir, "erased-subjects"))
+	list, err := os.ReadFile(s.dataDir + ".erased-subjects")
 	if err != nil || !strings.Contains(string(list), subject) {
 		t.Fatalf("erased-subjects file: %q, %v", list, err)
 	}
-	if err := os.WriteFile(filepath.Join(restored, "erased-subjects"), list, 0o600); err != nil {
+	// A restore without the list is refused.
+	var refused bytes.Buffer
+	if err := run(context.Background(), []string{"restore", "--from", ans.Dir, "--data-dir", restored,
+		"--master-key-file", filepath.Join(s.dataDir, "master-key.json"), "--log-level", "warn"}, io.Discard, &refused, envOf(nil)); err == nil || !strings.Contains(err.Error(), "no erased-subjects file") {
+		t.Fatalf("a restore without the erased-subjects list: %v", err)
+	}
+	if entries, _ := os.ReadDir(restored); len(entries) != 0 {
+		t.Fatalf("the refused restore wrote %d entries", len(entries))
+	}
+	if err := os.WriteFile(restored+".erased-subjects", list, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var rerr bytes.Buffer
@@ -209,13 +218,15 @@ func TestErasureSurvivesRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sys.Close()
 	id := uuid.MustParse(subject)
 	if erased, err := sys.keys.Erased(context.Background(), id); err != nil || !erased {
 		t.Fatalf("after the restore the subject is erased = %v (%v), want true", erased, err)
 	}
 	if _, err := sys.keys.Open(context.Background(), id, []byte("x")); err == nil {
 		t.Fatal("the erased subject's data opens again after the restore")
+	}
+	if err := sys.Close(); err != nil { // no file may change while the scan reads them
+		t.Fatal(err)
 	}
 	assertNoPlaintext(t, restored, secretName, secretDesc)
 }
@@ -273,7 +284,7 @@ func TestRestoreRefusesADamagedBackup(t *testing.T) {
 	if err := os.WriteFile(victim, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	err = run(context.Background(), []string{"restore", "--from", dir, "--data-dir", t.TempDir()}, io.Discard, io.Discard, envOf(nil))
+	err = run(context.Background(), []string{"restore", "--from", dir, "--data-dir", t.TempDir(), "--no-erased-file"}, io.Discard, io.Discard, envOf(nil))
 	if err == nil || !strings.Contains(err.Error(), "checksum") {
 		t.Fatalf("restore of a damaged backup: %v, want a checksum error", err)
 	}

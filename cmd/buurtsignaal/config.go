@@ -40,9 +40,10 @@ type Config struct {
 	RetentionClosed    time.Duration `env:"BUURTSIGNAAL_RETENTION_CLOSED" envDefault:"17520h" flag:"retention-closed" help:"keep personal data of closed cases this long after closing"`
 	RetentionEvery     time.Duration `env:"BUURTSIGNAAL_RETENTION_INTERVAL" envDefault:"1h" flag:"retention-interval" help:"how often the server runs the retention sweep (0: never)"`
 
-	ErasedFile      string        `env:"BUURTSIGNAAL_ERASED_FILE" flag:"erased-file" help:"erased-subjects file, kept outside backups so no restore rolls an erasure back (default <data-dir>/erased-subjects; in production on other storage than the data)"`
-	BackupDir       string        `env:"BUURTSIGNAAL_BACKUP_DIR" flag:"backup-dir" help:"directory of backups: backup and restore use it by default and the server reports the age of the newest"`
-	BackupRetention time.Duration `env:"BUURTSIGNAAL_BACKUP_RETENTION" envDefault:"840h" flag:"backup-retention" help:"backup --prune deletes backups older than this (35 days)"`
+	ErasedFile       string        `env:"BUURTSIGNAAL_ERASED_FILE" flag:"erased-file" help:"erased-subjects file, kept outside backups so no restore rolls an erasure back (default <data-dir>.erased-subjects, beside the data directory; in production on other storage than the data)"`
+	BackupDir        string        `env:"BUURTSIGNAAL_BACKUP_DIR" flag:"backup-dir" help:"directory of backups: backup and restore use it by default and the server reports the age of the newest"`
+	BackupRetention  time.Duration `env:"BUURTSIGNAAL_BACKUP_RETENTION" envDefault:"840h" flag:"backup-retention" help:"backup --prune deletes backups older than this (35 days)"`
+	ScavengeInterval time.Duration `env:"BUURTSIGNAAL_SCAVENGE_INTERVAL" envDefault:"0" flag:"scavenge-interval" help:"with a KurrentDB store: start a scavenge of every node this often when subjects were erased since the last one (0: never; turn it on for one replica)"`
 
 	NoMFA bool `env:"BUURTSIGNAAL_NO_MFA" flag:"no-mfa" help:"do not require a multi-factor sign-in (OIDC amr) for privacy officer endpoints"`
 
@@ -56,7 +57,12 @@ type Config struct {
 	WriteTimeout      time.Duration `env:"BUURTSIGNAAL_WRITE_TIMEOUT" envDefault:"30s" flag:"write-timeout" help:"time to answer a request, from the end of its headers"`
 	IdleTimeout       time.Duration `env:"BUURTSIGNAAL_IDLE_TIMEOUT" envDefault:"120s" flag:"idle-timeout" help:"how long an idle keep-alive connection stays open"`
 
-	PublicURL            string        `env:"BUURTSIGNAAL_PUBLIC_URL" flag:"public-url" help:"the server's public address, for links in notifications (default http://<addr>)"`
+	TrustedProxies string `env:"BUURTSIGNAAL_TRUSTED_PROXIES" flag:"trusted-proxies" help:"comma-separated addresses or CIDR prefixes of load balancers whose X-Forwarded-For names the client (access records, sign-in limits)"`
+
+	SessionLifetime    time.Duration `env:"BUURTSIGNAAL_SESSION_LIFETIME" envDefault:"8h" flag:"session-lifetime" help:"a console session ends this long after sign-in (and never outlives its token)"`
+	SessionIdleTimeout time.Duration `env:"BUURTSIGNAAL_SESSION_IDLE_TIMEOUT" envDefault:"15m" flag:"session-idle-timeout" help:"a console session ends after this long without a request"`
+
+	PublicURL            string        `env:"BUURTSIGNAAL_PUBLIC_URL" flag:"public-url" help:"the address browsers and receivers use (the load balancer's): links in notifications, the console's origin, Secure cookies and the OIDC callback (default http://<addr>)"`
 	NoNotify             bool          `env:"BUURTSIGNAAL_NO_NOTIFY" flag:"no-notify" help:"this replica never sends notifications (on KurrentDB every replica may run the notifier: a lease in the cluster lets one send at a time)"`
 	NotifySecretFile     string        `env:"BUURTSIGNAAL_NOTIFY_SECRET_FILE" flag:"notify-secret-file" help:"secret from which each webhook target's signing key is derived (created if missing; default <data-dir>/notify-secret)"`
 	NotifyScanInterval   time.Duration `env:"BUURTSIGNAAL_NOTIFY_SCAN_INTERVAL" envDefault:"1m" flag:"notify-scan-interval" help:"how often the notifier looks for response norms about to lapse or lapsed"`
@@ -67,6 +73,9 @@ type Config struct {
 	SMTPUsername         string        `env:"BUURTSIGNAAL_SMTP_USERNAME" flag:"smtp-username" help:"SMTP AUTH PLAIN user name (after STARTTLS)"`
 	SMTPPassword         string        `env:"BUURTSIGNAAL_SMTP_PASSWORD" help:"SMTP AUTH PLAIN password"`
 	SMTPCAFile           string        `env:"BUURTSIGNAAL_SMTP_CA_FILE" flag:"smtp-ca-file" help:"PEM certificates to trust for the relay's STARTTLS (default: the system's)"`
+
+	ReadyInterval time.Duration `env:"BUURTSIGNAAL_READY_INTERVAL" envDefault:"2s" flag:"ready-interval" help:"how often the server probes the event store and its projections for GET /readyz and buurtsignaal_ready"`
+	ReadyMaxLag   time.Duration `env:"BUURTSIGNAAL_READY_MAX_LAG" envDefault:"30s" flag:"ready-max-lag" help:"not ready while the projections have not applied what the log held this long ago (a stalled or refused subscription)"`
 
 	LogLevel        string        `env:"BUURTSIGNAAL_LOG_LEVEL" envDefault:"info" flag:"log-level" help:"debug, info, warn or error"`
 	ShutdownTimeout time.Duration `env:"BUURTSIGNAAL_SHUTDOWN_TIMEOUT" envDefault:"15s" flag:"shutdown-timeout" help:"how long shutdown waits for in-flight requests"`

@@ -3,32 +3,56 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/buurtsignaal/buurtsignaal/adapters/console"
-	"github.com/buurtsignaal/buurtsignaal/adapters/httpapi"
+	"github.com/buurtsignaal/buurtsignaal/domain"
 )
 
 // newConsole builds the web console over the API: the token form when a
 // tokens file is configured, the OIDC sign-in when an issuer and its client
-// (the audience) are.
-func newConsole(ctx context.Context, cfg Config, api http.Handler, authn httpapi.Authenticator, log *slog.Logger, now func() time.Time) (*console.Console, error) {
+// (the audience) are. Sessions are sealed under the deployment's session key
+// (created once in the log, wrapped by the master key) and their ends are
+// recorded in the log, so every replica serves every session.
+func newConsole(ctx context.Context, sys *system, api http.Handler, authn domain.Authenticator, publicURL string, clientAddr func(*http.Request) string) (*console.Console, error) {
+	cfg := sys.cfg
 	loc, err := time.LoadLocation(cfg.Timezone)
 	if err != nil {
 		return nil, fmt.Errorf("timezone %q: %w", cfg.Timezone, err)
 	}
-	opts := console.Options{API: api, Auth: authn, TokenForm: cfg.Tokens != "", Log: log, Now: now, Location: loc}
+	wrapped, err := sys.app.SessionKey(ctx, func() ([]byte, error) { return console.NewSessionKey(sys.master) })
+	if err != nil {
+		return nil, fmt.Errorf("console session key: %w", err)
+	}
+	sealer, err := console.SessionSealer(sys.master, wrapped)
+	if err != nil {
+		return nil, err
+	}
+	opts := console.Options{API: api, Auth: authn, TokenForm: cfg.Tokens != "", Log: sys.log, Now: sys.now, Location: loc,
+		Sealer: sealer, Ended: sessionEnds{sys}, SessionTTL: cfg.SessionLifetime, IdleTimeout: cfg.SessionIdleTimeout,
+		PublicURL: publicURL, ClientAddr: clientAddr}
 	if cfg.OIDCIssuer != "" && cfg.OIDCAudience != "" {
-		o, err := console.NewOIDCClient(ctx, cfg.OIDCIssuer, cfg.OIDCAudience, cfg.OIDCClientSecret, cfg.PublicURL)
+		o, err := console.NewOIDCClient(ctx, cfg.OIDCIssuer, cfg.OIDCAudience, cfg.OIDCClientSecret, publicURL)
 		if err != nil {
 			return nil, fmt.Errorf("console: %w", err)
 		}
 		opts.OIDC = o
 	}
 	return console.New(opts)
+}
+
+// sessionEnds gives the console the log's record of signed-out sessions.
+type sessionEnds struct{ sys *system }
+
+func (e sessionEnds) End(ctx context.Context, p domain.Principal, id string, until time.Time) error {
+	return e.sys.app.EndSession(ctx, p, id, until)
+}
+
+func (e sessionEnds) Ended(id string) (ended bool) {
+	e.sys.runner.Read(func() { ended = e.sys.sessions.Ended(id) })
+	return ended
 }
 
 // withConsole serves /console from the console and everything else from

@@ -437,3 +437,138 @@ func TestConsoleSignallersHandOverAndWithdraw(t *testing.T) {
 		})
 	}
 }
+
+// TestConsoleSessionsLiveInTheirCookies: a session is sealed into its
+// cookie, so it survives a restart of the server; it ends after the idle
+// time without a request (each request starts the idle time again), at its
+// absolute limit whatever the activity, and when signed out, after which a
+// copy of its cookie is refused too; a cookie altered by a single byte is
+// refused.
+func TestConsoleSessionsLiveInTheirCookies(t *testing.T) {
+	start := time.Now()
+	c := &clock{t: start}
+	dir := t.TempDir()
+	s := startServerWith(t, dir, map[string]string{"BUURTSIGNAAL_SESSION_IDLE_TIMEOUT": "15m", "BUURTSIGNAAL_SESSION_LIFETIME": "1h"}, c.now)
+	cl := newConsoleClient(t, s)
+	cl.signIn("tok-anna")
+	signedIn := func(what string, want bool) {
+		t.Helper()
+		resp := cl.get("/console/caseload")
+		if got := resp.StatusCode == 200 && resp.Request.URL.Path == "/console/caseload"; got != want {
+			t.Fatalf("%s: signed in = %v, want %v (at %s)", what, got, want, resp.Request.URL.Path)
+		}
+	}
+	signedIn("after sign-in", true)
+
+	// A restart signs no one out.
+	s.stop()
+	s = startServerWith(t, dir, map[string]string{"BUURTSIGNAAL_SESSION_IDLE_TIMEOUT": "15m", "BUURTSIGNAAL_SESSION_LIFETIME": "1h"}, c.now)
+	cl.s = s
+	signedIn("after a restart", true)
+
+	// Activity keeps it alive past the idle time, but not past its limit.
+	for i := 1; i <= 4; i++ {
+		c.set(start.Add(time.Duration(i) * 14 * time.Minute))
+		signedIn(fmt.Sprintf("after %d x 14 minutes with a request each", i), i*14 < 60)
+	}
+
+	// Idle for 15 minutes: signed out.
+	c.set(start)
+	cl.signIn("tok-anna")
+	c.set(start.Add(15 * time.Minute))
+	signedIn("after 15 idle minutes", false)
+
+	// Signed out: a copy of the cookie is refused as well.
+	c.set(start)
+	cl.signIn("tok-anna")
+	u, _ := url.Parse(s.base + "/console/")
+	var copied *http.Cookie
+	for _, ck := range cl.hc.Jar.Cookies(u) {
+		if ck.Name == "bs_session" {
+			copied = ck
+		}
+	}
+	if copied == nil {
+		t.Fatal("no session cookie")
+	}
+	replay := func(value string) bool {
+		req, _ := http.NewRequest(http.MethodGet, s.base+"/console/caseload", nil)
+		req.AddCookie(&http.Cookie{Name: "bs_session", Value: value})
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
+	if !replay(copied.Value) {
+		t.Fatal("the copied cookie does not work before sign-out")
+	}
+	tampered := []byte(copied.Value)
+	tampered[len(tampered)/2] ^= 1
+	if replay(string(tampered)) {
+		t.Error("a cookie with one byte changed is taken")
+	}
+	cl.must(200, cl.post("/console/logout", url.Values{}), "sign out", `id="token"`)
+	deadline := time.Now().Add(5 * time.Second)
+	for replay(copied.Value) {
+		if time.Now().After(deadline) {
+			t.Fatal("a copy of a signed-out session's cookie is still taken")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestConsoleSignInGuards: an OIDC callback is taken only from the browser
+// that started the sign-in (its state is sealed in that browser's cookie);
+// sign-in bodies are bounded; an address that failed too often is refused
+// even with a good token; a form whose Origin has another scheme is refused.
+func TestConsoleSignInGuards(t *testing.T) {
+	p := newOIDCProvider(t, map[string]any{"sub": "oidc-anna", "roles": []string{"professional"}, "teams": []string{"team-a"}})
+	s := startServer(t, "", map[string]string{"BUURTSIGNAAL_OIDC_ISSUER": p.srv.URL, "BUURTSIGNAAL_OIDC_AUDIENCE": "buurtsignaal-console"})
+	noFollow := func(jar http.CookieJar) *http.Client {
+		return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	// A starts a sign-in; the provider sends it back with a code and state.
+	jarA, _ := cookiejar.New(nil)
+	resp, err := noFollow(jarA).Get(s.base + "/console/oidc/start")
+	if err != nil || resp.StatusCode != http.StatusFound {
+		t.Fatalf("start: %v %v", resp, err)
+	}
+	resp, err = noFollow(nil).Get(resp.Header.Get("Location"))
+	if err != nil || resp.StatusCode != http.StatusFound {
+		t.Fatalf("provider: %v %v", resp, err)
+	}
+	callback := resp.Header.Get("Location")
+	// B, another browser, cannot finish A's sign-in (login CSRF).
+	jarB, _ := cookiejar.New(nil)
+	if resp, err := noFollow(jarB).Get(callback); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("another browser finishing the sign-in: %v %v, want 401", resp.Status, err)
+	}
+	// A can.
+	a := &consoleClient{t: t, s: s, hc: &http.Client{Jar: jarA, Timeout: 10 * time.Second}}
+	a.must(200, a.get(strings.TrimPrefix(callback, s.base)), "the browser that started it", "oidc-anna")
+
+	// A sign-in body over the limit is refused before it is read.
+	big := strings.NewReader("token=" + strings.Repeat("x", 1<<20))
+	req, _ := http.NewRequest(http.MethodPost, s.base+"/console/login", big)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("a 1 MiB sign-in body: %v %v, want 413", resp, err)
+	}
+
+	// A form from another scheme of the same host is refused.
+	c := newConsoleClient(t, s)
+	c.signIn("tok-anna")
+	c.must(403, c.post("/console/logout", url.Values{}, "Origin", strings.Replace(s.base, "http://", "https://", 1)), "Origin with another scheme")
+
+	// Ten failed sign-ins from one address: the eleventh is refused, even
+	// with a good token.
+	f := newConsoleClient(t, s)
+	for i := 0; i < 10; i++ {
+		f.get("/console/login")
+		f.post("/console/login", url.Values{"token": {"wrong-" + fmt.Sprint(i)}})
+	}
+	f.get("/console/login")
+	f.must(429, f.post("/console/login", url.Values{"token": {"tok-anna"}}), "after ten failures")
+}

@@ -50,7 +50,7 @@ func FuzzCommandBodies(f *testing.F) {
 	var head func(context.Context) (uint64, error)
 	s := startServerHooks(f, "", map[string]string{"BUURTSIGNAAL_LOG_LEVEL": "error"}, hooks{head: func(h func(context.Context) (uint64, error)) { head = h }})
 	signal := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody("Fuzz Doelwit")), "raise")
-	ids := map[string]string{"{signal}": signal.str("id"), "{subject}": signal.str("subject_id")}
+	ids := map[string]string{"{signal}": signal.str("id"), "{subject}": s.subjectOf(signal.str("id"))}
 	client := &http.Client{Timeout: 10 * time.Second} // a hang is a failure
 	f.Fuzz(func(t *testing.T, route uint8, body []byte) {
 		rt := commandRoutes[int(route)%len(commandRoutes)]

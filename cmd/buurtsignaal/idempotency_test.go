@@ -42,7 +42,7 @@ func TestIdempotencyKeys(t *testing.T) {
 	s.must(201, s.do("POST", "/v1/organisations", "ivo", map[string]any{"id": "school-x", "name": "School X", "kind": "school"}), "register school")
 	raise := func(name string) (id, subject string) {
 		a := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody(name)), "raise "+name)
-		return a.str("id"), a.str("subject_id")
+		return a.str("id"), s.subjectOf(a.str("id"))
 	}
 	handedOver := func(name string) string {
 		id, _ := raise(name)

@@ -6,6 +6,8 @@
 //	buurtsignaal retention --dry-run|--apply   the retention sweep
 //	buurtsignaal backup [--to DIR] [--prune]   back up the embedded store, or prune old backups
 //	buurtsignaal restore --from BACKUP         restore a backup into an empty data directory
+//	buurtsignaal erasures apply [FILE...]      apply erased-subjects files to the key store
+//	buurtsignaal erasures scavenge             ask every KurrentDB node to scavenge
 //	buurtsignaal version   print the version
 //
 // It is the only place that wires adapters together.
@@ -56,6 +58,9 @@ commands:
   backup [--to DIR] [--prune]   back up the embedded store (through the running server if
                                 there is one), or delete backups past --backup-retention
   restore --from BACKUP         restore a backup into an empty data directory and verify it
+  erasures apply [FILE...]      apply the erased-subjects file (--erased-file) and the other
+                                replicas' FILEs to the key store, e.g. after a restore of KurrentDB
+  erasures scavenge             ask every KurrentDB node to scavenge erased subjects' keys off disk
   version   print the version
 
 Run "buurtsignaal <command> -h" for the flags of a command.
@@ -81,6 +86,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return restoreCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "verify":
 		return verifyCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "erasures":
+		return erasuresCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "version":
 		fmt.Fprintln(stdout, "buurtsignaal", version)
 		return nil

@@ -20,6 +20,7 @@ import (
 
 	"github.com/buurtsignaal/buurtsignaal/adapters/auth"
 	"github.com/buurtsignaal/buurtsignaal/adapters/kurrentdb/kurrenttest"
+	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
 )
 
 // testPrincipals are the callers of the end-to-end tests; the token of each
@@ -38,6 +39,16 @@ var testPrincipals = []struct {
 	{"ivo", "admin", "", "gemeente"},
 }
 
+// otherNetworkPrincipals are in the network "west" (the others in the
+// server's default network); the token of each is "tok-" + id.
+var otherNetworkPrincipals = []struct {
+	id, role, team, org string
+}{
+	{"wim", "professional", "team-w", "gemeente-west"},
+	{"wanda", "privacy_officer", "", "gemeente-west"},
+	{"walter", "coordinator", "", "gemeente-west"},
+}
+
 // server is a running buurtsignaal serve on a loopback port.
 type server struct {
 	t       testing.TB
@@ -45,6 +56,7 @@ type server struct {
 	dataDir string
 	stderr  *syncBuffer
 	stop    func()
+	log     eventlog.Store // the server's event log, to read what answers do not show
 }
 
 type syncBuffer struct {
@@ -69,6 +81,12 @@ func writeTokens(t testing.TB, dir string) string {
 	var entries []auth.TokenEntry
 	for _, p := range testPrincipals {
 		entries = append(entries, auth.NewTokenEntry("tok-"+p.id, p.id, "Test "+p.id, p.role, p.team, p.org))
+	}
+	// A second network, to show that one network never sees another's data.
+	for _, p := range otherNetworkPrincipals {
+		e := auth.NewTokenEntry("tok-"+p.id, p.id, "Test "+p.id, p.role, p.team, p.org)
+		e.Network = "west"
+		entries = append(entries, e)
 	}
 	data, err := auth.EncodeTokens(entries)
 	if err != nil {
@@ -112,6 +130,8 @@ func startServerHooks(t testing.TB, dataDir string, extraEnv map[string]string, 
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	h.ready = ready
+	var log eventlog.Store
+	h.log = func(l eventlog.Store) { log = l }
 	errc := make(chan error, 1)
 	stderr := &syncBuffer{}
 	go func() {
@@ -127,7 +147,7 @@ func startServerHooks(t testing.TB, dataDir string, extraEnv map[string]string, 
 		cancel()
 		t.Fatal("server did not start")
 	}
-	s := &server{t: t, base: "http://" + addr, dataDir: dataDir, stderr: stderr}
+	s := &server{t: t, base: "http://" + addr, dataDir: dataDir, stderr: stderr, log: log}
 	var once sync.Once
 	s.stop = func() {
 		once.Do(func() {
@@ -201,6 +221,23 @@ func (s *server) do(method, path, who string, body any, headers ...string) answe
 	return a
 }
 
+// subjectOf reads the subject of a signal from the log: volunteers and
+// partners are not told it, so tests that raise as them look it up here.
+func (s *server) subjectOf(signal string) string {
+	s.t.Helper()
+	recs, err := s.log.ReadStream(context.Background(), "signal-"+signal, eventlog.Forwards, 0, 1)
+	if err != nil || len(recs) != 1 {
+		s.t.Fatalf("read signal %s: %v", signal, err)
+	}
+	var raised struct {
+		SubjectID string `json:"subject_id"`
+	}
+	if err := json.Unmarshal(recs[0].Data, &raised); err != nil || raised.SubjectID == "" {
+		s.t.Fatalf("signal %s: no subject in %s", signal, recs[0].Data)
+	}
+	return raised.SubjectID
+}
+
 // must checks the status and, for errors, the problem+json shape.
 func (s *server) must(want int, a answer, what string) answer {
 	s.t.Helper()
@@ -253,7 +290,7 @@ func walkLifecycle(t *testing.T, s *server) {
 
 	raised := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody(secretName)), "raise")
 	id := raised.str("id")
-	if raised.str("status") != "raised" || raised.num("version") != 1 || raised.str("subject_id") == "" {
+	if raised.str("status") != "raised" || raised.num("version") != 1 || s.subjectOf(raised.str("id")) == "" {
 		t.Fatalf("raise answer: %s", raised.raw)
 	}
 	if got := raised.header.Get("ETag"); got != `"1"` {

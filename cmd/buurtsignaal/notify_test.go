@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -172,10 +173,18 @@ func TestNotificationsEndToEnd(t *testing.T) {
 	if err := os.WriteFile(caFile, notifytest.CertPEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The public URL (links in notifications, the console's origin) is the
+	// address the test reaches the server at: a port chosen beforehand.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
 	s := startServerWith(t, "", map[string]string{
 		"BUURTSIGNAAL_NOTIFY_SCAN_INTERVAL": "50ms", "BUURTSIGNAAL_NOTIFY_ATTEMPTS": "3",
-		"BUURTSIGNAAL_PUBLIC_URL": "https://buurtsignaal.example",
-		"BUURTSIGNAAL_SMTP_ADDR":  relay.Addr, "BUURTSIGNAAL_SMTP_CA_FILE": caFile, "BUURTSIGNAAL_SMTP_FROM": "buurtsignaal@gemeente.example",
+		"BUURTSIGNAAL_ADDR": addr, "BUURTSIGNAAL_PUBLIC_URL": "http://" + addr,
+		"BUURTSIGNAAL_SMTP_ADDR": relay.Addr, "BUURTSIGNAAL_SMTP_CA_FILE": caFile, "BUURTSIGNAAL_SMTP_FROM": "buurtsignaal@gemeente.example",
 		"BUURTSIGNAAL_SMTP_USERNAME": "buurtsignaal", "BUURTSIGNAAL_SMTP_PASSWORD": "relay-pw",
 	}, c.now)
 	rc := newReceiver(t)
@@ -207,10 +216,10 @@ func TestNotificationsEndToEnd(t *testing.T) {
 	// S2 is about the same resident: matched with S1. Only team-a holds a
 	// signal of the match; team-b, subscribed to matches, hears nothing.
 	s2 := s.must(201, s.do("POST", "/v1/signals", "dirk", raiseBody("Naam Een")), "raise the same resident")
-	if s2.str("subject_id") != raised.str("subject_id") {
+	if s.subjectOf(s2.str("id")) != s.subjectOf(raised.str("id")) {
 		t.Fatalf("no match: %s", s2.raw)
 	}
-	rc.waitFor("/team-a", []string{"handed_over " + s1, "matched " + s2.str("id")})
+	rc.waitFor("/team-a", []string{"handed_over " + s1, "matched " + s1}) // about team-a's own case
 	// Referral and feedback on S1.
 	s.must(200, s.do("POST", "/v1/signals/"+s1+"/accept", "anna", nil), "accept")
 	ref := s.must(201, s.do("POST", "/v1/signals/"+s1+"/referrals", "anna", map[string]any{"organisation_id": "school-x", "reason": secretDesc}), "refer")
@@ -270,7 +279,7 @@ func TestNotificationsEndToEnd(t *testing.T) {
 	rc.mu.Lock()
 	for _, n := range rc.got["/school"] {
 		want := notify.Notification{ID: n.ID, Kind: "referral_made", Signal: s1, Org: "school-x", Referral: ref.str("referral_id"),
-			Link: "https://buurtsignaal.example/console/cases/" + s1, At: n.At, Network: "default"}
+			Link: "http://" + addr + "/console/cases/" + s1, At: n.At, Network: "default"}
 		if diff := cmp.Diff(want, n); diff != "" {
 			t.Errorf("referral notification (-want +got):\n%s", diff)
 		}
@@ -403,17 +412,18 @@ func TestNotificationsSurviveRestart(t *testing.T) {
 }
 
 // TestNotificationsAcrossReplicas runs the real server as replicas of one
-// KurrentDB (the protocol test server), each with its own data directory
-// and the same notification secret. One replica delivers at a time; when it
+// KurrentDB (the protocol test server), each with its own data directory,
+// the same master key and the same notification secret. One replica delivers at a time; when it
 // stops the other takes over at once (the lease is released) and resumes
 // from the shared outbox; a dead letter is listed and retried through a
 // replica that does not deliver, and the one that does sends it.
 func TestNotificationsAcrossReplicas(t *testing.T) {
-	srv := kurrenttest.Start(t)
+	srv, master := kurrenttest.Start(t), newMasterKey(t)
 	secret := filepath.Join(t.TempDir(), "notify-secret")
 	replica := func(name string) *server {
-		return startServer(t, "", map[string]string{"BUURTSIGNAAL_STORE": srv.URL(), "BUURTSIGNAAL_REPLICA": name,
-			"BUURTSIGNAAL_NOTIFY_SECRET_FILE": secret, "BUURTSIGNAAL_NOTIFY_ATTEMPTS": "2"})
+		env := replicaEnv(srv.URL(), master, name)
+		env["BUURTSIGNAAL_NOTIFY_SECRET_FILE"], env["BUURTSIGNAAL_NOTIFY_ATTEMPTS"] = secret, "2"
+		return startServer(t, "", env)
 	}
 	leads := func(s *server) bool {
 		return strings.Contains(string(s.do("GET", "/metrics", "", nil).raw), "\nbuurtsignaal_notifier_leader 1\n")
@@ -552,4 +562,46 @@ func BenchmarkNotifyHandover(b *testing.B) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "notifications/s")
 	b.ReportMetric(float64(lags[len(lags)/2].Milliseconds()), "lag_p50_ms")
 	b.ReportMetric(float64(lags[len(lags)*99/100].Milliseconds()), "lag_p99_ms")
+}
+
+// TestMatchNotificationsReachTeamsThatCanAct: when a new signal about a
+// resident matches a case a team holds, that team is told about its own
+// case (a link it may open, which shows the match, and its caseload marks
+// it); when the new signal is handed over later, the receiving team is told
+// of the match too.
+func TestMatchNotificationsReachTeamsThatCanAct(t *testing.T) {
+	s := startServerWith(t, "", map[string]string{"BUURTSIGNAAL_NOTIFY_SCAN_INTERVAL": "1h"}, nil)
+	rc := newReceiver(t)
+	rc.setTargets(s, []map[string]any{
+		hook("team-a", "team", "team-a", rc.url("/team-a"), "matched"),
+		hook("team-b", "team", "team-b", rc.url("/team-b"), "matched"),
+	})
+	first := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody("Match Bewoner")), "raise").str("id")
+	s.must(200, s.do("POST", "/v1/signals/"+first+"/handover", "carla", map[string]any{"team_id": "team-a"}), "handover")
+	s.must(200, s.do("POST", "/v1/signals/"+first+"/accept", "anna", nil), "accept")
+	second := s.must(201, s.do("POST", "/v1/signals", "dirk", raiseBody("Match Bewoner")), "the same resident").str("id")
+	rc.waitFor("/team-a", []string{"matched " + first})
+	rc.mu.Lock()
+	var link string
+	for _, n := range rc.got["/team-a"] {
+		link = n.Link
+	}
+	rc.mu.Unlock()
+	if !strings.HasSuffix(link, "/console/cases/"+first) {
+		t.Errorf("team-a's notification links to %q, want its own case", link)
+	}
+	c := s.must(200, s.do("GET", "/v1/signals/"+first, "anna", nil), "team-a's case")
+	if ids, _ := c.body["matched_signal_ids"].([]any); len(ids) != 1 || ids[0] != second {
+		t.Errorf("team-a's case shows matches %v, want %s", c.body["matched_signal_ids"], second)
+	}
+	load := s.must(200, s.do("GET", "/v1/caseload", "anna", nil), "caseload")
+	items, _ := load.body["items"].([]any)
+	if len(items) != 1 || items[0].(map[string]any)["matched"] != true {
+		t.Errorf("the caseload does not mark the matched case: %s", load.raw)
+	}
+	if got := rc.kinds("/team-b"); len(got) != 0 {
+		t.Errorf("team-b holds no case of the match but heard %v", got)
+	}
+	s.must(200, s.do("POST", "/v1/signals/"+second+"/handover", "dirk", map[string]any{"team_id": "team-b"}), "hand the new signal over")
+	rc.waitFor("/team-b", []string{"matched " + second})
 }

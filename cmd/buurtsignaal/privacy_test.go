@@ -26,7 +26,7 @@ func (c *countingAuditor) RecordAccess(ctx context.Context, a domain.Access) err
 		return errors.New("injected audit failure")
 	}
 	c.mu.Lock()
-	c.byReq[a.RequestID] = append(c.byReq[a.RequestID], a)
+	c.byReq[a.ClientRequestID] = append(c.byReq[a.ClientRequestID], a) // the test names each request
 	c.mu.Unlock()
 	return c.inner.RecordAccess(ctx, a)
 }
@@ -50,8 +50,8 @@ func (c *countingAuditor) records(requestID string) []domain.Access {
 var (
 	personalRoutes = []string{"GET /v1/signals/{id}", "GET /v1/signals/{id}/history", "GET /v1/caseload",
 		"GET /v1/subjects/{id}/export", "POST /v1/subjects/search", "GET /v1/audit/subjects/{id}",
-		"GET /v1/audit/actors/{id}", "GET /v1/audit/break-glass", "GET /v1/audit/verify"}
-	publicRoutes = []string{"GET /v1/referrals", "GET /v1/referrals/{id}", "GET /v1/my/signals", "GET /v1/organisations", "GET /v1/teams", "GET /v1/monitor/response", "GET /v1/monitor/overdue", "GET /v1/routing-rules",
+		"GET /v1/audit/actors/{id}", "GET /v1/audit/break-glass", "GET /v1/audit/verify", "GET /v1/referrals/{id}"}
+	publicRoutes = []string{"GET /v1/referrals", "GET /v1/my/signals", "GET /v1/organisations", "GET /v1/teams", "GET /v1/monitor/response", "GET /v1/monitor/overdue", "GET /v1/routing-rules",
 		"GET /v1/notification-targets", "GET /v1/notifications/dead-letters"}
 )
 
@@ -62,9 +62,12 @@ func TestEveryReadOfPersonalDataIsAuditedOnce(t *testing.T) {
 	ca := &countingAuditor{byReq: map[string][]domain.Access{}}
 	s := startServerHooks(t, "", nil, hooks{auditor: func(a domain.Auditor) domain.Auditor { ca.inner = a; return ca }})
 	raised := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody(secretName)), "raise")
-	id, subject := raised.str("id"), raised.str("subject_id")
+	id, subject := raised.str("id"), s.subjectOf(raised.str("id"))
 	s.must(200, s.do("POST", "/v1/signals/"+id+"/handover", "carla", map[string]any{"team_id": "team-a", "note": secretNote}), "handover")
-	last := s.must(200, s.do("POST", "/v1/signals/"+id+"/accept", "anna", nil), "accept")
+	s.must(200, s.do("POST", "/v1/signals/"+id+"/accept", "anna", nil), "accept")
+	s.must(201, s.do("POST", "/v1/organisations", "ivo", map[string]any{"id": "school-x", "name": "School X", "kind": "school"}), "org")
+	ref := s.must(201, s.do("POST", "/v1/signals/"+id+"/referrals", "anna", map[string]any{"organisation_id": "school-x", "reason": secretNote}), "refer").str("referral_id")
+	last := s.must(200, s.do("POST", "/v1/referrals/"+ref+"/accept", "eva", map[string]any{"note": secretNote}), "the partner's note")
 	pos := fmt.Sprint(last.num("position"))
 
 	for _, r := range routesOf(t, s) {
@@ -88,6 +91,9 @@ func TestEveryReadOfPersonalDataIsAuditedOnce(t *testing.T) {
 		}
 		if strings.HasPrefix(r, "GET /v1/audit/actors") {
 			path = "/v1/audit/actors/anna"
+		}
+		if r == "GET /v1/referrals/{id}" { // the partner reads its own note
+			who, path = "eva", "/v1/referrals/"+ref
 		}
 		var body any
 		if method == "POST" {
@@ -141,10 +147,10 @@ func TestErasure(t *testing.T) {
 
 	found := s.must(200, s.do("POST", "/v1/subjects/search", "hanna", map[string]any{"name": strings.ToUpper(secretName), "birth_date": "1941-03-12"}), "search")
 	ids, _ := found.body["subject_ids"].([]any)
-	if len(ids) != 1 || ids[0] != raised.str("subject_id") {
+	if len(ids) != 1 || ids[0] != s.subjectOf(raised.str("id")) {
 		t.Fatalf("search: %s", found.raw)
 	}
-	subject := raised.str("subject_id")
+	subject := s.subjectOf(raised.str("id"))
 	export := s.must(200, s.do("GET", "/v1/subjects/"+subject+"/export", "hanna", nil), "export")
 	if !strings.Contains(string(export.raw), secretName) || !strings.Contains(string(export.raw), secretNote) {
 		t.Fatalf("export lacks the data: %s", export.raw)
@@ -176,7 +182,7 @@ func TestErasure(t *testing.T) {
 	}
 	// A new signal about the same person starts a new subject.
 	re := s.must(201, s.do("POST", "/v1/signals", "dirk", raiseBody(secretName)), "raise again")
-	if re.str("subject_id") == subject {
+	if s.subjectOf(re.str("id")) == subject {
 		t.Fatal("a new signal joined the erased subject")
 	}
 	metrics := s.do("GET", "/metrics", "", nil)

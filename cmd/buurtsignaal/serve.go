@@ -21,6 +21,7 @@ import (
 
 	"github.com/buurtsignaal/buurtsignaal/adapters/audit"
 	"github.com/buurtsignaal/buurtsignaal/adapters/auth"
+	"github.com/buurtsignaal/buurtsignaal/adapters/console"
 	"github.com/buurtsignaal/buurtsignaal/adapters/httpapi"
 	"github.com/buurtsignaal/buurtsignaal/adapters/keystore"
 	"github.com/buurtsignaal/buurtsignaal/adapters/kurrentdb"
@@ -39,7 +40,7 @@ type system struct {
 	log      *slog.Logger
 	store    eventlog.Store
 	pebble   *pebblestore.Store // the embedded store, nil on KurrentDB
-	keys     *keystore.Store
+	keys     domain.KeyStore    // the cluster's with a KurrentDB store, else the local one
 	index    domain.BlindIndex
 	reg      *domain.Registry
 	runner   *projections.Runner
@@ -48,6 +49,8 @@ type system struct {
 	orgs     *projections.Organisations
 	audit    *projections.AuditTrail
 	targets  *projections.NotificationTargets
+	sessions *projections.EndedSessions
+	master   console.MasterKey
 	app      *app.Service
 	metrics  *prometheus.Registry
 	tokens   *auth.TokensFile
@@ -86,6 +89,9 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
+	if err := privateFiles(cfg.DataDir, erasedFile(cfg), cfg.MasterKeyFile, cfg.NotifySecretFile, cfg.BackupDir); err != nil {
+		return nil, fmt.Errorf("data files: %w", err)
+	}
 	store, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return nil, err
@@ -94,19 +100,22 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 	s.pebble, _ = store.(*pebblestore.Store)
 	s.store = metrics.InstrumentStore(store, s.metrics)
 
+	if err := moveErasedFile(cfg, log); err != nil {
+		return nil, fmt.Errorf("erased subjects: %w", err)
+	}
 	master, err := masterKey(cfg)
 	if err != nil {
 		return nil, err
 	}
-	s.keys, err = keystore.Open(filepath.Join(cfg.DataDir, "keys"), master, keystore.Options{ErasedFile: erasedFile(cfg)})
-	if err != nil {
-		return nil, fmt.Errorf("key store: %w", err)
+	s.master = master
+	if s.keys, err = openKeys(ctx, cfg, master, log); err != nil {
+		return nil, err
 	}
 	s.closers = append(s.closers, s.keys.Close)
 	// Erasures recorded but not applied here (a restored backup, a crash
 	// between recording and shredding) are applied before anything reads.
-	if n, err := s.keys.ShredErased(ctx, erasedFile(cfg)); err != nil {
-		return nil, fmt.Errorf("erased subjects: %w", err)
+	if n, err := applyErasures(ctx, s.keys, erasedFile(cfg)); err != nil {
+		return nil, err
 	} else if n > 0 {
 		log.Info("applied recorded erasures", "subjects", n)
 	}
@@ -126,7 +135,8 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 	s.orgs = projections.NewOrganisations()
 	s.audit = projections.NewAuditTrail()
 	s.targets = projections.NewNotificationTargets()
-	s.runner = projections.NewRunner(s.store, s.reg, s.cases, s.subjects, s.orgs, s.audit, s.targets)
+	s.sessions = projections.NewEndedSessions()
+	s.runner = projections.NewRunner(s.store, s.reg, s.cases, s.subjects, s.orgs, s.audit, s.targets, s.sessions)
 
 	if cfg.Tokens != "" {
 		s.tokens, err = auth.LoadTokensFile(cfg.Tokens, cfg.Network)
@@ -143,22 +153,64 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 			lookup.Teams[p.Network] = append(lookup.Teams[p.Network], p.Teams...)
 		}
 	}
+	if s.tokens != nil {
+		lookup.Principals = map[string]map[string]domain.Principal{}
+		for _, p := range s.tokens.Principals() {
+			if lookup.Principals[p.Network] == nil {
+				lookup.Principals[p.Network] = map[string]domain.Principal{}
+			}
+			lookup.Principals[p.Network][p.ID] = p
+		}
+	}
 	s.app = &app.Service{Log: s.store, Cipher: s.keys, Index: s.index, Subjects: s.keys, Lookup: lookup, Reg: s.reg, Now: now, NewID: uuid.New}
 	s.metrics.MustRegister(&metrics.Monitor{Runner: s.runner, Cases: s.cases, Now: now, Head: s.store.Head})
-	storage := &metrics.Storage{Dirs: map[string]string{"keys": filepath.Join(cfg.DataDir, "keys")}, Root: cfg.DataDir, Keys: s.keys.Count}
+	storage := &metrics.Storage{Dirs: map[string]string{}, Root: cfg.DataDir, Keys: s.keys.Count}
 	if cfg.Store == "" {
 		storage.Dirs["events"] = filepath.Join(cfg.DataDir, "events")
+		storage.Dirs["keys"] = filepath.Join(cfg.DataDir, "keys")
 	}
 	s.metrics.MustRegister(storage)
 	return s, nil
 }
 
 // erasedFile is the erased-subjects file of cfg.
+//
+// Its default is beside the data directory, not in it
+// (<data-dir>.erased-subjects): no restore of the data directory may roll it
+// back. The server warns at start while the default is in use: in
+// production it belongs on other storage than the data.
 func erasedFile(cfg Config) string {
 	if cfg.ErasedFile != "" {
 		return cfg.ErasedFile
 	}
-	return filepath.Join(cfg.DataDir, "erased-subjects")
+	return filepath.Clean(cfg.DataDir) + ".erased-subjects"
+}
+
+// moveErasedFile moves the erased-subjects file of earlier versions, inside
+// the data directory, to erasedFile(cfg): its ids are appended there
+// (synced) before the old file is removed, so a crash in between loses none.
+func moveErasedFile(cfg Config, log *slog.Logger) error {
+	old := filepath.Join(cfg.DataDir, "erased-subjects")
+	ids, err := keystore.ReadErased(old)
+	if err != nil || ids == nil {
+		if _, serr := os.Stat(old); serr != nil {
+			return nil // none there
+		}
+		if err != nil {
+			return err
+		}
+	}
+	to := erasedFile(cfg)
+	for _, id := range ids {
+		if err := keystore.RecordErased(to, id); err != nil {
+			return err
+		}
+	}
+	if err := os.Remove(old); err != nil {
+		return err
+	}
+	log.Info("moved the erased-subjects file out of the data directory", "to", to, "subjects", len(ids))
+	return nil
 }
 
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (eventlog.Store, error) {
@@ -211,6 +263,10 @@ func (s *system) startProjections(ctx context.Context) (wait func() error, err e
 	go func() {
 		defer wg.Done()
 		runErr = s.runner.Run(ctx)
+		if runErr != nil && ctx.Err() == nil {
+			// Readiness goes off with it; say why, once, loudly.
+			s.log.Error("projections stopped", "err", runErr)
+		}
 	}()
 	head, err := s.store.Head(ctx)
 	if err == nil {
@@ -240,6 +296,8 @@ type hooks struct {
 	auditor func(domain.Auditor) domain.Auditor
 	// head receives the log's head function once the server is ready.
 	head func(func(context.Context) (uint64, error))
+	// log receives the event log once the server is ready (tests read it).
+	log func(eventlog.Store)
 }
 
 // serve runs the API until ctx ends.
@@ -275,6 +333,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	defer func() { _ = stopProjections() }()
 	log.Info("projections caught up", "position", sys.runner.Position(), "events", sys.runner.Applied(), "seconds", time.Since(start).Seconds())
+	if n, err := sys.completeErasures(ctx); err != nil {
+		return fmt.Errorf("erased subjects: %w", err)
+	} else if n > 0 {
+		log.Info("recorded erasures that were cut short", "subjects", n)
+	}
 
 	if cfg.Demo {
 		if err := seedDemo(ctx, sys); err != nil {
@@ -284,6 +347,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	bg, stopBackground := context.WithCancel(ctx)
 	defer stopBackground()
 	go sys.retentionLoop(bg)
+	ready := newReadiness(sys.store.Head, sys.runner.Position, sys.runner.CaughtUp, sys.runner.Err,
+		cfg.ReadyInterval, cfg.ReadyMaxLag, log, sys.metrics)
+	readyDone := make(chan struct{})
+	go func() { defer close(readyDone); ready.run(bg) }()
+	defer func() { stopBackground(); <-readyDone }()
+	go sys.scavengeLoop(bg)
 	authn, err := authenticator(ctx, cfg, sys.tokens)
 	if err != nil {
 		return err
@@ -301,12 +370,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 			return err
 		}
 	}
+	clientAddr, err := httpapi.ClientAddrs(splitList(cfg.TrustedProxies))
+	if err != nil {
+		return err
+	}
 	api := httpapi.New(httpapi.Deps{
 		Log: log, Auth: authn, App: sys.app, Runner: sys.runner, Cases: sys.cases, Subjects: sys.subjects,
 		Orgs: sys.orgs, Cipher: sys.keys, Auditor: auditor, Audit: sys.audit, Metrics: sys.metrics, Now: sys.now,
 		RequireMFA: !cfg.NoMFA, Verify: sys.verify, RateLimit: float64(cfg.RateLimit), RateBurst: cfg.RateBurst,
-		Ready:         func() bool { return sys.runner.CaughtUp() },
+		Ready:         ready.Ready,
 		Notifications: notifications(notifier),
+		ClientAddr:    clientAddr,
 	})
 	if sys.pebble != nil {
 		stopAdmin, err := sys.serveAdmin(ctx, adminSocket(cfg), log)
@@ -336,7 +410,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	cons, err := newConsole(ctx, cfg, api, authn, log, sys.now)
+	addr := ln.Addr().String()
+	publicURL := strings.TrimSuffix(cfg.PublicURL, "/")
+	if publicURL == "" {
+		publicURL = "http://" + addr
+	}
+	cons, err := newConsole(ctx, sys, api, authn, publicURL, clientAddr)
 	if err != nil {
 		return err
 	}
@@ -349,12 +428,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	addr := ln.Addr().String()
 	if notifier != nil {
-		notifier.BaseURL = cfg.PublicURL
-		if notifier.BaseURL == "" {
-			notifier.BaseURL = "http://" + addr
-		}
+		notifier.BaseURL = publicURL
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
@@ -364,6 +439,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		}()
 		defer func() { stopBackground(); <-done }() // before the outbox closes
 	}
+	if cfg.ErasedFile == "" {
+		log.Warn("the erased-subjects file is at its default, beside the data directory: in production keep it on other storage than the data (--erased-file), so that losing or restoring the data cannot lose it", "file", erasedFile(cfg))
+	}
 	log.Info("serving", "addr", addr, "replica", cfg.Replica, "store", storeKind(cfg))
 	if cfg.Demo {
 		printDemo(stdout, addr, demoTokens)
@@ -371,6 +449,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if h.ready != nil {
 		if h.head != nil {
 			h.head(sys.store.Head)
+		}
+		if h.log != nil {
+			h.log(sys.store)
 		}
 		h.ready <- addr
 	}
@@ -399,7 +480,7 @@ func storeKind(cfg Config) string {
 	return strings.SplitN(cfg.Store, "://", 2)[0]
 }
 
-func authenticator(ctx context.Context, cfg Config, tokens *auth.TokensFile) (httpapi.Authenticator, error) {
+func authenticator(ctx context.Context, cfg Config, tokens *auth.TokensFile) (domain.Authenticator, error) {
 	var chain []auth.Authenticator
 	if tokens != nil {
 		chain = append(chain, tokens)
@@ -544,6 +625,33 @@ func (s *system) sweep(ctx context.Context, apply bool) ([]uuid.UUID, error) {
 		return erased, fmt.Errorf("retention: erase: %w", errors.Join(errs...))
 	}
 	return erased, nil
+}
+
+// completeErasures records SubjectErased for every subject of the
+// erased-subjects file (written before a key is shredded) that the log does
+// not show as erased: an erasure cut short between shredding the key and
+// recording it. It returns how many it recorded.
+func (s *system) completeErasures(ctx context.Context) (int, error) {
+	ids, err := keystore.ReadErased(erasedFile(s.cfg))
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	open := map[uuid.UUID]string{} // subject -> network
+	s.runner.Read(func() {
+		for _, id := range ids {
+			if sp, ok := s.subjects.Get(id); ok && !sp.Erased {
+				open[id] = sp.Network
+			}
+		}
+	})
+	for id, network := range open {
+		req := app.Request{Actor: domain.Principal{ID: "system:erasure", Roles: []domain.Role{domain.RolePrivacyOfficer}, Network: network},
+			RequestID: "erasure-completed", IdempotencyKey: "erasure-completed-" + id.String()}
+		if _, err := s.app.CompleteErasure(ctx, req, id); err != nil {
+			return 0, err
+		}
+	}
+	return len(open), nil
 }
 
 // retentionLoop runs the sweep on a schedule until ctx ends.

@@ -40,6 +40,10 @@ type Lookup interface {
 	// TeamsOf lists the teams the configuration knows in the network; open
 	// is true when it names none and every team is accepted.
 	TeamsOf(network string) (teams []string, open bool)
+	// Professional reports whether the principal is a professional of the
+	// team in the network; known is false when the configuration does not
+	// list principals (OIDC): then nothing can be checked.
+	Professional(network, team, principal string) (member, known bool)
 }
 
 // Service runs commands.
@@ -361,13 +365,21 @@ func (s *Service) Raise(ctx context.Context, req Request, in RaiseInput) (Result
 			// The first attempt wrote its subject's index entry side by side
 			// with the signal and may have failed on it alone: write it again
 			// (a Put that is already there changes nothing).
+			res.ID, res.SubjectID = signalID.String(), st.SubjectID
 			if st.SubjectID == derive(req.Actor.ID, req.IdempotencyKey, "subject", 0) {
 				token := s.Index.Token(in.Subject.Name, in.Subject.BirthDate)
 				if err := s.Subjects.Put(ctx, req.Actor.Network, token, st.SubjectID); err != nil && !errors.Is(err, domain.ErrErased) {
 					return Result{}, err
 				}
+				return res, nil
 			}
-			res.ID, res.SubjectID, res.Matched = signalID.String(), st.SubjectID, st.Matched
+			// A known subject: the first attempt recorded (or, cut short,
+			// did not yet record) the signal on the subject's stream.
+			sig, err := s.recordSignalled(ctx, req, st.SubjectID, signalID, s.Lookup.OpenSignalsOfSubject(st.SubjectID), s.Now().UTC())
+			if err != nil {
+				return Result{}, err
+			}
+			res.Matched, res.Position = sig.matched, max(res.Position, sig.position)
 			return res, nil
 		}
 	}
@@ -400,7 +412,7 @@ func (s *Service) Raise(ctx context.Context, req Request, in RaiseInput) (Result
 	}
 	now := s.Now().UTC()
 	cmd := domain.RaiseSignal{SignalID: signalID, SubjectID: subjectID, Neighbourhood: in.Neighbourhood,
-		Categories: in.Categories, Urgency: in.Urgency, Consent: in.Consent, Description: desc, Matched: matched}
+		Categories: in.Categories, Urgency: in.Urgency, Consent: in.Consent, Description: desc}
 	out, err := domain.Decide(domain.Signal{}, req.Actor, cmd, now)
 	if err != nil {
 		return Result{}, err
@@ -448,7 +460,54 @@ func (s *Service) Raise(ctx context.Context, req Request, in RaiseInput) (Result
 	for _, e := range out {
 		st = domain.Evolve(st, e)
 	}
-	return Result{ID: signalID.String(), Version: st.Version, Position: ar.Position, Status: st.Status, SubjectID: subjectID, Matched: st.Matched}, nil
+	res := Result{ID: signalID.String(), Version: st.Version, Position: ar.Position, Status: st.Status, SubjectID: subjectID}
+	if known {
+		// The match goes on the subject's stream, after the signal: a raise
+		// about a known resident writes as much as one about a new resident
+		// (whose registration comes first), and answers the position of its
+		// last write in both cases.
+		sig, err := s.recordSignalled(ctx, req, subjectID, signalID, matched, now)
+		if err != nil {
+			return Result{}, err
+		}
+		res.Matched, res.Position = sig.matched, sig.position
+	}
+	return res, nil
+}
+
+type signalled struct {
+	matched  []uuid.UUID
+	position uint64
+}
+
+// recordSignalled records SubjectSignalled on the subject's stream, once
+// per raise: with an Idempotency-Key its event id is derived, so a retry
+// finds it (and answers with what it recorded) rather than writing again.
+func (s *Service) recordSignalled(ctx context.Context, req Request, subject, signal uuid.UUID, open []uuid.UUID, now time.Time) (signalled, error) {
+	stream := eventlog.StreamName(domain.SubjectCategory, subject.String())
+	scope := stream + "/signalled/" + signal.String()
+	ids := s.eventIDs(req, scope, 1)
+	if req.IdempotencyKey != "" {
+		recs, events, err := s.load(ctx, stream)
+		if err != nil {
+			return signalled{}, err
+		}
+		for i, r := range recs {
+			if e, ok := events[i].(domain.SubjectSignalled); ok && r.ID == ids[0] {
+				return signalled{matched: e.Matched, position: r.Position}, nil
+			}
+		}
+	}
+	e := domain.Signalled(subject, signal, open)
+	data, err := s.encode(req, ids, []domain.Event{e}, now)
+	if err != nil {
+		return signalled{}, err
+	}
+	ar, err := s.Log.Append(ctx, stream, eventlog.Any(), data...)
+	if err != nil {
+		return signalled{}, err
+	}
+	return signalled{matched: e.Matched, position: ar.Position}, nil
 }
 
 // routeOnRaise returns the handover the network's routing rules give a
@@ -527,6 +586,21 @@ func (s *Service) HandOver(ctx context.Context, req Request, signalID uuid.UUID,
 		}
 		n, err := seal(note)
 		return domain.HandOver{TeamID: team, Note: n, RuleID: rule}, err
+	})
+}
+
+// Assign gives a case to a professional of its team. It returns KindInvalid
+// for a principal the configuration knows not to be a professional of the
+// team, and Execute's errors.
+func (s *Service) Assign(ctx context.Context, req Request, signalID uuid.UUID, professional string) (Result, error) {
+	return s.Execute(ctx, req, signalID, func(st domain.Signal, _ Sealer) (domain.Command, error) {
+		if _, err := domain.Authorize(req.Actor, domain.ActAssign, st.Target()); err != nil {
+			return nil, err // who may not assign learns nothing of the team
+		}
+		if member, known := s.Lookup.Professional(st.Network, st.Team, professional); known && !member {
+			return nil, domain.Invalid(domain.FieldError{Field: "professional_id", Message: "is not a professional of the signal's team"})
+		}
+		return domain.AssignCase{ProfessionalID: professional}, nil
 	})
 }
 

@@ -39,6 +39,7 @@ func (noLookup) SignalOfReferral(context.Context, uuid.UUID) (uuid.UUID, bool) {
 func (noLookup) OrganisationExists(context.Context, string, string) bool { return false }
 func (noLookup) KnownTeam(string, string) bool                           { return true }
 func (noLookup) TeamsOf(string) ([]string, bool)                         { return nil, true }
+func (noLookup) Professional(string, string, string) (bool, bool)        { return false, false }
 
 // TestRaiseRetryWritesAFailedIndexEntry: a raise writes the new subject's
 // index entry side by side with the signal. When only the index entry fails,

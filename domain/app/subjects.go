@@ -2,7 +2,10 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math/rand/v2"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -12,10 +15,18 @@ import (
 
 // EraseSubject crypto-shreds a subject: it deletes the subject's key for good
 // (the key store makes it physically gone before returning), then records
-// SubjectErased with who, the basis and the request reference. The key goes
-// first: if recording fails the data is already unreadable and a retry
-// records it. reason is kept out of the log (free text may hold personal
-// data); the request reference is the link to the request's file.
+// SubjectErased with who, the basis and the request reference.
+//
+// The key goes first, so the log never says a subject is erased while its
+// data can still be read. From then on the erasure must not stop half way:
+// recording it no longer depends on the caller's context (a client that
+// hangs up does not cut it short), a concurrent append to the subject's
+// stream (an export) is retried, and so is a store that is briefly
+// unavailable, for up to eraseRecordTimeout. Should recording still fail,
+// the data is unreadable already, a retry of the request records it (a
+// second Shred is harmless), and so does the next start of the server
+// (CompleteErasure). reason is kept out of the log (free text may hold
+// personal data); the request reference is the link to the request's file.
 // It returns KindForbidden, KindNotFound for an unknown subject, and the
 // store's errors.
 func (s *Service) EraseSubject(ctx context.Context, req Request, subject uuid.UUID, requestRef, basis string, exists bool) (Result, error) {
@@ -41,38 +52,91 @@ func (s *Service) EraseSubject(ctx context.Context, req Request, subject uuid.UU
 	if err := s.Cipher.Shred(ctx, subject); err != nil {
 		return Result{}, fmt.Errorf("shred: %w", err)
 	}
-	return s.appendSubject(ctx, req, subject, domain.SubjectErased{SubjectID: subject, RequestRef: requestRef, Basis: basis})
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), eraseRecordTimeout)
+	defer cancel()
+	return s.appendSubject(rctx, req, subject, domain.SubjectErased{SubjectID: subject, RequestRef: requestRef, Basis: basis}, true)
 }
+
+// CompleteErasure records SubjectErased for a subject whose key is shredded
+// already but whose erasure was cut short before it was recorded (a crash,
+// or a store that stayed unavailable), with basis "completed". req carries
+// an Idempotency-Key, so that replicas completing the same erasure record
+// it once. It returns the store's errors.
+func (s *Service) CompleteErasure(ctx context.Context, req Request, subject uuid.UUID) (Result, error) {
+	return s.appendSubject(ctx, req, subject, domain.SubjectErased{SubjectID: subject, RequestRef: "erased-subjects", Basis: "completed"}, true)
+}
+
+// eraseRecordTimeout bounds how long an erasure keeps trying to record
+// SubjectErased after its key is shredded.
+const eraseRecordTimeout = 10 * time.Second
 
 // RecordExport records that a subject's data was exported (GDPR art. 15).
+// A concurrent append to the subject's stream is retried, never a conflict.
 func (s *Service) RecordExport(ctx context.Context, req Request, subject uuid.UUID, requestRef string) (Result, error) {
-	return s.appendSubject(ctx, req, subject, domain.SubjectExported{SubjectID: subject, RequestRef: requestRef})
+	return s.appendSubject(ctx, req, subject, domain.SubjectExported{SubjectID: subject, RequestRef: requestRef}, false)
 }
 
-func (s *Service) appendSubject(ctx context.Context, req Request, subject uuid.UUID, ev domain.Event) (Result, error) {
+// subjectAppendAttempts bounds the appends appendSubject tries: each lost
+// race means another append to the stream won, so it is only reached when
+// that many requests on one subject arrive at once.
+const subjectAppendAttempts = 100
+
+// appendSubject appends ev, which does not depend on the subject stream's
+// state, to that stream. The append carries the expected version of the
+// stream as read, so an idempotent retry is recognised on the current
+// stream; when another append got in between, the stream is read again and
+// the append retried (with a short, growing, jittered pause), never answered
+// as a conflict. With persist, a store that is unavailable is retried too,
+// until ctx ends.
+func (s *Service) appendSubject(ctx context.Context, req Request, subject uuid.UUID, ev domain.Event, persist bool) (Result, error) {
 	stream := eventlog.StreamName(domain.SubjectCategory, subject.String())
-	recs, events, err := s.load(ctx, stream)
-	if err != nil {
-		return Result{}, err
-	}
-	if res, _, ok, err := s.replay(req, stream, recs, events); err != nil {
-		return Result{}, err
-	} else if ok {
-		res.ID, res.Status = subject.String(), ""
-		return res, nil
-	}
 	now := s.Now().UTC()
 	data, err := s.encode(req, s.eventIDs(req, stream, 1), []domain.Event{ev}, now)
 	if err != nil {
 		return Result{}, err
 	}
-	expected := eventlog.NoStream()
-	if len(recs) > 0 {
-		expected = eventlog.Revision(uint64(len(recs) - 1))
+	for attempt := 1; ; attempt++ {
+		recs, events, err := s.load(ctx, stream)
+		if err == nil {
+			if res, _, ok, rerr := s.replay(req, stream, recs, events); rerr != nil {
+				return Result{}, rerr
+			} else if ok {
+				res.ID, res.Status = subject.String(), ""
+				return res, nil
+			}
+			expected := eventlog.NoStream()
+			if len(recs) > 0 {
+				expected = eventlog.Revision(uint64(len(recs) - 1))
+			}
+			var ar eventlog.AppendResult
+			if ar, err = s.Log.Append(ctx, stream, expected, data...); err == nil {
+				return Result{ID: subject.String(), Version: len(recs) + 1, Position: ar.Position}, nil
+			}
+		}
+		retry := errors.Is(err, eventlog.ErrWrongExpectedVersion) ||
+			(persist && domain.KindOf(err) == domain.KindUnavailable && !errors.Is(err, eventlog.ErrClosed))
+		if !retry || attempt >= subjectAppendAttempts {
+			return Result{}, err
+		}
+		if err := pause(ctx, attempt); err != nil {
+			return Result{}, err
+		}
 	}
-	ar, err := s.Log.Append(ctx, stream, expected, data...)
-	if err != nil {
-		return Result{}, err
+}
+
+// pause waits before the attempt+1-th try: nothing after the first lost
+// race, then a jittered wait growing to about 50 ms.
+func pause(ctx context.Context, attempt int) error {
+	if attempt < 2 {
+		return ctx.Err()
 	}
-	return Result{ID: subject.String(), Version: len(recs) + 1, Position: ar.Position}, nil
+	d := time.Duration(rand.Int64N(int64(min(attempt, 50)) * int64(time.Millisecond)))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

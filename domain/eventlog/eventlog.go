@@ -34,6 +34,11 @@ const (
 	MaxEventBytes = 256 << 10
 	// MaxAppendEvents bounds the number of events in one append.
 	MaxAppendEvents = 1000
+	// MaxAppendBytes bounds one append, counted by AppendSize as KurrentDB
+	// counts it against its MaxAppendSize, whose default is this (1 MiB):
+	// an append the port accepts is one a KurrentDB server with the default
+	// accepts. Writers that batch (the audit log) split their batches to it.
+	MaxAppendBytes = 1 << 20
 	// MaxTypeLength bounds an event type name.
 	MaxTypeLength = 128
 	// MaxStreamLength bounds a stream name.
@@ -48,9 +53,15 @@ var (
 	ErrStreamDeleted        = &domain.Error{Kind: domain.KindConflict, Code: "stream_deleted", Message: "the stream has been deleted"}
 	ErrEmptyAppend          = &domain.Error{Kind: domain.KindInvalid, Code: "empty_append", Message: "an append needs at least one event"}
 	ErrEventTooLarge        = &domain.Error{Kind: domain.KindTooLarge, Code: "event_too_large", Message: "an event is larger than the limit"}
+	ErrAppendTooLarge       = &domain.Error{Kind: domain.KindTooLarge, Code: "append_too_large", Message: "the append is larger than the limit: split it"}
 	ErrInvalidEvent         = &domain.Error{Kind: domain.KindInvalid, Code: "invalid_event", Message: "an event or stream name is invalid"}
 	ErrClosed               = &domain.Error{Kind: domain.KindUnavailable, Code: "store_closed", Message: "the event store is closed"}
 	ErrUnavailable          = &domain.Error{Kind: domain.KindUnavailable, Code: "store_unavailable", Message: "the event store cannot take writes now"}
+	// ErrLogDiverged: the store's log is not the one a position came from
+	// (restored from an older backup, another cluster behind the same
+	// address, a checkpoint of another log). Readers that resume from
+	// positions must stop: what they hold does not match the log.
+	ErrLogDiverged = &domain.Error{Kind: domain.KindInternal, Code: "log_diverged", Message: "the event log does not hold the position read from: it was restored, replaced or truncated"}
 )
 
 // ExpectedKind says what an append expects of the stream's current state.
@@ -115,12 +126,57 @@ type EventData struct {
 	Metadata Metadata
 }
 
-// Size is what counts against MaxEventBytes, with metadata at its encoded size
-// bound (a fixed allowance plus its strings).
+// Size is what counts against MaxEventBytes: the type, the data and an
+// upper bound of the metadata's JSON encoding (its fixed part, and each
+// string as if every byte that JSON may escape were escaped).
 func (e EventData) Size() int {
 	m := e.Metadata
-	return len(e.Type) + len(e.Data) + 160 + len(m.ActorID) + len(m.ActorRole) + len(m.OnBehalfOf) +
-		len(m.CorrelationID) + len(m.CausationID) + len(m.RequestID) + len(m.Network) + len(m.IdempotencyFingerprint)
+	n := len(e.Type) + len(e.Data) + metadataOverhead
+	for _, s := range []string{m.ActorID, m.ActorRole, m.OnBehalfOf, m.CorrelationID, m.CausationID, m.RequestID, m.Network, m.IdempotencyFingerprint} {
+		n += jsonStringBound(s)
+	}
+	return n
+}
+
+// metadataOverhead bounds the JSON of Metadata without its strings' contents:
+// braces, every key with its quotes, colon and comma, the occurred-at time
+// (RFC 3339 with nanoseconds, quoted) and the schema version (an int).
+const metadataOverhead = 256
+
+// jsonStringBound bounds the bytes of s inside a JSON string: control
+// characters, <, > and & become \u00XX, a byte of an invalid or a line
+// separator sequence becomes part of a \uXXXX escape, quotes and
+// backslashes are doubled.
+func jsonStringBound(s string) int {
+	n := len(s)
+	for i := 0; i < len(s); i++ {
+		n += int(jsonExtra[s[i]])
+	}
+	return n
+}
+
+// jsonExtra is what a byte may add to its one in a JSON string.
+var jsonExtra = func() (t [256]uint8) {
+	for c := range t {
+		switch {
+		case c < 0x20, c == '<', c == '>', c == '&', c >= 0x80:
+			t[c] = 5
+		case c == '"', c == '\\':
+			t[c] = 1
+		}
+	}
+	return t
+}()
+
+// AppendSize is what an append counts against MaxAppendBytes: every
+// event's Size plus its type once more, as KurrentDB counts an append
+// (data, metadata, and the type in UTF-16: two bytes a character).
+func AppendSize(events []EventData) int {
+	n := 0
+	for _, e := range events {
+		n += e.Size() + len(e.Type)
+	}
+	return n
 }
 
 // RecordedEvent is an event as stored.
@@ -191,8 +247,10 @@ type Store interface {
 	// Append appends events to the stream if it is at the expected version, as
 	// one atomic write, acknowledged only once durable. It returns
 	// ErrWrongExpectedVersion (conflict), ErrEmptyAppend and ErrInvalidEvent
-	// (invalid), ErrEventTooLarge (too large), ErrStreamDeleted, ErrClosed or
-	// ErrUnavailable (unavailable).
+	// (invalid), ErrEventTooLarge and ErrAppendTooLarge (too large; the
+	// second for more than MaxAppendEvents events or MaxAppendBytes, or a
+	// server that takes less: split the append), ErrStreamDeleted, ErrClosed
+	// or ErrUnavailable (unavailable).
 	Append(ctx context.Context, stream string, expected ExpectedVersion, events ...EventData) (AppendResult, error)
 
 	// ReadStream returns up to limit events of one stream starting at revision
@@ -245,18 +303,24 @@ func Validate(stream string, events []EventData) error {
 		return ErrEmptyAppend
 	}
 	if len(events) > MaxAppendEvents {
-		return &domain.Error{Kind: domain.KindTooLarge, Code: ErrEventTooLarge.Code, Message: "too many events in one append"}
+		return &domain.Error{Kind: domain.KindTooLarge, Code: ErrAppendTooLarge.Code, Message: "too many events in one append: split it"}
 	}
 	if stream == "" || len(stream) > MaxStreamLength || strings.HasPrefix(stream, "$") || !isPrintable(stream) {
 		return ErrInvalidEvent
 	}
+	total := 0
 	for _, e := range events {
 		if e.ID == uuid.Nil || e.Type == "" || len(e.Type) > MaxTypeLength || !isPrintable(e.Type) {
 			return ErrInvalidEvent
 		}
-		if e.Size() > MaxEventBytes {
+		size := e.Size()
+		if size > MaxEventBytes {
 			return ErrEventTooLarge
 		}
+		total += size + len(e.Type) // as AppendSize counts
+	}
+	if total > MaxAppendBytes {
+		return ErrAppendTooLarge
 	}
 	return nil
 }

@@ -1,14 +1,23 @@
 package deploy
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	pemlib "encoding/pem"
 	"io/fs"
+	"math/big"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -230,4 +239,123 @@ func TestSystemdUnit(t *testing.T) {
 			t.Errorf("%s = %q, want %q", k, got, want)
 		}
 	}
+}
+
+// haproxyConfig reads haproxy.cfg into its sections ("global", "defaults",
+// "frontend buurtsignaal", ...), each a list of directive lines.
+func haproxyConfig(t *testing.T) map[string][]string {
+	t.Helper()
+	raw, err := os.ReadFile("haproxy.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sections := map[string][]string{}
+	current := ""
+	for i, l := range strings.Split(string(raw), "\n") {
+		if c := strings.IndexByte(l, '#'); c >= 0 {
+			l = l[:c]
+		}
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		indented := l[0] == ' ' || l[0] == '\t'
+		l = strings.Join(strings.Fields(l), " ")
+		if !indented {
+			head := strings.Fields(l)[0]
+			if !slices.Contains([]string{"global", "defaults", "frontend", "backend"}, head) {
+				t.Errorf("haproxy.cfg line %d: %q is not a section this kit uses", i+1, l)
+			}
+			current = l
+			sections[current] = nil
+			continue
+		}
+		if current == "" {
+			t.Errorf("haproxy.cfg line %d: a directive outside any section", i+1)
+		}
+		sections[current] = append(sections[current], l)
+	}
+	return sections
+}
+
+// TestHAProxyConfig checks the load balancer of the three-replica example:
+// round robin over three replicas with a readiness check on /readyz,
+// retries only on connection failures, TLS on the front, and /metrics kept
+// inside. Where haproxy is installed it also checks the file itself.
+func TestHAProxyConfig(t *testing.T) {
+	cfg := haproxyConfig(t)
+	has := func(section string, want ...string) {
+		t.Helper()
+		for _, w := range want {
+			if !slices.Contains(cfg[section], w) {
+				t.Errorf("%s lacks %q (has %q)", section, w, cfg[section])
+			}
+		}
+	}
+	has("defaults", "mode http", "option forwardfor", "retries 2", "option redispatch", "retry-on conn-failure empty-response")
+	has("backend replicas", "balance roundrobin", "option httpchk GET /readyz", "http-check expect status 200")
+	servers := 0
+	for _, l := range cfg["backend replicas"] {
+		if strings.HasPrefix(l, "server ") {
+			servers++
+		}
+		if strings.Contains(l, "cookie") || strings.Contains(l, "stick") {
+			t.Errorf("backend replicas: %q: the replicas are stateless, no stickiness", l)
+		}
+	}
+	if servers != 3 {
+		t.Errorf("backend replicas has %d servers, want 3", servers)
+	}
+	front := cfg["frontend buurtsignaal"]
+	if !slices.ContainsFunc(front, func(l string) bool { return strings.HasPrefix(l, "bind :443 ssl ") }) {
+		t.Error("the front does not end TLS on 443")
+	}
+	has("frontend buurtsignaal", "http-request deny if { path_beg /metrics /debug/ }", "default_backend replicas")
+	for _, l := range cfg["defaults"] {
+		if strings.HasPrefix(l, "retry-on") && (strings.Contains(l, "all-retryable-errors") || strings.Contains(l, "response-timeout") || strings.Contains(l, "5")) {
+			t.Errorf("%q would send a request that reached a replica again", l)
+		}
+	}
+	// HAProxy itself checks the file, with a certificate of the test's own
+	// in place of the production one. make test installs Debian's haproxy
+	// where it can; where it could not, it says so at the end.
+	path, err := exec.LookPath("haproxy")
+	if err != nil {
+		if why := os.Getenv("BUURTSIGNAAL_SKIP_HAPROXY"); why != "" {
+			t.Skip(why)
+		}
+		t.Fatal("haproxy is not installed: make test installs Debian's package haproxy where it can; or set BUURTSIGNAAL_SKIP_HAPROXY to a reason")
+	}
+	dir := t.TempDir()
+	pem := filepath.Join(dir, "test.pem")
+	if err := os.WriteFile(pem, selfSignedPEM(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile("haproxy.cfg")
+	copied := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(copied, []byte(strings.ReplaceAll(string(raw), "/etc/haproxy/certs/buurtsignaal.pem", pem)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(path, "-c", "-f", copied).CombinedOutput(); err != nil {
+		t.Errorf("haproxy -c: %v\n%s", err, out)
+	}
+}
+
+// selfSignedPEM is a certificate and its key for localhost, in one PEM.
+func selfSignedPEM(t *testing.T) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"}, DNSNames: []string{"localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(pemlib.EncodeToMemory(&pemlib.Block{Type: "CERTIFICATE", Bytes: der}), pemlib.EncodeToMemory(&pemlib.Block{Type: "EC PRIVATE KEY", Bytes: kd})...)
 }

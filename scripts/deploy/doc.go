@@ -5,9 +5,14 @@
 //     engine runs where this project is built, so the test lints it);
 //   - buurtsignaal.service: a systemd unit with its hardening options;
 //   - alerts.yml: Prometheus alerting rules (unanswered acute signals,
-//     signals at 3x their norm, overdue growth, projection lag, audit write
-//     failures, slow fsyncs, append errors, disk space, 5xx answers, backup age);
-//   - dashboard.json: a Grafana dashboard for coordinators and operators.
+//     signals at 3x their norm, overdue growth, a replica not ready, an
+//     unreachable event store, projection lag, audit write failures, slow
+//     fsyncs, append errors, disk space, 5xx answers, backup age);
+//   - dashboard.json: a Grafana dashboard for coordinators and operators;
+//   - haproxy.cfg: HAProxy in front of three stateless replicas on one
+//     KurrentDB cluster (round robin, readiness checks on /readyz, retries
+//     only of connections that failed, TLS on the front), checked by
+//     HAProxy itself where it is installed (make test installs it).
 //
 // The tests parse each file and check that every metric the rules and the
 // dashboard use is one the server exports.

@@ -15,7 +15,8 @@
 //     stream_exists: the first id decides, in a cache of committed ids that
 //     here holds every id); wrong expected version with both current and
 //     expected revisions; stream deleted; the required type and content-type
-//     metadata; the maximum append size. The answer's position is the last
+//     metadata; the maximum append size (1 MiB by default, counted as the
+//     server counts it). The answer's position is the last
 //     event's (commit and prepare positions alike, as for every event
 //     written through gRPC).
 //   - Streams.Read: streams forwards and backwards (a missing or deleted
@@ -43,21 +44,34 @@
 //   - Keepalive: the server accepts pings every 5 s or more, with or without
 //     streams; the client pings every 10 s.
 //
+// Log knobs let tests write a legacy explicit transaction (events sharing a
+// commit position), and restore the log from a snapshot or replace it with
+// another cluster's (a log that went backwards).
+//
 // Fault knobs let tests drop or refuse subscriptions, refuse connections,
-// answer not-leader, and delay calls; counters report appends, not-leader
-// answers, connections, subscription requests and the client's HTTP/2
-// pings.
+// answer not-leader, no leader info (an election; Cluster.Elect(-1) holds
+// one) or Unknown, and delay calls; counters report appends, not-leader and
+// no-leader answers, connections, subscription requests and the client's
+// HTTP/2 pings.
+//
+// TLS and users: with Options.TLS the node serves over TLS with a
+// self-signed certificate for the loopback address (CAFile); with
+// Options.Users every Streams call must carry a user's basic credentials:
+// none is access denied (PermissionDenied), a wrong user or password
+// unauthenticated, as KurrentDB answers them; SetPassword rotates one.
 //
 // Not implemented: batch append, persistent subscriptions, projections,
-// users and ACLs (no authentication: use tls=false), link resolution,
+// ACLs beyond "a known user may do everything", link resolution,
 // stream metadata semantics beyond soft delete (max age, max count, ACLs),
-// scavenging, read-only replicas, FellBehind (the server does not send it
+// scavenging (the operations API's StartScavenge is answered and recorded,
+// see Scavenges, but nothing is removed), read-only replicas, FellBehind (the server does not send it
 // either), and the compatibility read messages (first/last stream position)
 // a client may ask for.
 package kurrenttest
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"strconv"
 	"strings"
@@ -73,6 +87,7 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -86,9 +101,22 @@ type Options struct {
 	// strikes, and a client with too many strikes is sent away (GOAWAY), as
 	// by any grpc server enforcing a ping policy.
 	KeepaliveMinTime time.Duration
-	// MaxAppendSize bounds the bytes of one append's events (default
-	// 256 MiB, KurrentDB's default since it equals the chunk size).
+	// MaxAppendSize bounds the bytes of one append's events, counted as
+	// KurrentDB counts them: data, user metadata and the type twice (UTF-16)
+	// of each (default 1 MiB, KurrentDB's default MaxAppendSize).
 	MaxAppendSize int
+	// NoCaughtUp leaves out the caught-up message of subscriptions, as
+	// servers before it was added do: a subscription confirmed at the end
+	// of a quiet log then hears nothing until the next event.
+	NoCaughtUp bool
+	// TLS serves over TLS with a self-signed certificate for the loopback
+	// address, which CAFile names (the URL carries it as tlsCAFile); single
+	// nodes only (StartWith).
+	TLS bool
+	// Users, when not nil, are the users and passwords the node knows:
+	// every Streams call must then carry one's credentials (which the
+	// client sends only over TLS). SetPassword changes them.
+	Users map[string]string
 }
 
 // Server is one node. Start one with Start, StartWith or StartCluster.
@@ -102,20 +130,32 @@ type Server struct {
 	grpc *grpc.Server
 	addr string
 
+	tls     *tls.Config // nil: plain HTTP/2
+	caFile  string
+	usersMu sync.Mutex
+	users   map[string]string // nil: no authentication
+
+	refusedCreds atomic.Int64
+
 	subsMu sync.Mutex
 	subs   map[int]context.CancelCauseFunc
 	subSeq int
 
 	notLeader atomic.Int64 // answer this many appends with not-leader
+	noLeader  atomic.Int64 // answer this many appends and reads with no leader info
+	unknown   atomic.Int64 // answer this many appends and reads with Unknown
 	refuse    atomic.Int64 // close this many new connections at once
 	failSubs  atomic.Int64 // fail this many subscription requests
+	cutSubs   atomic.Int64 // end the next subscription after this many events
 	failCode  atomic.Int32
 	delay     atomic.Int64 // hold appends and reads this long (ns)
 
-	appends, notLeaders, conns, refused, subscribes atomic.Int64
+	appends, notLeaders, noLeaders, conns, refused, subscribes atomic.Int64
 
 	pingMu sync.Mutex
 	pings  []time.Time
+
+	ops operations // operations API calls (operations.go)
 }
 
 // New returns a single node with an empty log; Serve it.
@@ -128,9 +168,16 @@ func newServer(opts Options, st *store, c *Cluster, index int) *Server {
 		opts.KeepaliveMinTime = 5 * time.Second
 	}
 	if opts.MaxAppendSize == 0 {
-		opts.MaxAppendSize = 256 << 20
+		opts.MaxAppendSize = 1 << 20
 	}
-	return &Server{opts: opts, store: st, cluster: c, index: index, id: uuid.New(), subs: map[int]context.CancelCauseFunc{}}
+	s := &Server{opts: opts, store: st, cluster: c, index: index, id: uuid.New(), subs: map[int]context.CancelCauseFunc{}}
+	if opts.Users != nil {
+		s.users = map[string]string{}
+		for u, p := range opts.Users {
+			s.users[u] = p
+		}
+	}
+	return s
 }
 
 // Start serves a single node on a fresh loopback port until the test ends.
@@ -140,6 +187,11 @@ func Start(tb testing.TB) *Server { return StartWith(tb, Options{}) }
 func StartWith(tb testing.TB, opts Options) *Server {
 	tb.Helper()
 	s := New(opts)
+	if opts.TLS {
+		if err := s.useTLS(tb.TempDir()); err != nil {
+			tb.Fatal(err)
+		}
+	}
 	s.Serve(listen(tb))
 	tb.Cleanup(s.Stop)
 	return s
@@ -157,21 +209,39 @@ func listen(tb testing.TB) net.Listener {
 // Serve serves on ln in the background until Stop.
 func (s *Server) Serve(ln net.Listener) {
 	s.addr = ln.Addr().String()
-	s.grpc = grpc.NewServer(
+	opts := []grpc.ServerOption{
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: s.opts.KeepaliveMinTime, PermitWithoutStream: true}),
-		grpc.MaxRecvMsgSize(32<<20),
-	)
+		grpc.MaxRecvMsgSize(32 << 20),
+		grpc.ChainUnaryInterceptor(s.unaryAuth),
+		grpc.ChainStreamInterceptor(s.streamAuth),
+	}
+	if s.tls != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(s.tls)))
+	}
+	s.grpc = grpc.NewServer(opts...)
 	api.RegisterStreamsServer(s.grpc, &streamsService{s: s})
 	gossipapi.RegisterGossipServer(s.grpc, &gossipService{s: s})
 	featuresapi.RegisterServerFeaturesServer(s.grpc, &featuresService{})
+	s.registerOperations(s.grpc)
 	go func() { _ = s.grpc.Serve(&listener{Listener: ln, s: s}) }()
 }
 
 // Addr is the node's host:port.
 func (s *Server) Addr() string { return s.addr }
 
-// URL is a connection string for this node alone.
-func (s *Server) URL() string { return "esdb://" + s.addr + "?tls=false" }
+// URL is a connection string for this node alone, without credentials:
+// with TLS it names the node's certificate as tlsCAFile.
+func (s *Server) URL() string {
+	if s.tls != nil {
+		return "esdb://" + s.addr + "?tlsCAFile=" + s.caFile
+	}
+	return "esdb://" + s.addr + "?tls=false"
+}
+
+// URLAs is URL with a user's credentials.
+func (s *Server) URLAs(user, password string) string {
+	return strings.Replace(s.URL(), "esdb://", "esdb://"+user+":"+password+"@", 1)
+}
 
 // Stop stops the node at once, ending every call and connection.
 func (s *Server) Stop() {
@@ -201,10 +271,26 @@ func (s *Server) FailSubscriptions(n int, code codes.Code) {
 	s.failSubs.Store(int64(n))
 }
 
+// CutNextSubscription makes the next subscription request end with
+// Unavailable after it has sent n events, as a node that goes away in the
+// middle of a read.
+func (s *Server) CutNextSubscription(n int) { s.cutSubs.Store(int64(n)) }
+
 // AnswerNotLeader makes the next n appends fail with the not-leader error
 // naming the current leader (this node, if single), as a node that has just
 // lost the leadership does.
 func (s *Server) AnswerNotLeader(n int) { s.notLeader.Store(int64(n)) }
+
+// AnswerNoLeader makes the next n appends and reads (subscriptions
+// included) fail with KurrentDB's answer from a node that knows no leader,
+// as during an election: status Unknown, "No leader info available in
+// response", with no trailers. Nothing is written.
+func (s *Server) AnswerNoLeader(n int) { s.noLeader.Store(int64(n)) }
+
+// AnswerUnknown makes the next n appends and reads fail with status
+// Unknown after the fact: an append is written first (the client cannot
+// know it was), a read answers nothing.
+func (s *Server) AnswerUnknown(n int) { s.unknown.Store(int64(n)) }
 
 // RefuseConnections makes the node close the next n connections as soon as
 // it accepts them.
@@ -214,11 +300,52 @@ func (s *Server) RefuseConnections(n int) { s.refuse.Store(int64(n)) }
 // before answering, or until the call is cancelled.
 func (s *Server) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
 
+// WriteTransaction writes n events (type T, empty JSON objects, with ids
+// it returns) to a stream as a legacy explicit transaction, as TCP clients
+// of old servers could, and as a log migrated from one holds: the events
+// have positions of their own (prepare positions) and share the commit
+// position of the transaction's commit record, which follows them.
+func (s *Server) WriteTransaction(stream string, n int) []uuid.UUID {
+	var evs []proposed
+	var ids []uuid.UUID
+	for range n {
+		id := uuid.New()
+		ids = append(ids, id)
+		evs = append(evs, proposed{id: id, typ: "T", json: true, data: []byte(`{}`)})
+	}
+	s.store.writeTransaction(stream, evs)
+	return ids
+}
+
+// Snapshot is a copy of a log, to restore later.
+type Snapshot struct{ st *store }
+
+// Snapshot copies the node's log as it is now (a backup).
+func (s *Server) Snapshot() *Snapshot { return &Snapshot{st: s.store.clone()} }
+
+// Restore puts the log back as it was at the snapshot, as a cluster
+// restored from a backup: what was written since is gone, and positions
+// past the snapshot's end are not in the log (yet). Live subscriptions
+// end with Unavailable, as when the node restarts.
+func (s *Server) Restore(snap *Snapshot) { s.store.reset(snap.st) }
+
+// ReplaceLog gives the node another log, as another cluster behind the
+// same address: it has a history of its own, so its positions are other
+// than the ones the first log had. Live subscriptions end with Unavailable.
+func (s *Server) ReplaceLog() {
+	other := newStore()
+	other.write("$another-cluster", "$metadata", []byte(`{"$maxCount":1000,"$acl":{}}`))
+	s.store.reset(other)
+}
+
 // Appends counts the append calls received.
 func (s *Server) Appends() int64 { return s.appends.Load() }
 
 // NotLeaderAnswers counts the calls answered with not-leader.
 func (s *Server) NotLeaderAnswers() int64 { return s.notLeaders.Load() }
+
+// NoLeaderAnswers counts the calls answered with no leader info.
+func (s *Server) NoLeaderAnswers() int64 { return s.noLeaders.Load() }
 
 // Connections counts the connections accepted (and not refused).
 func (s *Server) Connections() int64 { return s.conns.Load() }
@@ -259,6 +386,9 @@ func (l *listener) Accept() (net.Conn, error) {
 			continue
 		}
 		l.s.conns.Add(1)
+		if l.s.tls != nil {
+			return c, nil // the frames are encrypted: no ping counting
+		}
 		return &pingCounter{Conn: c, s: l.s}, nil
 	}
 }
@@ -323,7 +453,8 @@ func (s *Server) Pings() []time.Time {
 	return append([]time.Time(nil), s.pings...)
 }
 
-// leader reports whether this node is the leader, and the leader's address.
+// leader reports whether this node is the leader, and the leader's address
+// ("" during an election).
 func (s *Server) leader() (bool, string) {
 	if s.cluster == nil {
 		return true, s.addr
@@ -332,13 +463,30 @@ func (s *Server) leader() (bool, string) {
 }
 
 // notLeaderError is KurrentDB's answer from a node that cannot serve a call
-// needing the leader: NotFound with the leader's endpoint in the trailers.
+// needing the leader: NotFound with the leader's endpoint in the trailers,
+// or, when it knows no leader (an election), noLeaderError.
 func (s *Server) notLeaderError(setTrailer func(metadata.MD)) error {
 	_, addr := s.leader()
+	if addr == "" {
+		return s.noLeaderError()
+	}
 	host, port, _ := net.SplitHostPort(addr)
 	s.notLeaders.Add(1)
 	setTrailer(metadata.Pairs("exception", "not-leader", "leader-endpoint-host", host, "leader-endpoint-port", port))
 	return status.Error(codes.NotFound, "Leader info available")
+}
+
+// noLeaderError is KurrentDB's answer to a call needing the leader from a
+// node that knows none (RpcExceptions.NoLeaderInfo): status Unknown and no
+// trailers, so the client neither reconnects nor names a node.
+func (s *Server) noLeaderError() error {
+	s.noLeaders.Add(1)
+	return status.Error(codes.Unknown, "No leader info available in response")
+}
+
+// unknownError is an answer whose outcome the client cannot know.
+func unknownError() error {
+	return status.Error(codes.Unknown, "Unexpected error")
 }
 
 // requiresLeader reports whether the call asks for the leader and this node
@@ -480,22 +628,31 @@ func (c *Cluster) URL() string {
 	return "esdb://" + strings.Join(addrs, ",") + "?tls=false"
 }
 
-// Elect makes node i the leader; the others become followers.
+// Elect makes node i the leader; the others become followers. Elect(-1)
+// starts an election: no node is the leader, every node reports itself a
+// follower in gossip, and each answers calls needing the leader with no
+// leader info until the next Elect.
 func (c *Cluster) Elect(i int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.leader = i
 }
 
-// Leader returns the leader node.
+// Leader returns the leader node, nil during an election.
 func (c *Cluster) Leader() *Server {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.leader < 0 {
+		return nil
+	}
 	return c.Nodes[c.leader]
 }
 
 func (c *Cluster) leaderOf(s *Server) (bool, string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.leader < 0 {
+		return false, ""
+	}
 	return c.leader == s.index, c.Nodes[c.leader].addr
 }

@@ -15,7 +15,8 @@ import (
 type event struct {
 	stream  string
 	rev     uint64 // its number in its stream (math.MaxInt64 for a tombstone)
-	pos     uint64 // its log position: commit and prepare position alike
+	pos     uint64 // its (prepare) position in the log
+	commit  uint64 // its commit position: pos, but for a legacy transaction's events the transaction's commit record
 	id      uuid.UUID
 	typ     string
 	json    bool
@@ -30,6 +31,17 @@ type streamState struct {
 	truncateBefore uint64   // a soft delete hides the revisions below this
 	softDeleted    bool     // deleted and not written to since
 	tombstoned     bool     // deleted for good
+}
+
+// at is the event's position in $all, which orders $all.
+func (e *event) at() tfpos { return tfpos{e.commit, e.pos} }
+
+// tfpos is a position in $all: a commit and a prepare position, ordered by
+// commit, then prepare.
+type tfpos struct{ commit, prepare uint64 }
+
+func (p tfpos) less(q tfpos) bool {
+	return p.commit < q.commit || p.commit == q.commit && p.prepare < q.prepare
 }
 
 // last is the stream's last revision, -1 when it has none.
@@ -64,6 +76,7 @@ type store struct {
 	ids    map[uuid.UUID]*event
 	next   uint64        // the position of the next record
 	notify chan struct{} // closed and replaced on every write
+	gen    int           // bumped when the log is replaced: subscriptions end
 }
 
 // firstPosition leaves room for the records a fresh node writes before any
@@ -101,7 +114,7 @@ func (s *store) stream(name string) *streamState {
 // record's size, as byte offsets in a transaction log do: increasing, with
 // gaps.
 func (s *store) record(stream string, rev uint64, id uuid.UUID, typ string, json bool, data, meta []byte) *event {
-	e := &event{stream: stream, rev: rev, pos: s.next, id: id, typ: typ, json: json, data: data, meta: meta,
+	e := &event{stream: stream, rev: rev, pos: s.next, commit: s.next, id: id, typ: typ, json: json, data: data, meta: meta,
 		created: time.Now().UnixNano() / 100}
 	s.next += uint64(72 + len(stream) + len(typ) + len(data) + len(meta))
 	s.log = append(s.log, e)
@@ -128,7 +141,7 @@ type appendResult struct {
 	dec  decision
 	cur  int64  // the stream's last revision (-1: none) for a wrong expected version
 	rev  uint64 // the last written (or already written) event's revision
-	pos  uint64 // its position
+	pos  tfpos  // its position
 	none bool   // nothing written to a stream that does not exist (empty append)
 }
 
@@ -144,7 +157,7 @@ func (s *store) append(name string, expected int64, events []proposed) appendRes
 	dec, cur, done := s.check(name, expected, ids)
 	switch dec {
 	case commitIdempotent:
-		return appendResult{dec: dec, rev: done.rev, pos: done.pos}
+		return appendResult{dec: dec, rev: done.rev, pos: done.at()}
 	case commitWrongVersion, commitDeleted:
 		return appendResult{dec: dec, cur: cur}
 	}
@@ -154,7 +167,7 @@ func (s *store) append(name string, expected int64, events []proposed) appendRes
 			return appendResult{none: true}
 		}
 		last := st.events[st.last()]
-		return appendResult{rev: last.rev, pos: last.pos}
+		return appendResult{rev: last.rev, pos: last.at()}
 	}
 	var last *event
 	for _, p := range events {
@@ -163,7 +176,7 @@ func (s *store) append(name string, expected int64, events []proposed) appendRes
 	}
 	st.softDeleted = false
 	s.wake()
-	return appendResult{rev: last.rev, pos: last.pos}
+	return appendResult{rev: last.rev, pos: last.at()}
 }
 
 // check is KurrentDB's commit check (IndexWriter.CheckCommit) over this
@@ -232,6 +245,59 @@ func (s *store) check(name string, expected int64, ids []uuid.UUID) (decision, i
 	return commitOK, cur, nil
 }
 
+// commitRecordSize is the room a legacy transaction's commit record takes.
+const commitRecordSize = 48
+
+// writeTransaction writes events to a stream as a legacy explicit
+// transaction (as TCP clients of old servers could): each event is
+// prepared at its own position, then one commit record commits them all,
+// so they share its commit position. Expected version any.
+func (s *store) writeTransaction(name string, events []proposed) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stream(name)
+	var written []*event
+	for _, p := range events {
+		e := s.record(name, uint64(len(st.events)), p.id, p.typ, p.json, p.data, p.meta)
+		st.events = append(st.events, e)
+		written = append(written, e)
+	}
+	commit := s.next
+	s.next += commitRecordSize
+	for _, e := range written {
+		e.commit = commit
+	}
+	st.softDeleted = false
+	s.wake()
+}
+
+// clone copies the log (events are not changed once written).
+func (s *store) clone() *store {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := &store{log: append([]*event(nil), s.log...), streams: make(map[string]*streamState, len(s.streams)),
+		ids: make(map[uuid.UUID]*event, len(s.ids)), next: s.next, notify: make(chan struct{})}
+	for name, st := range s.streams {
+		cp := *st
+		cp.events = append([]*event(nil), st.events...)
+		c.streams[name] = &cp
+	}
+	for id, e := range s.ids {
+		c.ids[id] = e
+	}
+	return c
+}
+
+// reset makes the log a copy of another's, and wakes its subscriptions.
+func (s *store) reset(from *store) {
+	from = from.clone()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.log, s.streams, s.ids, s.next = from.log, from.streams, from.ids, from.next
+	s.gen++
+	s.wake()
+}
+
 // remove soft-deletes (a $metadata event truncating the stream) or
 // tombstones (a $streamDeleted event in the stream) a stream; it returns
 // the position of the event that says so.
@@ -295,17 +361,19 @@ func (f *filter) match(e *event) bool {
 
 // indexAfter returns the log index of the first event after position p,
 // and whether p is a position a read may start from: the start, an
-// event's position, or at or past the end of the log.
-func (s *store) indexAfter(p uint64) (int, bool) {
+// event's position, a legacy transaction's commit record (commit and
+// prepare both its position), or at or past the end of the log.
+func (s *store) indexAfter(p tfpos) (int, bool) {
 	lo, hi := 0, len(s.log)
 	for lo < hi {
 		mid := (lo + hi) / 2
-		if s.log[mid].pos <= p {
+		if !p.less(s.log[mid].at()) {
 			lo = mid + 1
 		} else {
 			hi = mid
 		}
 	}
-	valid := p == 0 || p >= s.next || (lo > 0 && s.log[lo-1].pos == p)
+	valid := p == tfpos{} || p.commit >= s.next ||
+		(lo > 0 && (s.log[lo-1].at() == p || s.log[lo-1].commit == p.commit && p.prepare == p.commit))
 	return lo, valid
 }

@@ -79,7 +79,7 @@ func (x *streamsService) Append(stream api.Streams_AppendServer) error {
 		if !ok {
 			return status.Error(codes.InvalidArgument, "an event id does not parse")
 		}
-		size += len(typ) + len(m.GetData()) + len(m.GetCustomMetadata())
+		size += 2*len(typ) + len(m.GetData()) + len(m.GetCustomMetadata())
 		if size > s.opts.MaxAppendSize {
 			stream.SetTrailer(metadata.Pairs("exception", "maximum-append-size-exceeded", "maximum-append-size", strconv.Itoa(s.opts.MaxAppendSize)))
 			return status.Errorf(codes.InvalidArgument, "Maximum Append Size of %d Exceeded.", s.opts.MaxAppendSize)
@@ -89,10 +89,16 @@ func (x *streamsService) Append(stream api.Streams_AppendServer) error {
 	if err := s.hold(stream.Context()); err != nil {
 		return err
 	}
+	if take(&s.noLeader) {
+		return s.noLeaderError()
+	}
 	if take(&s.notLeader) || s.requiresLeader(stream.Context()) {
 		return s.notLeaderError(stream.SetTrailer)
 	}
 	res := s.store.append(name, expected, events)
+	if take(&s.unknown) {
+		return unknownError() // written, but the client does not learn it
+	}
 	switch res.dec {
 	case commitDeleted:
 		return streamDeleted(name, stream.SetTrailer)
@@ -105,7 +111,7 @@ func (x *streamsService) Append(stream api.Streams_AppendServer) error {
 		ok.PositionOption = &api.AppendResp_Success_NoPosition{NoPosition: empty()}
 	} else {
 		ok.CurrentRevisionOption = &api.AppendResp_Success_CurrentRevision{CurrentRevision: res.rev}
-		ok.PositionOption = &api.AppendResp_Success_Position{Position: &api.AppendResp_Position{CommitPosition: res.pos, PreparePosition: res.pos}}
+		ok.PositionOption = &api.AppendResp_Success_Position{Position: &api.AppendResp_Position{CommitPosition: res.pos.commit, PreparePosition: res.pos.prepare}}
 	}
 	return stream.SendAndClose(&api.AppendResp{Result: &api.AppendResp_Success_{Success: ok}})
 }
@@ -145,12 +151,12 @@ func toRead(e *event, stringIDs bool) *api.ReadResp {
 	}
 	rec := &api.ReadResp_ReadEvent_RecordedEvent{
 		Id: uuidTo(e.id, stringIDs), StreamIdentifier: &shared.StreamIdentifier{StreamName: []byte(e.stream)}, StreamRevision: e.rev,
-		PreparePosition: e.pos, CommitPosition: e.pos,
+		PreparePosition: e.pos, CommitPosition: e.commit,
 		Metadata:       map[string]string{"type": e.typ, "content-type": content, "created": strconv.FormatInt(e.created, 10)},
 		CustomMetadata: e.meta, Data: e.data,
 	}
 	return &api.ReadResp{Content: &api.ReadResp_Event{Event: &api.ReadResp_ReadEvent{Event: rec,
-		Position: &api.ReadResp_ReadEvent_CommitPosition{CommitPosition: e.pos}}}}
+		Position: &api.ReadResp_ReadEvent_CommitPosition{CommitPosition: e.commit}}}}
 }
 
 func filterOf(o *api.ReadReq_Options) (*filter, uint64, error) {
@@ -203,8 +209,14 @@ func (x *streamsService) Read(req *api.ReadReq, out api.Streams_ReadServer) erro
 	if err != nil {
 		return err
 	}
+	if take(&s.noLeader) {
+		return s.noLeaderError()
+	}
 	if s.requiresLeader(out.Context()) {
 		return s.notLeaderError(out.SetTrailer)
+	}
+	if take(&s.unknown) {
+		return unknownError()
 	}
 	if o.GetSubscription() != nil {
 		return s.subscribe(o, f, interval, stringIDs, out)
@@ -287,7 +299,7 @@ func (s *Server) read(o *api.ReadReq_Options, f *filter, out api.Streams_ReadSer
 			from = -1
 		}
 	default:
-		p := all.GetPosition().GetCommitPosition()
+		p := tfpos{all.GetPosition().GetCommitPosition(), all.GetPosition().GetPreparePosition()}
 		i, ok := st.indexAfter(p)
 		if !ok {
 			return nil, invalidPosition()
@@ -295,10 +307,10 @@ func (s *Server) read(o *api.ReadReq_Options, f *filter, out api.Streams_ReadSer
 		from = i
 		if backwards {
 			from = i - 1 // events before the position
-			if from >= 0 && st.log[from].pos == p {
+			if from >= 0 && st.log[from].at() == p {
 				from--
 			}
-		} else if i > 0 && st.log[i-1].pos == p {
+		} else if i > 0 && st.log[i-1].at() == p {
 			from = i - 1 // a forwards read includes the event at the position
 		}
 	}
@@ -367,7 +379,7 @@ func (s *Server) subscribe(o *api.ReadReq_Options, f *filter, interval uint64, s
 		case all.GetStart() != nil:
 			next = 0
 		default:
-			i, ok := st.indexAfter(all.GetPosition().GetCommitPosition())
+			i, ok := st.indexAfter(tfpos{all.GetPosition().GetCommitPosition(), all.GetPosition().GetPreparePosition()})
 			if !ok {
 				st.mu.Unlock()
 				return invalidPosition()
@@ -375,18 +387,25 @@ func (s *Server) subscribe(o *api.ReadReq_Options, f *filter, interval uint64, s
 			next = i // subscriptions start after the position
 		}
 	}
+	gen := st.gen
 	st.mu.Unlock()
+	cut := s.cutSubs.Swap(0) // events to send before ending, 0: no end
 
 	if err := out.Send(&api.ReadResp{Content: &api.ReadResp_Confirmation{Confirmation: &api.ReadResp_SubscriptionConfirmation{SubscriptionId: fmt.Sprint("sub-", id)}}}); err != nil {
 		return err
 	}
 	caughtUp := false
-	var considered, lastConsidered uint64
-	checkpoint := func(pos uint64) *api.ReadResp {
-		return &api.ReadResp{Content: &api.ReadResp_Checkpoint_{Checkpoint: &api.ReadResp_Checkpoint{CommitPosition: pos, PreparePosition: pos}}}
+	var considered uint64
+	var lastConsidered tfpos
+	checkpoint := func(pos tfpos) *api.ReadResp {
+		return &api.ReadResp{Content: &api.ReadResp_Checkpoint_{Checkpoint: &api.ReadResp_Checkpoint{CommitPosition: pos.commit, PreparePosition: pos.prepare}}}
 	}
 	for {
 		st.mu.Lock()
+		if st.gen != gen { // the log was replaced: the node restarted
+			st.mu.Unlock()
+			return status.Error(codes.Unavailable, "Server Is Not Ready")
+		}
 		var batch []*api.ReadResp
 		var src []*event
 		if name != "" {
@@ -403,10 +422,10 @@ func (s *Server) subscribe(o *api.ReadReq_Options, f *filter, interval uint64, s
 			}
 			if f != nil {
 				considered++
-				lastConsidered = e.pos
+				lastConsidered = e.at()
 				if considered >= interval {
 					considered = 0
-					batch = append(batch, checkpoint(e.pos))
+					batch = append(batch, checkpoint(e.at()))
 				}
 			}
 		}
@@ -417,19 +436,26 @@ func (s *Server) subscribe(o *api.ReadReq_Options, f *filter, interval uint64, s
 			if err := out.Send(r); err != nil {
 				return err
 			}
+			if r.GetEvent() != nil && cut > 0 {
+				if cut--; cut == 0 {
+					return status.Error(codes.Unavailable, "Server Is Not Ready")
+				}
+			}
 		}
 		if !atEnd {
 			continue
 		}
 		if !caughtUp {
 			caughtUp = true
-			if f != nil && lastConsidered > 0 {
+			if f != nil && lastConsidered != (tfpos{}) {
 				if err := out.Send(checkpoint(lastConsidered)); err != nil {
 					return err
 				}
 			}
-			if err := out.Send(&api.ReadResp{Content: &api.ReadResp_CaughtUp_{CaughtUp: &api.ReadResp_CaughtUp{}}}); err != nil {
-				return err
+			if !s.opts.NoCaughtUp {
+				if err := out.Send(&api.ReadResp{Content: &api.ReadResp_CaughtUp_{CaughtUp: &api.ReadResp_CaughtUp{}}}); err != nil {
+					return err
+				}
 			}
 		}
 		select {

@@ -1,4 +1,4 @@
-package keystore
+package subjectkeys
 
 import (
 	"crypto/hmac"
@@ -28,7 +28,7 @@ var _ domain.BlindIndex = (*BlindIndex)(nil)
 // bytes; it panics on a key shorter than 16 bytes (a programming error).
 func NewBlindIndex(key []byte) *BlindIndex {
 	if len(key) < 16 {
-		panic("keystore: a blind index key needs at least 16 bytes")
+		panic("subjectkeys: a blind index key needs at least 16 bytes")
 	}
 	return &BlindIndex{key: append([]byte(nil), key...)}
 }
