@@ -75,4 +75,5 @@ soak: build
 	BUURTSIGNAAL_SOAK=1 $(GO) test -count=1 -v -run '^TestLinearizableAppends$$' ./adapters/pebblestore
 	$(GO) test -count=1 -run '^TestKilledProjectorWithDuplicatesEqualsRebuild$$' ./projections -rapid.checks=1000
 	$(GO) test -count=1 -run '^TestNotifierRestartsLoseNothing$$' ./adapters/notify -rapid.checks=1000
+	$(GO) test -count=1 -run '^TestNotifierTakeoversLoseNothing$$' ./adapters/notify -rapid.checks=1000
 	$(MAKE) fuzz FUZZTIME=60s

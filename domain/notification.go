@@ -233,13 +233,31 @@ type Delivery struct {
 // longer) there.
 var ErrNoDeadLetter = &Error{Kind: KindNotFound, Code: "not_found", Message: "no such dead letter"}
 
+// ErrFenced answers a write of an outbox handle whose claim was taken over
+// by another handle (another replica's): the writer is no longer the one
+// that may deliver, and stops.
+var ErrFenced = &Error{Kind: KindConflict, Code: "outbox_fenced", Message: "another replica has taken the outbox over"}
+
 // Outbox is the durable queue between the log and the notification
 // channels: the notifier's checkpoint (the last log position turned into
 // notifications), the pending deliveries, the dead letters, and the marks of
 // time-triggered notifications already queued. Enqueue stores deliveries,
 // marks and the checkpoint atomically and durably, so a crash keeps all or
 // none: nothing is lost, and what is redone carries the same idempotency key.
+//
+// An outbox may be shared by several processes (the replicas of a cluster),
+// each through its own handle. Then one handle at a time writes deliveries:
+// the one that claimed it last (Claim). Every handle reads, and an admin's
+// Retry works through any of them.
 type Outbox interface {
+	// Claim makes this handle the outbox's writer, for owner (a name for
+	// logs): once another handle claims it, this handle's Start, Enqueue,
+	// Done and Fail fail with ErrFenced, and so do Pending and IsPending,
+	// the reads of the delivery pool; the state it reads is the new
+	// writer's. A shared outbox's handle that never claimed it is fenced
+	// the same way. An outbox only one process can open has nothing to
+	// fence: Claim succeeds and changes nothing.
+	Claim(ctx context.Context, owner string) error
 	// Checkpoint returns the last position turned into notifications, and
 	// whether there is one (a new outbox has none).
 	Checkpoint(ctx context.Context) (uint64, bool, error)
@@ -255,7 +273,11 @@ type Outbox interface {
 	Pending(ctx context.Context, limit int) ([]Delivery, error)
 	// IsPending reports whether a delivery is still pending.
 	IsPending(ctx context.Context, id string) (bool, error)
-	// Done removes a delivered (or undeliverable) delivery.
+	// Done removes a delivered (or undeliverable) delivery. The removal
+	// need not be durable at once: it may be written with the handle's next
+	// write, its next Pending, or Close, and one lost in a crash or a
+	// takeover sends the delivery again, under its key. A handle of a
+	// shared outbox may find out only then that it was fenced, and drop it.
 	Done(ctx context.Context, id string) error
 	// Fail moves a pending delivery to the dead letters with its error.
 	Fail(ctx context.Context, d Delivery) error

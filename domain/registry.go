@@ -101,6 +101,16 @@ func NewRegistry() *Registry {
 		{NotificationTargetsSet{}, decoder[NotificationTargetsSet]()},
 		{SessionKeyCreated{}, decoder[SessionKeyCreated]()},
 		{SessionEnded{}, decoder[SessionEnded]()},
+		{LeaseAcquired{}, decoder[LeaseAcquired]()},
+		{LeaseRenewed{}, decoder[LeaseRenewed]()},
+		{LeaseReleased{}, decoder[LeaseReleased]()},
+		{OutboxSnapshot{}, decoder[OutboxSnapshot]()},
+		{OutboxClaimed{}, decoder[OutboxClaimed]()},
+		{OutboxQueued{}, decoder[OutboxQueued]()},
+		{OutboxDone{}, decoder[OutboxDone]()},
+		{OutboxFailed{}, decoder[OutboxFailed]()},
+		{OutboxRetried{}, decoder[OutboxRetried]()},
+		{OutboxSealed{}, decoder[OutboxSealed]()},
 	} {
 		r.decoders[d.e.EventType()] = d.dec
 		r.versions[d.e.EventType()] = VersionOf(d.e)

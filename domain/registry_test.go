@@ -37,8 +37,23 @@ func registrySamples() []Event {
 		RecordAccessed{AccessRecord: record, Chain: Chain{Seq: 7, Prev: "ab12"}},
 		AccessDenied{AccessRecord: record, Chain: Chain{Seq: 8, Prev: "cd34"}},
 		SessionKeyCreated{Wrapped: []byte("wrapped-key-bytes")}, SessionEnded{SessionID: "s-1", Until: now.Add(8 * time.Hour)},
+		LeaseAcquired{Holder: "replica-a/5f1c2e9a", Replica: "replica-a", Term: 3, TTLms: 20000},
+		LeaseRenewed{Holder: "replica-a/5f1c2e9a", Term: 3, TTLms: 20000}, LeaseReleased{Holder: "replica-a/5f1c2e9a", Term: 3},
+		OutboxSnapshot{Part: 0, Parts: 2, Checkpoint: &checkpoint, Claim: "5a8e1f0c-2b3d-4e5f-8a9b-0c1d2e3f4a5b", Pending: []Delivery{delivery}, Dead: []Delivery{dead}, Marks: []string{sigID.String() + "/norm_lapsed"}},
+		OutboxClaimed{Owner: "replica-a/5f1c2e9a@3"},
+		OutboxQueued{Deliveries: []Delivery{delivery}, Marks: []string{sigID.String() + "/norm_lapsing"}, Checkpoint: &checkpoint},
+		OutboxDone{IDs: []string{delivery.Notification.ID}}, OutboxFailed{Delivery: dead}, OutboxRetried{ID: dead.Notification.ID},
+		OutboxSealed{Next: "outbox-notifier-2"},
 	}
 }
+
+var (
+	checkpoint = uint64(4711)
+	delivery   = Delivery{Notification: Notification{ID: "3f0e7c55-0d5b-5a51-9b0c-6d2f1f8e4a10", Kind: NotifyHandedOver, Signal: sigID.String(), Team: "team-a",
+		Link: "https://buurtsignaal.example/console/cases/" + sigID.String(), At: now, Network: "net"}, TargetID: "team-a-hook", Channel: ChannelWebhook, QueuedAt: now}
+	dead = Delivery{Notification: Notification{ID: "8c1d2e3f-4a5b-5c6d-8e7f-9a0b1c2d3e4f", Kind: NotifyFeedbackGiven, Signal: sigID.String(), Code: "received", At: now, Network: "net"},
+		TargetID: "carla-hook", Channel: ChannelWebhook, Attempts: 2, QueuedAt: now, FailedAt: now, Error: "webhook answered 500"}
+)
 
 func TestRegistryRoundTripsEveryType(t *testing.T) {
 	reg := NewRegistry()

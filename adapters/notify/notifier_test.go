@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"pgregory.net/rapid"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/logoutbox"
 	"github.com/buurtsignaal/buurtsignaal/adapters/notify"
 	"github.com/buurtsignaal/buurtsignaal/adapters/pebblestore"
 	"github.com/buurtsignaal/buurtsignaal/domain"
@@ -76,6 +77,27 @@ func appendEvents(t interface{ Fatal(...any) }, store eventlog.Store, stream str
 
 type fataler interface{ Fatal(...any) }
 
+// outboxKind opens a rig's outbox: the local Pebble outbox, or the outbox
+// kept in the log that replicas share.
+type outboxKind struct {
+	name string
+	open func(r *rig) (domain.Outbox, error)
+}
+
+var outboxKinds = []outboxKind{
+	{"local", func(r *rig) (domain.Outbox, error) { return notify.OpenOutbox(r.outboxDir) }},
+	{"log", func(r *rig) (domain.Outbox, error) {
+		return logoutbox.Open(r.store, "notifier", logoutbox.Options{SegmentEvents: 64, Replica: "rig"}), nil
+	}},
+}
+
+// onEachOutbox runs f once per outbox kind.
+func onEachOutbox(t *testing.T, f func(t *testing.T, kind outboxKind)) {
+	for _, k := range outboxKinds {
+		t.Run(k.name, func(t *testing.T) { f(t, k) })
+	}
+}
+
 // rig is a notifier's world: a Pebble store with notification targets,
 // the projections the notifier reads, and an outbox notifying from the
 // log's head.
@@ -84,14 +106,15 @@ type rig struct {
 	runner    *projections.Runner
 	cases     *projections.Cases
 	targets   *projections.NotificationTargets
+	kind      outboxKind
 	outboxDir string
-	outbox    *notify.Outbox
+	outbox    domain.Outbox
 	at        time.Time
 	stop      []func()
 }
 
-func newRig(t fataler, dir string, targets ...domain.NotificationTarget) *rig {
-	r := &rig{at: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC), outboxDir: filepath.Join(dir, "outbox")}
+func newRig(t fataler, dir string, kind outboxKind, targets ...domain.NotificationTarget) *rig {
+	r := &rig{at: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC), outboxDir: filepath.Join(dir, "outbox"), kind: kind}
 	var err error
 	if r.store, err = pebblestore.Open(filepath.Join(dir, "events"), pebblestore.Options{}); err != nil {
 		t.Fatal(err)
@@ -104,11 +127,14 @@ func newRig(t fataler, dir string, targets ...domain.NotificationTarget) *rig {
 	runnerDone := make(chan struct{})
 	go func() { defer close(runnerDone); _ = r.runner.Run(ctx) }()
 	r.stop = append(r.stop, func() { stopRunner(); <-runnerDone })
-	if r.outbox, err = notify.OpenOutbox(r.outboxDir); err != nil {
+	if r.outbox, err = kind.open(r); err != nil {
 		t.Fatal(err)
 	}
 	r.stop = append(r.stop, func() { _ = r.outbox.Close() })
 	head, _ := r.store.Head(ctx)
+	if err := r.outbox.Claim(context.Background(), "rig"); err != nil {
+		t.Fatal(err)
+	}
 	if err := r.outbox.Start(context.Background(), head); err != nil { // notify from here on
 		t.Fatal(err)
 	}
@@ -127,7 +153,7 @@ func (r *rig) reopen(t fataler) {
 		t.Fatal(err)
 	}
 	var err error
-	if r.outbox, err = notify.OpenOutbox(r.outboxDir); err != nil {
+	if r.outbox, err = r.kind.open(r); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -163,11 +189,15 @@ func hookTo(id, url string) domain.NotificationTarget {
 // was delivered, each under one stable idempotency key with the same
 // content every time it arrived.
 func TestNotifierRestartsLoseNothing(t *testing.T) {
+	onEachOutbox(t, testRestartsLoseNothing)
+}
+
+func testRestartsLoseNothing(t *testing.T, kind outboxKind) {
 	rapid.Check(t, func(rt *rapid.T) {
 		box := &inbox{failEvery: rapid.SampledFrom([]int{0, 2, 3, 5}).Draw(rt, "failEvery"), got: map[string][]notify.Notification{}}
 		recv := httptest.NewServer(box)
 		defer recv.Close()
-		r := newRig(rt, t.TempDir(), hookTo("hook", recv.URL))
+		r := newRig(rt, t.TempDir(), kind, hookTo("hook", recv.URL))
 		defer r.close()
 		hook := &notify.Webhook{Attempts: 50, Base: time.Millisecond, Max: 5 * time.Millisecond}
 
@@ -226,6 +256,10 @@ func TestNotifierRestartsLoseNothing(t *testing.T) {
 // delivery at a time, so a healthy target's notification goes out while
 // the dead one's are still being retried.
 func TestADeadReceiverDoesNotHoldTheOthers(t *testing.T) {
+	onEachOutbox(t, testADeadReceiverDoesNotHoldTheOthers)
+}
+
+func testADeadReceiverDoesNotHoldTheOthers(t *testing.T, kind outboxKind) {
 	var (
 		mu        sync.Mutex
 		deadNow   int // requests in flight to the dead receiver
@@ -256,7 +290,7 @@ func TestADeadReceiverDoesNotHoldTheOthers(t *testing.T) {
 	}))
 	defer recv.Close()
 	dead := hookTo("dead", recv.URL+"/dead")
-	r := newRig(t, t.TempDir(), dead)
+	r := newRig(t, t.TempDir(), kind, dead)
 	defer r.close()
 	// Twelve handovers go to the dead receiver first; then a healthy target
 	// is added and one more handover goes to both.

@@ -50,6 +50,10 @@ func OpenOutbox(dir string) (*Outbox, error) {
 	return &Outbox{db: db}, nil
 }
 
+// Claim does nothing: Pebble lets one process open the directory, so the
+// outbox has one writer and nothing to fence.
+func (o *Outbox) Claim(context.Context, string) error { return nil }
+
 // Close closes the database.
 func (o *Outbox) Close() error { return o.db.Close() }
 

@@ -63,7 +63,7 @@ type Config struct {
 	SessionIdleTimeout time.Duration `env:"BUURTSIGNAAL_SESSION_IDLE_TIMEOUT" envDefault:"15m" flag:"session-idle-timeout" help:"a console session ends after this long without a request"`
 
 	PublicURL            string        `env:"BUURTSIGNAAL_PUBLIC_URL" flag:"public-url" help:"the address browsers and receivers use (the load balancer's): links in notifications, the console's origin, Secure cookies and the OIDC callback (default http://<addr>)"`
-	NoNotify             bool          `env:"BUURTSIGNAAL_NO_NOTIFY" flag:"no-notify" help:"do not send notifications (with several replicas on KurrentDB, let one send them)"`
+	NoNotify             bool          `env:"BUURTSIGNAAL_NO_NOTIFY" flag:"no-notify" help:"this replica never sends notifications (on KurrentDB every replica may run the notifier: a lease in the cluster lets one send at a time)"`
 	NotifySecretFile     string        `env:"BUURTSIGNAAL_NOTIFY_SECRET_FILE" flag:"notify-secret-file" help:"secret from which each webhook target's signing key is derived (created if missing; default <data-dir>/notify-secret)"`
 	NotifyScanInterval   time.Duration `env:"BUURTSIGNAAL_NOTIFY_SCAN_INTERVAL" envDefault:"1m" flag:"notify-scan-interval" help:"how often the notifier looks for response norms about to lapse or lapsed"`
 	NotifyLapsingPercent int           `env:"BUURTSIGNAAL_NOTIFY_LAPSING_PERCENT" envDefault:"80" flag:"notify-lapsing-percent" help:"a norm is about to lapse (norm_lapsing) when this share of it, in percent, has passed"`

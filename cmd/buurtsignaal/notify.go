@@ -13,16 +13,40 @@ import (
 	"strings"
 
 	"github.com/buurtsignaal/buurtsignaal/adapters/httpapi"
+	"github.com/buurtsignaal/buurtsignaal/adapters/loglease"
+	"github.com/buurtsignaal/buurtsignaal/adapters/logoutbox"
 	"github.com/buurtsignaal/buurtsignaal/adapters/notify"
+	"github.com/buurtsignaal/buurtsignaal/domain"
 )
 
-// notifier opens the notification outbox (<data-dir>/outbox) and builds the
-// notifier with its channels. The outbox is derived state and not part of
-// backups: a restored server starts a new one at the log's head.
+// notifier builds the notifier with its outbox and channels. On the
+// embedded store (one process per data directory) the outbox is local
+// (<data-dir>/outbox), derived state not part of backups: a restored server
+// starts a new one at the log's head. On KurrentDB every replica runs a
+// notifier: the lease "notifier" in the cluster lets one deliver at a time,
+// and the outbox lives in the cluster (streams outbox-notifier-<n>), so the
+// replica that takes over resumes where the last one stopped and any
+// replica lists and retries the dead letters.
 func (s *system) notifier() (*notify.Notifier, error) {
-	outbox, err := notify.OpenOutbox(filepath.Join(s.cfg.DataDir, "outbox"))
-	if err != nil {
-		return nil, err
+	var (
+		outbox domain.Outbox
+		lease  domain.Lease
+	)
+	if s.pebble != nil {
+		local, err := notify.OpenOutbox(filepath.Join(s.cfg.DataDir, "outbox"))
+		if err != nil {
+			return nil, err
+		}
+		outbox = local
+	} else {
+		if s.cfg.Replica == "" || strings.Contains(s.cfg.Replica, "/") {
+			return nil, fmt.Errorf("replica name %q: the notifier's lease needs a name without '/'", s.cfg.Replica)
+		}
+		outbox = logoutbox.Open(s.store, "notifier", logoutbox.Options{Replica: s.cfg.Replica, Now: s.now, Log: s.log})
+		lease = loglease.New(s.store, "notifier", loglease.Options{Replica: s.cfg.Replica, Log: s.log})
+		if s.cfg.NotifySecretFile == "" {
+			s.log.Warn("notifications on a cluster: give every replica the same --notify-secret-file, or receivers reject the webhooks of the replica that takes over")
+		}
 	}
 	s.closers = append(s.closers, outbox.Close)
 	secret, err := loadOrCreateSecret(notifySecretFile(s.cfg))
@@ -31,7 +55,7 @@ func (s *system) notifier() (*notify.Notifier, error) {
 	}
 	m := notify.NewMetrics(s.metrics, outbox.Count)
 	n := &notify.Notifier{
-		Outbox: outbox, Store: s.store, Reg: s.reg, Runner: s.runner, Cases: s.cases, Targets: s.targets,
+		Outbox: outbox, Lease: lease, Store: s.store, Reg: s.reg, Runner: s.runner, Cases: s.cases, Targets: s.targets,
 		Webhook:      &notify.Webhook{Attempts: s.cfg.NotifyAttempts, Retried: m.RetriedFunc("webhook")},
 		Secret:       secret,
 		Now:          s.now,

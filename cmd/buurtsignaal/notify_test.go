@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/kurrentdb/kurrenttest"
 	"github.com/buurtsignaal/buurtsignaal/adapters/notify"
 	"github.com/buurtsignaal/buurtsignaal/adapters/notify/notifytest"
 )
@@ -404,6 +405,94 @@ func TestNotificationsSurviveRestart(t *testing.T) {
 	defer rc.mu.Unlock()
 	if len(rc.got["/team-a"]) != len(want) {
 		t.Errorf("%d distinct keys for %d notifications", len(rc.got["/team-a"]), len(want))
+	}
+	if len(rc.bad) > 0 {
+		t.Errorf("deliveries failed verification: %v", rc.bad)
+	}
+}
+
+// TestNotificationsAcrossReplicas runs the real server as replicas of one
+// KurrentDB (the protocol test server), each with its own data directory,
+// the same master key and the same notification secret. One replica delivers at a time; when it
+// stops the other takes over at once (the lease is released) and resumes
+// from the shared outbox; a dead letter is listed and retried through a
+// replica that does not deliver, and the one that does sends it.
+func TestNotificationsAcrossReplicas(t *testing.T) {
+	srv, master := kurrenttest.Start(t), newMasterKey(t)
+	secret := filepath.Join(t.TempDir(), "notify-secret")
+	replica := func(name string) *server {
+		env := replicaEnv(srv.URL(), master, name)
+		env["BUURTSIGNAAL_NOTIFY_SECRET_FILE"], env["BUURTSIGNAAL_NOTIFY_ATTEMPTS"] = secret, "2"
+		return startServer(t, "", env)
+	}
+	leads := func(s *server) bool {
+		return strings.Contains(string(s.do("GET", "/metrics", "", nil).raw), "\nbuurtsignaal_notifier_leader 1\n")
+	}
+	waitLeads := func(s *server) time.Duration {
+		start := time.Now()
+		for !leads(s) {
+			if time.Since(start) > 30*time.Second {
+				t.Fatal("no replica took the notifier over")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return time.Since(start)
+	}
+	s1 := replica("r1")
+	waitLeads(s1)
+	s2 := replica("r2")
+	rc := newReceiver(t)
+	rc.setTargets(s1, []map[string]any{hook("team-a", "team", "team-a", rc.url("/team-a"), "handed_over")})
+	var want []string
+	handOver := func(s *server, name string) {
+		id := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody(name)), "raise").str("id")
+		s.must(200, s.do("POST", "/v1/signals/"+id+"/handover", "carla", map[string]any{"team_id": "team-a"}), "handover")
+		want = append(want, "handed_over "+id)
+	}
+	for i := range 3 {
+		handOver(s1, fmt.Sprintf("Replica Een %c", 'A'+i))
+		handOver(s2, fmt.Sprintf("Replica Twee %c", 'A'+i))
+	}
+	rc.waitFor("/team-a", want)
+	if leads(s2) {
+		t.Fatal("both replicas deliver")
+	}
+
+	s1.stop() // releases the lease
+	took := waitLeads(s2)
+	t.Logf("after a clean stop the other replica delivered within %v", took)
+	handOver(s2, "Replica Twee Na")
+	rc.waitFor("/team-a", want)
+
+	// A replica that does not deliver lists the dead letter and retries it.
+	s3 := replica("r3")
+	rc.setTargets(s2, []map[string]any{hook("team-a", "team", "team-a", rc.url("/team-a"), "handed_over"),
+		hook("broken", "team", "team-a", rc.url("/broken"), "handed_over")})
+	rc.setFail("/broken", -1)
+	handOver(s3, "Replica Drie")
+	var dead []notify.Delivery
+	for deadline := time.Now().Add(20 * time.Second); len(dead) == 0; time.Sleep(50 * time.Millisecond) {
+		var page struct{ Items []notify.Delivery }
+		_ = json.Unmarshal(s3.must(200, s3.do("GET", "/v1/notifications/dead-letters", "ivo", nil), "dead letters").raw, &page)
+		dead = page.Items
+		if time.Now().After(deadline) {
+			t.Fatal("the replica that does not deliver sees no dead letter")
+		}
+	}
+	rc.setFail("/broken", 0)
+	s3.must(202, s3.do("POST", "/v1/notifications/dead-letters/"+dead[0].Notification.ID+"/retry", "ivo", nil), "retry through r3")
+	s2.must(404, s2.do("POST", "/v1/notifications/dead-letters/"+dead[0].Notification.ID+"/retry", "ivo", nil), "retried already, seen through r2")
+	rc.waitFor("/broken", want[len(want)-1:])
+	if leads(s3) || !leads(s2) {
+		t.Errorf("r3 delivers %t, r2 delivers %t: want r2 alone", leads(s3), leads(s2))
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.attempts["/team-a"] != len(rc.got["/team-a"]) || len(rc.got["/team-a"]) != len(want) {
+		t.Errorf("team-a: %d requests for %d notifications of %d handovers: want each once", rc.attempts["/team-a"], len(rc.got["/team-a"]), len(want))
+	}
+	if _, ok := rc.got["/broken"][dead[0].Notification.ID]; !ok {
+		t.Error("the retried notification arrived under another key")
 	}
 	if len(rc.bad) > 0 {
 		t.Errorf("deliveries failed verification: %v", rc.bad)
