@@ -35,6 +35,12 @@ const (
 	ActReadNotifications    Action = "read_notifications"
 	ActManageNotifications  Action = "manage_notifications"
 	ActDeadLetters          Action = "dead_letters"
+	// Added for the console (issue 19): the network's signals without a
+	// team, the directory of the network's principals (display names and
+	// roles), the names of subjects in an access log (an audited read).
+	ActListUnrouted   Action = "list_unrouted"
+	ActListPrincipals Action = "list_principals"
+	ActSubjectNames   Action = "subject_names"
 )
 
 // Basis is why an access was allowed, recorded in the audit trail.
@@ -163,7 +169,15 @@ func Authorize(p Principal, a Action, t Target) (Basis, error) {
 		if has(RoleAdmin) {
 			return BasisRole, nil
 		}
-	case ActSearchSubjects, ActAudit, ActExport, ActErase:
+	case ActListUnrouted:
+		if has(RoleProfessional) || has(RoleCoordinator) {
+			return BasisRole, nil
+		}
+	case ActListPrincipals:
+		if has(RoleProfessional) || has(RoleCoordinator) || has(RolePrivacyOfficer) || has(RoleAdmin) {
+			return BasisRole, nil
+		}
+	case ActSearchSubjects, ActAudit, ActExport, ActErase, ActSubjectNames:
 		if has(RolePrivacyOfficer) {
 			return BasisRole, nil
 		}

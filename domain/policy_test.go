@@ -54,6 +54,10 @@ var policyTable = map[Action]map[Role]allow{
 	ActReadNotifications:    {RoleCoordinator: both(BasisRole), RoleAdmin: both(BasisRole)},
 	ActManageNotifications:  {RoleCoordinator: both(BasisRole), RoleAdmin: both(BasisRole)},
 	ActDeadLetters:          {RoleAdmin: both(BasisRole)},
+	ActListUnrouted:         {RoleProfessional: both(BasisRole), RoleCoordinator: both(BasisRole)},
+	ActListPrincipals: {RoleProfessional: both(BasisRole), RoleCoordinator: both(BasisRole), RolePrivacyOfficer: both(BasisRole),
+		RoleAdmin: both(BasisRole)},
+	ActSubjectNames: {RolePrivacyOfficer: both(BasisRole)},
 }
 
 // declaredActions reads the Action constants from policy.go, so an action

@@ -426,6 +426,9 @@ type CaseloadFilter struct {
 	Teams    []string // the teams to include (the caller's teams, or one of them)
 	Assignee string   // only cases assigned to this professional, if set
 	Network  string
+	// Keep, if set, keeps only the cases it returns true for (the API's
+	// caseload filters: unassigned, overdue).
+	Keep func(*Case) bool
 }
 
 // Caseload returns the first n open cases of the teams in "due first"
@@ -437,7 +440,7 @@ func (p *Cases) Caseload(f CaseloadFilter, n int) ([]*Case, int) {
 	total := 0
 	for _, team := range f.Teams {
 		for _, c := range p.byTeam[team] {
-			if (f.Network != "" && c.Network != f.Network) || (f.Assignee != "" && c.Assignee != f.Assignee) {
+			if (f.Network != "" && c.Network != f.Network) || (f.Assignee != "" && c.Assignee != f.Assignee) || (f.Keep != nil && !f.Keep(c)) {
 				continue
 			}
 			total++

@@ -119,6 +119,11 @@ type (
 		Status   string         `json:"status"`
 		RaisedAt time.Time      `json:"raised_at"`
 		Feedback []feedbackView `json:"feedback"`
+		// What the signaller entered, so two signals of one day can be
+		// told apart (codes only, no personal data).
+		Neighbourhood string   `json:"neighbourhood"`
+		Categories    []string `json:"categories"`
+		Urgency       string   `json:"urgency"`
 	}
 	mySignalsPage struct {
 		Items      []mySignalItem `json:"items"`
@@ -364,12 +369,8 @@ func (s *Server) caseload(w http.ResponseWriter, r *http.Request) error {
 		}
 		f.Teams = []string{team}
 	}
-	switch q.Get("assignee") {
-	case "":
-	case "me":
-		f.Assignee = p.ID
-	default:
-		return domain.Invalid(domain.FieldError{Field: "assignee", Message: `must be "me"`})
+	if err := s.caseloadFilters(r, p, &f); err != nil { // assignee, overdue
+		return err
 	}
 	page := make([]projections.Case, 0, limit)
 	var total int
@@ -433,7 +434,8 @@ func (s *Server) mySignals(w http.ResponseWriter, r *http.Request) error {
 		all := s.Cases.RaisedBy(p.ID)
 		out.NextCursor = nextCursor(offset, limit, len(all))
 		for _, c := range window(all, offset, limit) {
-			item := mySignalItem{ID: c.ID, Status: string(c.Status), RaisedAt: c.RaisedAt, Feedback: []feedbackView{}}
+			item := mySignalItem{ID: c.ID, Status: string(c.Status), RaisedAt: c.RaisedAt, Feedback: []feedbackView{},
+				Neighbourhood: c.Neighbourhood, Categories: append([]string{}, c.Categories...), Urgency: c.Urgency}
 			for _, fb := range c.Feedback {
 				item.Feedback = append(item.Feedback, feedbackView{Code: fb.Code, Text: feedbackText(fb.Code, lang), At: fb.At})
 			}

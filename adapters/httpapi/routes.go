@@ -71,6 +71,12 @@ func (s *Server) routeTable() []route {
 		{http.MethodGet, "/v1/notifications/dead-letters", domain.ActDeadLetters, "Notifications whose delivery failed after every retry", nil, deadLettersPage{}, http.StatusOK, s.deadLetters},
 		{http.MethodPost, "/v1/notifications/dead-letters/{id}/retry", domain.ActDeadLetters, "Queue a dead letter again (same idempotency key)", nil, retryAnswer{}, http.StatusAccepted, s.retryDeadLetter},
 		{http.MethodGet, "/v1/monitor/overdue", domain.ActMonitor, "Overdue signals (no personal data)", nil, overduePage{}, http.StatusOK, s.monitorOverdue},
+		// Added for the web console (queries_console.go).
+		{http.MethodGet, "/v1/signals/unrouted", domain.ActListUnrouted, "The network's raised signals still without a team, to hand over (no personal data)", nil, unroutedPage{}, http.StatusOK, s.unrouted},
+		{http.MethodGet, "/v1/principals", domain.ActListPrincipals, "The principals of my network: id, display name, roles, teams (staff only)", nil, principalsAnswer{}, http.StatusOK, s.principals},
+		{http.MethodGet, "/v1/subjects/names", domain.ActSubjectNames, "The names of the subjects an access log names (?id=, at most 100; audited)", nil, subjectNamesAnswer{}, http.StatusOK, s.subjectNames},
+		{http.MethodGet, "/v1/monitor/signals/{id}", domain.ActMonitor, "What a coordinator sees of one signal (no personal data)", nil, monitorSignal{}, http.StatusOK, s.monitorSignal},
+		{http.MethodGet, "/v1/caseload/counts", domain.ActCaseload, "How many cases each caseload filter holds (all, mine, unassigned, overdue, per team)", nil, caseloadCounts{}, http.StatusOK, s.caseloadCounts},
 	}
 }
 
@@ -141,7 +147,7 @@ func (s *Server) OpenAPI() map[string]any {
 		}
 		if rt.method == http.MethodGet {
 			params = append(params, map[string]any{"name": "min_position", "in": "query", "schema": map[string]any{"type": "integer", "minimum": 0}})
-			if strings.HasSuffix(rt.pattern, "caseload") || strings.HasSuffix(rt.pattern, "signals") || strings.HasSuffix(rt.pattern, "organisations") || strings.HasSuffix(rt.pattern, "overdue") || strings.HasSuffix(rt.pattern, "referrals") || strings.HasPrefix(rt.pattern, "/v1/audit/") && rt.pattern != "/v1/audit/verify" {
+			if strings.HasSuffix(rt.pattern, "caseload") || strings.HasSuffix(rt.pattern, "signals") || strings.HasSuffix(rt.pattern, "organisations") || strings.HasSuffix(rt.pattern, "overdue") || strings.HasSuffix(rt.pattern, "referrals") || strings.HasPrefix(rt.pattern, "/v1/audit/") && rt.pattern != "/v1/audit/verify" || strings.HasSuffix(rt.pattern, "unrouted") {
 				params = append(params,
 					map[string]any{"name": "limit", "in": "query", "schema": map[string]any{"type": "integer", "minimum": 1, "maximum": 500}},
 					map[string]any{"name": "cursor", "in": "query", "schema": map[string]any{"type": "string"}})

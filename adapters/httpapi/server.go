@@ -61,6 +61,12 @@ type Deps struct {
 	// records (nil: the peer's; see adapters/internal/clientaddr for the
 	// load balancer's X-Forwarded-For).
 	ClientAddr func(*http.Request) string
+	// Directory lists the principals of a network (nil: the identity
+	// provider keeps them; GET /v1/principals then lists only the caller).
+	Directory func(network string) []domain.Principal
+	// Location is the network's time zone, where a follow-up's day ends
+	// (nil: UTC).
+	Location *time.Location
 }
 
 // Server is the HTTP API.

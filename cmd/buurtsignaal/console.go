@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/auth"
 	"github.com/buurtsignaal/buurtsignaal/adapters/console"
 	"github.com/buurtsignaal/buurtsignaal/domain"
 )
@@ -41,6 +42,33 @@ func newConsole(ctx context.Context, sys *system, api http.Handler, authn domain
 		opts.OIDC = o
 	}
 	return console.New(opts)
+}
+
+// directory lists the principals of a network from the tokens file, for
+// GET /v1/principals (display names in the console); nil without one: with
+// OIDC the identity provider holds the directory.
+func directory(tokens *auth.TokensFile) func(network string) []domain.Principal {
+	if tokens == nil {
+		return nil
+	}
+	return func(network string) []domain.Principal {
+		var out []domain.Principal
+		for _, p := range tokens.Principals() {
+			if p.Network == network {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+}
+
+// location is the time zone of the network's working days.
+func (s *system) location() *time.Location {
+	loc, err := time.LoadLocation(s.cfg.Timezone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
 }
 
 // sessionEnds gives the console the log's record of signed-out sessions.

@@ -381,6 +381,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		Ready:         ready.Ready,
 		Notifications: notifications(notifier),
 		ClientAddr:    clientAddr,
+		Directory:     directory(sys.tokens),
+		Location:      sys.location(),
 	})
 	if sys.pebble != nil {
 		stopAdmin, err := sys.serveAdmin(ctx, adminSocket(cfg), log)
