@@ -198,13 +198,20 @@ func (c *Console) routes() chi.Router {
 	r.Group(func(r chi.Router) {
 		r.Use(c.requireSession)
 		r.Post("/console/logout", c.logout)
+		r.Get("/console/language", c.switchLanguage)
+		r.Get("/console/organisations", c.organisations)
+		r.With(c.only(domain.RoleAdmin)).Post("/console/organisations", c.registerOrganisation)
 		// Professionals.
 		r.Get("/console/caseload", c.caseload)
 		r.Get("/console/cases/{id}", c.casePage)
 		r.Post("/console/cases/{id}/break-glass", c.breakGlass)
 		r.Post("/console/cases/{id}/{action}", c.caseCommand)
+		// Professionals and coordinators: the network's signals without a team.
+		r.With(c.only(domain.RoleProfessional, domain.RoleCoordinator)).Get("/console/unrouted", c.unrouted)
 		// Coordinators.
 		r.Get("/console/monitor", c.monitor)
+		r.Get("/console/monitor/signals/{id}", c.monitorSignal)
+		r.Post("/console/monitor/signals/{id}/assign", c.coordinatorAssign)
 		r.Get("/console/routing", c.routing)
 		r.Post("/console/routing", c.routing)
 		r.Get("/console/targets", c.targets)
@@ -222,7 +229,8 @@ func (c *Console) routes() chi.Router {
 		r.Get("/console/privacy/actor", c.actorLog)
 		r.Get("/console/privacy/break-glass", c.breakGlassReview)
 		r.Get("/console/privacy/verify", c.verify)
-		// Volunteers and partners.
+		// Volunteers and partners (and professionals and coordinators for
+		// handovers from the list of signals without a team).
 		r.With(c.only(domain.RoleBuurtsteun, domain.RolePartner, domain.RoleProfessional)).Get("/console/signals/new", c.raiseForm)
 		r.Post("/console/signals", c.raise)
 		r.Get("/console/my", c.mySignals)
@@ -244,8 +252,12 @@ type page struct {
 	CSRF      string
 	Flash     string
 	Error     string
-	Fields    []domain.FieldError
-	Data      any
+	// Form holds the errors of the form that was sent, by input id.
+	Form *formErrors
+	Data any
+	// Path is the request's path, for the menu's current page and the
+	// language switch.
+	Path string
 }
 
 type ctxKey struct{}
@@ -381,14 +393,6 @@ func (a apiAnswer) decode(v any) *problem {
 	return nil
 }
 
-// message is what a page shows of a problem.
-func (p *problem) message() string {
-	if p.Detail != "" {
-		return p.Detail
-	}
-	return p.Title
-}
-
 // recorder collects an in-process answer.
 type recorder struct {
 	header http.Header
@@ -414,7 +418,13 @@ func (c *Console) failed(w http.ResponseWriter, r *http.Request, p *problem) {
 	if status < 400 {
 		status = http.StatusBadGateway
 	}
-	c.render(w, r, status, "error", sessionOf(r), page{Error: p.message(), Fields: p.Errors})
+	c.render(w, r, status, "error", sessionOf(r), page{Error: problemText(c.lang(r), p), Form: newFormErrors(c.lang(r), "", p)})
+}
+
+// refused is the page of a form the API refused: its message in the page's
+// language and its field errors by the form's input ids.
+func (c *Console) refused(r *http.Request, form string, p *problem) page {
+	return page{Error: problemText(c.lang(r), p), Form: newFormErrors(c.lang(r), form, p)}
 }
 
 var errNoTemplate = errors.New("console: no such template")

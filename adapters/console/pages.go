@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
@@ -22,6 +23,8 @@ func (c *Console) flash(r *http.Request) string {
 	case "":
 	case "received":
 		return c.t(r, "signal_received")
+	case "erased":
+		return c.t(r, "erased_done")
 	default:
 		return c.t(r, "saved")
 	}
@@ -90,13 +93,188 @@ func afterCommandSay(w http.ResponseWriter, r *http.Request, to, ok string, a ap
 		Position uint64 `json:"position"`
 	}
 	_ = a.decode(&res)
-	http.Redirect(w, r, to+"?ok="+ok+"&p="+strconv.FormatUint(res.Position, 10), http.StatusSeeOther)
+	sep := "?"
+	if strings.Contains(to, "?") {
+		sep = "&"
+	}
+	http.Redirect(w, r, to+sep+"ok="+ok+"&p="+strconv.FormatUint(res.Position, 10), http.StatusSeeOther)
+}
+
+// person is a principal of the network as the directory lists it.
+type person struct {
+	ID    string   `json:"id"`
+	Name  string   `json:"name"`
+	Roles []string `json:"roles"`
+	Teams []string `json:"teams"`
+}
+
+// staff reports whether the signed-in user may read the directory.
+func staff(p domain.Principal) bool {
+	return p.HasRole(domain.RoleProfessional) || p.HasRole(domain.RoleCoordinator) || p.HasRole(domain.RolePrivacyOfficer) || p.HasRole(domain.RoleAdmin)
+}
+
+// people is the network's directory (GET /v1/principals) by id; empty for
+// volunteers and partners, who may not read it.
+func (c *Console) people(r *http.Request) map[string]person {
+	out := map[string]person{}
+	s := sessionOf(r)
+	if s == nil || !staff(s.principal) {
+		return out
+	}
+	var dir struct {
+		Items []person `json:"items"`
+	}
+	if c.call(r, http.MethodGet, "/v1/principals", nil).decode(&dir) == nil {
+		for _, p := range dir.Items {
+			out[p.ID] = p
+		}
+	}
+	return out
+}
+
+// actorName is how a page names an actor: "Anna de Vries (professional)",
+// the routing rules for the system, else the id with its role.
+func actorName(lang string, people map[string]person, id, role any) string {
+	sid, _ := id.(string)
+	srole, _ := role.(string)
+	if strings.HasPrefix(sid, "system:") || srole == domain.SystemRole {
+		return translate(lang, "system_routing")
+	}
+	name := sid
+	if p, ok := people[sid]; ok && p.Name != "" {
+		name = p.Name
+	}
+	if srole == "" {
+		if p, ok := people[sid]; ok && len(p.Roles) > 0 {
+			srole = p.Roles[0]
+		}
+	}
+	if srole == "" {
+		return name
+	}
+	return name + " (" + label(lang, "role", srole) + ")"
+}
+
+// today is the date of now in the network's time zone.
+func (c *Console) today() string { return c.Now().In(c.Location).Format(time.DateOnly) }
+
+// localDate is the date of an RFC 3339 time in the network's time zone.
+func (c *Console) localDate(v any) string {
+	s, _ := v.(string)
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return ""
+	}
+	return t.In(c.Location).Format(time.DateOnly)
+}
+
+// switchLanguage sets the console's language and goes back to the page.
+func (c *Console) switchLanguage(w http.ResponseWriter, r *http.Request) {
+	if l := r.URL.Query().Get("lang"); l == "nl" || l == "en" {
+		http.SetCookie(w, &http.Cookie{Name: "bs_lang", Value: l, Path: "/console", HttpOnly: true, Secure: c.secure(r), SameSite: http.SameSiteStrictMode, MaxAge: 365 * 24 * 3600})
+	}
+	back := r.URL.Query().Get("back")
+	if !strings.HasPrefix(back, "/console/") || strings.ContainsAny(back, "\\") || strings.HasPrefix(back, "//") {
+		back = "/console"
+	}
+	http.Redirect(w, r, back, http.StatusSeeOther)
 }
 
 // --- Professionals ---------------------------------------------------------
 
+// caseloadFilters are the caseload's filters (?f=), each an API query.
+var caseloadFilters = []struct{ key, query, count string }{
+	{"", "", "all"},
+	{"mine", "assignee=me", "mine"},
+	{"unassigned", "assignee=none", "unassigned"},
+	{"overdue", "overdue=true", "overdue"},
+}
+
 func (c *Console) caseload(w http.ResponseWriter, r *http.Request) {
-	c.show(w, r, "caseload", apiPath("/v1/caseload?limit=200", r), nil)
+	q := r.URL.Query()
+	filter := q.Get("f")
+	path := "/v1/caseload?limit=50"
+	known := false
+	for _, f := range caseloadFilters {
+		if f.key == filter {
+			known = true
+			if f.query != "" {
+				path += "&" + f.query
+			}
+		}
+	}
+	if !known {
+		filter = ""
+	}
+	team := strings.TrimSpace(q.Get("team"))
+	if team != "" {
+		path += "&team_id=" + url.QueryEscape(team)
+	}
+	var list, counts obj
+	if p := c.call(r, http.MethodGet, apiPath(path, r), nil).decode(&list); p != nil {
+		c.failed(w, r, p)
+		return
+	}
+	_ = c.call(r, http.MethodGet, apiPath("/v1/caseload/counts", r), nil).decode(&counts)
+	today := c.today()
+	items, _ := list["items"].([]any)
+	for _, it := range items {
+		m, _ := it.(obj)
+		next, _ := m["next_due"].(string)
+		due := c.localDate(m["response_due_at"])
+		switch {
+		case m["overdue"] == true || (next != "" && next < today):
+			m["mark"] = "overdue"
+		case due == today || next == today:
+			m["mark"] = "today"
+		}
+	}
+	// The filters as links, each keeping the team, with its count.
+	type link struct {
+		Key, Href string
+		Count     any
+		Current   bool
+	}
+	var links []link
+	for _, f := range caseloadFilters {
+		v := url.Values{}
+		if f.key != "" {
+			v.Set("f", f.key)
+		}
+		if team != "" {
+			v.Set("team", team)
+		}
+		href := "/console/caseload"
+		if len(v) > 0 {
+			href += "?" + v.Encode()
+		}
+		links = append(links, link{Key: "filter_" + f.count, Href: href, Count: counts[f.count], Current: f.key == filter})
+	}
+	var teams []link
+	if byTeam, _ := counts["by_team"].([]any); len(byTeam) > 1 {
+		for _, t := range byTeam {
+			m, _ := t.(obj)
+			id, _ := m["team_id"].(string)
+			v := url.Values{"team": {id}}
+			if filter != "" {
+				v.Set("f", filter)
+			}
+			teams = append(teams, link{Key: id, Href: "/console/caseload?" + v.Encode(), Count: m["count"], Current: id == team})
+		}
+		v := url.Values{}
+		if filter != "" {
+			v.Set("f", filter)
+		}
+		href := "/console/caseload"
+		if len(v) > 0 {
+			href += "?" + v.Encode()
+		}
+		teams = append([]link{{Key: "", Href: href, Current: team == ""}}, teams...)
+	}
+	c.render(w, r, http.StatusOK, "caseload", sessionOf(r), page{Flash: c.flash(r), Data: obj{
+		"items": items, "next": nextPage(r, list), "filters": links, "teams": teams, "filter": filter, "team": team,
+		"people": c.people(r),
+	}})
 }
 
 func caseID(r *http.Request) (string, bool) {
@@ -120,21 +298,30 @@ func (c *Console) notFound(w http.ResponseWriter, r *http.Request) {
 // casePage shows a case of the professional's team: one audited read of
 // the case and one of its history, as through the API.
 func (c *Console) casePage(w http.ResponseWriter, r *http.Request) {
-	c.renderCase(w, r, http.StatusOK, "", nil, "")
+	c.renderCase(w, r, http.StatusOK, page{}, "")
 }
 
 // breakGlass reads a case outside the team with a reason (audited as a
 // break-glass read). The page is the answer to the POST: no URL holds it.
 func (c *Console) breakGlass(w http.ResponseWriter, r *http.Request) {
-	reason := strings.TrimSpace(r.PostFormValue("reason"))
-	if reason == "" {
-		c.renderCase(w, r, http.StatusUnprocessableEntity, c.t(r, "reason")+": ?", nil, "")
+	id, ok := c.pathID(w, r)
+	if !ok {
 		return
 	}
-	c.renderCase(w, r, http.StatusOK, "", nil, reason)
+	reason := strings.TrimSpace(r.PostFormValue("reason"))
+	if reason == "" {
+		p := &problem{Status: http.StatusUnprocessableEntity, Code: "validation", Errors: []domain.FieldError{{Field: "reason", Message: "is required"}}}
+		pg := c.refused(r, "breakglass", p)
+		pg.Title, pg.Data = "break_glass", obj{"id": id}
+		c.render(w, r, http.StatusUnprocessableEntity, "breakglass", sessionOf(r), pg)
+		return
+	}
+	c.renderCase(w, r, http.StatusOK, page{}, reason)
 }
 
-func (c *Console) renderCase(w http.ResponseWriter, r *http.Request, status int, msg string, fields []domain.FieldError, reason string) {
+// renderCase shows the case page; pg carries the message or the errors of
+// a form sent from it.
+func (c *Console) renderCase(w http.ResponseWriter, r *http.Request, status int, pg page, reason string) {
 	id, ok := c.pathID(w, r)
 	if !ok {
 		return
@@ -146,7 +333,7 @@ func (c *Console) renderCase(w http.ResponseWriter, r *http.Request, status int,
 	var sig, hist, orgs obj
 	a := c.call(r, http.MethodGet, apiPath("/v1/signals/"+id, r), nil, headers...)
 	if a.Status == http.StatusForbidden && reason == "" {
-		c.render(w, r, http.StatusForbidden, "breakglass", sessionOf(r), page{Title: "case", Data: obj{"id": id}})
+		c.render(w, r, http.StatusForbidden, "breakglass", sessionOf(r), page{Title: "break_glass", Data: obj{"id": id}})
 		return
 	}
 	if p := a.decode(&sig); p != nil {
@@ -157,16 +344,30 @@ func (c *Console) renderCase(w http.ResponseWriter, r *http.Request, status int,
 		c.failed(w, r, p)
 		return
 	}
-	_ = c.call(r, http.MethodGet, "/v1/organisations", nil).decode(&orgs)
-	if msg == "" {
-		msg = c.flash(r)
+	_ = c.call(r, http.MethodGet, "/v1/organisations?limit=500", nil).decode(&orgs)
+	if pg.Error == "" && pg.Flash == "" {
+		pg.Flash = c.flash(r)
 	}
-	pg := page{Title: "case", Data: obj{"signal": sig, "history": hist, "organisations": orgs, "enums": enums(), "break_glass": reason != ""}, Fields: fields}
-	if status >= 400 {
-		pg.Error = msg
-	} else {
-		pg.Flash = msg
+	people := c.people(r)
+	team, _ := sig["team_id"].(string)
+	var colleagues []person
+	for _, p := range people {
+		if slices.Contains(p.Roles, string(domain.RoleProfessional)) && slices.Contains(p.Teams, team) {
+			colleagues = append(colleagues, p)
+		}
 	}
+	slices.SortFunc(colleagues, func(a, b person) int { return strings.Compare(a.Name, b.Name) })
+	orgNames := map[string]string{}
+	if items, ok := orgs["items"].([]any); ok {
+		for _, it := range items {
+			m, _ := it.(obj)
+			id, _ := m["id"].(string)
+			orgNames[id], _ = m["name"].(string)
+		}
+	}
+	pg.Title = "case"
+	pg.Data = obj{"signal": sig, "history": hist, "organisations": orgs, "org_names": orgNames, "enums": enums(),
+		"break_glass": reason != "", "people": people, "colleagues": colleagues}
 	c.render(w, r, status, "case", sessionOf(r), pg)
 }
 
@@ -187,7 +388,8 @@ var caseCommands = map[string]struct {
 
 func (c *Console) caseCommand(w http.ResponseWriter, r *http.Request) {
 	id, ok := caseID(r)
-	cmd, known := caseCommands[chi.URLParam(r, "action")]
+	action := chi.URLParam(r, "action")
+	cmd, known := caseCommands[action]
 	if !ok || !known {
 		c.notFound(w, r)
 		return
@@ -198,7 +400,7 @@ func (c *Console) caseCommand(w http.ResponseWriter, r *http.Request) {
 	}
 	a := c.call(r, http.MethodPost, "/v1/signals/"+id+"/"+cmd.path, body, "Idempotency-Key", r.PostFormValue("idem"))
 	if p := a.decode(nil); p != nil {
-		c.renderCase(w, r, p.Status, p.message(), p.Errors, "")
+		c.renderCase(w, r, p.Status, c.refused(r, action, p), "")
 		return
 	}
 	afterCommand(w, r, "/console/cases/"+id, a)
@@ -220,392 +422,27 @@ func enums() obj {
 	return obj{
 		"categories": []string(domain.Categories), "urgencies": []string(domain.Urgencies), "kinds": []string(domain.FollowUpKinds),
 		"outcomes": []string(domain.FollowUpOutcomes), "feedback": []string(domain.FeedbackCodes), "close": []string(domain.CloseOutcomes),
-		"consents": []string(domain.Consents),
+		"consents": []string(domain.Consents), "org_kinds": []string(domain.OrganisationKind),
 	}
 }
 
-// --- Coordinators ------------------------------------------------------------
+// --- Professionals and coordinators: signals without a team --------------------
 
-// monitorReport is the part of the API's response report the chart needs.
-type monitorReport struct {
-	Series []seriesPoint `json:"series"`
+// unrouted lists the network's raised signals still without a team, each
+// with a handover form (a team, or the routing rules).
+func (c *Console) unrouted(w http.ResponseWriter, r *http.Request) {
+	c.renderUnrouted(w, r, http.StatusOK, page{})
 }
 
-func (c *Console) monitor(w http.ResponseWriter, r *http.Request) {
-	q := url.Values{}
-	for _, k := range []string{"team_id", "neighbourhood", "category", "from", "to"} {
-		if v := strings.TrimSpace(r.URL.Query().Get(k)); v != "" {
-			q.Set(k, v)
-		}
-	}
-	var rep obj
-	var series monitorReport
-	a := c.call(r, http.MethodGet, "/v1/monitor/response?"+q.Encode(), nil)
-	if p := a.decode(&rep); p != nil {
+func (c *Console) renderUnrouted(w http.ResponseWriter, r *http.Request, status int, pg page) {
+	var list obj
+	if p := c.call(r, http.MethodGet, apiPath("/v1/signals/unrouted?limit=100", r), nil).decode(&list); p != nil {
 		c.failed(w, r, p)
 		return
 	}
-	_ = a.decode(&series)
-	var overdue obj
-	q.Set("limit", "200")
-	if cursor := r.URL.Query().Get("cursor"); cursor != "" {
-		q.Set("cursor", cursor)
+	if pg.Error == "" {
+		pg.Flash = c.flash(r)
 	}
-	if p := c.call(r, http.MethodGet, "/v1/monitor/overdue?"+q.Encode(), nil).decode(&overdue); p != nil {
-		c.failed(w, r, p)
-		return
-	}
-	filter := obj{}
-	for k := range q {
-		if k != "limit" && k != "cursor" {
-			filter[k] = q.Get(k)
-		}
-	}
-	c.render(w, r, http.StatusOK, "monitor", sessionOf(r), page{Data: obj{"report": rep, "chart": chart(series.Series), "overdue": overdue, "next": nextPage(r, overdue),
-		"filter": filter, "categories": []string(domain.Categories)}})
-}
-
-// configEditor edits a network's configuration list (routing rules,
-// notification targets) as a table: one row per item, ordered by a
-// position field; a row without a position is removed. A save replaces the
-// whole list with If-Match on the version read, as the API does.
-type configEditor struct {
-	title   string
-	api     string              // GET and PUT
-	list    string              // the list's name in the API's JSON
-	fields  []string            // the items' fields, in column order
-	lists   map[string]bool     // fields that are lists of strings (comma-separated in the form)
-	options map[string][]string // fields chosen from a list ("" first: none)
-	bools   map[string]bool     // yes/no fields, chosen from options "" and "true"
-}
-
-var routingEditor = configEditor{
-	title: "routing", api: "/v1/routing-rules", list: "rules",
-	fields: []string{"id", "neighbourhood", "category", "urgency", "team_id", "on_raise"},
-	options: map[string][]string{"category": append([]string{""}, domain.Categories...), "urgency": append([]string{""}, domain.Urgencies...),
-		"on_raise": {"", "true"}},
-	bools: map[string]bool{"on_raise": true},
-}
-
-var targetsEditor = configEditor{
-	title: "targets", api: "/v1/notification-targets", list: "targets",
-	fields: []string{"id", "subscriber", "subscriber_id", "channel", "url", "email", "language", "kinds"},
-	lists:  map[string]bool{"kinds": true},
-	options: map[string][]string{
-		"subscriber": {domain.SubscribeTeam, domain.SubscribeOrganisation, domain.SubscribePrincipal, domain.SubscribeCoordinators},
-		"channel":    {domain.ChannelWebhook, domain.ChannelEmail}, "language": {"", "nl", "en"},
-	},
-}
-
-func (c *Console) routing(w http.ResponseWriter, r *http.Request) { c.editConfig(w, r, routingEditor) }
-func (c *Console) targets(w http.ResponseWriter, r *http.Request) { c.editConfig(w, r, targetsEditor) }
-
-func (c *Console) editConfig(w http.ResponseWriter, r *http.Request, e configEditor) {
-	if r.Method == http.MethodPost {
-		c.saveConfig(w, r, e)
-		return
-	}
-	var cfg obj
-	if p := c.call(r, http.MethodGet, apiPath(e.api, r), nil).decode(&cfg); p != nil {
-		c.failed(w, r, p)
-		return
-	}
-	items, _ := cfg[e.list].([]any)
-	rows := make([]obj, 0, len(items))
-	for _, it := range items {
-		m, _ := it.(obj)
-		for f := range e.lists {
-			if l, ok := m[f].([]any); ok {
-				parts := make([]string, len(l))
-				for i, v := range l {
-					parts[i], _ = v.(string)
-				}
-				m[f] = strings.Join(parts, ", ")
-			}
-		}
-		rows = append(rows, m)
-	}
-	c.renderConfig(w, r, e, http.StatusOK, page{Flash: c.flash(r)}, cfg["version"], rows)
-}
-
-func (c *Console) renderConfig(w http.ResponseWriter, r *http.Request, e configEditor, status int, pg page, version any, rows []obj) {
-	pg.Title = e.title
-	pg.Data = obj{"version": version, "rows": rows, "fields": e.fields, "options": e.options, "action": r.URL.Path, "secrets": e.list == "targets"}
-	c.render(w, r, status, "config", sessionOf(r), pg)
-}
-
-// saveConfig turns the table's rows into the list and PUTs it.
-func (c *Console) saveConfig(w http.ResponseWriter, r *http.Request, e configEditor) {
-	if err := r.ParseForm(); err != nil {
-		c.notFound(w, r)
-		return
-	}
-	type row struct {
-		pos  int
-		item obj
-	}
-	var rows []row
-	positions := r.PostForm["position"]
-	for i, p := range positions {
-		pos, err := strconv.Atoi(strings.TrimSpace(p))
-		if err != nil {
-			continue // no position: the row is removed (or the empty row stays empty)
-		}
-		item := obj{}
-		for _, f := range e.fields {
-			vals := r.PostForm[f]
-			if i >= len(vals) {
-				continue
-			}
-			v := strings.TrimSpace(vals[i])
-			switch {
-			case v == "":
-			case e.bools[f]:
-				item[f] = v == "true"
-			case e.lists[f]:
-				var l []string
-				for _, part := range strings.Split(v, ",") {
-					if part = strings.TrimSpace(part); part != "" {
-						l = append(l, part)
-					}
-				}
-				item[f] = l
-			default:
-				item[f] = v
-			}
-		}
-		rows = append(rows, row{pos, item})
-	}
-	slices.SortStableFunc(rows, func(a, b row) int { return a.pos - b.pos })
-	list := make([]obj, len(rows))
-	for i, rw := range rows {
-		list[i] = rw.item
-	}
-	a := c.call(r, http.MethodPut, e.api, obj{e.list: list}, "If-Match", strconv.Quote(r.PostFormValue("version")))
-	if p := a.decode(nil); p != nil {
-		for _, it := range list { // show the lists as typed
-			for f := range e.lists {
-				if l, ok := it[f].([]string); ok {
-					it[f] = strings.Join(l, ", ")
-				}
-			}
-		}
-		c.renderConfig(w, r, e, p.Status, page{Error: p.message(), Fields: p.Errors}, r.PostFormValue("version"), list)
-		return
-	}
-	afterCommand(w, r, r.URL.Path, a)
-}
-
-func (c *Console) deadLetters(w http.ResponseWriter, r *http.Request) {
-	c.show(w, r, "notifications", "/v1/notifications/dead-letters", nil)
-}
-
-// retryDeadLetter queues a dead letter again (same idempotency key).
-func (c *Console) retryDeadLetter(w http.ResponseWriter, r *http.Request) {
-	id, ok := c.pathID(w, r)
-	if !ok {
-		return
-	}
-	if p := c.call(r, http.MethodPost, "/v1/notifications/dead-letters/"+id+"/retry", nil).decode(nil); p != nil {
-		c.failed(w, r, p)
-		return
-	}
-	http.Redirect(w, r, "/console/notifications?ok=1", http.StatusSeeOther)
-}
-
-// --- Privacy officers ------------------------------------------------------------
-
-func (c *Console) privacyHome(w http.ResponseWriter, r *http.Request) {
-	c.render(w, r, http.StatusOK, "privacy", sessionOf(r), page{Flash: c.flash(r)})
-}
-
-// search finds subjects by name and birth date; a POST, so no name is in a
-// URL or the browser's history.
-func (c *Console) search(w http.ResponseWriter, r *http.Request) {
-	var res obj
-	if p := c.call(r, http.MethodPost, "/v1/subjects/search", formBody(r, "name", "birth_date")).decode(&res); p != nil {
-		c.render(w, r, p.Status, "privacy", sessionOf(r), page{Error: p.message(), Fields: p.Errors})
-		return
-	}
-	c.render(w, r, http.StatusOK, "privacy", sessionOf(r), page{Data: res})
-}
-
-// auditPage shows an access log, filtered by period (the API) and action.
-func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, name, path string, data obj) {
-	var log obj
-	if p := c.call(r, http.MethodGet, apiPath(path, r, "from", "to"), nil).decode(&log); p != nil {
-		c.failed(w, r, p)
-		return
-	}
-	action := r.URL.Query().Get("action")
-	if items, ok := log["items"].([]any); ok && action != "" {
-		kept := []any{}
-		for _, it := range items {
-			if m, _ := it.(obj); m["action"] == action {
-				kept = append(kept, it)
-			}
-		}
-		log["items"] = kept
-	}
-	data["log"] = log
-	data["next"] = nextPage(r, log)
-	data["filter"] = obj{"from": r.URL.Query().Get("from"), "to": r.URL.Query().Get("to"), "action": action}
-	c.render(w, r, http.StatusOK, name, sessionOf(r), page{Flash: c.flash(r), Data: data})
-}
-
-func (c *Console) subjectLog(w http.ResponseWriter, r *http.Request) {
-	id, ok := c.pathID(w, r)
-	if !ok {
-		return
-	}
-	c.auditPage(w, r, "subject", "/v1/audit/subjects/"+id, obj{"id": id})
-}
-
-func (c *Console) actorLog(w http.ResponseWriter, r *http.Request) {
-	id := strings.TrimSpace(r.URL.Query().Get("id"))
-	if id == "" {
-		http.Redirect(w, r, "/console/privacy", http.StatusSeeOther)
-		return
-	}
-	c.auditPage(w, r, "actor", "/v1/audit/actors/"+url.PathEscape(id), obj{"id": id})
-}
-
-func (c *Console) breakGlassReview(w http.ResponseWriter, r *http.Request) {
-	c.auditPage(w, r, "breakglass_review", "/v1/audit/break-glass", obj{})
-}
-
-func (c *Console) verify(w http.ResponseWriter, r *http.Request) {
-	c.show(w, r, "verify", "/v1/audit/verify", nil)
-}
-
-// export downloads the subject's export (audited by the API).
-func (c *Console) export(w http.ResponseWriter, r *http.Request) {
-	id, ok := c.pathID(w, r)
-	if !ok {
-		return
-	}
-	path := "/v1/subjects/" + id + "/export"
-	if ref := r.URL.Query().Get("request_ref"); ref != "" {
-		path += "?request_ref=" + url.QueryEscape(ref)
-	}
-	a := c.call(r, http.MethodGet, path, nil)
-	if p := a.decode(nil); p != nil {
-		c.failed(w, r, p)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Disposition", `attachment; filename="export-`+id+`.json"`)
-	_, _ = w.Write(a.Body)
-}
-
-func (c *Console) erase(w http.ResponseWriter, r *http.Request) {
-	id, ok := c.pathID(w, r)
-	if !ok {
-		return
-	}
-	if r.PostFormValue("confirm") != "yes" {
-		c.render(w, r, http.StatusUnprocessableEntity, "error", sessionOf(r), page{Error: c.t(r, "erase_confirm")})
-		return
-	}
-	a := c.call(r, http.MethodPost, "/v1/subjects/"+id+"/erasure", formBody(r, "reason", "request_ref"))
-	if p := a.decode(nil); p != nil {
-		c.failed(w, r, p)
-		return
-	}
-	afterCommand(w, r, "/console/privacy/subjects/"+id, a)
-}
-
-// --- Volunteers and partners -----------------------------------------------------------
-
-func (c *Console) raiseForm(w http.ResponseWriter, r *http.Request) {
-	c.render(w, r, http.StatusOK, "raise", sessionOf(r), page{Data: obj{"enums": enums(), "idem": uuid.NewString()}})
-}
-
-func (c *Console) raise(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		c.render(w, r, http.StatusBadRequest, "error", sessionOf(r), page{Error: http.StatusText(http.StatusBadRequest)})
-		return
-	}
-	body := formBody(r, "neighbourhood", "urgency", "description", "consent")
-	body["subject"] = formBody(r, "name", "birth_date", "address", "phone")
-	body["categories"] = r.PostForm["categories"]
-	a := c.call(r, http.MethodPost, "/v1/signals", body, "Idempotency-Key", r.PostFormValue("idem"))
-	if p := a.decode(nil); p != nil {
-		// The form comes back with what was typed (this page is the POST's
-		// answer: nothing lands in a URL).
-		form := obj{}
-		for k, v := range r.PostForm {
-			form[k] = strings.Join(v, ",")
-		}
-		c.render(w, r, p.Status, "raise", sessionOf(r), page{Error: p.message(), Fields: p.Errors,
-			Data: obj{"enums": enums(), "idem": r.PostFormValue("idem"), "form": form, "checked": r.PostForm["categories"]}})
-		return
-	}
-	afterCommandSay(w, r, "/console/my", "received", a)
-}
-
-func (c *Console) mySignals(w http.ResponseWriter, r *http.Request) {
-	c.renderMy(w, r, http.StatusOK, nil)
-}
-
-// renderMy shows the signaller's own signals, with the handover and
-// withdraw forms of those still raised; p is the problem of a form sent
-// from it (nil: none).
-func (c *Console) renderMy(w http.ResponseWriter, r *http.Request, status int, p *problem) {
-	var data, teams obj
-	if p := c.call(r, http.MethodGet, apiPath("/v1/my/signals", r), nil).decode(&data); p != nil {
-		c.failed(w, r, p)
-		return
-	}
-	_ = c.call(r, http.MethodGet, "/v1/teams", nil).decode(&teams)
-	data["teams"], data["next"] = teams["items"], nextPage(r, data)
-	pg := page{Flash: c.flash(r), Data: data}
-	if p != nil {
-		pg.Flash, pg.Error, pg.Fields = "", p.message(), p.Errors
-		data["failed"] = chi.URLParam(r, "id")
-	}
-	c.render(w, r, status, "my", sessionOf(r), pg)
-}
-
-// signallerCommands are the commands a volunteer or partner gives on the
-// signals they raised, with their form fields.
-var signallerCommands = map[string][]string{
-	"handover": {"team_id", "note"},
-	"withdraw": {"reason"},
-}
-
-// signallerCommand hands over or withdraws one of the signaller's own
-// signals; without a team the network's routing rules choose it.
-func (c *Console) signallerCommand(w http.ResponseWriter, r *http.Request) {
-	id, ok := caseID(r)
-	fields, known := signallerCommands[chi.URLParam(r, "action")]
-	if !ok || !known {
-		c.notFound(w, r)
-		return
-	}
-	a := c.call(r, http.MethodPost, "/v1/signals/"+id+"/"+chi.URLParam(r, "action"), formBody(r, fields...), "Idempotency-Key", r.PostFormValue("idem"))
-	if p := a.decode(nil); p != nil {
-		c.renderMy(w, r, p.Status, p)
-		return
-	}
-	afterCommand(w, r, "/console/my", a)
-}
-
-func (c *Console) referrals(w http.ResponseWriter, r *http.Request) {
-	c.show(w, r, "referrals", apiPath("/v1/referrals", r), nil)
-}
-
-func (c *Console) answerReferral(w http.ResponseWriter, r *http.Request) {
-	id, ok := caseID(r)
-	answer := chi.URLParam(r, "answer")
-	if !ok || (answer != "accept" && answer != "decline" && answer != "complete") {
-		c.notFound(w, r)
-		return
-	}
-	a := c.call(r, http.MethodPost, "/v1/referrals/"+id+"/"+answer, formBody(r, "note"))
-	if p := a.decode(nil); p != nil {
-		c.failed(w, r, p)
-		return
-	}
-	afterCommand(w, r, "/console/referrals", a)
+	pg.Data = obj{"items": list["items"], "next": nextPage(r, list), "teams": c.teamIDs(r), "failed": chi.URLParam(r, "id")}
+	c.render(w, r, status, "unrouted", sessionOf(r), pg)
 }

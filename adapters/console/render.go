@@ -10,6 +10,8 @@ import (
 	"path"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -19,17 +21,25 @@ import (
 // parse builds one template set per page: the layout plus the page.
 func (c *Console) parse() error {
 	funcs := template.FuncMap{
-		"tr":    translate,
-		"when":  c.when,
-		"date":  func(t time.Time) string { return t.In(c.Location).Format("2006-01-02") },
-		"join":  strings.Join,
-		"pct":   func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
-		"hours": hours,
-		"has":   func(list []string, v string) bool { return contains(list, v) },
-		"chart": chart,
-		"newid": func() string { return uuid.NewString() },
-		"list":  func(v ...string) []string { return v },
-		"inc":   func(i int) int { return i + 1 },
+		"tr":         translate,
+		"lbl":        label,
+		"lbls":       labelList,
+		"when":       c.when,
+		"day":        c.day,
+		"shortday":   c.shortDay,
+		"hours":      hoursText,
+		"pct":        formatPercent,
+		"actor":      actorName,
+		"pname":      personName,
+		"event":      eventSentence,
+		"invalid":    invalidAttrs,
+		"fielderror": fieldErrorHTML,
+		"join":       strings.Join,
+		"has":        func(list []string, v string) bool { return contains(list, v) },
+		"newid":      func() string { return uuid.NewString() },
+		"list":       func(v ...string) []string { return v },
+		"inc":        func(i int) int { return i + 1 },
+		"age":        ageText,
 		"dict": func(kv ...any) map[string]any {
 			m := make(map[string]any, len(kv)/2)
 			for i := 0; i+1 < len(kv); i += 2 {
@@ -38,11 +48,12 @@ func (c *Console) parse() error {
 			}
 			return m
 		},
-		"short": func(id string) string {
-			if len(id) > 8 {
-				return id[:8]
+		"short": func(id any) string {
+			s := fmt.Sprint(id)
+			if len(s) > 8 {
+				return s[:8]
 			}
-			return id
+			return s
 		},
 	}
 	names, err := fs.Glob(templateFS, "templates/*.html")
@@ -73,34 +84,116 @@ func contains(list []string, v string) bool {
 	return false
 }
 
-func (c *Console) when(t any) string {
-	var tt time.Time
+// timeOf reads a time of the API (RFC 3339) or of the console.
+func timeOf(t any) (time.Time, bool) {
 	switch v := t.(type) {
 	case time.Time:
-		tt = v
+		return v, !v.IsZero()
 	case *time.Time:
 		if v == nil {
-			return "–"
+			return time.Time{}, false
 		}
-		tt = *v
+		return *v, !v.IsZero()
 	case string:
 		p, err := time.Parse(time.RFC3339Nano, v)
-		if err != nil {
-			return v
-		}
-		tt = p
+		return p, err == nil && !p.IsZero()
 	}
-	if tt.IsZero() {
-		return "–"
-	}
-	return tt.In(c.Location).Format("2006-01-02 15:04")
+	return time.Time{}, false
 }
 
-func hours(v *float64) string {
-	if v == nil {
+// when writes a moment in the network's time zone: "di 8 dec 2026, 14:05".
+func (c *Console) when(lang string, t any) string {
+	tt, ok := timeOf(t)
+	if !ok {
 		return "–"
 	}
-	return fmt.Sprintf("%.1f h", *v)
+	return formatDateTime(lang, tt.In(c.Location))
+}
+
+// day writes a day: a date of the API (YYYY-MM-DD) or the day of a moment
+// in the network's time zone: "di 8 dec 2026".
+func (c *Console) day(lang string, t any) string {
+	if s, ok := t.(string); ok {
+		if d, err := time.Parse(time.DateOnly, s); err == nil {
+			return formatDate(lang, d)
+		}
+	}
+	tt, ok := timeOf(t)
+	if !ok {
+		return "–"
+	}
+	return formatDate(lang, tt.In(c.Location))
+}
+
+// shortDay writes a day without weekday and year, for the chart's axis:
+// "8 dec", "8 Dec".
+func (c *Console) shortDay(lang string, t time.Time) string {
+	t = t.In(c.Location)
+	if lang == "en" {
+		return t.Format("2 Jan")
+	}
+	return fmt.Sprintf("%d %s", t.Day(), nlMonths[t.Month()-1])
+}
+
+// hoursText writes hours, "–" when there are none (nil), and 0 as 0.
+func hoursText(lang string, v any) string {
+	switch h := v.(type) {
+	case *float64:
+		if h == nil {
+			return "–"
+		}
+		return formatHours(lang, *h)
+	case float64:
+		return formatHours(lang, h)
+	}
+	return "–"
+}
+
+// ageText writes an age in hours as hours (under two days) or days.
+func ageText(lang string, v any) string {
+	h, _ := v.(float64)
+	if h < 48 {
+		return formatHours(lang, float64(int(h)))
+	}
+	d := int(h / 24)
+	if lang == "en" {
+		return fmt.Sprintf("%d days", d)
+	}
+	return fmt.Sprintf("%d dagen", d)
+}
+
+// personName is a principal's display name, else its id.
+func personName(people map[string]person, id any) string {
+	s, _ := id.(string)
+	if p, ok := people[s]; ok && p.Name != "" {
+		return p.Name
+	}
+	return s
+}
+
+// eventSentence says what an event of a case's history was, and who did
+// it: "Anna de Vries (professional) heeft de overdracht geaccepteerd."
+func eventSentence(lang string, people map[string]person, e any) string {
+	m, _ := e.(map[string]any)
+	typ, _ := m["type"].(string)
+	who := actorName(lang, people, m["actor_id"], m["actor_role"])
+	format, ok := Label(lang, "event", typ)
+	if !ok {
+		return who + ": " + typ
+	}
+	sentence := fmt.Sprintf(format, who)
+	if strings.HasPrefix(sentence, translate(lang, "system_routing")) {
+		sentence = capitalize(sentence)
+	}
+	return sentence
+}
+
+func capitalize(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	if n == 0 {
+		return s
+	}
+	return string(unicode.ToUpper(r)) + s[n:]
 }
 
 // render writes a page; s may be nil (signed out).
@@ -112,6 +205,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 		return
 	}
 	p.Lang = c.lang(r)
+	p.Path = r.URL.Path
 	if p.Title == "" {
 		p.Title = name
 	}
@@ -147,10 +241,13 @@ type chartData struct {
 	OpenPath        string
 	OverduePath     string
 	Max             int
-	First, Last     string
+	First, Last     time.Time
 	YTicks          []chartTick
+	XTicks          []chartXTick
 	Points          int
 	LastOpen, LastO int
+	// Series are the chart's figures, for its table (its text alternative).
+	Series []seriesPoint
 }
 
 type chartTick struct {
@@ -158,10 +255,17 @@ type chartTick struct {
 	Label int
 }
 
-// chart lays out a series (from the monitor report) as two polylines.
+// chartXTick is a dated mark on the time axis.
+type chartXTick struct {
+	X  float64
+	At time.Time
+}
+
+// chart lays out a series (from the monitor report) as two polylines, with
+// a count axis and a dated time axis (at most five dates).
 func chart(series []seriesPoint) chartData {
 	const w, h, pad = 600, 200, 30
-	d := chartData{Width: w, Height: h, Points: len(series)}
+	d := chartData{Width: w, Height: h, Points: len(series), Series: series}
 	if len(series) == 0 {
 		return d
 	}
@@ -186,8 +290,16 @@ func chart(series []seriesPoint) chartData {
 	for v := 0; v <= top; v += step {
 		d.YTicks = append(d.YTicks, chartTick{Y: y(v), Label: v})
 	}
-	d.First, d.Last = series[0].At.Format("2006-01-02"), series[len(series)-1].At.Format("2006-01-02")
-	d.LastOpen, d.LastO = series[len(series)-1].Open, series[len(series)-1].Overdue
+	n := len(series) - 1
+	last := -1
+	for _, i := range []int{0, n / 4, n / 2, 3 * n / 4, n} {
+		if i != last {
+			d.XTicks = append(d.XTicks, chartXTick{X: x(i), At: series[i].At})
+			last = i
+		}
+	}
+	d.First, d.Last = series[0].At, series[n].At
+	d.LastOpen, d.LastO = series[n].Open, series[n].Overdue
 	return d
 }
 
@@ -206,168 +318,4 @@ func translate(lang, key string) string {
 		return t[0]
 	}
 	return key
-}
-
-// texts are the console's words: Dutch, English.
-var texts = map[string][2]string{
-	"app":                  {"Buurtsignaal", "Buurtsignaal"},
-	"login":                {"Inloggen", "Sign in"},
-	"token":                {"Toegangstoken", "Access token"},
-	"login_oidc":           {"Inloggen met uw organisatie-account", "Sign in with your organisation account"},
-	"login_failed":         {"Dit token is onbekend of verlopen.", "This token is unknown or has expired."},
-	"too_many_sign_ins":    {"Te veel pogingen om in te loggen vanaf dit adres; probeer het later opnieuw.", "Too many sign-in attempts from this address; please try again later."},
-	"unavailable":          {"Dat lukt nu niet; probeer het zo opnieuw.", "That is not possible right now; please try again shortly."},
-	"logout":               {"Uitloggen", "Sign out"},
-	"csrf":                 {"Het formulier is verlopen of komt niet van deze site. Laad de pagina opnieuw.", "The form has expired or did not come from this site. Reload the page."},
-	"not_found":            {"Deze pagina bestaat niet.", "This page does not exist."},
-	"forbidden":            {"Deze pagina is niet voor uw rol.", "This page is not for your role."},
-	"error":                {"Er ging iets mis", "Something went wrong"},
-	"caseload":             {"Mijn caseload", "My caseload"},
-	"case":                 {"Casus", "Case"},
-	"monitor":              {"Responsmonitor", "Response monitor"},
-	"routing":              {"Routeringsregels", "Routing rules"},
-	"privacy":              {"Privacy", "Privacy"},
-	"subject":              {"Betrokkene", "Subject"},
-	"actor":                {"Medewerker", "Staff member"},
-	"verify":               {"Ketencontrole", "Chain verification"},
-	"break_glass_review":   {"Doorbraken", "Break-glass reads"},
-	"raise":                {"Signaal melden", "Raise a signal"},
-	"my":                   {"Mijn signalen", "My signals"},
-	"referrals":            {"Verwijzingen", "Referrals"},
-	"due":                  {"Te doen", "Due"},
-	"overdue":              {"te laat", "overdue"},
-	"status":               {"Status", "Status"},
-	"urgency":              {"Urgentie", "Urgency"},
-	"categories":           {"Categorieën", "Categories"},
-	"name":                 {"Naam", "Name"},
-	"birth_date":           {"Geboortedatum", "Birth date"},
-	"address":              {"Adres", "Address"},
-	"phone":                {"Telefoon", "Phone"},
-	"description":          {"Omschrijving", "Description"},
-	"neighbourhood":        {"Wijk", "Neighbourhood"},
-	"team":                 {"Team", "Team"},
-	"assignee":             {"Toegewezen aan", "Assigned to"},
-	"raised_at":            {"Gemeld op", "Raised at"},
-	"response_due":         {"Reactie uiterlijk", "Response due"},
-	"timeline":             {"Tijdlijn", "Timeline"},
-	"follow_ups":           {"Vervolgacties", "Follow-ups"},
-	"feedback":             {"Terugkoppeling", "Feedback"},
-	"notes":                {"Notities", "Notes"},
-	"accept":               {"Accepteren", "Accept"},
-	"decline":              {"Weigeren", "Decline"},
-	"assign":               {"Toewijzen", "Assign"},
-	"follow_up":            {"Vervolgactie vastleggen", "Record a follow-up"},
-	"refer":                {"Doorverwijzen", "Refer"},
-	"give_feedback":        {"Terugkoppeling geven", "Give feedback"},
-	"close":                {"Afsluiten", "Close"},
-	"reopen":               {"Heropenen", "Reopen"},
-	"reason":               {"Reden", "Reason"},
-	"note":                 {"Notitie", "Note"},
-	"kind":                 {"Soort", "Kind"},
-	"outcome":              {"Uitkomst", "Outcome"},
-	"next_due":             {"Volgende actie op", "Next due"},
-	"organisation":         {"Organisatie", "Organisation"},
-	"service":              {"Dienst", "Service"},
-	"professional_id":      {"Professional (id)", "Professional (id)"},
-	"code":                 {"Code", "Code"},
-	"break_glass":          {"Doorbreken (buiten uw team)", "Break glass (outside your team)"},
-	"break_glass_info":     {"Deze casus hoort niet bij uw team. U kunt hem alleen inzien met een reden; dat wordt vastgelegd en door de privacyfunctionaris beoordeeld.", "This case is not your team's. You may read it only with a reason, which is recorded and reviewed by the privacy officer."},
-	"open_case":            {"Casus openen", "Open case"},
-	"saved":                {"Opgeslagen.", "Saved."},
-	"filter":               {"Filteren", "Filter"},
-	"from":                 {"Van", "From"},
-	"to":                   {"Tot", "To"},
-	"total":                {"Totaal", "Total"},
-	"within_norm":          {"Binnen de norm", "Within norm"},
-	"median":               {"Mediaan eerste reactie", "Median first response"},
-	"p90":                  {"P90 eerste reactie", "P90 first response"},
-	"open":                 {"Open", "Open"},
-	"overdue_list":         {"Te late signalen", "Overdue signals"},
-	"age":                  {"Leeftijd", "Age"},
-	"state":                {"Stand", "State"},
-	"by_team":              {"Per team", "By team"},
-	"by_neighbourhood":     {"Per wijk", "By neighbourhood"},
-	"by_category":          {"Per categorie", "By category"},
-	"chart":                {"Open en te late signalen in de tijd", "Open and overdue signals over time"},
-	"search":               {"Zoeken", "Search"},
-	"search_subject":       {"Betrokkene zoeken", "Find a subject"},
-	"no_results":           {"Niets gevonden.", "Nothing found."},
-	"access_log":           {"Toegangslog", "Access log"},
-	"actor_log":            {"Toegangslog van een medewerker", "A staff member's access log"},
-	"export":               {"Export downloaden (AVG art. 15)", "Download export (GDPR art. 15)"},
-	"erase":                {"Wissen (crypto-shredding)", "Erase (crypto-shredding)"},
-	"erase_confirm":        {"Ik begrijp dat dit niet ongedaan kan worden", "I understand this cannot be undone"},
-	"request_ref":          {"Verzoekkenmerk", "Request reference"},
-	"erased":               {"De gegevens van deze betrokkene zijn gewist.", "This subject's data has been erased."},
-	"chain_ok":             {"Alle ketens kloppen.", "Every chain is intact."},
-	"chain_broken":         {"De keten is verbroken!", "The chain is broken!"},
-	"head":                 {"Kopdigest", "Head digest"},
-	"records":              {"Records", "Records"},
-	"streams":              {"Stromen", "Streams"},
-	"action":               {"Handeling", "Action"},
-	"view":                 {"Weergave", "View"},
-	"basis":                {"Grondslag", "Basis"},
-	"at":                   {"Tijdstip", "At"},
-	"consent":              {"Weet de bewoner van dit signaal?", "Does the resident know about this signal?"},
-	"consent_informed":     {"Ja, de bewoner weet ervan", "Yes, the resident knows"},
-	"consent_not":          {"Nee, de bewoner weet het niet", "No, the resident does not know"},
-	"consent_vital":        {"Nee, maar het is dringend nodig (vitaal belang)", "No, but it is urgently needed (vital interest)"},
-	"signal_received":      {"Uw signaal is ontvangen. Dank u wel.", "Your signal has been received. Thank you."},
-	"handover_or_withdraw": {"Overdragen of intrekken", "Hand over or withdraw"},
-	"team_by_rules":        {"Laat de routeringsregels het team kiezen", "Let the routing rules choose the team"},
-	"hand_over":            {"Overdragen", "Hand over"},
-	"withdraw":             {"Intrekken", "Withdraw"},
-	"send":                 {"Versturen", "Send"},
-	"answer":               {"Beantwoorden", "Answer"},
-	"complete":             {"Afronden", "Complete"},
-	"rules":                {"Regels", "Rules"},
-	"version":              {"Versie", "Version"},
-	"none":                 {"Geen.", "None."},
-	"language":             {"English", "Nederlands"},
-	"skip":                 {"Naar de inhoud", "Skip to content"},
-	"signed_in_as":         {"Ingelogd als", "Signed in as"},
-	"actor_id":             {"Medewerker (id)", "Staff member (id)"},
-	"show":                 {"Tonen", "Show"},
-	"notifications":        {"Mislukte meldingen", "Failed notifications"},
-	"targets":              {"Meldingsontvangers", "Notification targets"},
-	"position":             {"Volgorde", "Order"},
-	"position_help":        {"Rijen gaan op volgorde van dit nummer; een rij zonder nummer vervalt. Vul de lege rij in om er een toe te voegen.", "Rows go in the order of this number; a row without one is removed. Fill in the empty row to add one."},
-	"save":                 {"Opslaan", "Save"},
-	"next_page":            {"Volgende pagina", "Next page"},
-	// Columns of the configuration tables, by field.
-	"col_id":            {"Id", "Id"},
-	"col_neighbourhood": {"Wijk", "Neighbourhood"},
-	"col_category":      {"Categorie", "Category"},
-	"col_urgency":       {"Urgentie", "Urgency"},
-	"col_team_id":       {"Team", "Team"},
-	"col_on_raise":      {"Direct bij melden", "On raise"},
-	"true":              {"ja", "yes"},
-	"col_subscriber":    {"Voor", "For"},
-	"col_subscriber_id": {"Voor (id)", "For (id)"},
-	"col_channel":       {"Kanaal", "Channel"},
-	"col_url":           {"Webhook-URL", "Webhook URL"},
-	"col_email":         {"E-mailadres", "E-mail address"},
-	"col_language":      {"Taal", "Language"},
-	"col_kinds":         {"Soorten (leeg: alle)", "Kinds (empty: all)"},
-	"col_secret":        {"Ondertekeningssleutel", "Signing key"},
-	"retry":             {"Opnieuw versturen", "Send again"},
-	"target":            {"Ontvanger", "Target"},
-	"channel":           {"Kanaal", "Channel"},
-	"attempts":          {"Pogingen", "Attempts"},
-	"failed_at":         {"Mislukt op", "Failed at"},
-	// Statuses and response states, as the API names them.
-	"raised":        {"Gemeld", "Raised"},
-	"withdrawn":     {"Ingetrokken", "Withdrawn"},
-	"handed_over":   {"Overgedragen", "Handed over"},
-	"in_care":       {"In zorg", "In care"},
-	"closed":        {"Afgesloten", "Closed"},
-	"waiting":       {"Wacht op reactie", "Waiting"},
-	"on_time":       {"Op tijd", "On time"},
-	"late":          {"Te laat", "Late"},
-	"late_3x":       {"Driemaal te laat", "Three times late"},
-	"answered_late": {"Te laat beantwoord", "Answered late"},
-	"unrouted":      {"Zonder team", "Without a team"},
-	"accepted":      {"Geaccepteerd", "Accepted"},
-	"declined":      {"Geweigerd", "Declined"},
-	"completed":     {"Afgerond", "Completed"},
 }

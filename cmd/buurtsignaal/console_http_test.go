@@ -221,13 +221,20 @@ func TestConsoleSessionsAndForms(t *testing.T) {
 	h.signIn("tok-hanna")
 	h.must(200, h.get("/console/privacy/break-glass"), "break-glass review", "nachtdienst, bewoner belt")
 	subj := s.must(200, s.do("GET", "/v1/signals/"+id, "anna", nil), "subject id").str("subject_id")
-	h.must(200, h.get("/console/privacy/subjects/"+subj+"?action=read"), "subject log", `class="actor">bob`)
+	h.must(200, h.get("/console/privacy/subjects/"+subj+"?action=read"), "subject log", `data-actor="bob"`, "Test bob (professional)", "doorbraak met reden")
 	exp := h.get("/console/privacy/subjects/" + subj + "/export")
 	if exp.StatusCode != 200 || !strings.Contains(exp.Header.Get("Content-Disposition"), "attachment") || !strings.Contains(h.page, "Vorm Persoon") {
 		t.Fatalf("export: %d %q", exp.StatusCode, exp.Header.Get("Content-Disposition"))
 	}
-	h.must(422, h.post("/console/privacy/subjects/"+subj+"/erasure", url.Values{"reason": {"verzoek"}, "request_ref": {"AVG-1"}}), "erase unconfirmed")
-	h.must(200, h.post("/console/privacy/subjects/"+subj+"/erasure", url.Values{"reason": {"verzoek"}, "request_ref": {"AVG-1"}, "confirm": {"yes"}}), "erase", "Opgeslagen.")
+	// Erasure asks for confirmation, showing whom it erases.
+	h.must(422, h.post("/console/privacy/subjects/"+subj+"/erasure", url.Values{"reason": {""}, "request_ref": {"AVG-1"}}), "erase without a reason",
+		`aria-describedby="err-erase-reason"`, "Vul dit veld in.")
+	h.must(200, h.post("/console/privacy/subjects/"+subj+"/erasure", url.Values{"reason": {"verzoek"}, "request_ref": {"AVG-1"}}), "erase, first step",
+		`id="erase-who">Vorm Persoon (geboren ma 2 jan 1950)`, `name="confirming" value="yes"`)
+	h.must(422, h.post("/console/privacy/subjects/"+subj+"/erasure", url.Values{"reason": {"verzoek"}, "request_ref": {"AVG-1"}, "confirming": {"yes"}}),
+		"erase unconfirmed", `aria-describedby="err-erase-confirm"`)
+	h.must(200, h.post("/console/privacy/subjects/"+subj+"/erasure", url.Values{"reason": {"verzoek"}, "request_ref": {"AVG-1"}, "confirming": {"yes"}, "confirm": {"yes"}}),
+		"erase", "De gegevens zijn gewist.")
 	a.must(200, a.get("/console/cases/"+id), "case after erasure", "gewist")
 	if strings.Contains(a.page, "Vorm Persoon") {
 		t.Error("the erased subject's name still shows")
@@ -243,7 +250,7 @@ func TestConsoleSessionsAndForms(t *testing.T) {
 		t.Fatalf("next page link: %v", next)
 	}
 	first := strings.Count(h.page, `class="actor"`)
-	h.must(200, h.get(strings.ReplaceAll(next[1], "&amp;", "&")), "actor log, page 2", `class="actor">anna`)
+	h.must(200, h.get(strings.ReplaceAll(next[1], "&amp;", "&")), "actor log, page 2", `data-actor="anna"`)
 	if first != 50 || strings.Count(h.page, `class="actor"`) < 10 {
 		t.Errorf("pages of %d and %d records", first, strings.Count(h.page, `class="actor"`))
 	}
@@ -427,7 +434,7 @@ func TestConsoleSignallersHandOverAndWithdraw(t *testing.T) {
 			// No team and no routing rule that matches: refused on the page.
 			c.must(422, c.post("/console/signals/"+first+"/handover", url.Values{"team_id": {""}, "idem": {"h0-" + who}}), "handover by rules without rules", "team_id")
 			c.must(200, c.post("/console/signals/"+first+"/handover", url.Values{"team_id": {"team-a"}, "note": {"graag snel"}, "idem": {"h1-" + who}}), "handover", "Opgeslagen.")
-			if !strings.Contains(c.page, `data-id="`+first+`"><td>`) || !strings.Contains(c.page, `data-status="handed_over"`) {
+			if !strings.Contains(c.page, `data-id="`+first+`"><th`) || !strings.Contains(c.page, `data-status="handed_over"`) {
 				t.Errorf("the handed-over signal is not shown as handed over:\n%.3000s", c.page)
 			}
 			c.must(200, c.post("/console/signals/"+second.str("id")+"/withdraw", url.Values{"reason": {"vergissing"}, "idem": {"w1-" + who}}), "withdraw", `data-status="withdrawn"`)

@@ -215,14 +215,14 @@ func TestConsoleInBrowser(t *testing.T) {
 	// The privacy officer finds the subject (a POST: no name in a URL) and
 	// the access records of the professional's views.
 	b.signIn("tok-hanna")
-	b.run("search", chromedp.Navigate(s.base+"/console/privacy"), chromedp.WaitVisible("#s-name", chromedp.ByQuery),
-		chromedp.SendKeys("#s-name", name, chromedp.ByQuery), chromedp.SetValue("#s-birth", "1941-03-12", chromedp.ByQuery),
-		chromedp.Submit("#s-name", chromedp.ByQuery), chromedp.WaitVisible("#results a", chromedp.ByQuery))
+	b.run("search", chromedp.Navigate(s.base+"/console/privacy"), chromedp.WaitVisible("#search-name", chromedp.ByQuery),
+		chromedp.SendKeys("#search-name", name, chromedp.ByQuery), chromedp.SetValue("#search-birth_date", "1941-03-12", chromedp.ByQuery),
+		chromedp.Submit("#search-name", chromedp.ByQuery), chromedp.WaitVisible("#results a", chromedp.ByQuery))
 	b.checkPrivateChrome(name)
 	var actors, actions []string
 	b.run("subject log", chromedp.Click("#results a", chromedp.ByQuery), chromedp.WaitVisible("table.audit", chromedp.ByQuery),
-		chromedp.Evaluate(`[...document.querySelectorAll('table.audit td.actor')].map(e => e.textContent)`, &actors),
-		chromedp.Evaluate(`[...document.querySelectorAll('table.audit td.action')].map(e => e.textContent)`, &actions))
+		chromedp.Evaluate(`[...document.querySelectorAll('table.audit tbody tr')].map(e => e.dataset.actor)`, &actors),
+		chromedp.Evaluate(`[...document.querySelectorAll('table.audit tbody tr')].map(e => e.dataset.action)`, &actions))
 	reads := 0
 	for i, a := range actors {
 		if strings.HasPrefix(a, "anna") && actions[i] == "read" {
