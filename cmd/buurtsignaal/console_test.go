@@ -40,7 +40,10 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
-func newBrowser(t *testing.T, base string) *browser {
+func newBrowser(t *testing.T, base string) *browser { return newBrowserFor(t, base, 3*time.Minute) }
+
+// newBrowserFor starts a browser that lives at most total.
+func newBrowserFor(t *testing.T, base string, total time.Duration) *browser {
 	// Not t.TempDir: Chromium may still write its profile while the test's
 	// temp dirs are removed.
 	profile, err := os.MkdirTemp("", "buurtsignaal-chromium-")
@@ -61,7 +64,7 @@ func newBrowser(t *testing.T, base string) *browser {
 	)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(alloc)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
+	ctx, cancelTimeout := context.WithTimeout(ctx, total)
 	t.Cleanup(func() {
 		_ = chromedp.Cancel(ctx) // closes the browser and waits for it
 		cancelTimeout()
