@@ -106,7 +106,9 @@ var queryParams = func() map[string][]any {
 	monitor := append(slices.Clone(period), q("team_id", str), q("neighbourhood", str),
 		q("category", map[string]any{"type": "string", "enum": domain.Categories.Values()}))
 	return map[string][]any{
-		"/v1/caseload":             {q("team_id", str), q("assignee", map[string]any{"type": "string", "enum": []string{"me"}})},
+		"/v1/caseload": {q("team_id", str), q("assignee", map[string]any{"type": "string", "enum": []string{"me", "none"}}),
+			q("overdue", map[string]any{"type": "string", "enum": []string{"true", "false"}})},
+		"/v1/subjects/names":       {q("id", map[string]any{"type": "array", "maxItems": maxSubjectNames, "items": map[string]any{"type": "string", "format": "uuid"}})},
 		"/v1/monitor/response":     monitor,
 		"/v1/monitor/overdue":      monitor,
 		"/v1/audit/subjects/{id}":  period,

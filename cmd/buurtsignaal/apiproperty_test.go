@@ -356,7 +356,7 @@ func (p *apiRun) path(t *rapid.T, pattern string) string {
 		id = rapid.SampledFrom([]string{"x", "not-a-uuid", "00000000-0000-0000-0000-00000000000g", "%20", "anna"}).Draw(t, "bad id")
 	case "fresh":
 		switch {
-		case strings.HasPrefix(pattern, "/v1/signals/{id}"):
+		case strings.HasPrefix(pattern, "/v1/signals/{id}"), strings.HasPrefix(pattern, "/v1/monitor/signals/{id}"):
 			id, _, _ = p.fresh(t, pattern, false)
 		case strings.HasPrefix(pattern, "/v1/referrals/{id}"):
 			_, id, _ = p.fresh(t, pattern, true)

@@ -34,7 +34,7 @@ func newWorld(s *server) world {
 func (w world) path(pattern string) string {
 	id := uuid.NewString()
 	switch {
-	case strings.HasPrefix(pattern, "/v1/signals/{id}"):
+	case strings.HasPrefix(pattern, "/v1/signals/{id}"), strings.HasPrefix(pattern, "/v1/monitor/signals/{id}"):
 		id = w.signal
 	case strings.HasPrefix(pattern, "/v1/referrals/{id}"):
 		id = w.referral
