@@ -9,7 +9,7 @@ ADDR    ?= 127.0.0.1:8080
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.7.0
 STATICCHECK_CHECKS ?= all,-ST1000,-ST1003,-ST1016,-ST1020,-ST1021,-ST1022,-S1016
 
-.PHONY: run build test test-api vet bench bench-store bench-postgres bench-projections bench-audit crashtest crashtest-server soak lint fuzz
+.PHONY: run build test test-api screenshots vet bench bench-store bench-postgres bench-projections bench-audit crashtest crashtest-server soak lint fuzz
 
 run:
 	$(GO) run ./cmd/buurtsignaal serve --demo --addr $(ADDR) --data-dir $(DATA)
@@ -25,6 +25,14 @@ vet:
 # clocks a year away (scripts/test.sh says more).
 test:
 	GO=$(GO) bash scripts/test.sh
+
+# PNGs of every console page per role, language and width (1280 and 375
+# pixels) on the demo network, into .screenshots/ (not committed): review
+# material without signing in by hand. Needs Chromium, as make test does.
+SHOTS ?= $(CURDIR)/.screenshots
+screenshots:
+	rm -rf $(SHOTS) && BUURTSIGNAAL_SCREENSHOTS=$(SHOTS) $(GO) test -count=1 -timeout 10m -run '^TestConsoleScreenshots$$' ./cmd/buurtsignaal
+	@echo "screenshots in $(SHOTS)"
 
 # The property run over every operation of the OpenAPI document through the
 # real server (TestAPIProperties), with API_CHECKS checks per operation

@@ -6,6 +6,9 @@
 #      that needs no password. Where neither works the test that needs one is
 #      skipped with one line naming the package, and that line is printed
 #      again at the end: never a silent pass.
+#      axe-core for the console's accessibility audit comes from npm (npm ci
+#      in scripts/axe: the version its lock file pins), skipped the same way
+#      where npm or its registry is not there.
 #   2. go vet, then the whole suite with the race detector.
 #   3. The tests whose injected clock meets a real client (cookie jar,
 #      browser, TLS peer) again with that clock 52 weeks back and 52 weeks
@@ -60,6 +63,22 @@ if ! have_haproxy && [ -z "${BUURTSIGNAAL_SKIP_HAPROXY:-}" ]; then
 	export BUURTSIGNAAL_SKIP_HAPROXY="SKIPPED: HAProxy's own check of the deployment kit's haproxy.cfg (TestHAProxyConfig) needs Debian's package haproxy, which $cannot: install it with 'apt-get install haproxy'"
 	notes+=("$BUURTSIGNAAL_SKIP_HAPROXY")
 	echo "make test: $BUURTSIGNAAL_SKIP_HAPROXY" >&2
+fi
+# axe-core for the console's accessibility audit (TestConsoleAxe): npm ci
+# in scripts/axe (the exact version its package-lock.json pins) where it is
+# missing; where npm or the registry is not there, one skip line, repeated
+# at the end.
+axe_js=scripts/axe/node_modules/axe-core/axe.min.js
+have_axe() { [ -f "$axe_js" ] || [ -n "${BUURTSIGNAAL_AXE_JS:-}" ]; }
+if ! have_axe && [ -z "${BUURTSIGNAAL_SKIP_AXE:-}" ] && command -v npm >/dev/null 2>&1; then
+	echo "make test: installing axe-core for the accessibility audit (npm ci in scripts/axe)" >&2
+	npm ci --prefix scripts/axe --no-audit --no-fund --loglevel=error >/dev/null 2>&1 ||
+		echo "make test: npm ci in scripts/axe failed" >&2
+fi
+if ! have_axe && [ -z "${BUURTSIGNAAL_SKIP_AXE:-}" ]; then
+	export BUURTSIGNAAL_SKIP_AXE="SKIPPED: the console's accessibility audit (TestConsoleAxe) needs axe-core from npm, which is not installed and could not be installed here (no npm or no registry): install it with 'npm ci --prefix scripts/axe'"
+	notes+=("$BUURTSIGNAAL_SKIP_AXE")
+	echo "make test: $BUURTSIGNAAL_SKIP_AXE" >&2
 fi
 if have_chromium; then
 	chromium --version 2>/dev/null || true

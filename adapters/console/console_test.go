@@ -262,7 +262,7 @@ func TestFieldMessages(t *testing.T) {
 		}
 	}
 	fe := newFormErrors("en", "raise", &problem{Status: 422, Code: "validation", Errors: []domain.FieldError{{Field: "consent", Message: "must be one of: informed"}}})
-	if fe.ByID["raise-consent"] != "Choose one of the options." || fe.Errors[0].Label != "Does the resident know?" {
+	if fe.ByID["raise-consent"] != "Choose one of the options." || fe.Errors[0].Label != "Does the resident know" {
 		t.Errorf("form errors: %+v", fe)
 	}
 	p := page{Form: fe}

@@ -46,7 +46,7 @@ var texts = map[string][2]string{
 	"field_category":        {"Categorie", "Category"},
 	"field_urgency":         {"Urgentie", "Urgency"},
 	"field_description":     {"Omschrijving", "Description"},
-	"field_consent":         {"Weet de bewoner ervan?", "Does the resident know?"},
+	"field_consent":         {"Weet de bewoner ervan", "Does the resident know"},
 	"field_subject":         {"Bewoner", "Resident"},
 	"field_reason":          {"Reden", "Reason"},
 	"field_note":            {"Notitie", "Note"},

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/buurtsignaal/buurtsignaal/adapters/console"
 )
 
 // TestConsoleQueries checks the queries added for the console: the
@@ -85,5 +87,20 @@ func TestConsoleQueries(t *testing.T) {
 	mine := s.must(200, s.do("GET", "/v1/my/signals", "carla", nil), "my signals")
 	if !strings.Contains(string(mine.raw), `"neighbourhood":"centrum"`) || !strings.Contains(string(mine.raw), `"urgency":"high"`) {
 		t.Errorf("my signals: %s", mine.raw)
+	}
+}
+
+// TestLabelsCoverEveryView: every route of the API has words as the view
+// of an access record (a denied attempt can come through any of them), in
+// Dutch and English.
+func TestLabelsCoverEveryView(t *testing.T) {
+	s := startServer(t, "", nil)
+	for _, r := range routesOf(t, s) {
+		_, pattern, _ := strings.Cut(r, " ")
+		for _, lang := range []string{"nl", "en"} {
+			if l, ok := console.Label(lang, "view", pattern); !ok || l == "" {
+				t.Errorf("the view %s has no %s label", pattern, lang)
+			}
+		}
 	}
 }
