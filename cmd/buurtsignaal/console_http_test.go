@@ -579,3 +579,71 @@ func TestConsoleSignInGuards(t *testing.T) {
 	f.get("/console/login")
 	f.must(429, f.post("/console/login", url.Values{"token": {"tok-anna"}}), "after ten failures")
 }
+
+// TestConsoleWholeFlow: the signal flow through the console alone. A
+// volunteer raises a signal; a professional finds it among the network's
+// signals without a team and hands it over; the coordinator assigns the
+// case from the overdue list's page of the signal; the caseload's filters
+// count and select; an admin registers an organisation; a refused form
+// answers in the page's language next to its fields.
+func TestConsoleWholeFlow(t *testing.T) {
+	s := startServer(t, "", nil)
+	v := newConsoleClient(t, s)
+	v.signIn("tok-carla")
+	v.get("/console/signals/new")
+	v.must(200, v.post("/console/signals", url.Values{"name": {"Stroom Persoon"}, "neighbourhood": {"centrum"}, "categories": {"debt"},
+		"urgency": {"high"}, "description": {"rekeningen stapelen zich op"}, "consent": {"informed"}, "idem": {"flow-1"}}), "raise", "Uw signaal is ontvangen.")
+	id := regexp.MustCompile(`data-id="([0-9a-f-]{36})"`).FindStringSubmatch(v.page)[1]
+
+	// In English, a refused form speaks English, next to its fields.
+	v.must(200, v.get("/console/language?lang=en&back=/console/signals/new"), "language", "Raise a signal")
+	v.must(422, v.post("/console/signals", url.Values{"name": {"Stroom Persoon"}, "idem": {"flow-2"}}), "refused raise",
+		`id="err-raise-neighbourhood"`, `aria-describedby="err-raise-neighbourhood"`, "Please fill in this field.", "Choose one of the options.", `href="#raise-consent"`)
+	for _, english := range []string{"is required", "must be one of", "subject.", "a neighbourhood is required"} {
+		if strings.Contains(v.page, english) {
+			t.Errorf("the refused form shows the API's words %q", english)
+		}
+	}
+
+	// A professional hands it over from the network's signals without a team.
+	a := newConsoleClient(t, s)
+	a.signIn("tok-anna")
+	a.must(200, a.get("/console/unrouted"), "signals without a team", `data-id="`+id+`"`, "schulden", `name="from" value="unrouted"`)
+	if strings.Contains(a.page, "Stroom Persoon") {
+		t.Error("the list of signals without a team shows personal data")
+	}
+	a.must(200, a.post("/console/signals/"+id+"/handover", url.Values{"team_id": {"team-a"}, "from": {"unrouted"}, "idem": {"flow-3"}}),
+		"handover from the list", "Opgeslagen.")
+	if strings.Contains(a.page, `data-id="`+id+`"`) {
+		t.Error("the handed-over signal is still without a team")
+	}
+	a.must(200, a.post("/console/cases/"+id+"/accept", url.Values{"idem": {"flow-4"}}), "accept", `data-status="in_care"`,
+		"Test anna (professional) heeft de overdracht geaccepteerd.", "Test carla (buurtsteun) heeft het signaal gemeld.")
+
+	// The caseload's filters, with their counts, kept in the URL.
+	a.must(200, a.get("/console/caseload?f=unassigned"), "unassigned", `aria-current="page">Niet toegewezen <span class="count">(1)</span>`, "Stroom Persoon")
+	a.must(200, a.get("/console/caseload?f=mine"), "mine", `aria-current="page">Van mij <span class="count">(0)</span>`)
+	if strings.Contains(a.page, "Stroom Persoon") {
+		t.Error("an unassigned case is in the filter mine")
+	}
+
+	// The coordinator assigns it from the signal's page.
+	g := newConsoleClient(t, s)
+	g.signIn("tok-gert")
+	g.must(200, g.get("/console/monitor/signals/"+id), "the coordinator's page of the signal", `<option value="anna">Test anna</option>`, "In zorg")
+	if strings.Contains(g.page, "Stroom Persoon") {
+		t.Error("the coordinator's page shows personal data")
+	}
+	g.must(200, g.post("/console/monitor/signals/"+id+"/assign", url.Values{"professional_id": {"anna"}, "idem": {"flow-5"}}), "assign", "Opgeslagen.",
+		"Test anna (professional)")
+	a.must(200, a.get("/console/caseload?f=mine"), "mine after the assignment", "Stroom Persoon", `Van mij <span class="count">(1)</span>`)
+
+	// An admin registers an organisation; a bad code is refused next to its field.
+	i := newConsoleClient(t, s)
+	i.signIn("tok-ivo")
+	i.get("/console/organisations")
+	i.must(422, i.post("/console/organisations", url.Values{"id": {"Bad Id!"}, "name": {"Buurthuis"}, "kind": {"other"}, "idem": {"flow-6"}}),
+		"a bad organisation code", `id="err-org-id"`, "Gebruik alleen kleine letters", `value="Buurthuis"`)
+	i.must(200, i.post("/console/organisations", url.Values{"id": {"buurthuis"}, "name": {"Buurthuis"}, "kind": {"other"}, "service": {"Koffieochtend"},
+		"service_volunteer": {"true"}, "idem": {"flow-7"}}), "register an organisation", "Opgeslagen.", "Koffieochtend", "door vrijwilligers")
+}
