@@ -117,6 +117,7 @@ var labels = map[string]map[string][2]string{
 		"CaseClosed":             {"%s heeft de casus afgesloten.", "%s closed the case."},
 		"CaseReopened":           {"%s heeft de casus heropend.", "%s reopened the case."},
 		"SubjectRegistered":      {"%s heeft de betrokkene vastgelegd.", "%s registered the subject."},
+		"SubjectSignalled":       {"%s meldde een signaal over de betrokkene.", "%s raised a signal about the subject."},
 		"SubjectErased":          {"%s heeft de gegevens van de betrokkene gewist.", "%s erased the subject's data."},
 		"SubjectExported":        {"%s heeft de gegevens van de betrokkene geëxporteerd.", "%s exported the subject's data."},
 		"RecordAccessed":         {"%s heeft gegevens ingezien.", "%s accessed data."},
@@ -133,6 +134,7 @@ var labels = map[string]map[string][2]string{
 	// the action that was refused).
 	"action": {
 		"read":                  {"inzien", "read"},
+		"read_referral":         {"verwijzing inzien", "read a referral"},
 		"list":                  {"lijst inzien", "list"},
 		"search":                {"zoeken", "search"},
 		"export":                {"exporteren", "export"},
