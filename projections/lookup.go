@@ -5,8 +5,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/buurtsignaal/buurtsignaal/domain"
 	"github.com/google/uuid"
+
+	"github.com/buurtsignaal/buurtsignaal/domain"
 )
 
 // Lookup answers the write side's questions (app.Lookup) from the
