@@ -53,7 +53,7 @@ func buildFixture(b *testing.B) (string, int) {
 }
 
 func openKeys(dir string) (*keystore.Store, error) {
-	m, err := keystore.LoadOrCreateMasterKey(filepath.Join(dir, "master.json"))
+	m, err := keystore.LoadOrCreateMasterKey(nil, filepath.Join(dir, "master.json"))
 	if err != nil {
 		return nil, err
 	}

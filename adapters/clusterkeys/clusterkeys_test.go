@@ -218,7 +218,7 @@ func TestAnErasureCutShortIsFinished(t *testing.T) {
 		t.Fatal("the test did not cut the erasure short")
 	}
 	path := filepath.Join(t.TempDir(), "erased-subjects")
-	if err := subjectkeys.RecordErased(path, id); err != nil {
+	if err := subjectkeys.RecordErased(nil, path, id); err != nil {
 		t.Fatal(err)
 	}
 	n, err := other.ShredErased(ctxT(t), path)

@@ -43,7 +43,7 @@ func (s *Store) Shred(ctx context.Context, subject uuid.UUID) error {
 		return classify(ctx, err)
 	}
 	if s.opts.ErasedFile != "" {
-		if err := subjectkeys.RecordErased(s.opts.ErasedFile, subject); err != nil {
+		if err := subjectkeys.RecordErased(s.opts.FS, s.opts.ErasedFile, subject); err != nil {
 			return err
 		}
 	}
@@ -150,7 +150,7 @@ func (s *Store) ShredErased(ctx context.Context, path string) (int, error) {
 		return 0, err
 	}
 	defer s.life.RUnlock()
-	ids, err := subjectkeys.ReadErased(path)
+	ids, err := subjectkeys.ReadErased(s.opts.FS, path)
 	if err != nil {
 		return 0, err
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/google/uuid"
 	"github.com/tink-crypto/tink-go/v2/tink"
 
@@ -33,6 +34,9 @@ type Options struct {
 	// ErasedFile, when set, is this replica's erased-subjects file: Shred
 	// records the subject there before it erases the key.
 	ErasedFile string
+	// FS is the file system of the erased-subjects file (nil: the
+	// operating system's).
+	FS vfs.FS
 	// Log receives the client's log lines and the store's warnings (ids
 	// only; nil: discarded).
 	Log *slog.Logger

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/google/uuid"
 
 	"github.com/buurtsignaal/buurtsignaal/adapters/internal/subjectkeys"
@@ -25,22 +26,25 @@ func (s *Store) Checkpoint(dir string) error {
 	return nil
 }
 
-// RecordErased appends a subject id to the erased-subjects file at path and
-// syncs it (subjectkeys.RecordErased; Shred does this itself when
-// Options.ErasedFile is set).
-func RecordErased(path string, subject uuid.UUID) error {
-	return subjectkeys.RecordErased(path, subject)
+// RecordErased appends a subject id to the erased-subjects file at path on
+// fs (nil: the operating system's) and makes it durable
+// (subjectkeys.RecordErased; Shred does this itself when Options.ErasedFile
+// is set).
+func RecordErased(fs vfs.FS, path string, subject uuid.UUID) error {
+	return subjectkeys.RecordErased(fs, path, subject)
 }
 
-// ReadErased reads the erased-subjects file at path; a missing file is an
-// empty list (subjectkeys.ReadErased).
-func ReadErased(path string) ([]uuid.UUID, error) { return subjectkeys.ReadErased(path) }
+// ReadErased reads the erased-subjects file at path on fs (nil: the
+// operating system's); a missing file is an empty list
+// (subjectkeys.ReadErased).
+func ReadErased(fs vfs.FS, path string) ([]uuid.UUID, error) { return subjectkeys.ReadErased(fs, path) }
 
-// ShredErased shreds every subject the erased-subjects file at path lists
-// that still has a key here (after a restore, or an erasure cut short by a
-// crash between recording and shredding). It returns how many it shredded.
+// ShredErased shreds every subject the erased-subjects file at path (on
+// Options.FS) lists that still has a key here (after a restore, or an
+// erasure cut short by a crash between recording and shredding). It returns
+// how many it shredded.
 func (s *Store) ShredErased(ctx context.Context, path string) (int, error) {
-	ids, err := subjectkeys.ReadErased(path)
+	ids, err := subjectkeys.ReadErased(s.opts.FS, path)
 	if err != nil {
 		return 0, err
 	}

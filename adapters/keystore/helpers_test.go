@@ -24,7 +24,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func newMaster(t testing.TB) tink.AEAD {
 	t.Helper()
-	m, err := LoadOrCreateMasterKey(filepath.Join(t.TempDir(), "master.json"))
+	m, err := LoadOrCreateMasterKey(nil, filepath.Join(t.TempDir(), "master.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

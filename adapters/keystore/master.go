@@ -4,16 +4,18 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/tink-crypto/tink-go/v2/aead"
 	"github.com/tink-crypto/tink-go/v2/insecurecleartextkeyset"
 	"github.com/tink-crypto/tink-go/v2/keyset"
 	"github.com/tink-crypto/tink-go/v2/tink"
 
 	"github.com/buurtsignaal/buurtsignaal/domain"
+	"github.com/buurtsignaal/buurtsignaal/internal/durable"
 )
 
 // ErrMasterKeyInvalid (KindInvalid): the master key material is not a tink
@@ -21,31 +23,43 @@ import (
 var ErrMasterKeyInvalid = &domain.Error{Kind: domain.KindInvalid, Code: "master_key_invalid", Message: "the master key is not a valid tink AEAD keyset"}
 
 // LoadOrCreateMasterKey returns the master AEAD of the keyset file at path
-// (tink's JSON keyset format, in clear), creating the file with a new
-// AES-256-GCM keyset, mode 0600 (its directory 0700), when it does not exist.
-// Concurrent creators agree on one key: the file appears whole, once.
+// on fsys (nil: the operating system's; tink's JSON keyset format, in
+// clear), creating the file with a new AES-256-GCM keyset when it does not
+// exist. Concurrent creators agree on one key: the file appears whole, once.
+// The file is durable before the key is used: a new one is written to a
+// temporary file, synced and linked into place, and its directory synced;
+// the directory of one found there is synced too, since the process that
+// made it may have crashed before it did (the key must not vanish in a
+// power cut after keys were wrapped with it).
 //
 // This is the embedded default only: the key lies next to the data it
 // protects. Production should give Open a KMS-backed tink.AEAD instead.
 //
 // Errors: ErrMasterKeyInvalid (KindInvalid) for a file that is not an AEAD
 // keyset, KindInternal when the file cannot be read or written.
-func LoadOrCreateMasterKey(path string) (tink.AEAD, error) {
-	data, err := os.ReadFile(path)
+func LoadOrCreateMasterKey(fsys vfs.FS, path string) (tink.AEAD, error) {
+	if fsys == nil {
+		fsys = vfs.Default
+	}
+	data, err := readFile(fsys, path)
 	if errors.Is(err, os.ErrNotExist) {
-		if data, err = createMasterKeyFile(path); err != nil {
+		if data, err = createMasterKeyFile(fsys, path); err != nil {
 			return nil, domain.Wrap(domain.KindInternal, "master_key_file", "the master key file cannot be created", err)
 		}
-	} else if err != nil {
+	} else if err == nil {
+		if err = durable.SyncDir(fsys, fsys.PathDir(path)); err != nil {
+			return nil, domain.Wrap(domain.KindInternal, "master_key_file", "the master key file's directory cannot be synced", err)
+		}
+	} else {
 		return nil, domain.Wrap(domain.KindInternal, "master_key_file", "the master key file cannot be read", err)
 	}
 	return masterFrom(keyset.NewJSONReader(bytes.NewReader(data)))
 }
 
-// createMasterKeyFile writes a new keyset to a temporary file and links it
-// into place, which fails if another process was first; then it returns the
-// file's contents, whoever wrote them.
-func createMasterKeyFile(path string) ([]byte, error) {
+// createMasterKeyFile writes a new keyset durably into place, unless
+// another process was first; then it returns the file's contents, whoever
+// wrote them.
+func createMasterKeyFile(fsys vfs.FS, path string) ([]byte, error) {
 	h, err := keyset.NewHandle(aead.AES256GCMKeyTemplate())
 	if err != nil {
 		return nil, err
@@ -54,38 +68,22 @@ func createMasterKeyFile(path string) ([]byte, error) {
 	if err := insecurecleartextkeyset.Write(h, keyset.NewJSONWriter(&buf)); err != nil {
 		return nil, err
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := durable.MkdirAll(fsys, fsys.PathDir(path)); err != nil {
 		return nil, err
 	}
-	tmp, err := os.CreateTemp(dir, ".master-key-*")
+	if err := durable.CreateFile(fsys, path, buf.Bytes()); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, err
+	}
+	return readFile(fsys, path)
+}
+
+func readFile(fsys vfs.FS, path string) ([]byte, error) {
+	f, err := fsys.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return nil, err
-	}
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		tmp.Close()
-		return nil, err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return nil, err
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, err
-	}
-	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, os.ErrExist) {
-		return nil, err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return os.ReadFile(path)
+	defer f.Close()
+	return io.ReadAll(f)
 }
 
 // MasterKeyFromEnv returns the master AEAD of a keyset given as base64

@@ -33,7 +33,7 @@ func sameKey(t *testing.T, a, b tink.AEAD) {
 
 func TestLoadOrCreateMasterKey(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "secrets", "master.json")
-	m1, err := LoadOrCreateMasterKey(path)
+	m1, err := LoadOrCreateMasterKey(nil, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func TestLoadOrCreateMasterKey(t *testing.T) {
 	if dst, _ := os.Stat(filepath.Dir(path)); dst.Mode().Perm() != 0o700 {
 		t.Fatalf("directory mode %o, want 700", dst.Mode().Perm())
 	}
-	m2, err := LoadOrCreateMasterKey(path)
+	m2, err := LoadOrCreateMasterKey(nil, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestConcurrentMasterKeyCreationAgrees(t *testing.T) {
 	for i := range keys {
 		wg.Go(func() {
 			var err error
-			if keys[i], err = LoadOrCreateMasterKey(path); err != nil {
+			if keys[i], err = LoadOrCreateMasterKey(nil, path); err != nil {
 				t.Error(err)
 			}
 		})
@@ -85,7 +85,7 @@ func TestMasterKeyFileThatIsNoKeyset(t *testing.T) {
 	if err := os.WriteFile(path, []byte(`{"not":"a keyset"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := LoadOrCreateMasterKey(path)
+	_, err := LoadOrCreateMasterKey(nil, path)
 	wantErr(t, err, domain.KindInvalid, ErrMasterKeyInvalid.Code)
 }
 

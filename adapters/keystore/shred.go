@@ -5,9 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -92,7 +93,7 @@ func (s *Store) Shred(ctx context.Context, subject uuid.UUID) error {
 		return classify(err)
 	}
 	if s.opts.ErasedFile != "" {
-		if err := subjectkeys.RecordErased(s.opts.ErasedFile, subject); err != nil {
+		if err := subjectkeys.RecordErased(s.opts.FS, s.opts.ErasedFile, subject); err != nil {
 			return err
 		}
 	}
@@ -340,28 +341,22 @@ func (s *Store) holds(items []*purgeItem, keys [][]byte) (found, foundToken bool
 		return false
 	}
 	top := filepath.Clean(s.dir)
-	err = filepath.WalkDir(top, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		if found || !d.Type().IsRegular() {
+	err = s.fs.walk(top, func(path, name string) error {
+		if found {
 			return nil
 		}
-		if b, ok := live[d.Name()]; ok && filepath.Dir(path) == top && !covers(b) {
+		if b, ok := live[name]; ok && filepath.Dir(path) == top && !covers(b) {
 			return nil
 		}
-		data, err := os.ReadFile(path)
-		if errors.Is(err, fs.ErrNotExist) {
+		data, err := s.fs.readFile(path)
+		if errors.Is(err, os.ErrNotExist) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
 		found = containsAny(data, needles)
-		if !strings.HasPrefix(d.Name(), "MANIFEST-") {
+		if !strings.HasPrefix(name, "MANIFEST-") {
 			foundToken = foundToken || containsAny(data, tokens)
 		}
 		return nil
@@ -449,6 +444,15 @@ func (f *shredFS) Rename(oldname, newname string) error {
 // Remove implements vfs.FS: the file is zeroed first.
 func (f *shredFS) Remove(name string) error { return f.shred(name) }
 
+// errNoLinks refuses hard links (see Link).
+var errNoLinks = errors.New("keystore: no hard links to the key store's files")
+
+// Link implements vfs.FS by refusing: a hard link shares its bytes with the
+// store's own file, which a purge zeroes when the store lets go of it, so a
+// checkpoint (a backup) linked to it would be zeroed too. Pebble's
+// checkpoint then copies the file (vfs.LinkOrCopy); the key store is small.
+func (f *shredFS) Link(string, string) error { return errNoLinks }
+
 // ReuseForWrite implements vfs.FS without reuse: the old file is shredded
 // and a new one made, so no old log's tail survives in a recycled file.
 func (f *shredFS) ReuseForWrite(oldname, newname string, category vfs.DiskWriteCategory) (vfs.File, error) {
@@ -459,7 +463,7 @@ func (f *shredFS) ReuseForWrite(oldname, newname string, category vfs.DiskWriteC
 }
 
 func (f *shredFS) shred(name string) error {
-	if err := zeroFile(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := f.zero(name); err != nil && !errors.Is(err, os.ErrNotExist) {
 		f.failures.Add(1)
 	}
 	return f.FS.Remove(name)
@@ -468,48 +472,89 @@ func (f *shredFS) shred(name string) error {
 // shredArchive shreds what an earlier version of the store (Pebble's
 // ArchiveCleaner alone) left in dir/archive.
 func (f *shredFS) shredArchive() error {
-	dir := filepath.Join(f.dir, "archive")
-	entries, err := os.ReadDir(dir)
+	dir := f.FS.PathJoin(f.dir, "archive")
+	names, err := f.FS.List(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	for _, e := range entries {
-		if err := f.shred(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+	for _, name := range names {
+		if err := f.shred(f.FS.PathJoin(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
 	}
-	return os.Remove(dir)
+	return f.FS.Remove(dir)
 }
 
 var zeros = make([]byte, 64<<10)
 
-// zeroFile overwrites a regular file with zeros and syncs it.
-func zeroFile(name string) error {
-	st, err := os.Lstat(name)
+// zero overwrites a regular file with zeros and syncs it.
+func (f *shredFS) zero(name string) error {
+	st, err := f.FS.Stat(name)
 	if err != nil {
 		return err
 	}
 	if !st.Mode().IsRegular() || st.Size() == 0 {
 		return nil
 	}
-	f, err := os.OpenFile(name, os.O_WRONLY, 0)
+	file, err := f.FS.OpenReadWrite(name, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return err
 	}
 	for off := int64(0); off < st.Size() && err == nil; off += int64(len(zeros)) {
-		_, err = f.WriteAt(zeros[:min(int64(len(zeros)), st.Size()-off)], off)
+		_, err = file.WriteAt(zeros[:min(int64(len(zeros)), st.Size()-off)], off)
 	}
 	if err == nil {
-		err = f.Sync()
+		err = file.Sync()
 	}
-	if cerr := f.Close(); err == nil {
+	if cerr := file.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return fmt.Errorf("zero %s: %w", filepath.Base(name), err)
 	}
 	return nil
+}
+
+// walk calls fn for every regular file under dir, with its path and name;
+// files and directories that vanish meanwhile are skipped.
+func (f *shredFS) walk(dir string, fn func(path, name string) error) error {
+	names, err := f.FS.List(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		path := f.FS.PathJoin(dir, name)
+		st, err := f.FS.Stat(path)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			continue
+		case err != nil:
+			return err
+		case st.IsDir():
+			err = f.walk(path, fn)
+		case st.Mode().IsRegular():
+			err = fn(path, name)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readFile reads a whole file.
+func (f *shredFS) readFile(path string) ([]byte, error) {
+	file, err := f.FS.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer file.Close()
+	return io.ReadAll(file)
 }

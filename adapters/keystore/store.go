@@ -21,6 +21,7 @@ import (
 	"github.com/buurtsignaal/buurtsignaal/adapters/internal/pebbledb"
 	"github.com/buurtsignaal/buurtsignaal/adapters/internal/subjectkeys"
 	"github.com/buurtsignaal/buurtsignaal/domain"
+	"github.com/buurtsignaal/buurtsignaal/internal/durable"
 )
 
 // Options tune the store. The zero value is fine.
@@ -37,6 +38,10 @@ type Options struct {
 	// ErasedFile, when set, is the erased-subjects file: Shred records the
 	// subject there before it erases the key.
 	ErasedFile string
+	// FS is the file system of the store and of the erased-subjects file
+	// (default vfs.Default, the operating system's; the power-loss tests
+	// give a crashable one in memory).
+	FS vfs.FS
 }
 
 // Store is the local key store. It implements domain.KeyStore. It is safe
@@ -223,10 +228,13 @@ func Open(dir string, master tink.AEAD, opts Options) (*Store, error) {
 	if opts.ShredTimeout <= 0 {
 		opts.ShredTimeout = 30 * time.Second
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if opts.FS == nil {
+		opts.FS = vfs.Default
+	}
+	if err := durable.MkdirAll(opts.FS, dir); err != nil {
 		return nil, classify(err)
 	}
-	fs := &shredFS{FS: vfs.Default, dir: dir}
+	fs := &shredFS{FS: opts.FS, dir: dir}
 	// A store written with Pebble's ArchiveCleaner alone keeps obsolete
 	// files in dir/archive: shred them.
 	if err := fs.shredArchive(); err != nil {

@@ -79,7 +79,7 @@ func benchOutbox(b *testing.B, writer, store eventlog.Store, cluster bool) {
 		n.Outbox = logoutbox.Open(store, "notifier", logoutbox.Options{Replica: "bench"})
 		n.Lease = loglease.New(store, "notifier", loglease.Options{Replica: "bench"})
 	} else {
-		o, err := notify.OpenOutbox(filepath.Join(b.TempDir(), "outbox"))
+		o, err := notify.OpenOutbox(filepath.Join(b.TempDir(), "outbox"), nil)
 		if err != nil {
 			b.Fatal(err)
 		}

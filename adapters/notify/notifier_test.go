@@ -85,7 +85,7 @@ type outboxKind struct {
 }
 
 var outboxKinds = []outboxKind{
-	{"local", func(r *rig) (domain.Outbox, error) { return notify.OpenOutbox(r.outboxDir) }},
+	{"local", func(r *rig) (domain.Outbox, error) { return notify.OpenOutbox(r.outboxDir, nil) }},
 	{"log", func(r *rig) (domain.Outbox, error) {
 		return logoutbox.Open(r.store, "notifier", logoutbox.Options{SegmentEvents: 64, Replica: "rig"}), nil
 	}},

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/buurtsignaal/buurtsignaal/adapters/internal/pebbledb"
 	"github.com/buurtsignaal/buurtsignaal/domain"
@@ -41,9 +42,10 @@ func key(prefix []byte, id string) []byte { return append(append([]byte{}, prefi
 
 var _ domain.Outbox = (*Outbox)(nil)
 
-// OpenOutbox opens (creating if needed) the outbox in dir.
-func OpenOutbox(dir string) (*Outbox, error) {
-	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbledb.QuietLogger{}})
+// OpenOutbox opens (creating if needed) the outbox in dir on fs (nil: the
+// operating system's file system).
+func OpenOutbox(dir string, fs vfs.FS) (*Outbox, error) {
+	db, err := pebble.Open(dir, &pebble.Options{FS: fs, Logger: pebbledb.QuietLogger{}})
 	if err != nil {
 		return nil, fmt.Errorf("notify: open outbox: %w", err)
 	}

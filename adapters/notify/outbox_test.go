@@ -15,7 +15,7 @@ func TestOutbox(t *testing.T) {
 	outboxtest.Run(t, outboxtest.Config{New: func(t *testing.T) func(t *testing.T) domain.Outbox {
 		dir := filepath.Join(t.TempDir(), "outbox")
 		return func(t *testing.T) domain.Outbox {
-			o, err := notify.OpenOutbox(dir)
+			o, err := notify.OpenOutbox(dir, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -87,7 +87,7 @@ func TestErasureNeverStopsHalfDone(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer store.Close()
-			master, err := keystore.LoadOrCreateMasterKey(filepath.Join(dir, "master.json"))
+			master, err := keystore.LoadOrCreateMasterKey(nil, filepath.Join(dir, "master.json"))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -53,7 +53,7 @@ func TestRaiseRetryWritesAFailedIndexEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer log.Close()
-	master, err := keystore.LoadOrCreateMasterKey(filepath.Join(dir, "master.json"))
+	master, err := keystore.LoadOrCreateMasterKey(nil, filepath.Join(dir, "master.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
