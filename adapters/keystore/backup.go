@@ -11,15 +11,24 @@ import (
 )
 
 // Checkpoint writes a consistent copy of the key store into dir, which must
-// not exist, while the store serves (hard links to its tables and a copy of
-// its flushed write-ahead log). A restored copy brings back the keys of
+// not exist, while the store serves (copies of its tables, never hard links,
+// which a purge would zero: see shredFS.Link, and of its flushed write-ahead
+// log). A restored copy brings back the keys of
 // subjects erased since: the erased-subjects file (Options.ErasedFile)
 // keeps the list that ShredErased applies to it.
+//
+// It flushes the memtable first: a database opened without a write-ahead
+// log to replay (after a crash in its very first open) has no manifest
+// writer until its first flush, and a checkpoint before then would hold an
+// empty manifest (see pebblestore's Checkpoint).
 func (s *Store) Checkpoint(dir string) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
 	defer s.life.RUnlock()
+	if err := s.db.Flush(); err != nil {
+		return classify(err)
+	}
 	if err := s.db.Checkpoint(dir, pebble.WithFlushedWAL()); err != nil {
 		return classify(err)
 	}

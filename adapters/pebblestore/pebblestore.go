@@ -238,11 +238,20 @@ func (s *Store) DB() *pebble.DB { return s.db }
 // copy of its flushed write-ahead log. The copy opens as a store of its own
 // with every event that was in a group applied before the checkpoint (each
 // group's log records, index and position are one batch).
+//
+// It flushes the memtable first: Pebble copies the manifest as far as its
+// writer has written it, and a database opened without a write-ahead log to
+// replay (after a crash in its very first open) has no manifest writer
+// until its first flush, so its checkpoint would hold an empty manifest and
+// not open.
 func (s *Store) Checkpoint(dir string) error {
 	s.rmu.RLock()
 	defer s.rmu.RUnlock()
 	if s.dbClosed {
 		return eventlog.ErrClosed
+	}
+	if err := s.db.Flush(); err != nil {
+		return fmt.Errorf("pebblestore: checkpoint: %w", err)
 	}
 	if err := s.db.Checkpoint(dir, pebble.WithFlushedWAL()); err != nil {
 		return fmt.Errorf("pebblestore: checkpoint: %w", err)
