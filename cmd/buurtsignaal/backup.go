@@ -21,8 +21,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
+
 	"github.com/buurtsignaal/buurtsignaal/adapters/audit"
 	"github.com/buurtsignaal/buurtsignaal/adapters/pebblestore"
+	"github.com/buurtsignaal/buurtsignaal/internal/durable"
 )
 
 // Backups of the embedded store.
@@ -71,13 +74,13 @@ func (s *system) backup(ctx context.Context, root string) (string, manifest, err
 	if root == "" {
 		return "", manifest{}, errors.New("backup: no directory given (--to or BUURTSIGNAAL_BACKUP_DIR)")
 	}
-	if err := os.MkdirAll(root, 0o700); err != nil {
+	if err := durable.MkdirAll(s.fs, root); err != nil {
 		return "", manifest{}, err
 	}
 	m := manifest{Format: manifestFormat, CreatedAt: s.now().UTC(), Version: version}
 	name := "backup-" + m.CreatedAt.Format("20060102T150405.000000000Z")
 	tmp := filepath.Join(root, ".partial-"+name)
-	defer os.RemoveAll(tmp) // nothing left of a failed attempt; a no-op after the rename
+	defer s.fs.RemoveAll(tmp) //nolint:errcheck // nothing left of a failed attempt; a no-op after the rename
 	if err := s.pebble.Checkpoint(filepath.Join(tmp, "events")); err != nil {
 		return "", m, err
 	}
@@ -90,28 +93,39 @@ func (s *system) backup(ctx context.Context, root string) (string, manifest, err
 	}
 	// The head and the audit chains of the copy itself, which also proves
 	// that it opens.
-	if err := describeCopy(ctx, filepath.Join(tmp, "events"), &m); err != nil {
+	if err := describeCopy(ctx, s.fs, filepath.Join(tmp, "events"), &m); err != nil {
+		return "", m, err
+	}
+	// Every file and directory of the copy is synced before the manifest
+	// lists them: opening the copy wrote and removed files of its own, and
+	// a power cut must not bring a removed one back or cut a written one.
+	if err := syncTree(s.fs, tmp); err != nil {
 		return "", m, err
 	}
 	var err error
-	if m.Files, err = checksums(tmp); err != nil {
+	if m.Files, err = checksums(s.fs, tmp); err != nil {
 		return "", m, err
 	}
 	raw, _ := json.MarshalIndent(m, "", "  ")
-	if err := writeSynced(filepath.Join(tmp, "manifest.json"), raw); err != nil {
+	if err := writeSynced(s.fs, filepath.Join(tmp, "manifest.json"), raw); err != nil {
+		return "", m, err
+	}
+	// The manifest's entry, then the whole backup under its final name:
+	// after a power cut there is a whole backup or only a partial one.
+	if err := durable.SyncDir(s.fs, tmp); err != nil {
 		return "", m, err
 	}
 	final := filepath.Join(root, name)
-	if err := os.Rename(tmp, final); err != nil {
+	if err := s.fs.Rename(tmp, final); err != nil {
 		return "", m, err
 	}
-	return final, m, syncDir(root)
+	return final, m, durable.SyncDir(s.fs, root)
 }
 
 // describeCopy fills the head position and the audit chains of the event
 // store at dir into m.
-func describeCopy(ctx context.Context, dir string, m *manifest) error {
-	st, err := pebblestore.Open(dir, pebblestore.Options{})
+func describeCopy(ctx context.Context, fsys vfs.FS, dir string, m *manifest) error {
+	st, err := pebblestore.Open(dir, pebblestore.Options{FS: fsys})
 	if err != nil {
 		return fmt.Errorf("open the copy: %w", err)
 	}
@@ -130,18 +144,15 @@ func describeCopy(ctx context.Context, dir string, m *manifest) error {
 	return nil
 }
 
-// checksums lists every file under dir (but the manifest) with its SHA-256.
-func checksums(dir string) ([]fileSum, error) {
+// checksums lists every file under dir on fsys (but the manifest) with its
+// SHA-256.
+func checksums(fsys vfs.FS, dir string) ([]fileSum, error) {
 	var out []fileSum
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, path)
-		if rel == "manifest.json" {
+	err := walkTree(fsys, dir, func(path, rel string, isDir bool) error {
+		if isDir || rel == "manifest.json" {
 			return nil
 		}
-		f, err := os.Open(path)
+		f, err := fsys.Open(path)
 		if err != nil {
 			return err
 		}
@@ -158,8 +169,54 @@ func checksums(dir string) ([]fileSum, error) {
 	return out, err
 }
 
-func writeSynced(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+// walkTree calls fn for every file and directory under dir on fsys (dir
+// itself last), in name order, with its path and its path relative to dir.
+func walkTree(fsys vfs.FS, dir string, fn func(path, rel string, isDir bool) error) error {
+	var walk func(path, rel string) error
+	walk = func(path, rel string) error {
+		names, err := fsys.List(path)
+		if err != nil {
+			return err
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			p, r := fsys.PathJoin(path, name), filepath.Join(rel, name)
+			st, err := fsys.Stat(p)
+			if err != nil {
+				return err
+			}
+			if st.IsDir() {
+				err = walk(p, r)
+			} else {
+				err = fn(p, r, false)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return fn(path, rel, true)
+	}
+	return walk(dir, ".")
+}
+
+// syncTree syncs every file and directory under dir on fsys.
+func syncTree(fsys vfs.FS, dir string) error {
+	return walkTree(fsys, dir, func(path, _ string, isDir bool) error {
+		if isDir {
+			return durable.SyncDir(fsys, path)
+		}
+		f, err := fsys.Open(path)
+		if err != nil {
+			return err
+		}
+		return errors.Join(f.Sync(), f.Close())
+	})
+}
+
+// writeSynced creates the file at path on fsys with data and syncs it (its
+// directory entry is the caller's to sync).
+func writeSynced(fsys vfs.FS, path string, data []byte) error {
+	f, err := fsys.Create(path, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return err
 	}
@@ -167,19 +224,11 @@ func writeSynced(path string, data []byte) error {
 	return errors.Join(werr, f.Sync(), f.Close())
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	return errors.Join(d.Sync(), d.Close())
-}
-
 // readManifest reads and checks a backup: the manifest's format and every
 // file's size and checksum, and no file the manifest does not list.
-func readManifest(dir string) (manifest, error) {
+func readManifest(fsys vfs.FS, dir string) (manifest, error) {
 	var m manifest
-	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	raw, err := readFile(fsys, filepath.Join(dir, "manifest.json"))
 	if err != nil {
 		return m, fmt.Errorf("not a backup: %w", err)
 	}
@@ -189,7 +238,7 @@ func readManifest(dir string) (manifest, error) {
 	if m.Format != manifestFormat {
 		return m, fmt.Errorf("manifest format %d, want %d", m.Format, manifestFormat)
 	}
-	have, err := checksums(dir)
+	have, err := checksums(fsys, dir)
 	if err != nil {
 		return m, err
 	}
@@ -264,7 +313,7 @@ func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		return errors.New("backup: give --to DIR or set BUURTSIGNAAL_BACKUP_DIR")
 	}
 	if prune {
-		removed, err := pruneBackups(to, cfg.BackupRetention, time.Now())
+		removed, err := pruneBackups(vfs.Default, to, cfg.BackupRetention, time.Now())
 		for _, r := range removed {
 			fmt.Fprintln(stdout, "removed", r)
 		}
@@ -281,7 +330,7 @@ func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if !errors.Is(err, errNoServer) {
 		return err
 	}
-	sys, err := openSystem(ctx, cfg, newLogger(stderr, cfg.LogLevel), nil)
+	sys, err := openSystem(ctx, cfg, newLogger(stderr, cfg.LogLevel), nil, nil)
 	if err != nil {
 		return err
 	}
@@ -324,59 +373,64 @@ func askServer(ctx context.Context, socket, to string) ([]byte, error) {
 	return body, nil
 }
 
-// pruneBackups deletes the backups under root created more than keep
-// before now (by their manifests), and partial ones older than a day.
-func pruneBackups(root string, keep time.Duration, now time.Time) ([]string, error) {
-	entries, err := os.ReadDir(root)
+// pruneBackups deletes the backups under root on fsys created more than
+// keep before now (by their manifests), and partial ones older than a day.
+func pruneBackups(fsys vfs.FS, root string, keep time.Duration, now time.Time) ([]string, error) {
+	names, err := fsys.List(root)
 	if err != nil {
 		return nil, err
 	}
+	sort.Strings(names)
 	var removed []string
-	for _, e := range entries {
-		dir := filepath.Join(root, e.Name())
+	for _, name := range names {
+		dir := fsys.PathJoin(root, name)
+		info, err := fsys.Stat(dir)
 		switch {
-		case !e.IsDir():
+		case err != nil || !info.IsDir():
 			continue
-		case strings.HasPrefix(e.Name(), "backup-"):
-			m, err := readManifestOnly(dir)
+		case strings.HasPrefix(name, "backup-"):
+			m, err := readManifestOnly(fsys, dir)
 			if err != nil || now.Sub(m.CreatedAt) <= keep {
 				continue
 			}
-		case strings.HasPrefix(e.Name(), ".partial-"):
-			info, err := e.Info()
-			if err != nil || now.Sub(info.ModTime()) <= 24*time.Hour {
+		case strings.HasPrefix(name, ".partial-"):
+			if now.Sub(info.ModTime()) <= 24*time.Hour {
 				continue
 			}
 		default:
 			continue
 		}
-		if err := os.RemoveAll(dir); err != nil {
+		if err := fsys.RemoveAll(dir); err != nil {
 			return removed, err
 		}
 		removed = append(removed, dir)
 	}
+	if len(removed) > 0 {
+		return removed, durable.SyncDir(fsys, root)
+	}
 	return removed, nil
 }
 
-func readManifestOnly(dir string) (manifest, error) {
+func readManifestOnly(fsys vfs.FS, dir string) (manifest, error) {
 	var m manifest
-	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	raw, err := readFile(fsys, filepath.Join(dir, "manifest.json"))
 	if err == nil {
 		err = json.Unmarshal(raw, &m)
 	}
 	return m, err
 }
 
-// newestBackup returns the creation time of the newest backup under root.
-func newestBackup(root string) (time.Time, bool) {
-	entries, err := os.ReadDir(root)
+// newestBackup returns the creation time of the newest backup under root
+// on fsys.
+func newestBackup(fsys vfs.FS, root string) (time.Time, bool) {
+	names, err := fsys.List(root)
 	if err != nil {
 		return time.Time{}, false
 	}
 	var newest time.Time
-	for _, e := range entries {
-		if e.IsDir() && strings.HasPrefix(e.Name(), "backup-") {
-			if m, err := readManifestOnly(filepath.Join(root, e.Name())); err == nil && m.CreatedAt.After(newest) {
+	for _, name := range names {
+		if strings.HasPrefix(name, "backup-") {
+			if m, err := readManifestOnly(fsys, fsys.PathJoin(root, name)); err == nil && m.CreatedAt.After(newest) {
 				newest = m.CreatedAt
 			}
 		}
@@ -401,90 +455,132 @@ func restoreCmd(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	if from == "" {
 		return errors.New("restore: give --from BACKUP")
 	}
-	if cfg.Store != "" {
-		return errors.New("restore: only into the embedded store")
-	}
-	m, err := readManifest(from)
+	r, err := restore(ctx, vfs.Default, cfg, from, noErased, newLogger(stderr, cfg.LogLevel))
 	if err != nil {
 		return err
 	}
-	if entries, err := os.ReadDir(cfg.DataDir); err == nil {
-		for _, e := range entries {
-			if e.Name() != "erased-subjects" { // an earlier version's place for the erased list
-				return fmt.Errorf("restore: the data directory %s is not empty", cfg.DataDir)
+	fmt.Fprintf(stdout, "restored %s: head position %d, %d audit records verified (head %s), projections rebuilt: %d events, %d signals\n",
+		from, r.head, r.records, r.auditHead, r.events, r.signals)
+	return nil
+}
+
+// restored is what a restore reports.
+type restored struct {
+	head      uint64
+	records   int
+	auditHead string
+	events    uint64
+	signals   int
+}
+
+// restore restores the backup at from on fsys into cfg's empty data
+// directory (see restoreCmd).
+func restore(ctx context.Context, fsys vfs.FS, cfg Config, from string, noErased bool, log *slog.Logger) (restored, error) {
+	if cfg.Store != "" {
+		return restored{}, errors.New("restore: only into the embedded store")
+	}
+	m, err := readManifest(fsys, from)
+	if err != nil {
+		return restored{}, err
+	}
+	if names, err := fsys.List(cfg.DataDir); err == nil {
+		for _, name := range names {
+			if name != "erased-subjects" { // an earlier version's place for the erased list
+				return restored{}, fmt.Errorf("restore: the data directory %s is not empty", cfg.DataDir)
 			}
 		}
 	}
 	// Without the erased-subjects list, subjects erased after the backup
 	// would come back: refuse, unless told there is none to bring.
-	if _, err := os.Stat(erasedFile(cfg)); err != nil && !noErased {
-		if _, oerr := os.Stat(filepath.Join(cfg.DataDir, "erased-subjects")); oerr != nil {
-			return fmt.Errorf("restore: there is no erased-subjects file at %s: a restore without it brings back every subject erased since the backup; "+
+	if _, err := fsys.Stat(erasedFile(cfg)); err != nil && !noErased {
+		if _, oerr := fsys.Stat(filepath.Join(cfg.DataDir, "erased-subjects")); oerr != nil {
+			return restored{}, fmt.Errorf("restore: there is no erased-subjects file at %s: a restore without it brings back every subject erased since the backup; "+
 				"bring the list there (or name it with --erased-file), or pass --no-erased-file if this deployment never erased anyone", erasedFile(cfg))
 		}
 	}
+	umaskPrivate() // the copies are the server's alone, as openSystem keeps them
+	if err := durable.MkdirAll(fsys, cfg.DataDir); err != nil {
+		return restored{}, fmt.Errorf("restore: %w", err)
+	}
 	for _, part := range []string{"events", "keys"} {
-		if err := copyTree(filepath.Join(from, part), filepath.Join(cfg.DataDir, part)); err != nil {
-			return fmt.Errorf("restore: %w", err)
+		if err := copyTree(fsys, filepath.Join(from, part), filepath.Join(cfg.DataDir, part)); err != nil {
+			return restored{}, fmt.Errorf("restore: %w", err)
 		}
 	}
 	// openSystem applies the erased-subjects file before anything reads.
-	sys, err := openSystem(ctx, cfg, newLogger(stderr, cfg.LogLevel), nil)
+	sys, err := openSystem(ctx, cfg, log, nil, fsys)
 	if err != nil {
-		return err
+		return restored{}, err
 	}
 	defer sys.Close()
 	head, err := sys.store.Head(ctx)
 	if err != nil {
-		return err
+		return restored{}, err
 	}
 	if head != m.HeadPosition {
-		return fmt.Errorf("restore: head position %d, the manifest says %d", head, m.HeadPosition)
+		return restored{}, fmt.Errorf("restore: head position %d, the manifest says %d", head, m.HeadPosition)
 	}
 	rep, err := sys.verify(ctx)
 	if err != nil {
-		return err
+		return restored{}, err
 	}
 	if !rep.OK || rep.Head != m.AuditHead {
-		return fmt.Errorf("restore: audit chains do not verify against the manifest (ok %t, head %s, want %s)", rep.OK, rep.Head, m.AuditHead)
+		return restored{}, fmt.Errorf("restore: audit chains do not verify against the manifest (ok %t, head %s, want %s)", rep.OK, rep.Head, m.AuditHead)
 	}
 	stop, err := sys.startProjections(ctx)
 	if err != nil {
-		return err
+		return restored{}, err
 	}
 	if err := stop(); err != nil {
-		return err
+		return restored{}, err
 	}
-	fmt.Fprintf(stdout, "restored %s: head position %d, %d audit records verified (head %s), projections rebuilt: %d events, %d signals\n",
-		from, head, rep.Records, rep.Head, sys.runner.Applied(), sys.cases.Len())
-	return nil
+	return restored{head: head, records: rep.Records, auditHead: rep.Head, events: sys.runner.Applied(), signals: sys.cases.Len()}, nil
 }
 
-// copyTree copies the files under src to dst, syncing each file and its
-// directory; a file that exists in dst already is an error.
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+// copyTree copies the files under src to dst on fsys, syncing each file and
+// each directory; a file that exists in dst already is an error.
+func copyTree(fsys vfs.FS, src, dst string) error {
+	if err := durable.MkdirAll(fsys, dst); err != nil {
+		return err
+	}
+	names, err := fsys.List(src)
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		from, to := fsys.PathJoin(src, name), fsys.PathJoin(dst, name)
+		st, err := fsys.Stat(from)
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(src, path)
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o700)
+		if st.IsDir() {
+			if err := copyTree(fsys, from, to); err != nil {
+				return err
+			}
+			continue
 		}
-		in, err := os.Open(path)
-		if err != nil {
+		if _, err := fsys.Stat(to); err == nil {
+			return fmt.Errorf("%s: %w", to, fs.ErrExist)
+		}
+		if err := copyFile(fsys, from, to); err != nil {
 			return err
 		}
-		defer in.Close()
-		out, err := os.OpenFile(target, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-		if err != nil {
-			return err
-		}
-		_, cerr := io.Copy(out, in)
-		if err := errors.Join(cerr, out.Sync(), out.Close()); err != nil {
-			return err
-		}
-		return syncDir(filepath.Dir(target))
-	})
+	}
+	return durable.SyncDir(fsys, dst)
+}
+
+// copyFile copies a file and syncs the copy.
+func copyFile(fsys vfs.FS, from, to string) error {
+	in, err := fsys.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := fsys.Create(to, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return err
+	}
+	_, cerr := io.Copy(out, in)
+	return errors.Join(cerr, out.Sync(), out.Close())
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/google/uuid"
@@ -164,7 +165,7 @@ func TestBackupUnderLoadAndRestore(t *testing.T) {
 	}
 }
 
-func readManifestErr(dir string) error { _, err := readManifest(dir); return err }
+func readManifestErr(dir string) error { _, err := readManifest(vfs.Default, dir); return err }
 
 // TestErasureSurvivesRestore: back up, erase a subject, restore the older
 // backup: the subject's data stays unreadable, because the erased-subjects
@@ -214,7 +215,7 @@ func TestErasureSurvivesRestore(t *testing.T) {
 		t.Fatalf("restore: %v\n%s", err, rerr.String())
 	}
 	cfg := Config{DataDir: restored, MasterKeyFile: filepath.Join(s.dataDir, "master-key.json"), Timezone: "Europe/Amsterdam", Network: "default"}
-	sys, err := openSystem(context.Background(), cfg, newLogger(io.Discard, "error"), nil)
+	sys, err := openSystem(context.Background(), cfg, newLogger(io.Discard, "error"), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,14 +245,14 @@ func TestPruneBackups(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	removed, err := pruneBackups(root, 35*24*time.Hour, now)
+	removed, err := pruneBackups(vfs.Default, root, 35*24*time.Hour, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff([]string{filepath.Join(root, "backup-old")}, removed); diff != "" {
 		t.Errorf("removed (-want +got):\n%s", diff)
 	}
-	if newest, ok := newestBackup(root); !ok || !newest.Equal(now.Add(-2*24*time.Hour)) {
+	if newest, ok := newestBackup(vfs.Default, root); !ok || !newest.Equal(now.Add(-2*24*time.Hour)) {
 		t.Errorf("newest backup = %v, %v", newest, ok)
 	}
 }
@@ -268,7 +269,7 @@ func TestRestoreRefusesADamagedBackup(t *testing.T) {
 	}
 	dir := strings.Fields(out.String())[1]
 	dir = strings.TrimSuffix(dir, ":")
-	m, err := readManifest(dir)
+	m, err := readManifest(vfs.Default, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

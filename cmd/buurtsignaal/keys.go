@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/tink-crypto/tink-go/v2/tink"
 
 	"github.com/buurtsignaal/buurtsignaal/adapters/clusterkeys"
@@ -33,15 +34,15 @@ func onKurrentDB(cfg Config) bool {
 
 // openKeys opens the key store that goes with the configuration's event
 // store, recording erasures in the erased-subjects file.
-func openKeys(ctx context.Context, cfg Config, master tink.AEAD, log *slog.Logger) (domain.KeyStore, error) {
+func openKeys(ctx context.Context, cfg Config, master tink.AEAD, log *slog.Logger, fsys vfs.FS) (domain.KeyStore, error) {
 	if onKurrentDB(cfg) {
-		ks, err := clusterkeys.Open(ctx, cfg.Store, master, clusterkeys.Options{ErasedFile: erasedFile(cfg), Log: log})
+		ks, err := clusterkeys.Open(ctx, cfg.Store, master, clusterkeys.Options{ErasedFile: erasedFile(cfg), FS: fsys, Log: log})
 		if err != nil {
 			return nil, fmt.Errorf("cluster key store: %w", err)
 		}
 		return ks, nil
 	}
-	ks, err := keystore.Open(filepath.Join(cfg.DataDir, "keys"), master, keystore.Options{ErasedFile: erasedFile(cfg)})
+	ks, err := keystore.Open(filepath.Join(cfg.DataDir, "keys"), master, keystore.Options{ErasedFile: erasedFile(cfg), FS: fsys})
 	if err != nil {
 		return nil, fmt.Errorf("key store: %w", err)
 	}
@@ -91,14 +92,14 @@ func erasuresCmd(ctx context.Context, args []string, stdout, stderr io.Writer, g
 		return err
 	}
 	log := newLogger(stderr, cfg.LogLevel)
-	master, err := masterKey(cfg)
+	master, err := masterKey(cfg, vfs.Default)
 	if err != nil {
 		return err
 	}
 	if args[0] == "scavenge" && !onKurrentDB(cfg) {
 		return errors.New("erasures scavenge: only a KurrentDB store (--store kurrentdb://...) is scavenged; the embedded key store purges its files at every erasure")
 	}
-	keys, err := openKeys(ctx, cfg, master, log)
+	keys, err := openKeys(ctx, cfg, master, log, vfs.Default)
 	if err != nil {
 		return err
 	}

@@ -7,16 +7,20 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/buurtsignaal/buurtsignaal/adapters/httpapi"
 	"github.com/buurtsignaal/buurtsignaal/adapters/loglease"
 	"github.com/buurtsignaal/buurtsignaal/adapters/logoutbox"
 	"github.com/buurtsignaal/buurtsignaal/adapters/notify"
 	"github.com/buurtsignaal/buurtsignaal/domain"
+	"github.com/buurtsignaal/buurtsignaal/internal/durable"
 )
 
 // notifier builds the notifier with its outbox and channels. On the
@@ -33,7 +37,7 @@ func (s *system) notifier() (*notify.Notifier, error) {
 		lease  domain.Lease
 	)
 	if s.pebble != nil {
-		local, err := notify.OpenOutbox(filepath.Join(s.cfg.DataDir, "outbox"))
+		local, err := notify.OpenOutbox(filepath.Join(s.cfg.DataDir, "outbox"), s.fs)
 		if err != nil {
 			return nil, err
 		}
@@ -49,7 +53,7 @@ func (s *system) notifier() (*notify.Notifier, error) {
 		}
 	}
 	s.closers = append(s.closers, outbox.Close)
-	secret, err := loadOrCreateSecret(notifySecretFile(s.cfg))
+	secret, err := loadOrCreateSecret(s.fs, notifySecretFile(s.cfg))
 	if err != nil {
 		return nil, fmt.Errorf("notification secret: %w", err)
 	}
@@ -98,24 +102,29 @@ func notifySecretFile(cfg Config) string {
 	return filepath.Join(cfg.DataDir, "notify-secret")
 }
 
-// loadOrCreateSecret reads a hex secret of 32 bytes, creating the file
-// (mode 0600, synced) when it does not exist. It is written under a
-// temporary name and renamed, so a crash never leaves a shorter secret.
-func loadOrCreateSecret(path string) ([]byte, error) {
-	data, err := os.ReadFile(path)
+// loadOrCreateSecret reads a hex secret of 32 bytes from the file at path
+// on fsys, creating the file (mode 0600) when it does not exist. It is
+// durable before it is used, since receivers hold keys derived from it:
+// written whole to a temporary file, synced, linked into place (a process
+// starting at the same time keeps the one that was first) and its
+// directory synced; the directory of a secret found there is synced too,
+// as the process that made it may have crashed before it did.
+func loadOrCreateSecret(fsys vfs.FS, path string) ([]byte, error) {
+	data, err := readFile(fsys, path)
 	if errors.Is(err, fs.ErrNotExist) {
 		secret := make([]byte, 32)
 		if _, err := rand.Read(secret); err != nil {
 			return nil, err
 		}
-		tmp := path + ".tmp"
-		if err := writeSynced(tmp, []byte(hex.EncodeToString(secret)+"\n")); err != nil {
+		if err := durable.MkdirAll(fsys, fsys.PathDir(path)); err != nil {
 			return nil, err
 		}
-		if err := os.Rename(tmp, path); err != nil {
+		if err := durable.CreateFile(fsys, path, []byte(hex.EncodeToString(secret)+"\n")); err != nil && !errors.Is(err, fs.ErrExist) {
 			return nil, err
 		}
-		return secret, syncDir(filepath.Dir(path))
+		data, err = readFile(fsys, path)
+	} else if err == nil {
+		err = durable.SyncDir(fsys, fsys.PathDir(path))
 	}
 	if err != nil {
 		return nil, err
@@ -125,4 +134,14 @@ func loadOrCreateSecret(path string) ([]byte, error) {
 		return nil, errors.New("the file must hold at least 16 bytes in hex")
 	}
 	return secret, nil
+}
+
+// readFile reads the whole file at path on fsys.
+func readFile(fsys vfs.FS, path string) ([]byte, error) {
+	f, err := fsys.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
 }

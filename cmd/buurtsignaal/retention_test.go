@@ -26,7 +26,7 @@ func TestRetentionSweep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sys, err := openSystem(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), c.now)
+	sys, err := openSystem(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), c.now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

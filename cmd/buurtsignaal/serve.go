@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tink-crypto/tink-go/v2/tink"
@@ -31,6 +32,7 @@ import (
 	"github.com/buurtsignaal/buurtsignaal/domain"
 	"github.com/buurtsignaal/buurtsignaal/domain/app"
 	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
+	"github.com/buurtsignaal/buurtsignaal/internal/durable"
 	"github.com/buurtsignaal/buurtsignaal/projections"
 )
 
@@ -55,7 +57,12 @@ type system struct {
 	metrics  *prometheus.Registry
 	tokens   *auth.TokensFile
 	now      func() time.Time
-	closers  []func() error
+	// fs holds every file the server writes: the stores, the files beside
+	// them (erased-subjects file, master key, notification secret) and the
+	// backups. vfs.Default in production; the power-loss test gives a
+	// crashable one in memory.
+	fs      vfs.FS
+	closers []func() error
 }
 
 func (s *system) Close() error {
@@ -75,24 +82,31 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 }
 
 // openSystem opens the stores and builds projections, the app service and
-// metrics. now is the clock (nil: time.Now).
-func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Time) (_ *system, err error) {
+// metrics. now is the clock (nil: time.Now); fsys is the file system of
+// everything the server writes (nil: the operating system's).
+func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Time, fsys vfs.FS) (_ *system, err error) {
 	if now == nil {
 		now = time.Now
 	}
-	s := &system{cfg: cfg, log: log, now: now, metrics: metrics.NewRegistry(), reg: domain.NewRegistry()}
+	if fsys == nil {
+		fsys = vfs.Default
+	}
+	s := &system{cfg: cfg, log: log, now: now, fs: fsys, metrics: metrics.NewRegistry(), reg: domain.NewRegistry()}
 	defer func() {
 		if err != nil {
 			_ = s.Close()
 		}
 	}()
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	// The data directory's entry is synced too: the stores' directories in
+	// it are, by Pebble, but a power cut would take the data directory with
+	// them if its own entry were not.
+	if err := durable.MkdirAll(fsys, cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	if err := privateFiles(cfg.DataDir, erasedFile(cfg), cfg.MasterKeyFile, cfg.NotifySecretFile, cfg.BackupDir); err != nil {
 		return nil, fmt.Errorf("data files: %w", err)
 	}
-	store, err := openStore(ctx, cfg, log)
+	store, err := openStore(ctx, cfg, log, fsys)
 	if err != nil {
 		return nil, err
 	}
@@ -100,15 +114,15 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 	s.pebble, _ = store.(*pebblestore.Store)
 	s.store = metrics.InstrumentStore(store, s.metrics)
 
-	if err := moveErasedFile(cfg, log); err != nil {
+	if err := moveErasedFile(fsys, cfg, log); err != nil {
 		return nil, fmt.Errorf("erased subjects: %w", err)
 	}
-	master, err := masterKey(cfg)
+	master, err := masterKey(cfg, fsys)
 	if err != nil {
 		return nil, err
 	}
 	s.master = master
-	if s.keys, err = openKeys(ctx, cfg, master, log); err != nil {
+	if s.keys, err = openKeys(ctx, cfg, master, log, fsys); err != nil {
 		return nil, err
 	}
 	s.closers = append(s.closers, s.keys.Close)
@@ -121,16 +135,11 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 	}
 	s.index = s.keys.BlindIndex()
 
-	loc, err := time.LoadLocation(cfg.Timezone)
+	cal, err := calendar(cfg, now())
 	if err != nil {
-		return nil, fmt.Errorf("timezone %q: %w", cfg.Timezone, err)
+		return nil, err
 	}
-	var holidays []string
-	for y := now().Year() - 3; y <= now().Year()+3; y++ {
-		holidays = append(holidays, domain.DutchHolidays(y)...)
-	}
-	holidays = append(holidays, splitList(cfg.Holidays)...)
-	s.cases = projections.NewCases(domain.DefaultNorms(), domain.NewCalendar(loc, holidays))
+	s.cases = projections.NewCases(domain.DefaultNorms(), cal)
 	s.subjects = projections.NewSubjects()
 	s.orgs = projections.NewOrganisations()
 	s.audit = projections.NewAuditTrail()
@@ -173,6 +182,21 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 	return s, nil
 }
 
+// calendar is the working-day calendar of cfg: its time zone, the Dutch
+// holidays of the years around now and its own.
+func calendar(cfg Config, now time.Time) (domain.Calendar, error) {
+	loc, err := time.LoadLocation(cfg.Timezone)
+	if err != nil {
+		return domain.Calendar{}, fmt.Errorf("timezone %q: %w", cfg.Timezone, err)
+	}
+	var holidays []string
+	for y := now.Year() - 3; y <= now.Year()+3; y++ {
+		holidays = append(holidays, domain.DutchHolidays(y)...)
+	}
+	holidays = append(holidays, splitList(cfg.Holidays)...)
+	return domain.NewCalendar(loc, holidays), nil
+}
+
 // erasedFile is the erased-subjects file of cfg.
 //
 // Its default is beside the data directory, not in it
@@ -189,11 +213,11 @@ func erasedFile(cfg Config) string {
 // moveErasedFile moves the erased-subjects file of earlier versions, inside
 // the data directory, to erasedFile(cfg): its ids are appended there
 // (synced) before the old file is removed, so a crash in between loses none.
-func moveErasedFile(cfg Config, log *slog.Logger) error {
+func moveErasedFile(fsys vfs.FS, cfg Config, log *slog.Logger) error {
 	old := filepath.Join(cfg.DataDir, "erased-subjects")
-	ids, err := keystore.ReadErased(old)
+	ids, err := keystore.ReadErased(fsys, old)
 	if err != nil || ids == nil {
-		if _, serr := os.Stat(old); serr != nil {
+		if _, serr := fsys.Stat(old); serr != nil {
 			return nil // none there
 		}
 		if err != nil {
@@ -202,18 +226,18 @@ func moveErasedFile(cfg Config, log *slog.Logger) error {
 	}
 	to := erasedFile(cfg)
 	for _, id := range ids {
-		if err := keystore.RecordErased(to, id); err != nil {
+		if err := keystore.RecordErased(fsys, to, id); err != nil {
 			return err
 		}
 	}
-	if err := os.Remove(old); err != nil {
+	if err := errors.Join(fsys.Remove(old), durable.SyncDir(fsys, cfg.DataDir)); err != nil {
 		return err
 	}
 	log.Info("moved the erased-subjects file out of the data directory", "to", to, "subjects", len(ids))
 	return nil
 }
 
-func openStore(ctx context.Context, cfg Config, log *slog.Logger) (eventlog.Store, error) {
+func openStore(ctx context.Context, cfg Config, log *slog.Logger, fsys vfs.FS) (eventlog.Store, error) {
 	switch strings.SplitN(cfg.Store, "://", 2)[0] {
 	case "kurrentdb", "kurrent", "esdb", "esdb+discover", "kurrentdb+discover", "kurrent+discover":
 		st, err := kurrentdb.Open(ctx, cfg.Store, kurrentdb.Options{Log: log})
@@ -223,7 +247,7 @@ func openStore(ctx context.Context, cfg Config, log *slog.Logger) (eventlog.Stor
 		return st, nil
 	}
 	if cfg.Store == "" {
-		st, err := pebblestore.Open(filepath.Join(cfg.DataDir, "events"), pebblestore.Options{})
+		st, err := pebblestore.Open(filepath.Join(cfg.DataDir, "events"), pebblestore.Options{FS: fsys})
 		if err != nil {
 			return nil, fmt.Errorf("embedded store: %w", err)
 		}
@@ -242,7 +266,7 @@ func redactURL(s string) string {
 	return s
 }
 
-func masterKey(cfg Config) (tink.AEAD, error) {
+func masterKey(cfg Config, fsys vfs.FS) (tink.AEAD, error) {
 	if cfg.MasterKey != "" {
 		return keystore.MasterKeyFromEnv(cfg.MasterKey)
 	}
@@ -250,7 +274,7 @@ func masterKey(cfg Config) (tink.AEAD, error) {
 	if path == "" {
 		path = filepath.Join(cfg.DataDir, "master-key.json")
 	}
-	return keystore.LoadOrCreateMasterKey(path)
+	return keystore.LoadOrCreateMasterKey(fsys, path)
 }
 
 // catchUp runs the projection runner in the background and waits until it
@@ -298,6 +322,11 @@ type hooks struct {
 	head func(func(context.Context) (uint64, error))
 	// log receives the event log once the server is ready (tests read it).
 	log func(eventlog.Store)
+	// fs replaces the file system of everything the server writes (the
+	// power-loss test gives a crashable one in memory).
+	fs vfs.FS
+	// sys receives the system once the server is ready.
+	sys func(*system)
 }
 
 // serve runs the API until ctx ends.
@@ -317,7 +346,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 			return err
 		}
 	}
-	sys, err := openSystem(ctx, cfg, log, h.now)
+	sys, err := openSystem(ctx, cfg, log, h.now, h.fs)
 	if err != nil {
 		return err
 	}
@@ -395,7 +424,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		sys.metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "buurtsignaal_backup_age_seconds", Help: "Age of the newest backup in the backup directory (+Inf when there is none).",
 		}, func() float64 {
-			if t, ok := newestBackup(cfg.BackupDir); ok {
+			if t, ok := newestBackup(sys.fs, cfg.BackupDir); ok {
 				return time.Since(t).Seconds()
 			}
 			return math.Inf(1)
@@ -454,6 +483,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		}
 		if h.log != nil {
 			h.log(sys.store)
+		}
+		if h.sys != nil {
+			h.sys(sys)
 		}
 		h.ready <- addr
 	}
@@ -527,7 +559,7 @@ func openCaughtUp(ctx context.Context, name string, args []string, stderr io.Wri
 	if err != nil {
 		return nil, nil, err
 	}
-	sys, err := openSystem(ctx, cfg, newLogger(stderr, cfg.LogLevel), nil)
+	sys, err := openSystem(ctx, cfg, newLogger(stderr, cfg.LogLevel), nil, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -555,7 +587,7 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, cfg, newLogger(stderr, cfg.LogLevel))
+	store, err := openStore(ctx, cfg, newLogger(stderr, cfg.LogLevel), vfs.Default)
 	if err != nil {
 		return err
 	}
@@ -637,7 +669,7 @@ func (s *system) sweep(ctx context.Context, apply bool) ([]uuid.UUID, error) {
 // not show as erased: an erasure cut short between shredding the key and
 // recording it. It returns how many it recorded.
 func (s *system) completeErasures(ctx context.Context) (int, error) {
-	ids, err := keystore.ReadErased(erasedFile(s.cfg))
+	ids, err := keystore.ReadErased(s.fs, erasedFile(s.cfg))
 	if err != nil || len(ids) == 0 {
 		return 0, err
 	}

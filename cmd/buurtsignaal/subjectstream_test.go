@@ -127,7 +127,7 @@ func TestErasureCutShortIsCompletedAtStart(t *testing.T) {
 	s.stop()
 	// Where earlier versions kept the list: the server moves it out of the
 	// data directory first.
-	if err := keystore.RecordErased(filepath.Join(dir, "erased-subjects"), subject); err != nil {
+	if err := keystore.RecordErased(nil, filepath.Join(dir, "erased-subjects"), subject); err != nil {
 		t.Fatal(err)
 	}
 	erasures := func() (n int, basis string) {
