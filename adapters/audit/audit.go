@@ -50,7 +50,11 @@ type Log struct {
 	done chan struct{}
 	once sync.Once
 
-	heads map[string]head // per stream: last revision and hash; only the writer touches it
+	heads map[string]head // per stream: last revision, hash and time; only the writer touches it
+	// latest is the latest time the writer has seen (its clock, or a
+	// record's): a clock stepped back never takes it to an earlier day's
+	// stream. Only the writer touches it.
+	latest time.Time
 	// maxBytes bounds one append (eventlog.AppendSize); a store that
 	// refuses less lowers it. Only the writer touches it.
 	maxBytes int
@@ -62,6 +66,7 @@ type head struct {
 	exists bool
 	rev    uint64
 	hash   string
+	at     time.Time // the last record's time
 }
 
 type pending struct {
@@ -208,10 +213,26 @@ func (l *Log) drain() {
 // commit chains and appends a batch to today's stream, then answers each
 // waiter: the records of the appends that succeeded with nil, the others
 // with the error.
+//
+// Time only goes forward in the audit log, whatever the clock does (a step
+// back by NTP, or requests stamped a moment apart that reach the writer in
+// the other order): today is the latest day the writer has seen since it
+// started (on its clock or on a record), never an earlier one, and a
+// record stamped before the last record of its chain carries that record's
+// time instead, so the times along a chain never decrease, across restarts
+// too.
 func (l *Log) commit(batch []*pending) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	stream := l.Stream(l.now())
+	if now := l.now().UTC(); now.After(l.latest) {
+		l.latest = now
+	}
+	for _, p := range batch {
+		if p.rec.At.After(l.latest) {
+			l.latest = p.rec.At
+		}
+	}
+	stream := l.Stream(l.latest)
 	written, err := l.appendChained(ctx, stream, batch)
 	if err != nil {
 		delete(l.heads, stream) // reload the head from the store next time
@@ -251,13 +272,17 @@ func (l *Log) appendChained(ctx context.Context, stream string, batch []*pending
 			seq, prev = next.rev+1, next.hash
 		}
 		chain := domain.Chain{Seq: seq, Prev: prev}
+		at := p.rec.At
+		if at.Before(next.at) {
+			at = next.at // never before the record it follows
+		}
 		var ev domain.Event
 		switch e := p.event.(type) {
 		case domain.RecordAccessed:
-			e.Chain = chain
+			e.Chain, e.At = chain, at
 			ev = e
 		case domain.AccessDenied:
-			e.Chain = chain
+			e.Chain, e.At = chain, at
 			ev = e
 		}
 		data, err := domain.Encode(ev)
@@ -265,10 +290,10 @@ func (l *Log) appendChained(ctx context.Context, stream string, batch []*pending
 			return 0, err
 		}
 		events[i] = eventlog.EventData{ID: uuid.New(), Type: ev.EventType(), Data: data, Metadata: eventlog.Metadata{
-			OccurredAt: p.rec.At, ActorID: p.rec.ActorID, ActorRole: p.rec.ActorRole,
+			OccurredAt: at, ActorID: p.rec.ActorID, ActorRole: p.rec.ActorRole,
 			RequestID: p.rec.RequestID, CorrelationID: p.rec.RequestID, Network: p.rec.Network, SchemaVersion: domain.VersionOf(ev),
 		}}
-		next = head{exists: true, rev: seq, hash: digest(data)}
+		next = head{exists: true, rev: seq, hash: digest(data), at: at}
 		heads[i] = next
 	}
 	done := 0
@@ -323,7 +348,7 @@ func loadHead(ctx context.Context, store eventlog.Store, stream string) (head, e
 	if err != nil {
 		return head{}, fmt.Errorf("audit: read head: %w", err)
 	}
-	return head{exists: true, rev: last[0].Revision, hash: digest(last[0].Data)}, nil
+	return head{exists: true, rev: last[0].Revision, hash: digest(last[0].Data), at: last[0].Metadata.OccurredAt.UTC()}, nil
 }
 
 // Report is the result of Verify.

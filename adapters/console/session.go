@@ -182,10 +182,13 @@ func (c *Console) startSession(w http.ResponseWriter, r *http.Request, token str
 }
 
 // refresh starts a session's idle time again: the cookie is sealed anew.
+// The idle deadline never moves back: a clock stepped back (NTP) would
+// otherwise set it earlier than it was, and the session would end early
+// once the clock is right again.
 func (c *Console) refresh(w http.ResponseWriter, r *http.Request, s *session) {
 	now := c.Now()
 	d := s.sessionData
-	d.IdleUntil = min(now.Add(c.IdleTimeout).Unix(), d.Expires)
+	d.IdleUntil = max(d.IdleUntil, min(now.Add(c.IdleTimeout).Unix(), d.Expires))
 	if err := c.setCookie(w, r, d, d.expires().Sub(now)); err != nil {
 		c.Log.Warn("console: session", "err", err)
 	}

@@ -168,6 +168,19 @@ func (s *Service) encode(req Request, ids []uuid.UUID, events []domain.Event, no
 	return out, nil
 }
 
+// notBefore is now, or the time of the stream's last event when the clock
+// is behind it (stepped back by NTP): a signal's events never go back in
+// time, so its first response is never before it was raised and no
+// response time is negative.
+func notBefore(now time.Time, recs []eventlog.RecordedEvent) time.Time {
+	if n := len(recs); n > 0 {
+		if last := recs[n-1].Metadata.OccurredAt.UTC(); now.Before(last) {
+			return last
+		}
+	}
+	return now
+}
+
 // load reads and decodes a whole stream. A missing stream gives no events.
 func (s *Service) load(ctx context.Context, stream string) ([]eventlog.RecordedEvent, []domain.Event, error) {
 	var recs []eventlog.RecordedEvent
@@ -274,7 +287,7 @@ func (s *Service) Execute(ctx context.Context, req Request, signalID uuid.UUID, 
 		if err != nil {
 			return Result{}, err
 		}
-		now := s.Now().UTC()
+		now := notBefore(s.Now().UTC(), recs)
 		out, err := domain.Decide(st, req.Actor, cmd, now)
 		if err != nil {
 			return Result{}, err
