@@ -9,7 +9,7 @@ ADDR    ?= 127.0.0.1:8080
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.7.0
 STATICCHECK_CHECKS ?= all,-ST1000,-ST1003,-ST1016,-ST1020,-ST1021,-ST1022,-S1016
 
-.PHONY: run build test test-api screenshots vet bench bench-store bench-postgres bench-projections bench-audit crashtest crashtest-server soak lint fuzz
+.PHONY: run build test test-api screenshots vet bench bench-store bench-postgres bench-projections bench-audit crashtest crashtest-server powerloss soak lint fuzz
 
 run:
 	$(GO) run ./cmd/buurtsignaal serve --demo --addr $(ADDR) --data-dir $(DATA)
@@ -72,12 +72,22 @@ lint:
 crashtest:
 	$(GO) run ./scripts/crashtest -rounds 20
 
+# The whole server on a file system in memory whose power is cut at random
+# moments (TestPowerLoss; 50 rounds in make test, 1,000 in make soak). It
+# prints the summary line, and everything when it fails.
+POWERLOSS_ROUNDS ?= 200
+powerloss:
+	@log=$$(mktemp); $(GO) test -count=1 -v -timeout 60m -run '^TestPowerLoss$$' ./cmd/buurtsignaal -powerloss.rounds=$(POWERLOSS_ROUNDS) >$$log 2>&1; \
+	status=$$?; [ $$status = 0 ] || grep -v '^=== RUN' $$log; \
+	sed -n 's/^ *powerloss_test\.go:[0-9]*: \(seed .*\|cuts: .*\|power-loss rounds: .*\)$$/\1/p' $$log; rm -f $$log; exit $$status
+
 # The real server under 64 clients, SIGKILLed 20 times (short form in make test).
 crashtest-server: build
 	$(GO) run ./cmd/buurtsignaal-load -bin bin/buurtsignaal -crash-rounds $(or $(ROUNDS),20)
 
-# The long forms of the reliability tests (about 20 minutes).
+# The long forms of the reliability tests (about 25 minutes).
 soak: build
+	@$(MAKE) --no-print-directory powerloss POWERLOSS_ROUNDS=1000
 	$(GO) run ./cmd/buurtsignaal-load -bin bin/buurtsignaal -crash-rounds 100
 	$(GO) run ./scripts/crashtest -rounds 100
 	BUURTSIGNAAL_SOAK=1 $(GO) test -count=1 -v -run '^TestLinearizableAppends$$' ./adapters/pebblestore

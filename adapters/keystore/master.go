@@ -14,8 +14,8 @@ import (
 	"github.com/tink-crypto/tink-go/v2/keyset"
 	"github.com/tink-crypto/tink-go/v2/tink"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/durablefs"
 	"github.com/buurtsignaal/buurtsignaal/domain"
-	"github.com/buurtsignaal/buurtsignaal/internal/durable"
 )
 
 // ErrMasterKeyInvalid (KindInvalid): the master key material is not a tink
@@ -47,7 +47,7 @@ func LoadOrCreateMasterKey(fsys vfs.FS, path string) (tink.AEAD, error) {
 			return nil, domain.Wrap(domain.KindInternal, "master_key_file", "the master key file cannot be created", err)
 		}
 	} else if err == nil {
-		if err = durable.SyncDir(fsys, fsys.PathDir(path)); err != nil {
+		if err = durablefs.SyncDir(fsys, fsys.PathDir(path)); err != nil {
 			return nil, domain.Wrap(domain.KindInternal, "master_key_file", "the master key file's directory cannot be synced", err)
 		}
 	} else {
@@ -68,10 +68,10 @@ func createMasterKeyFile(fsys vfs.FS, path string) ([]byte, error) {
 	if err := insecurecleartextkeyset.Write(h, keyset.NewJSONWriter(&buf)); err != nil {
 		return nil, err
 	}
-	if err := durable.MkdirAll(fsys, fsys.PathDir(path)); err != nil {
+	if err := durablefs.MkdirAll(fsys, fsys.PathDir(path)); err != nil {
 		return nil, err
 	}
-	if err := durable.CreateFile(fsys, path, buf.Bytes()); err != nil && !errors.Is(err, os.ErrExist) {
+	if err := durablefs.CreateFile(fsys, path, buf.Bytes()); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, err
 	}
 	return readFile(fsys, path)

@@ -14,8 +14,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/durablefs/crashfs"
 	"github.com/buurtsignaal/buurtsignaal/domain"
-	"github.com/buurtsignaal/buurtsignaal/internal/powerloss"
 )
 
 // TestKeysAndErasuresSurvivePowerLoss: writers create keys (a first Seal)
@@ -27,7 +27,7 @@ import (
 // it), and the same master key.
 func TestKeysAndErasuresSurvivePowerLoss(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
-	modes := []powerloss.Mode{powerloss.PowerCut, powerloss.PowerCut, powerloss.Partial, powerloss.Kill}
+	modes := []crashfs.Mode{crashfs.PowerCut, crashfs.PowerCut, crashfs.Partial, crashfs.Kill}
 	for round := range 12 {
 		t.Run(fmt.Sprint(round), func(t *testing.T) {
 			cutKeysAt(t, rand.New(rand.NewPCG(rng.Uint64(), 1)), modes[round%len(modes)])
@@ -35,13 +35,13 @@ func TestKeysAndErasuresSurvivePowerLoss(t *testing.T) {
 	}
 }
 
-func cutKeysAt(t *testing.T, rng *rand.Rand, mode powerloss.Mode) {
+func cutKeysAt(t *testing.T, rng *rand.Rand, mode crashfs.Mode) {
 	const (
 		masterPath = "/srv/secrets/master-key.json"
 		dir        = "/srv/data/keys"
 		erasedPath = "/srv/data.erased-subjects"
 	)
-	fs := powerloss.New()
+	fs := crashfs.New()
 	ctx := context.Background()
 
 	var (
@@ -50,16 +50,16 @@ func cutKeysAt(t *testing.T, rng *rand.Rand, mode powerloss.Mode) {
 		erased  = map[uuid.UUID]bool{}   // acknowledged Shreds
 		started = map[uuid.UUID]bool{}   // Shreds begun
 		got     struct {
-			fs            *powerloss.FS
+			fs            *crashfs.FS
 			sealed        map[uuid.UUID][]byte
 			erased, begun map[uuid.UUID]bool
 			ops           int
-			op            powerloss.Op
+			op            crashfs.Op
 		}
 	)
 	cutAt := 1 + rng.IntN(400)
 	ops := 0
-	fs.SetHook(func(op powerloss.Op) {
+	fs.SetHook(func(op crashfs.Op) {
 		if !strings.HasPrefix(op.Path, "/srv") {
 			return
 		}

@@ -18,10 +18,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/tink-crypto/tink-go/v2/tink"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/durablefs"
 	"github.com/buurtsignaal/buurtsignaal/adapters/internal/pebbledb"
 	"github.com/buurtsignaal/buurtsignaal/adapters/internal/subjectkeys"
 	"github.com/buurtsignaal/buurtsignaal/domain"
-	"github.com/buurtsignaal/buurtsignaal/internal/durable"
 )
 
 // Options tune the store. The zero value is fine.
@@ -231,7 +231,7 @@ func Open(dir string, master tink.AEAD, opts Options) (*Store, error) {
 	if opts.FS == nil {
 		opts.FS = vfs.Default
 	}
-	if err := durable.MkdirAll(opts.FS, dir); err != nil {
+	if err := durablefs.MkdirAll(opts.FS, dir); err != nil {
 		return nil, classify(err)
 	}
 	fs := &shredFS{FS: opts.FS, dir: dir}

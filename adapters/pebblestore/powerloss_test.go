@@ -12,8 +12,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/durablefs/crashfs"
 	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
-	"github.com/buurtsignaal/buurtsignaal/internal/powerloss"
 )
 
 // TestAcknowledgedAppendsSurvivePowerLoss: eight writers append while the
@@ -25,7 +25,7 @@ import (
 // refuse to open, with an error, never serve a wrong log.
 func TestAcknowledgedAppendsSurvivePowerLoss(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	modes := []powerloss.Mode{powerloss.PowerCut, powerloss.PowerCut, powerloss.PowerCut, powerloss.Partial, powerloss.Kill}
+	modes := []crashfs.Mode{crashfs.PowerCut, crashfs.PowerCut, crashfs.PowerCut, crashfs.Partial, crashfs.Kill}
 	for round := range 20 {
 		mode := modes[round%len(modes)]
 		t.Run(fmt.Sprintf("%d-%s", round, strings.ReplaceAll(mode.String(), " ", "-")), func(t *testing.T) {
@@ -41,19 +41,19 @@ type ackedAppend struct {
 	id       uuid.UUID
 }
 
-func cutAppendsAt(t *testing.T, rng *rand.Rand, mode powerloss.Mode, walSyncs bool) {
-	fs := powerloss.New()
+func cutAppendsAt(t *testing.T, rng *rand.Rand, mode crashfs.Mode, walSyncs bool) {
+	fs := crashfs.New()
 	var (
 		mu    sync.Mutex
 		acked []ackedAppend
-		cut   *powerloss.FS
+		cut   *crashfs.FS
 		saw   []ackedAppend
 		where string
 		ops   int
 	)
 	k := 1 + rng.IntN(200)
-	fs.SetHook(func(op powerloss.Op) {
-		if walSyncs && !(op.Kind == powerloss.Sync && strings.HasSuffix(op.Path, ".log")) {
+	fs.SetHook(func(op crashfs.Op) {
+		if walSyncs && !(op.Kind == crashfs.Sync && strings.HasSuffix(op.Path, ".log")) {
 			return
 		}
 		mu.Lock()
@@ -111,7 +111,7 @@ func cutAppendsAt(t *testing.T, rng *rand.Rand, mode powerloss.Mode, walSyncs bo
 	}
 
 	got, err := Open("/srv/data/events", Options{FS: cut})
-	if err != nil && mode == powerloss.Partial {
+	if err != nil && mode == crashfs.Partial {
 		t.Logf("%s at %s: refused to open: %v", mode, where, err)
 		return
 	}
@@ -151,11 +151,11 @@ func cutAppendsAt(t *testing.T, rng *rand.Rand, mode powerloss.Mode, walSyncs bo
 // of its own until the first flush. A checkpoint then must still open (it
 // held an empty manifest before Checkpoint flushed first).
 func TestCheckpointAfterACutInTheFirstOpen(t *testing.T) {
-	fs := powerloss.New()
-	var cut *powerloss.FS
-	fs.SetHook(func(op powerloss.Op) {
-		if cut == nil && op.Kind == powerloss.Create && strings.HasSuffix(op.Path, ".log") {
-			cut = fs.Crash(powerloss.PowerCut, nil)
+	fs := crashfs.New()
+	var cut *crashfs.FS
+	fs.SetHook(func(op crashfs.Op) {
+		if cut == nil && op.Kind == crashfs.Create && strings.HasSuffix(op.Path, ".log") {
+			cut = fs.Crash(crashfs.PowerCut, nil)
 		}
 	})
 	st, err := Open("/srv/events", Options{FS: fs})

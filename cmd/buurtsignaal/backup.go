@@ -24,8 +24,8 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/buurtsignaal/buurtsignaal/adapters/audit"
+	"github.com/buurtsignaal/buurtsignaal/adapters/durablefs"
 	"github.com/buurtsignaal/buurtsignaal/adapters/pebblestore"
-	"github.com/buurtsignaal/buurtsignaal/internal/durable"
 )
 
 // Backups of the embedded store.
@@ -74,7 +74,7 @@ func (s *system) backup(ctx context.Context, root string) (string, manifest, err
 	if root == "" {
 		return "", manifest{}, errors.New("backup: no directory given (--to or BUURTSIGNAAL_BACKUP_DIR)")
 	}
-	if err := durable.MkdirAll(s.fs, root); err != nil {
+	if err := durablefs.MkdirAll(s.fs, root); err != nil {
 		return "", manifest{}, err
 	}
 	m := manifest{Format: manifestFormat, CreatedAt: s.now().UTC(), Version: version}
@@ -112,14 +112,14 @@ func (s *system) backup(ctx context.Context, root string) (string, manifest, err
 	}
 	// The manifest's entry, then the whole backup under its final name:
 	// after a power cut there is a whole backup or only a partial one.
-	if err := durable.SyncDir(s.fs, tmp); err != nil {
+	if err := durablefs.SyncDir(s.fs, tmp); err != nil {
 		return "", m, err
 	}
 	final := filepath.Join(root, name)
 	if err := s.fs.Rename(tmp, final); err != nil {
 		return "", m, err
 	}
-	return final, m, durable.SyncDir(s.fs, root)
+	return final, m, durablefs.SyncDir(s.fs, root)
 }
 
 // describeCopy fills the head position and the audit chains of the event
@@ -203,7 +203,7 @@ func walkTree(fsys vfs.FS, dir string, fn func(path, rel string, isDir bool) err
 func syncTree(fsys vfs.FS, dir string) error {
 	return walkTree(fsys, dir, func(path, _ string, isDir bool) error {
 		if isDir {
-			return durable.SyncDir(fsys, path)
+			return durablefs.SyncDir(fsys, path)
 		}
 		f, err := fsys.Open(path)
 		if err != nil {
@@ -406,7 +406,7 @@ func pruneBackups(fsys vfs.FS, root string, keep time.Duration, now time.Time) (
 		removed = append(removed, dir)
 	}
 	if len(removed) > 0 {
-		return removed, durable.SyncDir(fsys, root)
+		return removed, durablefs.SyncDir(fsys, root)
 	}
 	return removed, nil
 }
@@ -499,7 +499,7 @@ func restore(ctx context.Context, fsys vfs.FS, cfg Config, from string, noErased
 		}
 	}
 	umaskPrivate() // the copies are the server's alone, as openSystem keeps them
-	if err := durable.MkdirAll(fsys, cfg.DataDir); err != nil {
+	if err := durablefs.MkdirAll(fsys, cfg.DataDir); err != nil {
 		return restored{}, fmt.Errorf("restore: %w", err)
 	}
 	for _, part := range []string{"events", "keys"} {
@@ -540,7 +540,7 @@ func restore(ctx context.Context, fsys vfs.FS, cfg Config, from string, noErased
 // copyTree copies the files under src to dst on fsys, syncing each file and
 // each directory; a file that exists in dst already is an error.
 func copyTree(fsys vfs.FS, src, dst string) error {
-	if err := durable.MkdirAll(fsys, dst); err != nil {
+	if err := durablefs.MkdirAll(fsys, dst); err != nil {
 		return err
 	}
 	names, err := fsys.List(src)
@@ -567,7 +567,7 @@ func copyTree(fsys vfs.FS, src, dst string) error {
 			return err
 		}
 	}
-	return durable.SyncDir(fsys, dst)
+	return durablefs.SyncDir(fsys, dst)
 }
 
 // copyFile copies a file and syncs the copy.

@@ -12,8 +12,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/durablefs/crashfs"
 	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
-	"github.com/buurtsignaal/buurtsignaal/internal/powerloss"
 )
 
 // TestFilesBesideTheStoresSurvivePowerLoss: the notification secret and a
@@ -25,19 +25,19 @@ import (
 func TestFilesBesideTheStoresSurvivePowerLoss(t *testing.T) {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(11, 12))
-	cutsAt := func(fs *powerloss.FS, under string, check func(cut *powerloss.FS, during bool)) func() {
+	cutsAt := func(fs *crashfs.FS, under string, check func(cut *crashfs.FS, during bool)) func() {
 		cuts := 0
-		fs.SetHook(func(op powerloss.Op) {
+		fs.SetHook(func(op crashfs.Op) {
 			if !strings.HasPrefix(op.Path, under) {
 				return
 			}
 			cuts++
-			mode := []powerloss.Mode{powerloss.PowerCut, powerloss.Partial}[cuts%2]
+			mode := []crashfs.Mode{crashfs.PowerCut, crashfs.Partial}[cuts%2]
 			check(fs.Crash(mode, rng), true)
 		})
 		return func() {
 			fs.SetHook(nil)
-			check(fs.Crash(powerloss.PowerCut, rng), false)
+			check(fs.Crash(crashfs.PowerCut, rng), false)
 			if cuts < 5 {
 				t.Fatalf("only %d operations under %s", cuts, under)
 			}
@@ -45,10 +45,10 @@ func TestFilesBesideTheStoresSurvivePowerLoss(t *testing.T) {
 	}
 
 	t.Run("notification secret", func(t *testing.T) {
-		fs := powerloss.New()
+		fs := crashfs.New()
 		path := "/etc/buurtsignaal/notify-secret"
 		var secret []byte
-		done := cutsAt(fs, "/etc", func(cut *powerloss.FS, during bool) {
+		done := cutsAt(fs, "/etc", func(cut *crashfs.FS, during bool) {
 			f, err := cut.Open(path)
 			if err != nil {
 				if !during {
@@ -75,7 +75,7 @@ func TestFilesBesideTheStoresSurvivePowerLoss(t *testing.T) {
 	})
 
 	t.Run("backup", func(t *testing.T) {
-		fs := powerloss.New()
+		fs := crashfs.New()
 		cfg, _, err := loadConfig("backup", nil, func(string) string { return "" })
 		if err != nil {
 			t.Fatal(err)
@@ -93,7 +93,7 @@ func TestFilesBesideTheStoresSurvivePowerLoss(t *testing.T) {
 			}
 		}
 		var made string
-		done := cutsAt(fs, cfg.BackupDir, func(cut *powerloss.FS, during bool) {
+		done := cutsAt(fs, cfg.BackupDir, func(cut *crashfs.FS, during bool) {
 			names, _ := cut.List(cfg.BackupDir)
 			whole := 0
 			for _, name := range names {

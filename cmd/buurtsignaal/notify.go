@@ -15,12 +15,12 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/durablefs"
 	"github.com/buurtsignaal/buurtsignaal/adapters/httpapi"
 	"github.com/buurtsignaal/buurtsignaal/adapters/loglease"
 	"github.com/buurtsignaal/buurtsignaal/adapters/logoutbox"
 	"github.com/buurtsignaal/buurtsignaal/adapters/notify"
 	"github.com/buurtsignaal/buurtsignaal/domain"
-	"github.com/buurtsignaal/buurtsignaal/internal/durable"
 )
 
 // notifier builds the notifier with its outbox and channels. On the
@@ -116,15 +116,15 @@ func loadOrCreateSecret(fsys vfs.FS, path string) ([]byte, error) {
 		if _, err := rand.Read(secret); err != nil {
 			return nil, err
 		}
-		if err := durable.MkdirAll(fsys, fsys.PathDir(path)); err != nil {
+		if err := durablefs.MkdirAll(fsys, fsys.PathDir(path)); err != nil {
 			return nil, err
 		}
-		if err := durable.CreateFile(fsys, path, []byte(hex.EncodeToString(secret)+"\n")); err != nil && !errors.Is(err, fs.ErrExist) {
+		if err := durablefs.CreateFile(fsys, path, []byte(hex.EncodeToString(secret)+"\n")); err != nil && !errors.Is(err, fs.ErrExist) {
 			return nil, err
 		}
 		data, err = readFile(fsys, path)
 	} else if err == nil {
-		err = durable.SyncDir(fsys, fsys.PathDir(path))
+		err = durablefs.SyncDir(fsys, fsys.PathDir(path))
 	}
 	if err != nil {
 		return nil, err

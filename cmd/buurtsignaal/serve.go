@@ -23,6 +23,7 @@ import (
 	"github.com/buurtsignaal/buurtsignaal/adapters/audit"
 	"github.com/buurtsignaal/buurtsignaal/adapters/auth"
 	"github.com/buurtsignaal/buurtsignaal/adapters/console"
+	"github.com/buurtsignaal/buurtsignaal/adapters/durablefs"
 	"github.com/buurtsignaal/buurtsignaal/adapters/httpapi"
 	"github.com/buurtsignaal/buurtsignaal/adapters/keystore"
 	"github.com/buurtsignaal/buurtsignaal/adapters/kurrentdb"
@@ -32,7 +33,6 @@ import (
 	"github.com/buurtsignaal/buurtsignaal/domain"
 	"github.com/buurtsignaal/buurtsignaal/domain/app"
 	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
-	"github.com/buurtsignaal/buurtsignaal/internal/durable"
 	"github.com/buurtsignaal/buurtsignaal/projections"
 )
 
@@ -100,7 +100,7 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 	// The data directory's entry is synced too: the stores' directories in
 	// it are, by Pebble, but a power cut would take the data directory with
 	// them if its own entry were not.
-	if err := durable.MkdirAll(fsys, cfg.DataDir); err != nil {
+	if err := durablefs.MkdirAll(fsys, cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	if err := privateFiles(cfg.DataDir, erasedFile(cfg), cfg.MasterKeyFile, cfg.NotifySecretFile, cfg.BackupDir); err != nil {
@@ -230,7 +230,7 @@ func moveErasedFile(fsys vfs.FS, cfg Config, log *slog.Logger) error {
 			return err
 		}
 	}
-	if err := errors.Join(fsys.Remove(old), durable.SyncDir(fsys, cfg.DataDir)); err != nil {
+	if err := errors.Join(fsys.Remove(old), durablefs.SyncDir(fsys, cfg.DataDir)); err != nil {
 		return err
 	}
 	log.Info("moved the erased-subjects file out of the data directory", "to", to, "subjects", len(ids))

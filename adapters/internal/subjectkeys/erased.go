@@ -14,8 +14,8 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/google/uuid"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/durablefs"
 	"github.com/buurtsignaal/buurtsignaal/domain"
-	"github.com/buurtsignaal/buurtsignaal/internal/durable"
 )
 
 func fileError(err error) error {
@@ -71,7 +71,7 @@ func RecordErased(fs vfs.FS, path string, subject uuid.UUID) error {
 		err = cerr
 	}
 	if err == nil {
-		err = durable.SyncDir(fs, fs.PathDir(path))
+		err = durablefs.SyncDir(fs, fs.PathDir(path))
 	}
 	if err != nil {
 		return fileError(err)
@@ -125,7 +125,7 @@ func rewriteErased(fs vfs.FS, path string, subject uuid.UUID) error {
 		b.WriteString(id.String())
 		b.WriteByte('\n')
 	}
-	if err := durable.WriteFile(fs, path, b.Bytes()); err != nil {
+	if err := durablefs.WriteFile(fs, path, b.Bytes()); err != nil {
 		return fileError(err)
 	}
 	return nil

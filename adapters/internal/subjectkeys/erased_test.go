@@ -13,7 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
-	"github.com/buurtsignaal/buurtsignaal/internal/durable"
+	"github.com/buurtsignaal/buurtsignaal/adapters/durablefs"
 )
 
 func TestErasedFile(t *testing.T) {
@@ -112,7 +112,7 @@ func TestRecordErasedSurvivesPowerLoss(t *testing.T) {
 		if dropDirSync {
 			fs = noDirSync{mem}
 		}
-		if err := durable.MkdirAll(mem, "/var/erased"); err != nil {
+		if err := durablefs.MkdirAll(mem, "/var/erased"); err != nil {
 			t.Fatal(err)
 		}
 		path := "/var/erased/erased-subjects"

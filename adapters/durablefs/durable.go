@@ -1,9 +1,9 @@
-// Package durable writes files that must survive a power cut, on a
+// Package durablefs writes files that must survive a power cut, on a
 // vfs.FS (Pebble's file system interface: the operating system's in
 // production, a crashable in-memory one in the power-loss tests). What a
 // write returns from is on stable storage: the file's bytes and its entry in
-// its directory. It is a library, not an adapter: the adapters and the
-// command share it.
+// its directory. It is a library, not an adapter (TestTheHouse knows it):
+// the adapters and the command share it.
 //
 // A crash keeps a file's bytes only once the file was synced, and a new,
 // renamed or removed name only once its directory was synced; until then
@@ -16,7 +16,7 @@
 //   - MkdirAll makes a directory and syncs the parent of every directory it
 //     made;
 //   - SyncDir makes a directory's entries durable.
-package durable
+package durablefs
 
 import (
 	"crypto/rand"

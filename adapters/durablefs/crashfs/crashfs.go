@@ -1,4 +1,4 @@
-// Package powerloss is test support for the power-loss tests: a file
+// Package crashfs is test support for the power-loss tests: a file
 // system in memory whose power a test can cut at any moment, and what a
 // power cut leaves of it. It wraps Pebble's crashable in-memory file system
 // (vfs.NewCrashableMem), which keeps, for every file, the bytes last synced
@@ -9,7 +9,7 @@
 // commit, a key creation, an erasure or a backup.
 //
 // It is imported by tests only.
-package powerloss
+package crashfs
 
 import (
 	"io"

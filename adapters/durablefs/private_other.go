@@ -1,6 +1,6 @@
 //go:build !unix
 
-package durable
+package durablefs
 
 import "github.com/cockroachdb/pebble/v2/vfs"
 
