@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/buurtsignaal/buurtsignaal/domain"
 	"github.com/google/uuid"
 )
 
@@ -135,6 +136,10 @@ func (f *fixtures) signal(state, who string, own bool) (signalID, referralID str
 var bodies = map[string]any{
 	"POST /v1/signals":                 nil, // raiseBody, built per call
 	"PUT /v1/routing-rules":            map[string]any{"rules": []any{map[string]any{"id": "matrix", "team_id": "team-a"}}},
+	"PUT /v1/categories":               map[string]any{"categories": defaultCategories()},
+	"PUT /v1/norms":                    map[string]any{"norms": domain.DefaultNorms()},
+	"PUT /v1/feedback-texts":           map[string]any{"texts": domain.DefaultFeedbackTexts()},
+	"PUT /v1/neighbourhoods":           map[string]any{"neighbourhoods": []any{}},
 	"PUT /v1/notification-targets":     map[string]any{"targets": []any{map[string]any{"id": "matrix", "subscriber": "team", "subscriber_id": "team-a", "channel": "webhook", "url": "https://hooks.example/matrix"}}},
 	"POST /v1/signals/{id}/withdraw":   map[string]any{"reason": "matrix"},
 	"POST /v1/signals/{id}/handover":   map[string]any{"team_id": "team-a"},
@@ -304,3 +309,6 @@ func TestEveryRouteRefusesBadTokensAndOtherMethods(t *testing.T) {
 		}
 	}
 }
+
+// defaultCategories is the default list as a request body sends it.
+func defaultCategories() []domain.Category { return domain.DefaultCategories() }

@@ -384,6 +384,13 @@ func (s *Service) Raise(ctx context.Context, req Request, in RaiseInput) (Result
 		}
 	}
 	network := req.Actor.Network
+	cfg, err := s.Network(ctx, network)
+	if err != nil {
+		return Result{}, err
+	}
+	if errs := cfg.CheckRaise(in.Neighbourhood, in.Categories); len(errs) > 0 {
+		return Result{}, domain.Invalid(errs...)
+	}
 	token := s.Index.Token(in.Subject.Name, in.Subject.BirthDate)
 	subjectID, known, err := s.Subjects.Find(ctx, network, token)
 	if err != nil {
