@@ -13,6 +13,7 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/google/uuid"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/internal/kurrentconn"
 	"github.com/buurtsignaal/buurtsignaal/domain"
 	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
 )
@@ -61,7 +62,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventlog.Exp
 	// unknown.
 	weak := expected.Kind == eventlog.ExpectAny || expected.Kind == eventlog.ExpectStreamExists
 	unsent := 0 // tries the server ended before the append was sent
-	wait := backoff{first: 20 * time.Millisecond, max: time.Second}
+	wait := kurrentconn.Backoff{First: 20 * time.Millisecond, Max: time.Second}
 	var wr *esdb.WriteResult
 	for {
 		if weak {
@@ -78,7 +79,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventlog.Exp
 		if err == nil {
 			break
 		}
-		if !weak || !unknownOutcome(err) || !sleep(ctx, wait.next()) {
+		if !weak || !unknownOutcome(err) || !kurrentconn.Sleep(ctx, wait.Next()) {
 			return eventlog.AppendResult{}, fmt.Errorf("kurrentdb: append to %s: %w", stream, err)
 		}
 	}
