@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"sync"
@@ -305,11 +304,7 @@ func (s *Store) read(ctx context.Context, stream string, last bool) (evs []*esdb
 	}
 	for {
 		got, err := kurrentconn.Call(ctx, s.c, func(ctx context.Context, cl *esdb.Client) ([]*esdb.RecordedEvent, error) {
-			rs, err := cl.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: dir, From: from}, count)
-			if err != nil {
-				return nil, err
-			}
-			return drain(rs)
+			return kurrentconn.Drain(cl.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: dir, From: from}, count))
 		})
 		switch {
 		case isCode(err, kurrentconn.StreamNotFound):
@@ -324,24 +319,6 @@ func (s *Store) read(ctx context.Context, stream string, last bool) (evs []*esdb
 			return evs, false, nil
 		}
 		from = esdb.Revision(got[len(got)-1].EventNumber + 1)
-	}
-}
-
-// drain reads a read to its end.
-func drain(rs *esdb.ReadStream) ([]*esdb.RecordedEvent, error) {
-	defer rs.Close()
-	var out []*esdb.RecordedEvent
-	for {
-		ev, err := rs.Recv()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if r := ev.OriginalEvent(); r != nil {
-			out = append(out, r)
-		}
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"strings"
 	"time"
@@ -162,30 +161,8 @@ func (s *Store) recentRetry(ctx context.Context, stream string, events []eventlo
 // read reads a stream with retries; a missing stream is ErrStreamNotFound.
 func (s *Store) read(ctx context.Context, stream string, dir esdb.Direction, from esdb.StreamPosition, count uint64) ([]*esdb.RecordedEvent, error) {
 	return call(ctx, s, true, func(ctx context.Context, c *esdb.Client) ([]*esdb.RecordedEvent, error) {
-		rs, err := c.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: dir, From: from}, count)
-		if err != nil {
-			return nil, err
-		}
-		return drain(rs)
+		return kurrentconn.Drain(c.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: dir, From: from}, count))
 	})
-}
-
-// drain reads a read to its end.
-func drain(rs *esdb.ReadStream) ([]*esdb.RecordedEvent, error) {
-	defer rs.Close()
-	var out []*esdb.RecordedEvent
-	for {
-		ev, err := rs.Recv()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if r := ev.OriginalEvent(); r != nil {
-			out = append(out, r)
-		}
-	}
 }
 
 // system reports a KurrentDB system event: in a system stream ($...) or of
@@ -258,11 +235,7 @@ const maxPage = 4096
 // from it (inclusive), or backwards before it.
 func (s *Store) readAll(ctx context.Context, dir esdb.Direction, from esdb.AllPosition, count uint64) ([]*esdb.RecordedEvent, error) {
 	return call(ctx, s, true, func(ctx context.Context, c *esdb.Client) ([]*esdb.RecordedEvent, error) {
-		rs, err := c.ReadAll(ctx, esdb.ReadAllOptions{Direction: dir, From: from}, count)
-		if err != nil {
-			return nil, err
-		}
-		return drain(rs)
+		return kurrentconn.Drain(c.ReadAll(ctx, esdb.ReadAllOptions{Direction: dir, From: from}, count))
 	})
 }
 
