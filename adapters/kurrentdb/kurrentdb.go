@@ -115,10 +115,11 @@ func Open(_ context.Context, connString string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	opts.Timeout = c.Timeout() // the option, else the connection string's defaultDeadline, else 10 s
-	if cfg := c.Config(); cfg.Username != "" && cfg.DisableTLS {
+	cfg := c.Config()
+	if cfg.Username != "" && cfg.DisableTLS {
 		log.Warn("kurrentdb: the connection string has credentials but tls=false: the client does not send them without TLS")
 	}
-	if c.Config().KeepAliveInterval < 0 {
+	if cfg.KeepAliveInterval < 0 {
 		log.Warn("kurrentdb: keepalive pings are disabled: a dead connection under an idle subscription goes unnoticed")
 	}
 	return &Store{c: c, opts: opts, log: log, subs: map[*subscription]struct{}{}}, nil
