@@ -11,8 +11,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/buurtsignaal/buurtsignaal/domain"
 	"github.com/google/uuid"
+
+	"github.com/buurtsignaal/buurtsignaal/domain"
 )
 
 // matrixRoles are the matrix columns and the principal acting in each.
