@@ -99,6 +99,7 @@ func NewRegistry() *Registry {
 		{AccessDenied{}, decoder[AccessDenied]()},
 		{RoutingRulesSet{}, decoder[RoutingRulesSet]()},
 		{NotificationTargetsSet{}, decoder[NotificationTargetsSet]()},
+		{AccessReviewed{}, decoder[AccessReviewed]()},
 		{CategoriesSet{}, decoder[CategoriesSet]()},
 		{NormsSet{}, decoder[NormsSet]()},
 		{FeedbackTextsSet{}, decoder[FeedbackTextsSet]()},

@@ -36,6 +36,7 @@ func registrySamples() []Event {
 		ServiceOffered{Name: "homework club", Description: "after school", Volunteer: true}, ServiceWithdrawn{Name: "homework club"},
 		RecordAccessed{AccessRecord: record, Chain: Chain{Seq: 7, Prev: "ab12"}},
 		AccessDenied{AccessRecord: record, Chain: Chain{Seq: 8, Prev: "cd34"}},
+		AccessReviewed{Network: "net", Item: "break_glass:42", Judgement: "justified", Note: secret, Subject: subjID},
 		CategoriesSet{Network: "net", Categories: []Category{{ID: "debt", LabelNL: "Schulden", LabelEN: "Debt", Norms: map[string]Norm{"high": {WorkingDays: 2}}},
 			{ID: "gossip", LabelNL: "Roddel", LabelEN: "Gossip", Description: "oud", Retired: true}}},
 		NormsSet{Network: "net", Norms: Norms{ByUrgency: map[string]Norm{"acute": {Hours: 12}, "high": {WorkingDays: 2}, "normal": {WorkingDays: 5}}, FeedbackWorkDays: 5}},
