@@ -52,6 +52,8 @@ type Case struct {
 	NextDueAt       time.Time // NextDue as a time, for sorting
 
 	indexed string // the team whose caseload index holds the case
+	expiry  []byte // the case's key in the retention index, if any
+	erased  bool   // its subject was erased: out of the retention index
 
 	FollowUps []FollowUp
 	Referrals []Referral
@@ -107,18 +109,31 @@ type HistoryEntry struct {
 	ActorRole string
 }
 
-// Cases is the projection of every signal stream.
+// Cases is the projection of every signal stream. Open cases live in memory
+// with their caseload and subject indexes, as does a compact monitoring row
+// per signal; every case, open or not, is in the read-model store (the
+// record, and the indexes by raiser, subject, referral, organisation and
+// retention term), so a closed case costs no memory and a restart loads
+// only the open ones.
 type Cases struct {
 	norms    domain.Norms
 	calendar domain.Calendar
 
-	byID       map[uuid.UUID]*Case
-	byTeam     map[string]map[uuid.UUID]*Case // open cases by team
-	byRaiser   map[string][]uuid.UUID
-	bySubject  map[uuid.UUID][]uuid.UUID
-	byReferral map[uuid.UUID]uuid.UUID
-	byOrg      map[string][]uuid.UUID // referral ids per organisation, oldest first
-	strs       map[string]string      // interned actor ids and roles
+	rs ReadStore
+	b  *Batch
+
+	live          map[uuid.UUID]*Case            // open cases, and the cases the batch being applied touched
+	byTeam        map[string]map[uuid.UUID]*Case // open cases by team
+	awaiting      map[uuid.UUID]*Case            // open cases without a first response or without a team
+	openBySubject map[uuid.UUID][]uuid.UUID      // open cases by subject
+	rows          *monitorRows
+	count         int
+	strs          map[string]string // interned actor ids and roles
+
+	// Of the batch being applied (the runner's goroutine only):
+	dirty    map[uuid.UUID]*Case // to write
+	rowDirty map[uuid.UUID]bool  // monitoring rows to write
+	counted  bool
 }
 
 // intern returns one shared copy of a short, often repeated string.
@@ -126,7 +141,7 @@ func (p *Cases) intern(s string) string {
 	if v, ok := p.strs[s]; ok {
 		return v
 	}
-	if len(p.strs) < 1<<20 {
+	if len(p.strs) < 1<<16 {
 		p.strs[s] = s
 	}
 	return s
@@ -134,12 +149,15 @@ func (p *Cases) intern(s string) string {
 
 // NewCases returns an empty projection computing deadlines with the norms and calendar.
 func NewCases(norms domain.Norms, cal domain.Calendar) *Cases {
-	return &Cases{
-		norms: norms, calendar: cal,
-		byID: map[uuid.UUID]*Case{}, byTeam: map[string]map[uuid.UUID]*Case{},
-		byRaiser: map[string][]uuid.UUID{}, bySubject: map[uuid.UUID][]uuid.UUID{},
-		byReferral: map[uuid.UUID]uuid.UUID{}, byOrg: map[string][]uuid.UUID{}, strs: map[string]string{},
-	}
+	p := &Cases{norms: norms, calendar: cal}
+	p.reset()
+	return p
+}
+
+func (p *Cases) reset() {
+	p.live, p.byTeam, p.awaiting = map[uuid.UUID]*Case{}, map[string]map[uuid.UUID]*Case{}, map[uuid.UUID]*Case{}
+	p.openBySubject, p.rows, p.count, p.strs = map[uuid.UUID][]uuid.UUID{}, newMonitorRows(), 0, map[string]string{}
+	p.dirty, p.rowDirty, p.counted = map[uuid.UUID]*Case{}, map[uuid.UUID]bool{}, false
 }
 
 // SignalID is the signal id of a signal stream's name.
@@ -159,24 +177,30 @@ func (p *Cases) Apply(env Envelope) {
 		p.raise(env, e)
 		return
 	case domain.SubjectSignalled: // on the subject's stream: the match, if any
-		if c := p.byID[e.SignalID]; c != nil {
+		if c := p.get(e.SignalID); c != nil {
 			for _, other := range e.Matched {
 				c.match(other)
-				if o := p.byID[other]; o != nil {
+				if o := p.get(other); o != nil {
 					o.match(c.ID)
+					p.dirty[o.ID] = o
 				}
 			}
+			p.dirty[c.ID] = c
 		}
+		return
+	case domain.SubjectErased:
+		p.subjectErased(e.SubjectID)
 		return
 	}
 	id, ok := SignalID(env.Stream)
 	if !ok {
 		return
 	}
-	c := p.byID[id]
+	c := p.get(id)
 	if c == nil {
 		return
 	}
+	wasOpen := c.Status.Open()
 	at, by := env.At, p.intern(env.Meta.ActorID)
 	note := func(text domain.Sealed) {
 		if !text.Empty() {
@@ -226,8 +250,8 @@ func (p *Cases) Apply(env Envelope) {
 		respond()
 	case domain.ReferralMade:
 		c.Referrals = append(c.Referrals, Referral{ID: e.ReferralID, OrganisationID: e.OrganisationID, Service: e.Service, Reason: e.Reason, Status: domain.RefOpen, MadeAt: at})
-		p.byReferral[e.ReferralID] = c.ID
-		p.byOrg[e.OrganisationID] = append(p.byOrg[e.OrganisationID], e.ReferralID)
+		p.b.Set(referralKey(e.ReferralID), c.ID[:])
+		p.b.Set(orgReferralKey(e.OrganisationID, env.Position, e.ReferralID), c.ID[:])
 	case domain.ReferralAccepted:
 		c.answer(e.ReferralID, domain.RefAccepted, e.Note, env)
 	case domain.ReferralDeclined:
@@ -242,8 +266,9 @@ func (p *Cases) Apply(env Envelope) {
 	case domain.SignalsMatched:
 		for _, other := range e.SignalIDs {
 			c.match(other)
-			if o := p.byID[other]; o != nil {
+			if o := p.get(other); o != nil {
 				o.match(c.ID)
+				p.dirty[o.ID] = o
 			}
 		}
 	case domain.CaseClosed:
@@ -259,7 +284,7 @@ func (p *Cases) Apply(env Envelope) {
 	default:
 		return
 	}
-	p.touch(c, env)
+	p.touch(c, env, wasOpen)
 }
 
 func (c *Case) match(other uuid.UUID) {
@@ -282,7 +307,7 @@ func (c *Case) answer(id uuid.UUID, st domain.ReferralStatus, text domain.Sealed
 }
 
 func (p *Cases) raise(env Envelope, r domain.SignalRaised) {
-	if _, dup := p.byID[r.SignalID]; dup {
+	if p.exists(r.SignalID) {
 		return
 	}
 	due, due3x := p.norms.Due(p.calendar, r.RaisedAt, r.Urgency, r.Categories)
@@ -290,40 +315,152 @@ func (p *Cases) raise(env Envelope, r domain.SignalRaised) {
 		ID: r.SignalID, SubjectID: r.SubjectID, Network: r.Network, Status: domain.StatusRaised,
 		RaisedBy: r.RaisedBy, Source: r.Source, Organisation: r.Organisation, Neighbourhood: r.Neighbourhood,
 		Categories: r.Categories, Urgency: r.Urgency, Consent: r.Consent, Description: r.Description,
-		RaisedAt: r.RaisedAt, UnroutedDueAt: p.calendar.UnroutedDue(r.RaisedAt), DueAt: due, Due3xAt: due3x,
+		RaisedAt: r.RaisedAt.UTC(), UnroutedDueAt: p.calendar.UnroutedDue(r.RaisedAt), DueAt: due, Due3xAt: due3x,
 	}
-	p.byID[c.ID] = c
-	p.byRaiser[r.RaisedBy] = append(p.byRaiser[r.RaisedBy], c.ID)
-	p.bySubject[r.SubjectID] = append(p.bySubject[r.SubjectID], c.ID)
-	p.touch(c, env)
+	p.live[c.ID] = c
+	p.count++
+	p.counted = true
+	p.b.Set(subjectCaseKey(r.SubjectID, env.Position, c.ID), nil)
+	p.b.Set(raiserKey(r.RaisedBy, env.Position, c.ID), nil)
+	p.touch(c, env, false)
 }
 
-// touch records the event in the case's history and keeps the team index.
-func (p *Cases) touch(c *Case, env Envelope) {
+// touch records the event in the case's history and keeps the indexes: the
+// team's caseload, the awaiting set, the open cases of the subject, the
+// monitoring row, the open set and the retention index in the store.
+func (p *Cases) touch(c *Case, env Envelope, wasOpen bool) {
 	c.Version++
 	c.Position = env.Position
 	c.LastActivityAt = env.At
 	c.History = append(c.History, HistoryEntry{Type: env.Event.EventType(), At: env.At, Position: env.Position,
 		ActorID: p.intern(env.Meta.ActorID), ActorRole: p.intern(env.Meta.ActorRole)})
+	p.dirty[c.ID] = c
+	if p.rows.put(c) {
+		p.rowDirty[c.ID] = true
+	}
+	p.index(c, wasOpen)
+	p.indexExpiry(c)
+}
+
+// index keeps the in-memory indexes of open cases and the open set in the
+// store.
+func (p *Cases) index(c *Case, wasOpen bool) {
+	open := c.Status.Open()
 	team := ""
-	if c.Status.Open() {
+	if open {
 		team = c.Team
 	}
-	if team == c.indexed {
+	if team != c.indexed {
+		if c.indexed != "" {
+			delete(p.byTeam[c.indexed], c.ID)
+		}
+		if team != "" {
+			set := p.byTeam[team]
+			if set == nil {
+				set = map[uuid.UUID]*Case{}
+				p.byTeam[team] = set
+			}
+			set[c.ID] = c
+		}
+		c.indexed = team
+	}
+	if open && (c.FirstResponseAt.IsZero() || c.Team == "") {
+		p.awaiting[c.ID] = c
+	} else {
+		delete(p.awaiting, c.ID)
+	}
+	ids := p.openBySubject[c.SubjectID]
+	switch i := slices.Index(ids, c.ID); {
+	case open && i < 0:
+		p.openBySubject[c.SubjectID] = append(ids, c.ID)
+	case !open && i >= 0:
+		if ids = slices.Delete(ids, i, i+1); len(ids) == 0 {
+			delete(p.openBySubject, c.SubjectID)
+		} else {
+			p.openBySubject[c.SubjectID] = ids
+		}
+	}
+	if open != wasOpen {
+		if open {
+			p.b.Set(openKey(c.ID), nil)
+		} else {
+			p.b.Delete(openKey(c.ID))
+		}
+	}
+}
+
+// Retention index kinds: the final state whose moment starts the term.
+const (
+	expiryWithdrawn = 'w'
+	expiryClosed    = 'c'
+	expiryDeclined  = 'd'
+)
+
+// indexExpiry keeps the case's entry in the retention index: its final
+// state and moment, while its subject is not erased.
+func (p *Cases) indexExpiry(c *Case) {
+	var k []byte
+	if !c.erased {
+		switch {
+		case !c.WithdrawnAt.IsZero() && c.Status == domain.StatusWithdrawn:
+			k = expiryKey(expiryWithdrawn, c.WithdrawnAt, c.ID)
+		case !c.ClosedAt.IsZero() && c.Status == domain.StatusClosed:
+			k = expiryKey(expiryClosed, c.ClosedAt, c.ID)
+		case !c.DeclinedAt.IsZero() && c.Status == domain.StatusRaised:
+			k = expiryKey(expiryDeclined, c.DeclinedAt, c.ID)
+		}
+	}
+	if bytes.Equal(k, c.expiry) {
 		return
 	}
-	if c.indexed != "" {
-		delete(p.byTeam[c.indexed], c.ID)
+	if c.expiry != nil {
+		p.b.Delete(c.expiry)
 	}
-	if team != "" {
-		set := p.byTeam[team]
-		if set == nil {
-			set = map[uuid.UUID]*Case{}
-			p.byTeam[team] = set
+	if k != nil {
+		p.b.Set(k, nil)
+	}
+	c.expiry = k
+	p.dirty[c.ID] = c
+}
+
+// subjectErased takes the subject's cases out of the retention index.
+func (p *Cases) subjectErased(subject uuid.UUID) {
+	ids, _ := p.subjectCaseIDs(subject)
+	for _, c := range p.dirty { // raised in this batch: not in the store's index yet
+		if c.SubjectID == subject && !slices.Contains(ids, c.ID) {
+			ids = append(ids, c.ID)
 		}
-		set[c.ID] = c
 	}
-	c.indexed = team
+	for _, id := range ids {
+		if c := p.get(id); c != nil && !c.erased {
+			c.erased = true
+			p.indexExpiry(c)
+		}
+	}
+}
+
+// get returns the case to apply an event to: from memory, or loaded from
+// the store into memory until the batch is written. A store that fails
+// reads as a missing case here; the write of the batch fails on it too.
+func (p *Cases) get(id uuid.UUID) *Case {
+	if c, ok := p.live[id]; ok {
+		return c
+	}
+	c, ok, err := p.load(id)
+	if err != nil || !ok {
+		return nil
+	}
+	p.live[id] = c
+	p.dirty[id] = c // evicted again once the batch is written
+	return c
+}
+
+func (p *Cases) exists(id uuid.UUID) bool {
+	if _, ok := p.live[id]; ok {
+		return true
+	}
+	_, ok, err := p.rs.Get(caseKey(id))
+	return ok || err != nil
 }
 
 // Unrouted reports whether the case is raised, still without a team, past
@@ -331,82 +468,6 @@ func (p *Cases) touch(c *Case, env Envelope) {
 func (c *Case) Unrouted(now time.Time) bool {
 	return domain.Unrouted(c.Status, c.Team, c.UnroutedDueAt, now)
 }
-
-// Get returns the case with this id.
-func (p *Cases) Get(id uuid.UUID) (*Case, bool) {
-	c, ok := p.byID[id]
-	return c, ok
-}
-
-// SignalOfReferral returns the signal a referral belongs to.
-func (p *Cases) SignalOfReferral(id uuid.UUID) (uuid.UUID, bool) {
-	s, ok := p.byReferral[id]
-	return s, ok
-}
-
-// ReferralsTo returns the referrals to an organisation, newest first, with
-// the case each belongs to.
-func (p *Cases) ReferralsTo(org string) []ReferralOf {
-	ids := p.byOrg[org]
-	out := make([]ReferralOf, 0, len(ids))
-	for i := len(ids) - 1; i >= 0; i-- {
-		c := p.byID[p.byReferral[ids[i]]]
-		for _, r := range c.Referrals {
-			if r.ID == ids[i] {
-				out = append(out, ReferralOf{Referral: r, Case: c})
-			}
-		}
-	}
-	return out
-}
-
-// ReferralOf is a referral with its case.
-type ReferralOf struct {
-	Referral
-	Case *Case
-}
-
-// OpenOfSubject returns the open signals about a subject.
-func (p *Cases) OpenOfSubject(subject uuid.UUID) []uuid.UUID {
-	var out []uuid.UUID
-	for _, id := range p.bySubject[subject] {
-		if c := p.byID[id]; c != nil && c.Status.Open() {
-			out = append(out, id)
-		}
-	}
-	return out
-}
-
-// OfSubject returns every signal about a subject, oldest first.
-func (p *Cases) OfSubject(subject uuid.UUID) []*Case {
-	var out []*Case
-	for _, id := range p.bySubject[subject] {
-		out = append(out, p.byID[id])
-	}
-	return out
-}
-
-// RaisedBy returns the signals a principal raised, newest first.
-func (p *Cases) RaisedBy(principal string) []*Case {
-	ids := p.byRaiser[principal]
-	out := make([]*Case, 0, len(ids))
-	for i := len(ids) - 1; i >= 0; i-- {
-		out = append(out, p.byID[ids[i]])
-	}
-	return out
-}
-
-// All calls fn for every case, in no particular order, until fn returns false.
-func (p *Cases) All(fn func(*Case) bool) {
-	for _, c := range p.byID {
-		if !fn(c) {
-			return
-		}
-	}
-}
-
-// Len returns the number of cases.
-func (p *Cases) Len() int { return len(p.byID) }
 
 // DueKey is what "due first" sorts on: the earliest of the open first-response
 // deadline and the next follow-up date.
@@ -433,8 +494,8 @@ type CaseloadFilter struct {
 
 // Caseload returns the first n open cases of the teams in "due first"
 // order (cases without a deadline last, then by id), and how many there are
-// in all. It selects with a bounded heap, so a page costs O(cases log n)
-// rather than a full sort.
+// in all. It selects with a bounded heap over the teams' open cases, so a
+// page costs O(open cases log n), whatever the history.
 func (p *Cases) Caseload(f CaseloadFilter, n int) ([]*Case, int) {
 	h := &dueHeap{}
 	total := 0

@@ -93,7 +93,7 @@ type (
 	}
 )
 
-func (f *responseFigures) add(c *projections.Case, now time.Time) {
+func (f *responseFigures) add(c *projections.MonitorRow, now time.Time) {
 	f.Total++
 	state := domain.StateAt(now, c.DueAt, c.Due3xAt, c.FirstResponseAt, c.StoppedAt)
 	switch state {
@@ -127,17 +127,62 @@ func (f *responseFigures) finish() {
 		f.WithinNormShare = float64(f.WithinNorm) / float64(f.Total)
 	}
 	if n := len(f.firstResponseHours); n > 0 {
-		slices.Sort(f.firstResponseHours)
 		med, p90 := percentile(f.firstResponseHours, 0.5), percentile(f.firstResponseHours, 0.9)
 		f.MedianFirstResponseHrs, f.P90FirstResponseHrs = &med, &p90
 	}
 }
 
-// percentile of sorted values, nearest-rank.
-func percentile(sorted []float64, p float64) float64 {
-	i := int(p*float64(len(sorted))+0.999999) - 1
-	i = max(0, min(i, len(sorted)-1))
-	return float64(int(sorted[i]*100+0.5)) / 100
+// percentile of values, nearest-rank, to two decimals. It selects the
+// value in linear time (and reorders values): a report's groups together
+// hold several times the signals of its period, and sorting them all was
+// most of a report's cost.
+func percentile(values []float64, p float64) float64 {
+	i := int(p*float64(len(values))+0.999999) - 1
+	i = max(0, min(i, len(values)-1))
+	v := selectNth(values, i)
+	return float64(int(v*100+0.5)) / 100
+}
+
+// selectNth returns the value that would be at index k if values were
+// sorted (Hoare's selection, median-of-three pivots).
+func selectNth(values []float64, k int) float64 {
+	lo, hi := 0, len(values)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if values[mid] < values[lo] {
+			values[mid], values[lo] = values[lo], values[mid]
+		}
+		if values[hi] < values[lo] {
+			values[hi], values[lo] = values[lo], values[hi]
+		}
+		if values[hi] < values[mid] {
+			values[hi], values[mid] = values[mid], values[hi]
+		}
+		pivot := values[mid]
+		i, j := lo, hi
+		for i <= j {
+			for values[i] < pivot {
+				i++
+			}
+			for values[j] > pivot {
+				j--
+			}
+			if i <= j {
+				values[i], values[j] = values[j], values[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return values[k]
+		}
+	}
+	return values[k]
 }
 
 type monitorFilter struct {
@@ -187,6 +232,17 @@ func (f monitorFilter) match(c *projections.Case, network string) bool {
 	return f.category == "" || slices.Contains(c.Categories, f.category)
 }
 
+// matchRow is match for a monitoring row of the network, raised in the period.
+func (f monitorFilter) matchRow(c *projections.MonitorRow) bool {
+	if f.team != "" && c.Team != f.team {
+		return false
+	}
+	if f.neighbourhood != "" && c.Neighbourhood != f.neighbourhood {
+		return false
+	}
+	return f.category == "" || slices.Contains(c.Categories, f.category)
+}
+
 func (s *Server) monitorResponse(w http.ResponseWriter, r *http.Request) error {
 	p, err := s.query(r, domain.ActMonitor)
 	if err != nil {
@@ -199,7 +255,7 @@ func (s *Server) monitorResponse(w http.ResponseWriter, r *http.Request) error {
 	}
 	rep := responseReport{From: f.from, To: f.to, Series: series(f.from, f.to)}
 	groups := map[string]map[string]*responseFigures{"team": {}, "neighbourhood": {}, "category": {}, "source": {}}
-	addTo := func(dim, key string, c *projections.Case) {
+	addTo := func(dim, key string, c *projections.MonitorRow) {
 		g := groups[dim][key]
 		if g == nil {
 			g = &responseFigures{}
@@ -207,15 +263,14 @@ func (s *Server) monitorResponse(w http.ResponseWriter, r *http.Request) error {
 		}
 		g.add(c, now)
 	}
+	sweep := newSeriesSweep(rep.Series)
 	s.Runner.Read(func() {
-		s.Cases.All(func(c *projections.Case) bool {
-			if !f.match(c, p.Network) {
+		s.Cases.Monitor(p.Network, f.from, f.to, func(c *projections.MonitorRow) bool {
+			if !f.matchRow(c) {
 				return true
 			}
 			rep.add(c, now)
-			for i := range rep.Series {
-				rep.Series[i].count(c)
-			}
+			sweep.add(c)
 			team := c.Team
 			if team == "" {
 				team = "(none)"
@@ -229,6 +284,7 @@ func (s *Server) monitorResponse(w http.ResponseWriter, r *http.Request) error {
 			return true
 		})
 	})
+	sweep.finish()
 	rep.finish()
 	flatten := func(dim string) []groupFigures {
 		out := []groupFigures{}
@@ -260,15 +316,65 @@ func series(from, to time.Time) []seriesPoint {
 	return pts
 }
 
-// count adds a case to the point if it was open (and overdue) at its time.
-func (p *seriesPoint) count(c *projections.Case) {
-	before := func(t time.Time) bool { return !t.IsZero() && !t.After(p.At) }
-	if c.RaisedAt.After(p.At) || before(c.ClosedAt) || before(c.WithdrawnAt) {
+// seriesSweep counts the open and overdue signals at each point of a
+// series: a signal is open over one span of points and overdue over another
+// (no response yet, past its norm), so each adds to a difference array at
+// two binary searches, instead of being compared with every point.
+type seriesSweep struct {
+	points        []seriesPoint
+	open, overdue []int
+}
+
+func newSeriesSweep(points []seriesPoint) *seriesSweep {
+	return &seriesSweep{points: points, open: make([]int, len(points)+1), overdue: make([]int, len(points)+1)}
+}
+
+// first is the index of the first point at or after t (strictly after, with after).
+func (s *seriesSweep) first(t time.Time, after bool) int {
+	i, _ := slices.BinarySearchFunc(s.points, t, func(p seriesPoint, t time.Time) int {
+		if c := p.At.Compare(t); c != 0 || !after {
+			return c
+		}
+		return -1
+	})
+	return i
+}
+
+// add counts a signal: open at the points from its raising until it was
+// closed or withdrawn; overdue at those past its norm until its first
+// response (or its withdrawal before one).
+func (s *seriesSweep) add(c *projections.MonitorRow) {
+	end, n := len(s.points), len(s.points)
+	for _, t := range []time.Time{c.ClosedAt, c.WithdrawnAt} {
+		if !t.IsZero() {
+			end = min(end, s.first(t, false))
+		}
+	}
+	start := s.first(c.RaisedAt, false)
+	if start >= end {
 		return
 	}
-	p.Open++
-	if c.DueAt.Before(p.At) && !before(c.FirstResponseAt) && !before(c.StoppedAt) {
-		p.Overdue++
+	s.open[start]++
+	s.open[end]--
+	lateEnd := end
+	for _, t := range []time.Time{c.FirstResponseAt, c.StoppedAt} {
+		if !t.IsZero() {
+			lateEnd = min(lateEnd, s.first(t, false))
+		}
+	}
+	lateStart := max(start, s.first(c.DueAt, true))
+	if lateStart < lateEnd {
+		s.overdue[lateStart]++
+		s.overdue[min(lateEnd, n)]--
+	}
+}
+
+func (s *seriesSweep) finish() {
+	open, overdue := 0, 0
+	for i := range s.points {
+		open += s.open[i]
+		overdue += s.overdue[i]
+		s.points[i].Open, s.points[i].Overdue = open, overdue
 	}
 }
 
@@ -291,7 +397,9 @@ func (s *Server) monitorOverdue(w http.ResponseWriter, r *http.Request) error {
 	}
 	var items []overdueItem
 	s.Runner.Read(func() {
-		s.Cases.All(func(c *projections.Case) bool {
+		// Late and unrouted signals are open and without a first response
+		// or a team: the awaiting ones, never the history.
+		s.Cases.Awaiting(func(c *projections.Case) bool {
 			if !f.match(c, p.Network) {
 				return true
 			}
