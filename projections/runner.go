@@ -164,12 +164,14 @@ func (r *Runner) Open(ctx context.Context, rs ReadStore, rebuild bool) (cleared 
 		if err != nil {
 			return nil, err
 		}
-		if rebuild || !ok || ver != m.version() {
-			if ok || rebuild {
-				cleared = append(cleared, m.name())
-			}
+		// A model writes its keys with its checkpoint, and is cleared with
+		// it: one without a checkpoint has nothing in the store.
+		if ok && (rebuild || ver != m.version()) {
+			cleared = append(cleared, m.name())
 			b.DeleteRange([]byte{m.prefix()}, []byte{m.prefix() + 1})
 			b.Delete(checkpointKey(m.name()))
+		}
+		if !ok || rebuild || ver != m.version() {
 			pos = 0
 		}
 		r.modelPos[i] = pos

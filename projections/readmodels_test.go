@@ -1,0 +1,230 @@
+package projections
+
+import (
+	"bytes"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/google/uuid"
+
+	"github.com/buurtsignaal/buurtsignaal/domain"
+	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
+)
+
+// accessEvent is an access record naming the subjects, at position pos.
+func accessEvent(t testing.TB, pos uint64, at time.Time, actor string, basis domain.Basis, subjects ...uuid.UUID) eventlog.RecordedEvent {
+	t.Helper()
+	rec := domain.AccessRecord{At: at, ActorID: actor, ActorRole: "professional", Action: "read", View: "/v1/caseload", Basis: basis,
+		Subjects: subjects, Outcome: "allowed", Network: "net"}
+	if basis == domain.BasisBreakGlass {
+		rec.BreakGlassReason = domain.Sealed("sealed")
+	}
+	data, err := domain.Encode(domain.RecordAccessed{AccessRecord: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eventlog.RecordedEvent{StreamID: "audit-test-20260302", Position: pos, ID: uuid.New(), Type: "RecordAccessed", Data: data}
+}
+
+// TestAuditPagesWalkTheWholeList: walking a list a page at a time, with the
+// cursors Page gives, yields the whole list in time order, within a period
+// too, and the count covers every record.
+func TestAuditPagesWalkTheWholeList(t *testing.T) {
+	s := newSet(t)
+	subj, other := uuid.New(), uuid.New()
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	var events []eventlog.RecordedEvent
+	for i := 0; i < 40; i++ {
+		// Times out of log order now and then (records of two replicas).
+		at := t0.Add(time.Duration(i*10+(i%3)*7) * time.Minute)
+		basis := domain.BasisTeam
+		if i%5 == 0 {
+			basis = domain.BasisBreakGlass
+		}
+		subjects := []uuid.UUID{subj}
+		if i%2 == 0 {
+			subjects = append(subjects, other)
+		}
+		events = append(events, accessEvent(t, uint64(i+1), at, []string{"anna", "an"}[i%2], basis, subjects...))
+	}
+	applyAll(t, s, events)
+	if got := s.audit.Records(); got != 40 {
+		t.Fatalf("records = %d, want 40", got)
+	}
+	for _, tc := range []struct {
+		name     string
+		list     AuditList
+		from, to time.Time
+		want     int
+	}{
+		{"subject", AuditList{Subject: subj}, time.Time{}, time.Time{}, 40},
+		{"other subject", AuditList{Subject: other}, time.Time{}, time.Time{}, 20},
+		{"actor", AuditList{Actor: "anna"}, time.Time{}, time.Time{}, 20},
+		{"actor whose id is a prefix of another's", AuditList{Actor: "an"}, time.Time{}, time.Time{}, 20},
+		{"break-glass", AuditList{BreakGlass: true}, time.Time{}, time.Time{}, 8},
+		{"period", AuditList{Subject: subj}, t0.Add(60 * time.Minute), t0.Add(200 * time.Minute), -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			all, next, err := s.audit.Page(tc.list, tc.from, tc.to, nil, 0)
+			if err != nil || next != nil {
+				t.Fatalf("whole list: next %q, %v", next, err)
+			}
+			if tc.want >= 0 && len(all) != tc.want {
+				t.Fatalf("%d records, want %d", len(all), tc.want)
+			}
+			if !slices.IsSortedFunc(all, func(a, b *AuditEntry) int { return a.At.Compare(b.At) }) {
+				t.Fatal("not in time order")
+			}
+			for _, e := range all {
+				if (!tc.from.IsZero() && e.At.Before(tc.from)) || (!tc.to.IsZero() && !e.At.Before(tc.to)) {
+					t.Fatalf("a record at %s outside [%s, %s)", e.At, tc.from, tc.to)
+				}
+			}
+			var walked []*AuditEntry
+			var cursor []byte
+			for {
+				page, next, err := s.audit.Page(tc.list, tc.from, tc.to, cursor, 3)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(page) > 3 || (next != nil && len(page) != 3) {
+					t.Fatalf("a page of %d with next %t", len(page), next != nil)
+				}
+				walked = append(walked, page...)
+				if next == nil {
+					break
+				}
+				cursor = next
+			}
+			if diff := cmp.Diff(all, walked, cmpopts.EquateEmpty()); diff != "" {
+				t.Fatalf("pages differ from the whole list (-whole +pages):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestErasureLeavesTheRetentionIndex: an erased subject's data is gone from
+// the subjects read model, its cases leave the retention index (so sweeps
+// never look at them again), and its monitoring rows stay.
+func TestErasureLeavesTheRetentionIndex(t *testing.T) {
+	s := newSet(t)
+	applyAll(t, s, history(t, 60, 9))
+	var closed *Case
+	s.cases.All(func(c *Case) bool {
+		if c.Status == domain.StatusClosed {
+			closed = c
+			return false
+		}
+		return true
+	})
+	if closed == nil || closed.expiry == nil {
+		t.Fatalf("no closed case in the retention index: %+v", closed)
+	}
+	inIndex := func(id uuid.UUID) bool {
+		found := false
+		_ = s.cases.rs.Scan([]byte{casesPrefix, 'e'}, []byte{casesPrefix, 'f'}, false, func(k, _ []byte) bool {
+			found = found || bytes.HasSuffix(k, id[:])
+			return !found
+		})
+		return found
+	}
+	if !inIndex(closed.ID) {
+		t.Fatal("the closed case is not in the store's retention index")
+	}
+	rows := 0
+	s.cases.Monitor("net", time.Time{}, time.Time{}, func(*MonitorRow) bool { rows++; return true })
+	data, _ := domain.Encode(domain.SubjectErased{SubjectID: closed.SubjectID, Basis: "request"})
+	applyAll(t, s, []eventlog.RecordedEvent{{StreamID: "subject-" + closed.SubjectID.String(), Position: 1 << 20, ID: uuid.New(), Type: "SubjectErased", Data: data}})
+	if subj, ok := s.subjects.Get(closed.SubjectID); !ok || !subj.Erased || subj.Data != nil {
+		t.Fatalf("erased subject: %+v", subj)
+	}
+	if inIndex(closed.ID) {
+		t.Fatal("an erased subject's case is still in the retention index")
+	}
+	after := 0
+	s.cases.Monitor("net", time.Time{}, time.Time{}, func(*MonitorRow) bool { after++; return true })
+	if after != rows || rows != 60 {
+		t.Fatalf("monitoring rows %d before the erasure, %d after, want 60", rows, after)
+	}
+	if got := Expired(s.cases, s.subjects, closed.ClosedAt.Add(10*365*24*time.Hour), DefaultRetention()); slices.Contains(got, closed.SubjectID) {
+		t.Fatal("an erased subject expires again")
+	}
+}
+
+// TestMonitorRowsFollowTheCases: the monitoring rows hold what the cases
+// say, in raise order, and a period selects by raise time.
+func TestMonitorRowsFollowTheCases(t *testing.T) {
+	s := newSet(t)
+	applyAll(t, s, history(t, 120, 11))
+	byID := map[uuid.UUID]*Case{}
+	s.cases.All(func(c *Case) bool { byID[c.ID] = c; return true })
+	var rows []MonitorRow
+	s.cases.Monitor("net", time.Time{}, time.Time{}, func(r *MonitorRow) bool { rows = append(rows, *r); return true })
+	if len(rows) != len(byID) {
+		t.Fatalf("%d rows for %d cases", len(rows), len(byID))
+	}
+	for i, r := range rows {
+		c := byID[r.ID]
+		want := MonitorRow{ID: c.ID, Team: c.Team, Neighbourhood: c.Neighbourhood, Source: c.Source, Categories: c.Categories,
+			RaisedAt: c.RaisedAt, DueAt: c.DueAt, Due3xAt: c.Due3xAt, FirstResponseAt: c.FirstResponseAt, StoppedAt: c.StoppedAt,
+			ClosedAt: c.ClosedAt, WithdrawnAt: c.WithdrawnAt, FirstFeedbackAt: c.FirstFeedbackAt, FeedbackDueAt: c.FeedbackDueAt}
+		if diff := cmp.Diff(want, r); diff != "" {
+			t.Fatalf("row of %s (-case +row):\n%s", c.ID, diff)
+		}
+		if i > 0 && r.RaisedAt.Before(rows[i-1].RaisedAt) {
+			t.Fatal("rows not in raise order")
+		}
+	}
+	from, to := rows[30].RaisedAt, rows[90].RaisedAt
+	n := 0
+	s.cases.Monitor("net", from, to, func(r *MonitorRow) bool {
+		if r.RaisedAt.Before(from) || !r.RaisedAt.Before(to) {
+			t.Fatalf("row raised at %s outside [%s, %s)", r.RaisedAt, from, to)
+		}
+		n++
+		return true
+	})
+	if n != 60 {
+		t.Fatalf("%d rows in the period, want 60", n)
+	}
+}
+
+// FuzzDecodeRecords: the read models' decoders never panic on damaged
+// records, and what decodes encodes back to the same bytes.
+func FuzzDecodeRecords(f *testing.F) {
+	s := newSet(f)
+	applyAll(f, s, history(f, 20, 12))
+	s.cases.All(func(c *Case) bool {
+		f.Add(byte(0), encodeCase(c))
+		f.Add(byte(3), encodeRow(c))
+		return true
+	})
+	f.Add(byte(1), encodeSubject(&Subject{Network: "net", Data: domain.Sealed("x")}))
+	f.Add(byte(2), encodeAuditEntry(&AuditEntry{Stream: "audit-x", AccessRecord: domain.AccessRecord{At: time.Now(), ActorID: "a",
+		Subjects: []uuid.UUID{uuid.New()}, BreakGlassReason: domain.Sealed("r")}}))
+	f.Fuzz(func(t *testing.T, kind byte, data []byte) {
+		switch kind % 4 {
+		case 0:
+			if c, err := decodeCase(data); err == nil {
+				if !bytes.Equal(encodeCase(c), data) {
+					t.Fatal("a case record does not encode back to itself")
+				}
+			}
+		case 1:
+			if s, err := decodeSubject(uuid.Nil, data); err == nil && !bytes.Equal(encodeSubject(s), data) {
+				t.Fatal("a subject record does not encode back to itself")
+			}
+		case 2:
+			if e, err := decodeAuditEntry(data); err == nil && !bytes.Equal(encodeAuditEntry(e), data) {
+				t.Fatal("an audit record does not encode back to itself")
+			}
+		case 3:
+			m := newMonitorRows()
+			k := rowKey("net", time.Unix(0, 0), uuid.Nil)
+			_ = m.load(k, data)
+		}
+	})
+}
