@@ -135,8 +135,9 @@ func NewRunner(store eventlog.Store, reg *domain.Registry, projs ...Projection) 
 	return r
 }
 
-// Checkpoint keys: '!' and the read model's name; "!log" holds the position
-// and id of the last event applied, to recognise the log on a restart.
+// Checkpoint keys: '!' and the read model's name; "!\x00log" holds the
+// position and id of the last event applied, and the position of the event
+// before it, to recognise the log on a restart.
 const metaPrefix = '!'
 
 func checkpointKey(name string) []byte { return append([]byte{metaPrefix}, name...) }
@@ -205,14 +206,16 @@ func (r *Runner) sameLog(ctx context.Context, rs ReadStore) (bool, error) {
 		return true, err
 	}
 	d := dec{b: v}
-	pos, id := d.uvarint(), d.uuid()
+	prev, pos, id := d.uvarint(), d.uvarint(), d.uuid()
 	if err := d.done(); err != nil {
 		return false, nil // a damaged mark: rebuild
 	}
 	if r.store == nil || pos == 0 {
 		return true, nil
 	}
-	recs, err := r.store.ReadAll(ctx, pos-1, 1)
+	// The event after prev (a position of the log: KurrentDB's positions
+	// have gaps) must be the one the store last applied.
+	recs, err := r.store.ReadAll(ctx, prev, 1)
 	if err != nil {
 		return false, fmt.Errorf("projections: read the log at the checkpoint: %w", err)
 	}
@@ -513,7 +516,14 @@ func (r *Runner) applyBatch(recs []eventlog.RecordedEvent, envs []Envelope) erro
 		e.uvarint(r.modelPos[i])
 		r.batch.Set(checkpointKey(m.name()), e.b)
 	}
+	// The event before the last: the batch's, or the one the runner had
+	// applied before it (the batch follows it in the log).
+	prev := from
+	if len(recs) > 1 {
+		prev = recs[len(recs)-2].Position
+	}
 	var mark enc
+	mark.uvarint(prev)
 	mark.uvarint(last.Position)
 	mark.uuid(last.ID)
 	r.batch.Set(logMarkKey, mark.b)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/sstable"
 
 	"github.com/buurtsignaal/buurtsignaal/adapters/internal/pebbledb"
 	"github.com/buurtsignaal/buurtsignaal/projections"
@@ -54,11 +55,18 @@ func Open(dir string, opts Options) (*Store, error) {
 	cache := pebble.NewCache(opts.CacheBytes + 2*int64(opts.MemTableBytes))
 	defer cache.Unref()
 	po := &pebble.Options{Cache: cache, Logger: pebbledb.QuietLogger{Fatal: ErrCorrupt},
-		MemTableSize: opts.MemTableBytes, MemTableStopWritesThreshold: 4}
+		MemTableSize: opts.MemTableBytes, MemTableStopWritesThreshold: 4,
+		// A rebuild writes a lot at once: compact level 0 early, on both
+		// cores, and stall writes late.
+		L0CompactionThreshold: 2, L0StopWritesThreshold: 32,
+		CompactionConcurrencyRange: func() (int, int) { return 1, 2 }}
 	for i := range po.Levels {
 		// Point lookups of keys that often do not exist (a closed case, a
 		// subject registered in this batch) use the filters.
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		// Values are ciphertext, ids and times: compression gains little
+		// and costs CPU on every flush and compaction.
+		po.Levels[i].Compression = func() *sstable.CompressionProfile { return sstable.NoCompression }
 	}
 	db, err := pebble.Open(dir, po)
 	if err != nil {

@@ -70,8 +70,6 @@ type logWriter struct {
 type signal struct {
 	id, subject uuid.UUID
 	team        int
-	rev         uint64
-	closed      bool
 }
 
 // scheduled is one step of a signal's lifecycle, due at a simulated time.
@@ -133,13 +131,16 @@ func (w *logWriter) Close() error {
 
 // op is what one worker does at a time: appends to streams in order (a
 // subject, then its signal), or one access record through the audit log.
+// Sealing happens in the worker (a new subject's first seal creates its
+// key: a synced write).
 type op struct {
-	shard   string // the stream whose worker does it
-	appends []streamEvents
-	at      time.Time
-	actor   string
-	role    string
-	access  *domain.Access
+	shard  string // the stream whose worker does it
+	events int    // how many events it appends
+	build  func() []streamEvents
+	at     time.Time
+	actor  string
+	role   string
+	access *domain.Access
 }
 
 type streamEvents struct {
@@ -147,24 +148,16 @@ type streamEvents struct {
 	events []domain.Event
 }
 
-func (o op) events() int {
-	n := 0
-	for _, a := range o.appends {
-		n += len(a.events)
-	}
-	return max(n, 1)
-}
-
 // Write appends until the store holds n events.
 func (w *logWriter) Write(ctx context.Context, n uint64) error {
-	const workers = 32
+	const workers = 256
 	var (
 		wg     sync.WaitGroup
 		failed atomic.Pointer[error]
 	)
 	queues := make([]chan op, workers)
 	for i := range queues {
-		queues[i] = make(chan op, 256)
+		queues[i] = make(chan op, 64)
 		wg.Add(1)
 		go func(q chan op) {
 			defer wg.Done()
@@ -185,14 +178,16 @@ func (w *logWriter) Write(ctx context.Context, n uint64) error {
 	}
 	sent, err := w.store.Head(ctx)
 	if err == nil && sent == 0 {
-		shard("org-load-school") <- op{shard: "org-load-school", at: w.start, actor: "adm1", role: string(domain.RoleAdmin),
-			appends: []streamEvents{{stream: "org-load-school", events: []domain.Event{
-				domain.OrganisationRegistered{OrganisationID: "load-school", Network: "default", Name: "Load School", Kind: "school"}}}}}
+		shard("org-load-school") <- op{shard: "org-load-school", events: 1, at: w.start, actor: "adm1", role: string(domain.RoleAdmin),
+			build: func() []streamEvents {
+				return []streamEvents{{stream: "org-load-school", events: []domain.Event{
+					domain.OrganisationRegistered{OrganisationID: "load-school", Network: "default", Name: "Load School", Kind: "school"}}}}
+			}}
 		sent++
 	}
 	for err == nil && sent < n && failed.Load() == nil {
 		o := w.nextOp()
-		sent += uint64(o.events())
+		sent += uint64(o.events)
 		shard(o.shard) <- o
 	}
 	for _, q := range queues {
@@ -209,7 +204,7 @@ func (w *logWriter) apply(ctx context.Context, o op) error {
 	if o.access != nil {
 		return w.audit.RecordAccess(ctx, *o.access)
 	}
-	for _, a := range o.appends {
+	for _, a := range o.build() {
 		data := make([]eventlog.EventData, len(a.events))
 		for i, e := range a.events {
 			body, err := domain.Encode(e)
@@ -275,8 +270,7 @@ func (w *logWriter) raise(at time.Time) op {
 	rng := w.rng
 	s := signal{id: uuid.New(), subject: uuid.New(), team: rng.IntN(teams)}
 	w.sigs = append(w.sigs, s)
-	reg := domain.SubjectRegistered{SubjectID: s.subject, Network: "default",
-		Data: w.seal(s.subject, fmt.Sprintf(`{"name":"Bewoner %d","birth_date":"19%02d-%02d-%02d"}`, i, 30+rng.IntN(70), 1+rng.IntN(12), 1+rng.IntN(28)))}
+	subjectData := fmt.Sprintf(`{"name":"Bewoner %d","birth_date":"19%02d-%02d-%02d"}`, i, 30+rng.IntN(70), 1+rng.IntN(12), 1+rng.IntN(28))
 	raiser := raisers[rng.IntN(len(raisers))]
 	source := domain.RoleBuurtsteun
 	if raiser == "par1" {
@@ -308,45 +302,56 @@ func (w *logWriter) raise(at time.Time) op {
 		next(stepClose, 24*time.Hour, 30*24*time.Hour)
 	}
 	stream := "signal-" + s.id.String()
-	return op{shard: stream, at: at, actor: raiser, role: string(source), appends: []streamEvents{
-		{stream: "subject-" + s.subject.String(), events: []domain.Event{reg}},
-		{stream: stream, events: []domain.Event{raised}}}}
+	return op{shard: stream, events: 2, at: at, actor: raiser, role: string(source), build: func() []streamEvents {
+		reg := domain.SubjectRegistered{SubjectID: s.subject, Network: "default", Data: w.seal(s.subject, subjectData)}
+		raised.Description = w.seal(s.subject, "Buurtbewoner maakt zich zorgen; al enige weken geen contact meer gehad met deze bewoner en de post stapelt zich op.")
+		return []streamEvents{{stream: "subject-" + s.subject.String(), events: []domain.Event{reg}}, {stream: stream, events: []domain.Event{raised}}}
+	}}
 }
 
 // step is one lifecycle step of a signal.
 func (w *logWriter) step(sc scheduled) op {
-	s := &w.sigs[sc.signal]
+	s := w.sigs[sc.signal]
 	rng := w.rng
 	team := fmt.Sprintf("team-%d", s.team+1)
 	prof := professors[rng.IntN(len(professors))]
-	o := op{shard: "signal-" + s.id.String(), at: sc.at, actor: prof, role: string(domain.RoleProfessional)}
-	var evs []domain.Event
+	o := op{shard: "signal-" + s.id.String(), events: 1, at: sc.at, actor: prof, role: string(domain.RoleProfessional)}
+	var evs func() []domain.Event
 	switch sc.step {
 	case stepHandover:
 		o.actor, o.role = "coo1", string(domain.RoleCoordinator)
-		evs = []domain.Event{domain.SignalHandedOver{TeamID: team}}
+		evs = func() []domain.Event { return []domain.Event{domain.SignalHandedOver{TeamID: team}} }
 	case stepAccept:
-		evs = []domain.Event{domain.HandoverAccepted{TeamID: team}}
+		evs = func() []domain.Event { return []domain.Event{domain.HandoverAccepted{TeamID: team}} }
 		w.open[s.team] = append(w.open[s.team], sc.signal)
 	case stepFollowUp:
-		evs = []domain.Event{domain.FollowUpRecorded{FollowUpID: uuid.New(), Kind: "phone_call", Outcome: "reached",
-			Note: w.seal(s.subject, "Gebeld, afspraak gemaakt voor huisbezoek."), NextDue: sc.at.AddDate(0, 0, 7).Format(time.DateOnly)}}
+		fu, due := uuid.New(), sc.at.AddDate(0, 0, 7).Format(time.DateOnly)
+		evs = func() []domain.Event {
+			return []domain.Event{domain.FollowUpRecorded{FollowUpID: fu, Kind: "phone_call", Outcome: "reached",
+				Note: w.seal(s.subject, "Gebeld, afspraak gemaakt voor huisbezoek."), NextDue: due}}
+		}
 	case stepRefer:
 		ref := uuid.New()
-		evs = []domain.Event{domain.ReferralMade{ReferralID: ref, OrganisationID: "load-school", Reason: w.seal(s.subject, "Doorverwijzing voor ondersteuning.")},
-			domain.ReferralAccepted{ReferralID: ref}}
+		o.events = 2
+		evs = func() []domain.Event {
+			return []domain.Event{domain.ReferralMade{ReferralID: ref, OrganisationID: "load-school", Reason: w.seal(s.subject, "Doorverwijzing voor ondersteuning.")},
+				domain.ReferralAccepted{ReferralID: ref}}
+		}
 	case stepFeedback:
-		evs = []domain.Event{domain.FeedbackGiven{Code: "in_progress"}}
+		evs = func() []domain.Event { return []domain.Event{domain.FeedbackGiven{Code: "in_progress"}} }
 	case stepClose:
-		evs = []domain.Event{domain.FeedbackGiven{Code: "closed"}, domain.CaseClosed{Outcome: "resolved"}}
-		s.closed = true
+		o.events = 2
+		evs = func() []domain.Event {
+			return []domain.Event{domain.FeedbackGiven{Code: "closed"}, domain.CaseClosed{Outcome: "resolved"}}
+		}
 		w.open[s.team] = slices.DeleteFunc(w.open[s.team], func(j int) bool { return j == sc.signal })
 	case stepWithdraw:
 		o.actor, o.role = "vol1", string(domain.RoleBuurtsteun)
-		evs = []domain.Event{domain.SignalWithdrawn{Reason: w.seal(s.subject, "Dubbel gemeld.")}}
-		s.closed = true
+		evs = func() []domain.Event {
+			return []domain.Event{domain.SignalWithdrawn{Reason: w.seal(s.subject, "Dubbel gemeld.")}}
+		}
 	}
-	o.appends = []streamEvents{{stream: o.shard, events: evs}}
+	o.build = func() []streamEvents { return []streamEvents{{stream: o.shard, events: evs()}} }
 	return o
 }
 
@@ -379,5 +384,5 @@ func (w *logWriter) accessOp(at time.Time) op {
 		a.Action, a.View, a.Basis, a.Purpose = "audit_read", "/v1/audit/actors/{id}", domain.BasisRole, "privacy_audit"
 	}
 	w.accesses++
-	return op{shard: fmt.Sprint("audit-", w.accesses%64), at: at, access: &a}
+	return op{shard: fmt.Sprint("audit-", w.accesses%64), events: 1, at: at, access: &a}
 }

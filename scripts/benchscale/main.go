@@ -86,6 +86,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 			defer os.RemoveAll(dir)
 		}
 	}
+	if err := os.MkdirAll(work, 0o700); err != nil {
+		return err
+	}
 	tokens := filepath.Join(work, "tokens.json")
 	if b, err := exec.CommandContext(ctx, o.load, "-write-tokens", tokens).CombinedOutput(); err != nil {
 		return fmt.Errorf("tokens: %v: %s", err, b)
