@@ -33,8 +33,9 @@ type AuditTrail struct {
 	counted bool // records changed since the last flush
 }
 
-// NewAuditTrail returns an empty audit trail projection.
-func NewAuditTrail() *AuditTrail { return &AuditTrail{} }
+// NewAuditTrail returns an empty audit trail projection (in a memory store
+// until a runner attaches it to its own).
+func NewAuditTrail() *AuditTrail { return &AuditTrail{rs: NewMemoryStore(), b: new(Batch)} }
 
 const (
 	auditPrefix  = 'a'

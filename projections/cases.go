@@ -147,10 +147,12 @@ func (p *Cases) intern(s string) string {
 	return s
 }
 
-// NewCases returns an empty projection computing deadlines with the norms and calendar.
+// NewCases returns an empty projection computing deadlines with the norms
+// and calendar. Until a runner attaches it to its store it keeps everything
+// in memory.
 func NewCases(norms domain.Norms, cal domain.Calendar) *Cases {
 	p := &Cases{norms: norms, calendar: cal}
-	p.reset()
+	_ = p.attach(NewMemoryStore(), new(Batch))
 	return p
 }
 

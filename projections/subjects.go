@@ -29,9 +29,10 @@ type Subjects struct {
 	pending map[uuid.UUID]*Subject // changed by the batch being applied
 }
 
-// NewSubjects returns an empty projection.
+// NewSubjects returns an empty projection (in memory until a runner
+// attaches it to its store).
 func NewSubjects() *Subjects {
-	return &Subjects{pending: map[uuid.UUID]*Subject{}}
+	return &Subjects{pending: map[uuid.UUID]*Subject{}, rs: NewMemoryStore(), b: new(Batch)}
 }
 
 const (
@@ -180,7 +181,7 @@ type Organisations struct {
 
 // NewOrganisations returns an empty projection.
 func NewOrganisations() *Organisations {
-	return &Organisations{byID: map[string]*Organisation{}, dirty: map[string]bool{}}
+	return &Organisations{byID: map[string]*Organisation{}, dirty: map[string]bool{}, rs: NewMemoryStore(), b: new(Batch)}
 }
 
 const (

@@ -17,7 +17,7 @@ type NotificationTargets struct {
 
 // NewNotificationTargets returns an empty projection.
 func NewNotificationTargets() *NotificationTargets {
-	return &NotificationTargets{byNetwork: map[string][]domain.NotificationTarget{}, dirty: map[string]bool{}}
+	return &NotificationTargets{byNetwork: map[string][]domain.NotificationTarget{}, dirty: map[string]bool{}, b: new(Batch)}
 }
 
 const (
