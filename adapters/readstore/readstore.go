@@ -11,6 +11,7 @@
 package readstore
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -82,8 +83,16 @@ func (s *Store) Get(key []byte) ([]byte, bool, error) {
 
 // Scan implements projections.ReadStore. One iterator: one consistent view.
 func (s *Store) Scan(lower, upper []byte, reverse bool, fn func(key, value []byte) bool) error {
+	// Empty bounds are none (Pebble's invariant checks, on under the race
+	// detector, index a non-nil empty bound); a range that is empty or
+	// reversed is empty.
+	if len(lower) == 0 {
+		lower = nil
+	}
 	if len(upper) == 0 {
-		upper = nil // no upper bound
+		upper = nil
+	} else if bytes.Compare(lower, upper) >= 0 {
+		return nil
 	}
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {

@@ -111,6 +111,8 @@ func Run(t *testing.T, open Opener) {
 			{"b", "", true, []string{"c", "b\x01\x02", "b"}},
 			{"d", "", false, nil},
 			{"b", "b", false, nil},
+			{"c", "b", false, nil},
+			{"c", "b", true, nil},
 		} {
 			var got []string
 			for _, e := range scan(t, s, tc.lower, tc.upper, tc.reverse) {
