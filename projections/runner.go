@@ -114,6 +114,10 @@ type Runner struct {
 
 	caughtUp atomic.Bool
 	failed   atomic.Pointer[error]
+	// broken is set when a batch was applied in memory but not written:
+	// the memory is then ahead of the store, and only Open (which reloads
+	// it from the store) makes the runner usable again.
+	broken error
 }
 
 // NewRunner returns a runner over the projections, keeping their state in
@@ -186,6 +190,8 @@ func (r *Runner) Open(ctx context.Context, rs ReadStore, rebuild bool) (cleared 
 		return nil, err
 	}
 	r.pos.Store(r.start())
+	r.broken = nil
+	r.failed.Store(nil)
 	return cleared, nil
 }
 
@@ -265,6 +271,9 @@ func (r *Runner) ReadStore() ReadStore { return r.rs }
 func (r *Runner) Run(ctx context.Context) error {
 	r.applyMu.Lock()
 	defer r.applyMu.Unlock()
+	if r.broken != nil {
+		return r.broken
+	}
 	err := r.run(ctx)
 	if err != nil && ctx.Err() == nil {
 		r.failed.Store(&err)
@@ -445,6 +454,9 @@ func (r *Runner) decode(re eventlog.RecordedEvent) (Envelope, error) {
 func (r *Runner) Apply(re eventlog.RecordedEvent) error {
 	r.applyMu.Lock()
 	defer r.applyMu.Unlock()
+	if r.broken != nil {
+		return r.broken
+	}
 	if re.Position <= r.pos.Load() {
 		return nil
 	}
@@ -504,6 +516,29 @@ func (r *Runner) applyBatch(recs []eventlog.RecordedEvent, envs []Envelope) erro
 		r.mu.Unlock()
 	}
 	last := recs[len(recs)-1]
+	if err := r.write(recs, from); err != nil {
+		r.broken = err
+		return err
+	}
+	r.mu.Lock()
+	for _, m := range r.models {
+		m.committed()
+	}
+	r.pos.Store(last.Position)
+	r.mu.Unlock()
+	r.applied.Add(uint64(len(recs)))
+	r.lastAt.Store(last.RecordedAt.UnixNano())
+	r.notifyMu.Lock()
+	close(r.notify)
+	r.notify = make(chan struct{})
+	r.notifyMu.Unlock()
+	return nil
+}
+
+// write writes the batch of recs, applied in memory after position from:
+// every read model's changes and checkpoint, and the log mark.
+func (r *Runner) write(recs []eventlog.RecordedEvent, from uint64) error {
+	last := recs[len(recs)-1]
 	for _, m := range r.models {
 		if err := m.flush(); err != nil {
 			return fmt.Errorf("projections: %s: %w", m.name(), err)
@@ -532,18 +567,6 @@ func (r *Runner) applyBatch(recs []eventlog.RecordedEvent, envs []Envelope) erro
 	}
 	r.batch.Reset()
 	r.writes.Add(1)
-	r.mu.Lock()
-	for _, m := range r.models {
-		m.committed()
-	}
-	r.pos.Store(last.Position)
-	r.mu.Unlock()
-	r.applied.Add(uint64(len(recs)))
-	r.lastAt.Store(last.RecordedAt.UnixNano())
-	r.notifyMu.Lock()
-	close(r.notify)
-	r.notify = make(chan struct{})
-	r.notifyMu.Unlock()
 	return nil
 }
 
