@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -42,10 +41,11 @@ const (
 	auditVersion = 1
 )
 
-// Keys: a e <position> the record; a s <subject> <time> <position>,
-// a a <network> <actor> <time> <position> and a g <network> <time>
-// <position> the lists; a n the count. Actor ids may repeat across
-// networks, so the actor and break-glass lists are kept per network.
+// Keys: a e <position> the record; a s <network> <subject> <time>
+// <position>, a a <network> <actor> <time> <position> and a g <network>
+// <time> <position> the lists; a n the count. The lists are kept per
+// network (actor ids may repeat across networks): a privacy officer reads
+// those of their own.
 var auditCountKey = []byte{auditPrefix, 'n'}
 
 func auditEntryKey(pos uint64) []byte { return appendU64([]byte{auditPrefix, 'e'}, pos) }
@@ -65,8 +65,8 @@ func (p *AuditTrail) attach(rs ReadStore, b *Batch) error {
 	return d.done()
 }
 
-// AuditList names one list of the audit trail: a subject's records, or a
-// network's records of an actor, or of break-glass reads.
+// AuditList names one list of a network's audit trail: a subject's
+// records, an actor's, or the break-glass reads.
 type AuditList struct {
 	Network    string
 	Subject    uuid.UUID
@@ -81,7 +81,7 @@ func (l AuditList) prefix() []byte {
 	case l.Actor != "":
 		return appendStr(appendStr([]byte{auditPrefix, 'a'}, l.Network), l.Actor)
 	default:
-		return append([]byte{auditPrefix, 's'}, l.Subject[:]...)
+		return append(appendStr([]byte{auditPrefix, 's'}, l.Network), l.Subject[:]...)
 	}
 }
 
@@ -102,7 +102,7 @@ func (p *AuditTrail) Apply(env Envelope) {
 	p.b.Set(auditEntryKey(e.Position), encodeAuditEntry(e))
 	suffix := appendU64(appendTime(nil, e.At), e.Position)
 	for _, s := range e.Subjects {
-		p.b.Set(append(AuditList{Subject: s}.prefix(), suffix...), nil)
+		p.b.Set(append(AuditList{Network: e.Network, Subject: s}.prefix(), suffix...), nil)
 	}
 	if e.ActorID != "" {
 		p.b.Set(append(AuditList{Network: e.Network, Actor: e.ActorID}.prefix(), suffix...), nil)
@@ -160,11 +160,6 @@ func (p *AuditTrail) Page(l AuditList, from, to time.Time, cursor []byte, limit 
 		return nil, nil, err
 	}
 	out, err := p.entries(positions)
-	if l.Network != "" && l.Actor == "" && !l.BreakGlass {
-		// A subject's list is not kept per network (a subject is of one);
-		// a record of another network is left out all the same.
-		out = slices.DeleteFunc(out, func(e *AuditEntry) bool { return e.Network != l.Network })
-	}
 	return out, next, err
 }
 
@@ -197,10 +192,10 @@ func (p *AuditTrail) all(l AuditList, from, to time.Time) []*AuditEntry {
 	return out
 }
 
-// OfSubject returns the records naming a subject, oldest first, within
-// [from, to): all of them (the export); lists page with Page.
-func (p *AuditTrail) OfSubject(id uuid.UUID, from, to time.Time) []*AuditEntry {
-	return p.all(AuditList{Subject: id}, from, to)
+// OfSubject returns a network's records naming a subject, oldest first,
+// within [from, to): all of them (the export); lists page with Page.
+func (p *AuditTrail) OfSubject(network string, id uuid.UUID, from, to time.Time) []*AuditEntry {
+	return p.all(AuditList{Network: network, Subject: id}, from, to)
 }
 
 // OfActor returns a network's records of an actor, oldest first, within

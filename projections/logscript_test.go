@@ -171,13 +171,13 @@ func (s set) snapshot(t testing.TB) map[string]any {
 		slices.SortFunc(subjects, func(a, b projections.Subject) int { return strings.Compare(a.ID.String(), b.ID.String()) })
 		out["subjects"] = subjects
 		out["orgs"] = s.orgs.List("net")
-		audit := map[string][]*projections.AuditEntry{"break-glass": s.audit.BreakGlass(time.Time{}, time.Time{})}
+		audit := map[string][]*projections.AuditEntry{"break-glass": s.audit.BreakGlass("net", time.Time{}, time.Time{})}
 		for _, actor := range []string{"anna", "bob"} {
-			audit["actor "+actor] = s.audit.OfActor(actor, time.Time{}, time.Time{})
+			audit["actor "+actor] = s.audit.OfActor("net", actor, time.Time{}, time.Time{})
 		}
 		open := map[uuid.UUID][]uuid.UUID{}
 		for _, sub := range subjects {
-			audit["subject "+sub.ID.String()] = s.audit.OfSubject(sub.ID, time.Time{}, time.Time{})
+			audit["subject "+sub.ID.String()] = s.audit.OfSubject("net", sub.ID, time.Time{}, time.Time{})
 			if ids := s.cases.OpenOfSubject(sub.ID); len(ids) > 0 {
 				slices.SortFunc(ids, func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) })
 				open[sub.ID] = ids

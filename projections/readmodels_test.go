@@ -60,12 +60,14 @@ func TestAuditPagesWalkTheWholeList(t *testing.T) {
 		from, to time.Time
 		want     int
 	}{
-		{"subject", AuditList{Subject: subj}, time.Time{}, time.Time{}, 40},
-		{"other subject", AuditList{Subject: other}, time.Time{}, time.Time{}, 20},
-		{"actor", AuditList{Actor: "anna"}, time.Time{}, time.Time{}, 20},
-		{"actor whose id is a prefix of another's", AuditList{Actor: "an"}, time.Time{}, time.Time{}, 20},
-		{"break-glass", AuditList{BreakGlass: true}, time.Time{}, time.Time{}, 8},
-		{"period", AuditList{Subject: subj}, t0.Add(60 * time.Minute), t0.Add(200 * time.Minute), -1},
+		{"subject", AuditList{Network: "net", Subject: subj}, time.Time{}, time.Time{}, 40},
+		{"other subject", AuditList{Network: "net", Subject: other}, time.Time{}, time.Time{}, 20},
+		{"actor", AuditList{Network: "net", Actor: "anna"}, time.Time{}, time.Time{}, 20},
+		{"actor whose id is a prefix of another's", AuditList{Network: "net", Actor: "an"}, time.Time{}, time.Time{}, 20},
+		{"break-glass", AuditList{Network: "net", BreakGlass: true}, time.Time{}, time.Time{}, 8},
+		{"another network's actor", AuditList{Network: "other", Actor: "anna"}, time.Time{}, time.Time{}, 0},
+		{"another network's subject", AuditList{Network: "other", Subject: subj}, time.Time{}, time.Time{}, 0},
+		{"period", AuditList{Network: "net", Subject: subj}, t0.Add(60 * time.Minute), t0.Add(200 * time.Minute), -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			all, next, err := s.audit.Page(tc.list, tc.from, tc.to, nil, 0)

@@ -320,7 +320,7 @@ func (s *Server) exportSubject(w http.ResponseWriter, r *http.Request) error {
 				cc.History = append([]projections.HistoryEntry(nil), c.History...)
 				cases = append(cases, cc)
 			}
-			access = s.Audit.OfSubject(id, time.Time{}, time.Time{})
+			access = s.Audit.OfSubject(sp.Network, id, time.Time{}, time.Time{})
 		}
 	})
 	if !found || subj.Network != principal(r.Context()).Network {

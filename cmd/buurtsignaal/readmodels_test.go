@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,8 +89,11 @@ func restartResumes(t *testing.T, env map[string]string) {
 	if len(items(l1)) != 1 || len(items(l2)) != 1 || l2.str("next_cursor") == "" || fmt.Sprint(items(l1)) != fmt.Sprint(items(l2)) {
 		t.Fatalf("caseload before %s, after %s", l1.raw, l2.raw)
 	}
-	if len(items(a2)) != 1 || a2.str("next_cursor") == "" || len(items(a1)) != 1 {
-		t.Fatalf("audit page after the restart: %s", a2.raw)
+	// (The access records of the reads just before the stop may have been
+	// applied after the audit query: only the restarted server's answer is
+	// certain to hold a page and a next one.)
+	if len(items(a2)) != 1 || a2.str("next_cursor") == "" || len(items(a1)) > 1 {
+		t.Fatalf("audit page before the restart %s, after %s", a1.raw, a2.raw)
 	}
 	next := again.must(200, again.do("GET", "/v1/my/signals?limit=2&cursor="+m2.str("next_cursor"), "carla", nil), "my signals, page 2")
 	if len(items(m1)) != 2 || len(items(m2)) != 2 || len(items(next)) != 1 || next.str("next_cursor") != "" {
@@ -98,4 +103,40 @@ func restartResumes(t *testing.T, env map[string]string) {
 		t.Fatalf("monitor before %s, after %s", mon1.raw, mon2.raw)
 	}
 	again.must(422, again.do("GET", "/v1/my/signals?cursor=bm90LWEtY3Vyc29y", "carla", nil), "a cursor the server did not give")
+}
+
+// TestSignOutSurvivesARestart: the ended sessions are a read model on disk
+// too; a restart, which no longer replays the log, still refuses a copy of
+// a signed-out session's cookie.
+func TestSignOutSurvivesARestart(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir, nil)
+	cl := newConsoleClient(t, s)
+	cl.signIn("tok-anna")
+	u, _ := url.Parse(s.base + "/console/")
+	var copied *http.Cookie
+	for _, ck := range cl.hc.Jar.Cookies(u) {
+		if ck.Name == "bs_session" {
+			copied = ck
+		}
+	}
+	if copied == nil {
+		t.Fatal("no session cookie")
+	}
+	cl.must(200, cl.post("/console/logout", url.Values{}), "sign out", `id="token"`)
+	s.stop()
+	s = startServer(t, dir, nil)
+	req, _ := http.NewRequest(http.MethodGet, s.base+"/console/caseload", nil)
+	req.AddCookie(&http.Cookie{Name: "bs_session", Value: copied.Value})
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		t.Fatal("after a restart a signed-out session's cookie is taken again")
+	}
+	if applied := caughtUp(t, s)["events"].(float64); applied > 5 {
+		t.Fatalf("the restart applied %v events", applied)
+	}
 }
