@@ -221,9 +221,10 @@ func encodeAuditEntry(a *AuditEntry) []byte {
 		e.str(s)
 	}
 	e.bytes(r.BreakGlassReason)
+	e.bytes(r.OnBehalfOfSealed)
 	e.uuids(r.Subjects)
 	e.uuids(r.Signals)
-	for _, s := range []string{r.Outcome, r.ClientAddr, r.RequestID, r.Network} {
+	for _, s := range []string{r.Outcome, r.ClientAddr, r.RequestID, r.ClientRequestID, r.Network} {
 		e.str(s)
 	}
 	return e.b
@@ -238,8 +239,8 @@ func decodeAuditEntry(v []byte) (*AuditEntry, error) {
 	r := &a.AccessRecord
 	r.At = d.time()
 	r.ActorID, r.ActorRole, r.OnBehalfOf, r.Action, r.View, r.Purpose, r.Basis = d.str(), d.str(), d.str(), d.str(), d.str(), d.str(), domain.Basis(d.str())
-	r.BreakGlassReason = d.bytes()
+	r.BreakGlassReason, r.OnBehalfOfSealed = d.bytes(), d.bytes()
 	r.Subjects, r.Signals = d.uuids(), d.uuids()
-	r.Outcome, r.ClientAddr, r.RequestID, r.Network = d.str(), d.str(), d.str(), d.str()
+	r.Outcome, r.ClientAddr, r.RequestID, r.ClientRequestID, r.Network = d.str(), d.str(), d.str(), d.str(), d.str()
 	return a, d.done()
 }
