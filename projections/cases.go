@@ -3,6 +3,7 @@ package projections
 import (
 	"bytes"
 	"container/heap"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -52,6 +53,7 @@ type Case struct {
 	NextDueAt       time.Time // NextDue as a time, for sorting
 
 	indexed string // the team whose caseload index holds the case
+	due     int64  // DueKey in Unix nanoseconds (math.MaxInt64: none), while indexed
 	expiry  []byte // the case's key in the retention index, if any
 	erased  bool   // its subject was erased: out of the retention index
 
@@ -352,6 +354,7 @@ func (p *Cases) index(c *Case, wasOpen bool) {
 	if open {
 		team = c.Team
 	}
+	c.due = dueNanos(c)
 	if team != c.indexed {
 		if c.indexed != "" {
 			delete(p.byTeam[c.indexed], c.ID)
@@ -494,10 +497,19 @@ type CaseloadFilter struct {
 	Keep func(*Case) bool
 }
 
+// dueNanos is the case's DueKey as Unix nanoseconds, none last.
+func dueNanos(c *Case) int64 {
+	if k := c.DueKey(); !k.IsZero() {
+		return k.UnixNano()
+	}
+	return math.MaxInt64
+}
+
 // Caseload returns the first n open cases of the teams in "due first"
 // order (cases without a deadline last, then by id), and how many there are
-// in all. It selects with a bounded heap over the teams' open cases, so a
-// page costs O(open cases log n), whatever the history.
+// in all. It selects with a bounded heap over the teams' open cases, on the
+// due keys the index keeps, so a page costs O(open cases log n), whatever
+// the history.
 func (p *Cases) Caseload(f CaseloadFilter, n int) ([]*Case, int) {
 	h := &dueHeap{}
 	total := 0
@@ -509,7 +521,7 @@ func (p *Cases) Caseload(f CaseloadFilter, n int) ([]*Case, int) {
 			total++
 			if h.Len() < n {
 				heap.Push(h, c)
-			} else if n > 0 && CompareDue(c, (*h)[0]) < 0 {
+			} else if n > 0 && lessDue(c, (*h)[0]) {
 				(*h)[0] = c
 				heap.Fix(h, 0)
 			}
@@ -522,11 +534,19 @@ func (p *Cases) Caseload(f CaseloadFilter, n int) ([]*Case, int) {
 	return out, total
 }
 
-// dueHeap is a max-heap by CompareDue: its root is the latest of the kept cases.
+// lessDue is CompareDue(a, b) < 0 for indexed cases, on their kept keys.
+func lessDue(a, b *Case) bool {
+	if a.due != b.due {
+		return a.due < b.due
+	}
+	return bytes.Compare(a.ID[:], b.ID[:]) < 0
+}
+
+// dueHeap is a max-heap by due key: its root is the latest of the kept cases.
 type dueHeap []*Case
 
 func (h dueHeap) Len() int           { return len(h) }
-func (h dueHeap) Less(i, j int) bool { return CompareDue(h[i], h[j]) > 0 }
+func (h dueHeap) Less(i, j int) bool { return lessDue(h[j], h[i]) }
 func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
 func (h *dueHeap) Push(x any)        { *h = append(*h, x.(*Case)) }
 func (h *dueHeap) Pop() any {

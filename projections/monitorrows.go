@@ -181,3 +181,247 @@ func (p *Cases) Monitor(network string, from, to time.Time, fn func(*MonitorRow)
 		}
 	}
 }
+
+// MonitorQuery selects the signals of a network raised in [From, To) (a
+// zero To: no end), of a team, neighbourhood and category where set.
+type MonitorQuery struct {
+	Network, Team, Neighbourhood, Category string
+	From, To                               time.Time
+}
+
+// MonitorSnapshot is a copy of the monitoring rows of a query's period,
+// taken under the runner's read lock (a copy of memory, no decoding), so
+// that the report is computed outside it.
+type MonitorSnapshot struct {
+	rows            []row
+	strs            []string
+	cats            [][]string
+	team, hood, cat int // the query's codes as indexes; -1: any; -2: none exists
+	category        string
+}
+
+// MonitorBuffer holds the rows a snapshot copies: reuse one between
+// reports (not while a report of its snapshot runs).
+type MonitorBuffer struct{ rows []row }
+
+// MonitorSnapshot copies the rows of q's period into buf. Call it under
+// the runner's read lock.
+func (p *Cases) MonitorSnapshot(q MonitorQuery, buf *MonitorBuffer) MonitorSnapshot {
+	m := p.rows
+	rows := m.byNetwork[q.Network]
+	lo, _ := slices.BinarySearchFunc(rows, nanos(q.From), func(a row, t int64) int { return compareRow(a, t, uuid.Nil) })
+	hi := len(rows)
+	if !q.To.IsZero() {
+		hi, _ = slices.BinarySearchFunc(rows, nanos(q.To), func(a row, t int64) int { return compareRow(a, t, uuid.Nil) })
+	}
+	buf.rows = append(buf.rows[:0], rows[lo:max(lo, hi)]...)
+	s := MonitorSnapshot{rows: buf.rows, strs: m.strs, cats: m.catSets, team: -1, hood: -1, category: q.Category}
+	code := func(v string) int {
+		if v == "" {
+			return -1
+		}
+		if i, ok := m.strIdx[v]; ok {
+			return int(i)
+		}
+		return -2
+	}
+	s.team, s.hood = code(q.Team), code(q.Neighbourhood)
+	return s
+}
+
+// Figures are the response figures of a set of signals.
+type Figures struct {
+	Total, Answered, WithinNorm, Late, Late3x, AnsweredLate, Unanswered int
+	FeedbackGiven, FeedbackWithinNorm                                  int
+	// FirstResponseHours holds, in no order, the hours from raising to
+	// the first response of the answered ones.
+	FirstResponseHours []float64
+}
+
+// MonitorReport is a response report: figures in all and per team ("" no
+// team), neighbourhood, category and source, and per point of a series the
+// signals open at that moment and how many of those were overdue.
+type MonitorReport struct {
+	All                                           Figures
+	ByTeam, ByNeighbourhood, ByCategory, BySource map[string]*Figures
+	Open, Overdue                                 []int
+}
+
+const none = math.MinInt64
+
+// Report computes the report of the snapshot's signals at now, with a
+// series at points (ascending). It costs the rows of the period, in
+// integer arithmetic, and holds no lock.
+func (s MonitorSnapshot) Report(now time.Time, points []time.Time) MonitorReport {
+	rep := MonitorReport{ByTeam: map[string]*Figures{}, ByNeighbourhood: map[string]*Figures{}, ByCategory: map[string]*Figures{},
+		BySource: map[string]*Figures{}, Open: make([]int, len(points)), Overdue: make([]int, len(points))}
+	if s.team == -2 || s.hood == -2 {
+		return rep
+	}
+	n := nanos(now)
+	pts := make([]int64, len(points))
+	for i, t := range points {
+		pts[i] = nanos(t)
+	}
+	// first returns the index of the first point at or after t (after: past
+	// t): arithmetic when the points are evenly spaced (a report's series
+	// is), else a binary search.
+	step := int64(0)
+	if len(pts) > 1 {
+		step = pts[1] - pts[0]
+		for i := 2; i < len(pts) && step > 0; i++ {
+			if pts[i]-pts[i-1] != step {
+				step = 0
+			}
+		}
+	}
+	first := func(t int64, after bool) int {
+		if step > 0 {
+			switch {
+			case t < pts[0]:
+				return 0
+			case t > pts[len(pts)-1]:
+				return len(pts)
+			}
+			d := t - pts[0]
+			i := int(d / step)
+			if d%step != 0 || after {
+				i++
+			}
+			return i
+		}
+		i, _ := slices.BinarySearchFunc(pts, t, func(p, t int64) int {
+			switch {
+			case p < t || (after && p == t):
+				return -1
+			case p > t:
+				return 1
+			}
+			return 0
+		})
+		return i
+	}
+	open, overdue := make([]int, len(pts)+1), make([]int, len(pts)+1)
+	teams, hoods, sources := make([]*Figures, len(s.strs)), make([]*Figures, len(s.strs)), make([]*Figures, len(s.strs))
+	catOK := make([]int8, len(s.cats)) // 0 unknown, 1 matches, -1 not
+	byCat := map[string]*Figures{}
+	at := func(figs []*Figures, i uint16) *Figures {
+		if figs[i] == nil {
+			figs[i] = &Figures{}
+		}
+		return figs[i]
+	}
+	for i := range s.rows {
+		r := &s.rows[i]
+		if (s.team >= 0 && int(r.team) != s.team) || (s.hood >= 0 && int(r.hood) != s.hood) {
+			continue
+		}
+		cats := s.cats[r.cats]
+		if s.category != "" {
+			if catOK[r.cats] == 0 {
+				catOK[r.cats] = -1
+				if slices.Contains(cats, s.category) {
+					catOK[r.cats] = 1
+				}
+			}
+			if catOK[r.cats] < 0 {
+				continue
+			}
+		}
+		rep.All.add(r, n)
+		at(teams, r.team).add(r, n)
+		at(hoods, r.hood).add(r, n)
+		at(sources, r.source).add(r, n)
+		for _, c := range cats {
+			f := byCat[c]
+			if f == nil {
+				f = &Figures{}
+				byCat[c] = f
+			}
+			f.add(r, n)
+		}
+		// The series: open from raising until closed or withdrawn; overdue
+		// past the norm until the first response (or a withdrawal before one).
+		end := len(pts)
+		for _, t := range []int64{r.closed, r.withdrawn} {
+			if t != none {
+				end = min(end, first(t, false))
+			}
+		}
+		start := first(r.raised, false)
+		if start >= end {
+			continue
+		}
+		open[start]++
+		open[end]--
+		lateEnd := end
+		for _, t := range []int64{r.first, r.stopped} {
+			if t != none {
+				lateEnd = min(lateEnd, first(t, false))
+			}
+		}
+		if lateStart := max(start, first(r.due, true)); lateStart < lateEnd {
+			overdue[lateStart]++
+			overdue[lateEnd]--
+		}
+	}
+	o, d := 0, 0
+	for i := range pts {
+		o, d = o+open[i], d+overdue[i]
+		rep.Open[i], rep.Overdue[i] = o, d
+	}
+	for i, f := range teams {
+		if f != nil {
+			rep.ByTeam[s.strs[i]] = f
+		}
+	}
+	for i, f := range hoods {
+		if f != nil {
+			rep.ByNeighbourhood[s.strs[i]] = f
+		}
+	}
+	for i, f := range sources {
+		if f != nil {
+			rep.BySource[s.strs[i]] = f
+		}
+	}
+	rep.ByCategory = byCat
+	return rep
+}
+
+// add counts a signal, with its state at now (domain.StateAt in integers).
+func (f *Figures) add(r *row, now int64) {
+	f.Total++
+	switch {
+	case r.first != none:
+		if r.first > r.due {
+			f.AnsweredLate++
+		} else {
+			f.WithinNorm++
+		}
+	case r.stopped != none:
+		if r.stopped > r.due {
+			f.AnsweredLate++
+		} else {
+			f.WithinNorm++
+		}
+	case now > r.due3x:
+		f.Late3x++
+	case now > r.due:
+		f.Late++
+	}
+	if r.first == none {
+		if r.stopped == none {
+			f.Unanswered++
+		}
+	} else {
+		f.Answered++
+		f.FirstResponseHours = append(f.FirstResponseHours, time.Duration(r.first-r.raised).Hours())
+	}
+	if r.feedback != none {
+		f.FeedbackGiven++
+		if r.fbDue != none && r.feedback <= r.fbDue {
+			f.FeedbackWithinNorm++
+		}
+	}
+}

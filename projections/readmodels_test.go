@@ -300,3 +300,116 @@ func TestRecordsKeepEveryField(t *testing.T) {
 		t.Fatalf("a subject after encoding (-before +after):\n%s", diff)
 	}
 }
+
+// naiveFigures is the monitoring report's arithmetic as it was on whole
+// cases with times, to hold the integer report to.
+func naiveFigures(f *Figures, c *Case, now time.Time) {
+	f.Total++
+	switch domain.StateAt(now, c.DueAt, c.Due3xAt, c.FirstResponseAt, c.StoppedAt) {
+	case domain.StateOnTime:
+		f.WithinNorm++
+	case domain.StateAnsweredLate:
+		f.AnsweredLate++
+	case domain.StateLate:
+		f.Late++
+	case domain.StateLate3x:
+		f.Late3x++
+	}
+	if c.FirstResponseAt.IsZero() {
+		if c.StoppedAt.IsZero() {
+			f.Unanswered++
+		}
+	} else {
+		f.Answered++
+		f.FirstResponseHours = append(f.FirstResponseHours, c.FirstResponseAt.Sub(c.RaisedAt).Hours())
+	}
+	if !c.FirstFeedbackAt.IsZero() {
+		f.FeedbackGiven++
+		if !c.FeedbackDueAt.IsZero() && !c.FirstFeedbackAt.After(c.FeedbackDueAt) {
+			f.FeedbackWithinNorm++
+		}
+	}
+}
+
+// TestMonitorReportEqualsTheCaseByCaseCount: the report from the rows, in
+// integers with a sweep for the series, equals counting case by case with
+// times, for periods, filters and moments.
+func TestMonitorReportEqualsTheCaseByCaseCount(t *testing.T) {
+	s := newSet(t)
+	applyAll(t, s, history(t, 300, 13))
+	var cases []*Case
+	s.cases.All(func(c *Case) bool { cases = append(cases, c); return true })
+	slices.SortFunc(cases, func(a, b *Case) int { return a.RaisedAt.Compare(b.RaisedAt) })
+	first, last := cases[0].RaisedAt, cases[len(cases)-1].LastActivityAt
+	normal := func(r *MonitorReport) {
+		figs := []*Figures{&r.All}
+		for _, m := range []map[string]*Figures{r.ByTeam, r.ByNeighbourhood, r.ByCategory, r.BySource} {
+			for _, f := range m {
+				figs = append(figs, f)
+			}
+		}
+		for _, f := range figs {
+			slices.Sort(f.FirstResponseHours)
+			if len(f.FirstResponseHours) == 0 {
+				f.FirstResponseHours = nil
+			}
+		}
+	}
+	for i, q := range []MonitorQuery{
+		{Network: "net"},
+		{Network: "net", From: first.Add(24 * time.Hour), To: last.Add(-48 * time.Hour)},
+		{Network: "net", Team: "team-a", Category: "debt"},
+		{Network: "net", Neighbourhood: "noord", From: first.Add(time.Hour)},
+		{Network: "net", Team: "no-such-team"},
+		{Network: "other"},
+	} {
+		for _, now := range []time.Time{first.Add(36 * time.Hour), last, last.Add(30 * 24 * time.Hour)} {
+			var points []time.Time
+			for p := first.Add(-time.Hour); p.Before(last.Add(24 * time.Hour)); p = p.Add(17 * time.Hour) {
+				points = append(points, p)
+			}
+			if i%2 == 1 { // unevenly spaced points too
+				points = slices.Delete(points, 3, 4)
+			}
+			var got MonitorReport
+			s.runner.Read(func() { got = s.cases.MonitorSnapshot(q, &MonitorBuffer{}).Report(now, points) })
+			want := MonitorReport{ByTeam: map[string]*Figures{}, ByNeighbourhood: map[string]*Figures{}, ByCategory: map[string]*Figures{},
+				BySource: map[string]*Figures{}, Open: make([]int, len(points)), Overdue: make([]int, len(points))}
+			group := func(m map[string]*Figures, k string) *Figures {
+				if m[k] == nil {
+					m[k] = &Figures{}
+				}
+				return m[k]
+			}
+			for _, c := range cases {
+				if c.Network != q.Network || c.RaisedAt.Before(q.From) || (!q.To.IsZero() && !c.RaisedAt.Before(q.To)) ||
+					(q.Team != "" && c.Team != q.Team) || (q.Neighbourhood != "" && c.Neighbourhood != q.Neighbourhood) ||
+					(q.Category != "" && !slices.Contains(c.Categories, q.Category)) {
+					continue
+				}
+				naiveFigures(&want.All, c, now)
+				naiveFigures(group(want.ByTeam, c.Team), c, now)
+				naiveFigures(group(want.ByNeighbourhood, c.Neighbourhood), c, now)
+				naiveFigures(group(want.BySource, string(c.Source)), c, now)
+				for _, cat := range c.Categories {
+					naiveFigures(group(want.ByCategory, cat), c, now)
+				}
+				for k, p := range points {
+					before := func(t time.Time) bool { return !t.IsZero() && !t.After(p) }
+					if c.RaisedAt.After(p) || before(c.ClosedAt) || before(c.WithdrawnAt) {
+						continue
+					}
+					want.Open[k]++
+					if c.DueAt.Before(p) && !before(c.FirstResponseAt) && !before(c.StoppedAt) {
+						want.Overdue[k]++
+					}
+				}
+			}
+			normal(&want)
+			normal(&got)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("query %d at %s (-case by case +report):\n%s", i, now, diff)
+			}
+		}
+	}
+}

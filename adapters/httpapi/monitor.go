@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"sync"
 	"slices"
 	"strings"
 	"time"
@@ -93,33 +94,11 @@ type (
 	}
 )
 
-func (f *responseFigures) add(c *projections.MonitorRow, now time.Time) {
-	f.Total++
-	state := domain.StateAt(now, c.DueAt, c.Due3xAt, c.FirstResponseAt, c.StoppedAt)
-	switch state {
-	case domain.StateOnTime:
-		f.WithinNorm++
-	case domain.StateAnsweredLate:
-		f.AnsweredLate++
-	case domain.StateLate:
-		f.Late++
-	case domain.StateLate3x:
-		f.Late3x++
-	}
-	if c.FirstResponseAt.IsZero() {
-		if c.StoppedAt.IsZero() {
-			f.Unanswered++
-		}
-	} else {
-		f.Answered++
-		f.firstResponseHours = append(f.firstResponseHours, c.FirstResponseAt.Sub(c.RaisedAt).Hours())
-	}
-	if !c.FirstFeedbackAt.IsZero() {
-		f.FeedbackGiven++
-		if !c.FeedbackDueAt.IsZero() && !c.FirstFeedbackAt.After(c.FeedbackDueAt) {
-			f.FeedbackWithinNorm++
-		}
-	}
+// figures converts a projection's figures to the answer's.
+func figures(p *projections.Figures) responseFigures {
+	return responseFigures{Total: p.Total, Answered: p.Answered, WithinNorm: p.WithinNorm, Late: p.Late, Late3x: p.Late3x,
+		AnsweredLate: p.AnsweredLate, Unanswered: p.Unanswered, FeedbackGiven: p.FeedbackGiven,
+		FeedbackWithinNorm: p.FeedbackWithinNorm, firstResponseHours: p.FirstResponseHours}
 }
 
 func (f *responseFigures) finish() {
@@ -232,17 +211,6 @@ func (f monitorFilter) match(c *projections.Case, network string) bool {
 	return f.category == "" || slices.Contains(c.Categories, f.category)
 }
 
-// matchRow is match for a monitoring row of the network, raised in the period.
-func (f monitorFilter) matchRow(c *projections.MonitorRow) bool {
-	if f.team != "" && c.Team != f.team {
-		return false
-	}
-	if f.neighbourhood != "" && c.Neighbourhood != f.neighbourhood {
-		return false
-	}
-	return f.category == "" || slices.Contains(c.Categories, f.category)
-}
-
 func (s *Server) monitorResponse(w http.ResponseWriter, r *http.Request) error {
 	p, err := s.query(r, domain.ActMonitor)
 	if err != nil {
@@ -254,48 +222,41 @@ func (s *Server) monitorResponse(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	rep := responseReport{From: f.from, To: f.to, Series: series(f.from, f.to)}
-	groups := map[string]map[string]*responseFigures{"team": {}, "neighbourhood": {}, "category": {}, "source": {}}
-	addTo := func(dim, key string, c *projections.MonitorRow) {
-		g := groups[dim][key]
-		if g == nil {
-			g = &responseFigures{}
-			groups[dim][key] = g
-		}
-		g.add(c, now)
+	q := projections.MonitorQuery{Network: p.Network, Team: f.team, Neighbourhood: f.neighbourhood, Category: f.category, From: f.from, To: f.to}
+	// The rows of the period are copied under the read lock; the report is
+	// computed outside it, so the runner and other readers never wait for it.
+	buf, _ := monitorBuffers.Get().(*projections.MonitorBuffer)
+	if buf == nil {
+		buf = new(projections.MonitorBuffer)
 	}
-	sweep := newSeriesSweep(rep.Series)
-	s.Runner.Read(func() {
-		s.Cases.Monitor(p.Network, f.from, f.to, func(c *projections.MonitorRow) bool {
-			if !f.matchRow(c) {
-				return true
-			}
-			rep.add(c, now)
-			sweep.add(c)
-			team := c.Team
-			if team == "" {
-				team = "(none)"
-			}
-			addTo("team", team, c)
-			addTo("neighbourhood", c.Neighbourhood, c)
-			addTo("source", string(c.Source), c)
-			for _, cat := range c.Categories {
-				addTo("category", cat, c)
-			}
-			return true
-		})
-	})
-	sweep.finish()
+	var snap projections.MonitorSnapshot
+	s.Runner.Read(func() { snap = s.Cases.MonitorSnapshot(q, buf) })
+	points := make([]time.Time, len(rep.Series))
+	for i, pt := range rep.Series {
+		points[i] = pt.At
+	}
+	pr := snap.Report(now, points)
+	monitorBuffers.Put(buf)
+	for i := range rep.Series {
+		rep.Series[i].Open, rep.Series[i].Overdue = pr.Open[i], pr.Overdue[i]
+	}
+	rep.responseFigures = figures(&pr.All)
 	rep.finish()
-	flatten := func(dim string) []groupFigures {
+	flatten := func(groups map[string]*projections.Figures, none string) []groupFigures {
 		out := []groupFigures{}
-		for k, g := range groups[dim] {
-			g.finish()
-			out = append(out, groupFigures{Key: k, responseFigures: *g})
+		for k, g := range groups {
+			if k == "" && none != "" {
+				k = none
+			}
+			gf := groupFigures{Key: k, responseFigures: figures(g)}
+			gf.finish()
+			out = append(out, gf)
 		}
 		slices.SortFunc(out, func(a, b groupFigures) int { return strings.Compare(a.Key, b.Key) })
 		return out
 	}
-	rep.ByTeam, rep.ByNeighbourhood, rep.ByCategory, rep.BySource = flatten("team"), flatten("neighbourhood"), flatten("category"), flatten("source")
+	rep.ByTeam, rep.ByNeighbourhood = flatten(pr.ByTeam, "(none)"), flatten(pr.ByNeighbourhood, "")
+	rep.ByCategory, rep.BySource = flatten(pr.ByCategory, ""), flatten(pr.BySource, "")
 	writeJSON(w, http.StatusOK, rep)
 	return nil
 }
@@ -316,67 +277,8 @@ func series(from, to time.Time) []seriesPoint {
 	return pts
 }
 
-// seriesSweep counts the open and overdue signals at each point of a
-// series: a signal is open over one span of points and overdue over another
-// (no response yet, past its norm), so each adds to a difference array at
-// two binary searches, instead of being compared with every point.
-type seriesSweep struct {
-	points        []seriesPoint
-	open, overdue []int
-}
-
-func newSeriesSweep(points []seriesPoint) *seriesSweep {
-	return &seriesSweep{points: points, open: make([]int, len(points)+1), overdue: make([]int, len(points)+1)}
-}
-
-// first is the index of the first point at or after t (strictly after, with after).
-func (s *seriesSweep) first(t time.Time, after bool) int {
-	i, _ := slices.BinarySearchFunc(s.points, t, func(p seriesPoint, t time.Time) int {
-		if c := p.At.Compare(t); c != 0 || !after {
-			return c
-		}
-		return -1
-	})
-	return i
-}
-
-// add counts a signal: open at the points from its raising until it was
-// closed or withdrawn; overdue at those past its norm until its first
-// response (or its withdrawal before one).
-func (s *seriesSweep) add(c *projections.MonitorRow) {
-	end, n := len(s.points), len(s.points)
-	for _, t := range []time.Time{c.ClosedAt, c.WithdrawnAt} {
-		if !t.IsZero() {
-			end = min(end, s.first(t, false))
-		}
-	}
-	start := s.first(c.RaisedAt, false)
-	if start >= end {
-		return
-	}
-	s.open[start]++
-	s.open[end]--
-	lateEnd := end
-	for _, t := range []time.Time{c.FirstResponseAt, c.StoppedAt} {
-		if !t.IsZero() {
-			lateEnd = min(lateEnd, s.first(t, false))
-		}
-	}
-	lateStart := max(start, s.first(c.DueAt, true))
-	if lateStart < lateEnd {
-		s.overdue[lateStart]++
-		s.overdue[min(lateEnd, n)]--
-	}
-}
-
-func (s *seriesSweep) finish() {
-	open, overdue := 0, 0
-	for i := range s.points {
-		open += s.open[i]
-		overdue += s.overdue[i]
-		s.points[i].Open, s.points[i].Overdue = open, overdue
-	}
-}
+// monitorBuffers are the reports' row copies, reused.
+var monitorBuffers sync.Pool
 
 // stateUnrouted is the overdue state of a signal that is within its norm
 // but has waited a working day for a team.
