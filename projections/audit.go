@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -164,20 +165,34 @@ func (p *AuditTrail) Page(l AuditList, from, to time.Time, cursor []byte, limit 
 }
 
 func (p *AuditTrail) entries(positions []uint64) ([]*AuditEntry, error) {
-	out := make([]*AuditEntry, 0, len(positions))
-	for _, pos := range positions {
-		v, ok, err := p.rs.Get(auditEntryKey(pos))
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return nil, fmt.Errorf("audit record %d: %w", pos, ErrCorrupt)
-		}
+	keys := make([][]byte, len(positions))
+	for i, pos := range positions {
+		keys[i] = auditEntryKey(pos)
+	}
+	// GetMany wants the keys in order: positions are, within equal times.
+	order := slices.Clone(keys)
+	slices.SortFunc(order, bytes.Compare)
+	byPos := make(map[uint64]*AuditEntry, len(positions))
+	var derr error
+	err := p.rs.GetMany(order, func(k, v []byte) bool {
 		e, err := decodeAuditEntry(v)
 		if err != nil {
-			return nil, fmt.Errorf("audit record %d: %w", pos, err)
+			derr = err
+			return false
 		}
-		e.Position = pos
+		e.Position = binary.BigEndian.Uint64(k[2:])
+		byPos[e.Position] = e
+		return true
+	})
+	if err := cmpErr(err, derr); err != nil {
+		return nil, err
+	}
+	out := make([]*AuditEntry, 0, len(positions))
+	for _, pos := range positions {
+		e := byPos[pos]
+		if e == nil {
+			return nil, fmt.Errorf("audit record %d: %w", pos, ErrCorrupt)
+		}
 		out = append(out, e)
 	}
 	return out, nil

@@ -43,52 +43,73 @@ type ReferralOf struct {
 // first, after cursor (nil: from the newest), with the case each belongs
 // to, and the cursor of the next page (nil at the end).
 func (p *Cases) ReferralsTo(org string, cursor []byte, limit int) ([]ReferralOf, []byte, error) {
-	var out []ReferralOf
-	next, err := p.pageBack(orgReferralsPrefix(org), cursor, limit, func(k, v []byte) error {
-		if len(v) != 16 {
-			return ErrCorrupt
+	page, next, err := p.pageBack(orgReferralsPrefix(org), cursor, limit)
+	if err != nil {
+		return nil, nil, err
+	}
+	ids := make([]uuid.UUID, 0, len(page))
+	for _, e := range page {
+		if len(e.v) != 16 {
+			return nil, nil, ErrCorrupt
 		}
-		ref, sig := uuid.UUID(k[len(k)-16:]), uuid.UUID(v)
-		c, ok, err := p.GetErr(sig)
-		if err != nil || !ok {
-			return cmpErr(err, fmt.Errorf("referral %s: %w", ref, ErrCorrupt))
+		ids = append(ids, uuid.UUID(e.v))
+	}
+	cases, err := p.loadMany(ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]ReferralOf, 0, len(page))
+	for i, e := range page {
+		ref, c := uuid.UUID(e.k[len(e.k)-16:]), cases[ids[i]]
+		if c == nil {
+			return nil, nil, fmt.Errorf("referral %s: %w", ref, ErrCorrupt)
 		}
 		for _, r := range c.Referrals {
 			if r.ID == ref {
 				out = append(out, ReferralOf{Referral: r, Case: c})
 			}
 		}
-		return nil
-	})
-	return out, next, err
+	}
+	return out, next, nil
 }
 
 // RaisedBy returns up to limit signals a principal raised, newest first,
 // after cursor (nil: from the newest), and the cursor of the next page
 // (nil at the end).
 func (p *Cases) RaisedBy(principal string, cursor []byte, limit int) ([]*Case, []byte, error) {
-	var out []*Case
-	next, err := p.pageBack(raiserPrefix(principal), cursor, limit, func(k, _ []byte) error {
-		id := uuid.UUID(k[len(k)-16:])
-		c, ok, err := p.GetErr(id)
-		if err != nil || !ok {
-			return cmpErr(err, fmt.Errorf("case %s: %w", id, ErrCorrupt))
+	page, next, err := p.pageBack(raiserPrefix(principal), cursor, limit)
+	if err != nil {
+		return nil, nil, err
+	}
+	ids := make([]uuid.UUID, len(page))
+	for i, e := range page {
+		ids[i] = uuid.UUID(e.k[len(e.k)-16:])
+	}
+	cases, err := p.loadMany(ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]*Case, 0, len(ids))
+	for _, id := range ids {
+		c := cases[id]
+		if c == nil {
+			return nil, nil, fmt.Errorf("case %s: %w", id, ErrCorrupt)
 		}
 		out = append(out, c)
-		return nil
-	})
-	return out, next, err
+	}
+	return out, next, nil
 }
 
-// pageBack visits up to limit entries of an index (keys: prefix, position,
-// id) newest first, after cursor, and returns the cursor of the next page.
-func (p *Cases) pageBack(prefix, cursor []byte, limit int, visit func(k, v []byte) error) ([]byte, error) {
+type indexEntry struct{ k, v []byte }
+
+// pageBack reads up to limit entries of an index (keys: prefix, position,
+// id) newest first, after cursor, and the cursor of the next page.
+func (p *Cases) pageBack(prefix, cursor []byte, limit int) ([]indexEntry, []byte, error) {
 	upper := prefixEnd(prefix)
 	if len(cursor) > 0 {
 		upper = append(bytes.Clone(prefix), cursor...)
 	}
-	type entry struct{ k, v []byte }
-	var page []entry
+	var page []indexEntry
 	var next []byte
 	err := p.rs.Scan(prefix, upper, true, func(k, v []byte) bool {
 		if len(k) != len(prefix)+24 {
@@ -98,18 +119,10 @@ func (p *Cases) pageBack(prefix, cursor []byte, limit int, visit func(k, v []byt
 			next = bytes.Clone(page[len(page)-1].k[len(prefix):])
 			return false
 		}
-		page = append(page, entry{bytes.Clone(k), bytes.Clone(v)})
+		page = append(page, indexEntry{bytes.Clone(k), bytes.Clone(v)})
 		return true
 	})
-	if err != nil {
-		return nil, err
-	}
-	for _, e := range page {
-		if err := visit(e.k, e.v); err != nil {
-			return nil, err
-		}
-	}
-	return next, nil
+	return page, next, err
 }
 
 // OpenOfSubject returns the open signals about a subject.
@@ -133,9 +146,10 @@ func (p *Cases) subjectCaseIDs(subject uuid.UUID) ([]uuid.UUID, error) {
 // OfSubject returns every signal about a subject, oldest first.
 func (p *Cases) OfSubject(subject uuid.UUID) []*Case {
 	ids, _ := p.subjectCaseIDs(subject)
+	cases, _ := p.loadMany(ids)
 	var out []*Case
 	for _, id := range ids {
-		if c, ok := p.Get(id); ok {
+		if c := cases[id]; c != nil {
 			out = append(out, c)
 		}
 	}

@@ -385,9 +385,12 @@ func (p *Cases) index(c *Case, wasOpen bool) {
 			p.openBySubject[c.SubjectID] = ids
 		}
 	}
+	// An open case's record is kept under the open key, so the open cases
+	// are one range to load at start; a case that closes or reopens
+	// moves (flush writes the record where its status says).
 	if open != wasOpen {
 		if open {
-			p.b.Set(openKey(c.ID), nil)
+			p.b.Delete(caseKey(c.ID))
 		} else {
 			p.b.Delete(openKey(c.ID))
 		}

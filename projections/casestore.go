@@ -1,7 +1,9 @@
 package projections
 
 import (
+	"bytes"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -11,8 +13,8 @@ import (
 
 // The cases read model in the store (prefix 'c'):
 //
-//	c r <signal>                       the case record
-//	c p <signal>                       an open case (loaded into memory at start)
+//	c r <signal>                       the record of a case that is not open
+//	c p <signal>                       the record of an open case (loaded at start)
 //	c s <subject> <position> <signal>  the signals of a subject, in raise order
 //	c b <raiser> <position> <signal>   the signals a principal raised
 //	c f <referral>                     -> the referral's signal
@@ -72,33 +74,24 @@ func (p *Cases) attach(rs ReadStore, b *Batch) error {
 			return err
 		}
 	}
-	var ids []uuid.UUID
+	var derr error
 	lo := []byte{casesPrefix, 'p'}
-	if err := rs.Scan(lo, prefixEnd(lo), false, func(k, _ []byte) bool {
-		id, err := uuid.FromBytes(k[2:])
-		if err == nil {
-			ids = append(ids, id)
-		}
-		return true
-	}); err != nil {
-		return err
-	}
-	for _, id := range ids {
-		c, ok, err := p.load(id)
+	if err := rs.Scan(lo, prefixEnd(lo), false, func(_, v []byte) bool {
+		c, err := decodeCase(v)
 		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("open case %s: %w", id, ErrCorrupt)
+			derr = err
+			return false
 		}
 		for i := range c.History {
 			h := &c.History[i]
 			h.ActorID, h.ActorRole = p.intern(h.ActorID), p.intern(h.ActorRole)
 		}
-		p.live[id] = c
+		p.live[c.ID] = c
 		p.index(c, true)
+		return true
+	}); err != nil || derr != nil {
+		return cmpErr(err, derr)
 	}
-	var derr error
 	lo = []byte{casesPrefix, 'm'}
 	err := rs.Scan(lo, prefixEnd(lo), false, func(k, v []byte) bool {
 		if derr = p.rows.load(k, v); derr != nil {
@@ -107,6 +100,32 @@ func (p *Cases) attach(rs ReadStore, b *Batch) error {
 		return true
 	})
 	return cmpErr(err, derr)
+}
+
+// loadMany returns the cases with these ids: from memory, or from the
+// store in one pass.
+func (p *Cases) loadMany(ids []uuid.UUID) (map[uuid.UUID]*Case, error) {
+	out := make(map[uuid.UUID]*Case, len(ids))
+	var keys [][]byte
+	for _, id := range ids {
+		if c, ok := p.live[id]; ok {
+			out[id] = c
+		} else {
+			keys = append(keys, caseKey(id))
+		}
+	}
+	slices.SortFunc(keys, bytes.Compare)
+	var derr error
+	err := p.rs.GetMany(keys, func(_, v []byte) bool {
+		c, err := decodeCase(v)
+		if err != nil {
+			derr = err
+			return false
+		}
+		out[c.ID] = c
+		return true
+	})
+	return out, cmpErr(err, derr)
 }
 
 // load reads a case from the store.
@@ -128,7 +147,11 @@ func (p *Cases) load(id uuid.UUID) (*Case, bool, error) {
 // flush writes the changed cases and monitoring rows, and the count.
 func (p *Cases) flush() error {
 	for id, c := range p.dirty {
-		p.b.Set(caseKey(id), encodeCase(c))
+		if c.Status.Open() {
+			p.b.Set(openKey(id), encodeCase(c))
+		} else {
+			p.b.Set(caseKey(id), encodeCase(c))
+		}
 		if p.rowDirty[id] {
 			p.b.Set(rowKey(c.Network, c.RaisedAt, c.ID), encodeRow(c))
 		}

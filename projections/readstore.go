@@ -23,6 +23,10 @@ import (
 type ReadStore interface {
 	// Get returns a copy of the value of key, and whether there is one.
 	Get(key []byte) (value []byte, ok bool, err error)
+	// GetMany calls fn with each of keys (in ascending order) that has a
+	// value, in that order, until fn returns false: many lookups in one
+	// pass. value is valid only during the call.
+	GetMany(keys [][]byte, fn func(key, value []byte) bool) error
 	// Scan calls fn with each key in [lower, upper) in ascending order, or
 	// descending with reverse, until fn returns false. An empty upper has no
 	// upper bound. key and value are valid only during the call.
@@ -118,6 +122,20 @@ func (m *MemoryStore) Get(key []byte) ([]byte, bool, error) {
 		return nil, false, nil
 	}
 	return bytes.Clone(m.entries[i].value), true, nil
+}
+
+// GetMany implements ReadStore.
+func (m *MemoryStore) GetMany(keys [][]byte, fn func(key, value []byte) bool) error {
+	for _, k := range keys {
+		v, ok, err := m.Get(k)
+		if err != nil {
+			return err
+		}
+		if ok && !fn(k, v) {
+			return nil
+		}
+	}
+	return nil
 }
 
 // Scan implements ReadStore. It calls fn on a copy of the range taken

@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"slices"
@@ -134,6 +135,35 @@ func (p *Subjects) GetErr(id uuid.UUID) (*Subject, bool, error) {
 		return &c, true, nil
 	}
 	return p.load(id)
+}
+
+// GetMany returns the subjects with these ids that exist, each a copy: a
+// page's subjects in one pass over the store.
+func (p *Subjects) GetMany(ids []uuid.UUID) (map[uuid.UUID]*Subject, error) {
+	out := make(map[uuid.UUID]*Subject, len(ids))
+	var keys [][]byte
+	for _, id := range ids {
+		if s, ok := p.pending[id]; ok {
+			c := *s
+			out[id] = &c
+		} else if _, dup := out[id]; !dup {
+			keys = append(keys, subjectKey(id))
+		}
+	}
+	slices.SortFunc(keys, bytes.Compare)
+	keys = slices.CompactFunc(keys, bytes.Equal)
+	var derr error
+	err := p.rs.GetMany(keys, func(k, v []byte) bool {
+		id := uuid.UUID(k[2:])
+		s, err := decodeSubject(id, v)
+		if err != nil {
+			derr = err
+			return false
+		}
+		out[id] = s
+		return true
+	})
+	return out, cmpErr(err, derr)
 }
 
 // All calls fn for every subject until it returns false: a scan of the

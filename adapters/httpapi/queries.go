@@ -412,13 +412,22 @@ func (s *Server) caseload(w http.ResponseWriter, r *http.Request) error {
 	s.Runner.Read(func() { // one snapshot of the cases and their subjects
 		var first []*projections.Case
 		first, total = s.Cases.Caseload(f, offset+limit)
+		ids := make([]uuid.UUID, 0, limit)
 		for _, c := range window(first, offset, limit) {
 			page = append(page, *c)
-			if sp, ok := s.Subjects.Get(c.SubjectID); ok && !sp.Erased {
-				subjectData[c.SubjectID] = sp.Data
+			ids = append(ids, c.SubjectID)
+		}
+		var subjects map[uuid.UUID]*projections.Subject
+		subjects, err = s.Subjects.GetMany(ids)
+		for id, sp := range subjects {
+			if !sp.Erased {
+				subjectData[id] = sp.Data
 			}
 		}
 	})
+	if err != nil {
+		return err
+	}
 	a := s.access(r, "list", domain.BasisTeam)
 	for _, c := range page {
 		a.Subjects = append(a.Subjects, c.SubjectID)

@@ -81,6 +81,36 @@ func (s *Store) Get(key []byte) ([]byte, bool, error) {
 	return pebbledb.Lookup(s.db, key)
 }
 
+// GetMany implements projections.ReadStore: one iterator (one consistent
+// view) seeks each key in turn, so the blocks it loaded serve the next
+// keys, instead of a new iterator for each.
+func (s *Store) GetMany(keys [][]byte, fn func(key, value []byte) bool) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{UseL6Filters: true})
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if !it.SeekGE(k) || !bytes.Equal(it.Key(), k) {
+			if err = it.Error(); err != nil {
+				break
+			}
+			continue
+		}
+		v, verr := it.ValueAndErr()
+		if verr != nil {
+			err = verr
+			break
+		}
+		if !fn(k, v) {
+			break
+		}
+	}
+	return errors.Join(err, it.Close())
+}
+
 // Scan implements projections.ReadStore. One iterator: one consistent view.
 func (s *Store) Scan(lower, upper []byte, reverse bool, fn func(key, value []byte) bool) error {
 	// Empty bounds are none (Pebble's invariant checks, on under the race

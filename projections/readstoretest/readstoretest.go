@@ -129,6 +129,35 @@ func Run(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("GetMany", func(t *testing.T) {
+		s := open(t, t.TempDir())
+		defer s.Close()
+		write(t, s, func(b *projections.Batch) {
+			for _, k := range []string{"a", "b", "bb", "d"} {
+				b.Set([]byte(k), []byte("v"+k))
+			}
+		})
+		var got []kv
+		keys := [][]byte{[]byte("a"), []byte("ba"), []byte("bb"), []byte("c"), []byte("d"), []byte("e")}
+		if err := s.GetMany(keys, func(k, v []byte) bool {
+			got = append(got, kv{string(k), string(v)})
+			return true
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]kv{{"a", "va"}, {"bb", "vbb"}, {"d", "vd"}}, got); diff != "" {
+			t.Fatalf("GetMany (-want +got):\n%s", diff)
+		}
+		n := 0
+		_ = s.GetMany(keys, func(k, v []byte) bool { n++; return false })
+		if n != 1 {
+			t.Fatalf("GetMany went on after fn returned false: %d calls", n)
+		}
+		if err := s.GetMany(nil, func(k, v []byte) bool { t.Fatal("called for no keys"); return true }); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("DeleteRange", func(t *testing.T) {
 		s := open(t, t.TempDir())
 		defer s.Close()
