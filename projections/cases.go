@@ -2,8 +2,6 @@ package projections
 
 import (
 	"bytes"
-	"container/heap"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -52,10 +50,9 @@ type Case struct {
 	NextDue         string    // YYYY-MM-DD of the latest follow-up's next_due
 	NextDueAt       time.Time // NextDue as a time, for sorting
 
-	indexed string // the team whose caseload index holds the case
-	due     int64  // DueKey in Unix nanoseconds (math.MaxInt64: none), while indexed
-	expiry  []byte // the case's key in the retention index, if any
-	erased  bool   // its subject was erased: out of the retention index
+	indexed caseloadEntry // where the caseload index holds the case, if it does
+	expiry  []byte        // the case's key in the retention index, if any
+	erased  bool          // its subject was erased: out of the retention index
 
 	FollowUps []FollowUp
 	Referrals []Referral
@@ -124,10 +121,10 @@ type Cases struct {
 	rs ReadStore
 	b  *Batch
 
-	live          map[uuid.UUID]*Case            // open cases, and the cases the batch being applied touched
-	byTeam        map[string]map[uuid.UUID]*Case // open cases by team
-	awaiting      map[uuid.UUID]*Case            // open cases without a first response or without a team
-	openBySubject map[uuid.UUID][]uuid.UUID      // open cases by subject
+	live          map[uuid.UUID]*Case       // open cases, and the cases the batch being applied touched
+	caseloads     caseloads                 // open cases by team, in due order
+	awaiting      map[uuid.UUID]*Case       // open cases without a first response or without a team
+	openBySubject map[uuid.UUID][]uuid.UUID // open cases by subject
 	rows          *monitorRows
 	count         int
 	strs          map[string]string // interned actor ids and roles
@@ -159,7 +156,7 @@ func NewCases(norms domain.Norms, cal domain.Calendar) *Cases {
 }
 
 func (p *Cases) reset() {
-	p.live, p.byTeam, p.awaiting = map[uuid.UUID]*Case{}, map[string]map[uuid.UUID]*Case{}, map[uuid.UUID]*Case{}
+	p.live, p.caseloads, p.awaiting = map[uuid.UUID]*Case{}, caseloads{}, map[uuid.UUID]*Case{}
 	p.openBySubject, p.rows, p.count, p.strs = map[uuid.UUID][]uuid.UUID{}, newMonitorRows(), 0, map[string]string{}
 	p.dirty, p.rowDirty, p.counted = map[uuid.UUID]*Case{}, map[uuid.UUID]bool{}, false
 }
@@ -354,21 +351,7 @@ func (p *Cases) index(c *Case, wasOpen bool) {
 	if open {
 		team = c.Team
 	}
-	c.due = dueNanos(c)
-	if team != c.indexed {
-		if c.indexed != "" {
-			delete(p.byTeam[c.indexed], c.ID)
-		}
-		if team != "" {
-			set := p.byTeam[team]
-			if set == nil {
-				set = map[uuid.UUID]*Case{}
-				p.byTeam[team] = set
-			}
-			set[c.ID] = c
-		}
-		c.indexed = team
-	}
+	p.caseloads.put(c, team)
 	if open && (c.FirstResponseAt.IsZero() || c.Team == "") {
 		p.awaiting[c.ID] = c
 	} else {
@@ -475,101 +458,4 @@ func (p *Cases) exists(id uuid.UUID) bool {
 // its UnroutedDueAt (domain.Unrouted).
 func (c *Case) Unrouted(now time.Time) bool {
 	return domain.Unrouted(c.Status, c.Team, c.UnroutedDueAt, now)
-}
-
-// DueKey is what "due first" sorts on: the earliest of the open first-response
-// deadline and the next follow-up date.
-func (c *Case) DueKey() time.Time {
-	var key time.Time
-	if c.FirstResponseAt.IsZero() {
-		key = c.DueAt
-	}
-	if d := c.NextDueAt; !d.IsZero() && (key.IsZero() || d.Before(key)) {
-		key = d
-	}
-	return key
-}
-
-// CaseloadFilter selects a caseload.
-type CaseloadFilter struct {
-	Teams    []string // the teams to include (the caller's teams, or one of them)
-	Assignee string   // only cases assigned to this professional, if set
-	Network  string
-	// Keep, if set, keeps only the cases it returns true for (the API's
-	// caseload filters: unassigned, overdue).
-	Keep func(*Case) bool
-}
-
-// dueNanos is the case's DueKey as Unix nanoseconds, none last.
-func dueNanos(c *Case) int64 {
-	if k := c.DueKey(); !k.IsZero() {
-		return k.UnixNano()
-	}
-	return math.MaxInt64
-}
-
-// Caseload returns the first n open cases of the teams in "due first"
-// order (cases without a deadline last, then by id), and how many there are
-// in all. It selects with a bounded heap over the teams' open cases, on the
-// due keys the index keeps, so a page costs O(open cases log n), whatever
-// the history.
-func (p *Cases) Caseload(f CaseloadFilter, n int) ([]*Case, int) {
-	h := &dueHeap{}
-	total := 0
-	for _, team := range f.Teams {
-		for _, c := range p.byTeam[team] {
-			if (f.Network != "" && c.Network != f.Network) || (f.Assignee != "" && c.Assignee != f.Assignee) || (f.Keep != nil && !f.Keep(c)) {
-				continue
-			}
-			total++
-			if h.Len() < n {
-				heap.Push(h, c)
-			} else if n > 0 && lessDue(c, (*h)[0]) {
-				(*h)[0] = c
-				heap.Fix(h, 0)
-			}
-		}
-	}
-	out := make([]*Case, h.Len())
-	for i := len(out) - 1; i >= 0; i-- {
-		out[i] = heap.Pop(h).(*Case)
-	}
-	return out, total
-}
-
-// lessDue is CompareDue(a, b) < 0 for indexed cases, on their kept keys.
-func lessDue(a, b *Case) bool {
-	if a.due != b.due {
-		return a.due < b.due
-	}
-	return bytes.Compare(a.ID[:], b.ID[:]) < 0
-}
-
-// dueHeap is a max-heap by due key: its root is the latest of the kept cases.
-type dueHeap []*Case
-
-func (h dueHeap) Len() int           { return len(h) }
-func (h dueHeap) Less(i, j int) bool { return lessDue(h[j], h[i]) }
-func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *dueHeap) Push(x any)        { *h = append(*h, x.(*Case)) }
-func (h *dueHeap) Pop() any {
-	old := *h
-	c := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return c
-}
-
-// CompareDue orders cases by due key (zero last), then id.
-func CompareDue(a, b *Case) int {
-	ka, kb := a.DueKey(), b.DueKey()
-	switch {
-	case ka.IsZero() && !kb.IsZero():
-		return 1
-	case !ka.IsZero() && kb.IsZero():
-		return -1
-	}
-	if c := ka.Compare(kb); c != 0 {
-		return c
-	}
-	return bytes.Compare(a.ID[:], b.ID[:])
 }

@@ -232,7 +232,7 @@ func (p *Cases) MonitorSnapshot(q MonitorQuery, buf *MonitorBuffer) MonitorSnaps
 // Figures are the response figures of a set of signals.
 type Figures struct {
 	Total, Answered, WithinNorm, Late, Late3x, AnsweredLate, Unanswered int
-	FeedbackGiven, FeedbackWithinNorm                                  int
+	FeedbackGiven, FeedbackWithinNorm                                   int
 	// FirstResponseHours holds, in no order, the hours from raising to
 	// the first response of the answered ones.
 	FirstResponseHours []float64

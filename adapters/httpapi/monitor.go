@@ -2,9 +2,9 @@ package httpapi
 
 import (
 	"net/http"
-	"sync"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
