@@ -74,6 +74,17 @@ func (p *Cases) attach(rs ReadStore, b *Batch) error {
 			return err
 		}
 	}
+	// The monitoring rows load beside the open cases (separate structures).
+	rowsDone := make(chan error, 1)
+	go func() {
+		var derr error
+		lo := []byte{casesPrefix, 'm'}
+		err := rs.Scan(lo, prefixEnd(lo), false, func(k, v []byte) bool {
+			derr = p.rows.load(k, v)
+			return derr == nil
+		})
+		rowsDone <- cmpErr(err, derr)
+	}()
 	var derr error
 	lo := []byte{casesPrefix, 'p'}
 	if err := rs.Scan(lo, prefixEnd(lo), false, func(_, v []byte) bool {
@@ -90,16 +101,10 @@ func (p *Cases) attach(rs ReadStore, b *Batch) error {
 		p.index(c, true)
 		return true
 	}); err != nil || derr != nil {
+		<-rowsDone
 		return cmpErr(err, derr)
 	}
-	lo = []byte{casesPrefix, 'm'}
-	err := rs.Scan(lo, prefixEnd(lo), false, func(k, v []byte) bool {
-		if derr = p.rows.load(k, v); derr != nil {
-			return false
-		}
-		return true
-	})
-	return cmpErr(err, derr)
+	return <-rowsDone
 }
 
 // loadMany returns the cases with these ids: from memory, or from the

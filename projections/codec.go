@@ -138,6 +138,18 @@ func (d *dec) bytes() []byte {
 	return v
 }
 
+// raw reads a length-prefixed string without copying it: valid while the
+// decoded bytes are.
+func (d *dec) raw() []byte {
+	n := d.n(1)
+	if d.err != nil {
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
 func (d *dec) str() string {
 	n := d.n(1)
 	if d.err != nil || n == 0 {

@@ -51,6 +51,7 @@ type monitorRows struct {
 	strIdx    map[string]uint16 // their indexes
 	catSets   [][]string        // category lists
 	catIdx    map[string]uint16
+	loading   string // the network of the rows being loaded
 }
 
 func newMonitorRows() *monitorRows {
@@ -75,7 +76,12 @@ func (m *monitorRows) str(s string) uint16 {
 }
 
 func (m *monitorRows) catSet(cats []string) uint16 {
-	k := strings.Join(cats, "\x00")
+	var k string
+	if len(cats) == 1 {
+		k = cats[0] // the usual case, without a join
+	} else {
+		k = strings.Join(cats, "\x00") + "\x00"
+	}
 	if i, ok := m.catIdx[k]; ok {
 		return i
 	}
@@ -121,12 +127,17 @@ func (m *monitorRows) put(c *Case) bool {
 	return true
 }
 
-// load adds a stored row; rows come in key order (network, then raise order).
+// load adds a stored row; rows come in key order (network, then raise
+// order). It runs for every signal at start: codes are looked up without
+// copying them.
 func (m *monitorRows) load(k, v []byte) error {
 	d := dec{b: k[2:]}
-	network := d.str()
+	net := d.raw()
 	if d.err != nil || len(d.b) != 24 {
 		return ErrCorrupt
+	}
+	if string(net) != m.loading {
+		m.loading = string(net)
 	}
 	d = dec{b: v}
 	if d.byte() != 1 {
@@ -137,13 +148,35 @@ func (m *monitorRows) load(k, v []byte) error {
 	for _, t := range []*int64{&r.raised, &r.due, &r.due3x, &r.first, &r.stopped, &r.closed, &r.withdrawn, &r.feedback, &r.fbDue} {
 		*t = d.varint()
 	}
-	r.team, r.hood, r.source = m.str(d.str()), m.str(d.str()), m.str(d.str())
-	r.cats = m.catSet(d.strs())
+	r.team, r.hood, r.source = m.rawStr(d.raw()), m.rawStr(d.raw()), m.rawStr(d.raw())
+	if n := d.n(1); n == 1 {
+		r.cats = m.rawCat(d.raw())
+	} else {
+		cats := make([]string, n)
+		for i := range cats {
+			cats[i] = d.str()
+		}
+		r.cats = m.catSet(cats)
+	}
 	if err := d.done(); err != nil {
 		return err
 	}
-	m.byNetwork[network] = append(m.byNetwork[network], r)
+	m.byNetwork[m.loading] = append(m.byNetwork[m.loading], r)
 	return nil
+}
+
+func (m *monitorRows) rawStr(b []byte) uint16 {
+	if i, ok := m.strIdx[string(b)]; ok {
+		return i
+	}
+	return m.str(string(b))
+}
+
+func (m *monitorRows) rawCat(b []byte) uint16 {
+	if i, ok := m.catIdx[string(b)]; ok {
+		return i
+	}
+	return m.catSet([]string{string(b)})
 }
 
 func encodeRow(c *Case) []byte {

@@ -30,9 +30,10 @@ var ErrCorrupt = errors.New("readstore: the read-model store is damaged")
 
 // Options tune the store.
 type Options struct {
-	// CacheBytes is Pebble's block cache (default 32 MiB).
+	// CacheBytes is Pebble's block cache (default 16 MiB: the hot records,
+	// open cases and monitoring rows, are in memory above it).
 	CacheBytes int64
-	// MemTableBytes is the size of one memtable (default 16 MiB).
+	// MemTableBytes is the size of one memtable (default 8 MiB).
 	MemTableBytes uint64
 }
 
@@ -46,10 +47,10 @@ var _ projections.ReadStore = (*Store)(nil)
 // Open opens or creates the store in dir.
 func Open(dir string, opts Options) (*Store, error) {
 	if opts.CacheBytes == 0 {
-		opts.CacheBytes = 32 << 20
+		opts.CacheBytes = 16 << 20
 	}
 	if opts.MemTableBytes == 0 {
-		opts.MemTableBytes = 16 << 20
+		opts.MemTableBytes = 8 << 20
 	}
 	// Pebble reserves the memtables in the block cache (see pebblestore):
 	// the cache is sized for both.

@@ -43,6 +43,7 @@ type options struct {
 	concurrency           int
 	keep                  bool
 	pprofAddr, serverLogs string
+	writeOnly             string
 }
 
 func main() {
@@ -56,7 +57,20 @@ func main() {
 	flag.StringVar(&o.work, "work", "", "working directory (default: a new temporary one, removed at the end)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the working directory")
 	flag.StringVar(&o.pprofAddr, "pprof-addr", "", "profiler address of the server in the full-size load run")
+	flag.StringVar(&o.writeOnly, "write", "", "only write a log of -events events into this new data directory, and exit")
 	flag.Parse()
+	if o.writeOnly != "" {
+		w := newLogWriter(int(o.events), 1)
+		err := w.Open(o.writeOnly)
+		if err == nil {
+			err = errors.Join(w.Write(context.Background(), o.events), w.Close())
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "benchscale:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(context.Background(), o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "benchscale:", err)
 		os.Exit(1)
@@ -124,6 +138,11 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	smallDir := filepath.Join(work, "small")
 	if b, err := exec.CommandContext(ctx, "cp", "-a", data, smallDir).CombinedOutput(); err != nil {
 		return fmt.Errorf("copy: %v: %s", err, b)
+	}
+	// Both sizes are measured the same way: read models rebuilt first, then
+	// a server that opens them.
+	if b, err := exec.CommandContext(ctx, o.bin, "rebuild", "--data-dir", smallDir, "--log-level", "warn").CombinedOutput(); err != nil {
+		return fmt.Errorf("rebuild: %v: %s", err, b)
 	}
 	fmt.Fprintf(out, "== %d events (a copy): full mix, %d clients, %s\n", o.small, o.concurrency, o.duration)
 	small, err := srv.loadRun(ctx, o, smallDir, "")
