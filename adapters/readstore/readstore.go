@@ -12,6 +12,7 @@ package readstore
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 
@@ -172,6 +173,15 @@ func (s *Store) Write(b *projections.Batch) error {
 		return fmt.Errorf("readstore: write: %w", err)
 	}
 	return nil
+}
+
+// Compact compacts the whole store, so that no compaction debt from a
+// rebuild is left for the server to pay while it serves.
+func (s *Store) Compact(ctx context.Context) error {
+	if err := s.db.Flush(); err != nil {
+		return err
+	}
+	return s.db.Compact(ctx, []byte{0}, []byte{0xff, 0xff}, true)
 }
 
 // Close flushes the memtables, so the next open has no write-ahead log to

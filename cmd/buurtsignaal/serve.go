@@ -535,6 +535,11 @@ func rebuild(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	if err := stop(); err != nil {
 		return err
 	}
+	// A server that opens the rebuilt store should not pay for its
+	// compactions while it serves.
+	if err := sys.readStore.Compact(ctx); err != nil {
+		return err
+	}
 	secs := time.Since(start).Seconds()
 	fmt.Fprintf(stdout, "rebuilt projections: %d events to position %d in %.2fs; %d signals\n",
 		sys.runner.Applied(), sys.runner.Position(), secs, sys.cases.Len())
