@@ -99,7 +99,6 @@ func (b *Batch) Reset() {
 type MemoryStore struct {
 	mu      sync.RWMutex
 	entries []memEntry
-	writes  int
 }
 
 type memEntry struct{ key, value []byte }
@@ -188,16 +187,8 @@ func (m *MemoryStore) Write(b *Batch) error {
 			}
 		}
 	}
-	m.writes++
 	return nil
 }
 
 // Close implements ReadStore; the contents stay.
 func (m *MemoryStore) Close() error { return nil }
-
-// Writes returns how many batches were written (tests count checkpoints).
-func (m *MemoryStore) Writes() int {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return m.writes
-}

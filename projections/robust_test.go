@@ -379,3 +379,50 @@ func TestDeliveringEveryEventTwiceOnDiskChangesNothing(t *testing.T) {
 		t.Fatalf("duplicate delivery changed the read models (-once +twice):\n%s", diff)
 	}
 }
+
+// slowStore takes its time writing, as a busy disk does.
+type slowStore struct{ projections.ReadStore }
+
+func (s slowStore) Write(b *projections.Batch) error {
+	time.Sleep(5 * time.Millisecond)
+	return s.ReadStore.Write(b)
+}
+
+// TestLiveEventsAreWrittenInBatches: events that arrive while a batch is
+// being written go into the next batch, so a burst costs a few writes, not
+// one per event, and readers see every event once it is written.
+func TestLiveEventsAreWrittenInBatches(t *testing.T) {
+	ctx := context.Background()
+	store, err := pebblestore.Open(t.TempDir(), pebblestore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	s := newSet(store)
+	if _, err := s.runner.Open(ctx, slowStore{projections.NewMemoryStore()}, false); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.runner.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+	if err := s.runner.WaitFor(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	before := s.runner.Writes()
+	steps := logScript(5, 60)
+	appendSteps(t, store, steps)
+	head, _ := store.Head(ctx)
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := s.runner.WaitFor(wctx, head); err != nil {
+		t.Fatal(err)
+	}
+	writes := s.runner.Writes() - before
+	if writes == 0 || writes > uint64(len(steps))/4 {
+		t.Fatalf("%d appends were written in %d batches", len(steps), writes)
+	}
+	if got := s.cases.Len(); got != 60 {
+		t.Fatalf("%d cases after the burst, want 60", got)
+	}
+}
