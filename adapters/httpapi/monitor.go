@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -221,8 +222,18 @@ func (s *Server) monitorResponse(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	q := r.URL.Query()
+	key := strings.Join([]string{p.Network, q.Get("team_id"), q.Get("neighbourhood"), q.Get("category"), q.Get("from"), q.Get("to")}, "\x00")
+	minPos, _ := strconv.ParseUint(q.Get("min_position"), 10, 64) // checked by readYourWrites
+	rep := s.reports.get(key, now, minPos, func() (responseReport, uint64) { return s.responseReport(p.Network, f, now) })
+	writeJSON(w, http.StatusOK, rep)
+	return nil
+}
+
+// responseReport computes a report, and the position it reflects at least.
+func (s *Server) responseReport(network string, f monitorFilter, now time.Time) (responseReport, uint64) {
 	rep := responseReport{From: f.from, To: f.to, Series: series(f.from, f.to)}
-	q := projections.MonitorQuery{Network: p.Network, Team: f.team, Neighbourhood: f.neighbourhood, Category: f.category, From: f.from, To: f.to}
+	q := projections.MonitorQuery{Network: network, Team: f.team, Neighbourhood: f.neighbourhood, Category: f.category, From: f.from, To: f.to}
 	// The rows of the period are copied under the read lock; the report is
 	// computed outside it, so the runner and other readers never wait for it.
 	buf, _ := monitorBuffers.Get().(*projections.MonitorBuffer)
@@ -230,7 +241,11 @@ func (s *Server) monitorResponse(w http.ResponseWriter, r *http.Request) error {
 		buf = new(projections.MonitorBuffer)
 	}
 	var snap projections.MonitorSnapshot
-	s.Runner.Read(func() { snap = s.Cases.MonitorSnapshot(q, buf) })
+	var pos uint64
+	s.Runner.Read(func() {
+		snap = s.Cases.MonitorSnapshot(q, buf)
+		pos = s.Runner.Position()
+	})
 	points := make([]time.Time, len(rep.Series))
 	for i, pt := range rep.Series {
 		points[i] = pt.At
@@ -257,8 +272,43 @@ func (s *Server) monitorResponse(w http.ResponseWriter, r *http.Request) error {
 	}
 	rep.ByTeam, rep.ByNeighbourhood = flatten(pr.ByTeam, "(none)"), flatten(pr.ByNeighbourhood, "")
 	rep.ByCategory, rep.BySource = flatten(pr.ByCategory, ""), flatten(pr.BySource, "")
-	writeJSON(w, http.StatusOK, rep)
-	return nil
+	return rep, pos
+}
+
+// reportTTL is how long a computed response report serves the same query.
+const reportTTL = time.Second
+
+// reportCache keeps each response report for a second: a coordinators'
+// dashboard asks for the same report many times a second, and a report
+// costs the signals raised in its period. An entry serves a request only
+// when it reflects the request's min_position; its from and to are those it
+// was computed for, at most reportTTL before.
+type reportCache struct {
+	mu      sync.Mutex
+	entries map[string]reportEntry
+}
+
+type reportEntry struct {
+	at  time.Time
+	pos uint64
+	rep responseReport
+}
+
+func (c *reportCache) get(key string, now time.Time, minPos uint64, compute func() (responseReport, uint64)) responseReport {
+	c.mu.Lock()
+	e, ok := c.entries[key]
+	c.mu.Unlock()
+	if ok && !now.Before(e.at) && now.Sub(e.at) < reportTTL && e.pos >= minPos {
+		return e.rep
+	}
+	rep, pos := compute()
+	c.mu.Lock()
+	if c.entries == nil || len(c.entries) >= 256 {
+		c.entries = map[string]reportEntry{}
+	}
+	c.entries[key] = reportEntry{at: now, pos: pos, rep: rep}
+	c.mu.Unlock()
+	return rep
 }
 
 // series returns the empty sample points of a period: its end, and steps of
