@@ -143,6 +143,9 @@ func TestErasureLeavesTheRetentionIndex(t *testing.T) {
 	}
 	rows := 0
 	s.cases.Monitor("net", time.Time{}, time.Time{}, func(*MonitorRow) bool { rows++; return true })
+	if subj, ok := s.subjects.Get(closed.SubjectID); !ok || subj.Erased { // read, and so kept in the subjects' cache
+		t.Fatalf("subject before the erasure: %+v", subj)
+	}
 	data, _ := domain.Encode(domain.SubjectErased{SubjectID: closed.SubjectID, Basis: "request"})
 	applyAll(t, s, []eventlog.RecordedEvent{{StreamID: "subject-" + closed.SubjectID.String(), Position: 1 << 20, ID: uuid.New(), Type: "SubjectErased", Data: data}})
 	if subj, ok := s.subjects.Get(closed.SubjectID); !ok || !subj.Erased || subj.Data != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 
@@ -28,6 +29,55 @@ type Subjects struct {
 	rs      ReadStore
 	b       *Batch
 	pending map[uuid.UUID]*Subject // changed by the batch being applied
+	recent  subjectCache           // subjects read lately (a caseload reads the same ones again and again)
+}
+
+// subjectCacheSize bounds the subjects kept from reads: about 300 bytes each.
+const subjectCacheSize = 8192
+
+// subjectCache keeps subjects read from the store, for readers that read
+// the same ones again (a team's caseload page). Readers fill it; the runner
+// replaces what a batch changed once it is written, so it never holds an
+// older state of a subject than the store.
+type subjectCache struct {
+	mu sync.Mutex
+	m  map[uuid.UUID]*Subject
+}
+
+func (c *subjectCache) get(id uuid.UUID) (*Subject, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.m[id]
+	return s, ok
+}
+
+// add keeps s; when full it forgets some others (a map's iteration order
+// picks them at random).
+func (c *subjectCache) add(s *Subject) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[uuid.UUID]*Subject{}
+	}
+	if len(c.m) >= subjectCacheSize {
+		n := 0
+		for id := range c.m {
+			delete(c.m, id)
+			if n++; n == subjectCacheSize/8 {
+				break
+			}
+		}
+	}
+	c.m[s.ID] = s
+}
+
+// replace updates a kept subject (the runner, after a write).
+func (c *subjectCache) replace(s *Subject) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[s.ID]; ok {
+		c.m[s.ID] = s
+	}
 }
 
 // NewSubjects returns an empty projection (in memory until a runner
@@ -47,6 +97,7 @@ func (p *Subjects) version() uint64 { return subjectsVersion }
 
 func (p *Subjects) attach(rs ReadStore, b *Batch) error {
 	p.rs, p.b, p.pending = rs, b, map[uuid.UUID]*Subject{}
+	p.recent = subjectCache{}
 	return nil
 }
 
@@ -101,7 +152,13 @@ func (p *Subjects) flush() error {
 	return nil
 }
 
-func (p *Subjects) committed() { clear(p.pending) }
+func (p *Subjects) committed() {
+	for _, s := range p.pending {
+		c := *s
+		p.recent.replace(&c)
+	}
+	clear(p.pending)
+}
 
 func encodeSubject(s *Subject) []byte {
 	e := enc{b: make([]byte, 0, 24+len(s.Network)+len(s.Data))}
@@ -128,13 +185,24 @@ func (p *Subjects) Get(id uuid.UUID) (*Subject, bool) {
 	return s, ok
 }
 
-// GetErr returns a subject, or the store's error.
+// GetErr returns a subject, or the store's error. Call it, and Get and
+// GetMany, under the runner's read lock: the subjects read lately are
+// kept, and the runner replaces them only under its write lock.
 func (p *Subjects) GetErr(id uuid.UUID) (*Subject, bool, error) {
 	if s, ok := p.pending[id]; ok {
 		c := *s
 		return &c, true, nil
 	}
-	return p.load(id)
+	if s, ok := p.recent.get(id); ok {
+		c := *s
+		return &c, true, nil
+	}
+	s, ok, err := p.load(id)
+	if ok {
+		c := *s
+		p.recent.add(&c)
+	}
+	return s, ok, err
 }
 
 // GetMany returns the subjects with these ids that exist, each a copy: a
@@ -144,6 +212,9 @@ func (p *Subjects) GetMany(ids []uuid.UUID) (map[uuid.UUID]*Subject, error) {
 	var keys [][]byte
 	for _, id := range ids {
 		if s, ok := p.pending[id]; ok {
+			c := *s
+			out[id] = &c
+		} else if s, ok := p.recent.get(id); ok {
 			c := *s
 			out[id] = &c
 		} else if _, dup := out[id]; !dup {
@@ -161,6 +232,8 @@ func (p *Subjects) GetMany(ids []uuid.UUID) (map[uuid.UUID]*Subject, error) {
 			return false
 		}
 		out[id] = s
+		c := *s
+		p.recent.add(&c)
 		return true
 	})
 	return out, cmpErr(err, derr)
