@@ -159,24 +159,58 @@ func (s *Server) listQuery(r *http.Request, a domain.Action) (p domain.Principal
 
 // pageParams reads limit (default 50, max 500) and cursor (an opaque offset).
 func pageParams(r *http.Request) (limit, offset int, err error) {
-	q := r.URL.Query()
-	limit = 50
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 500 {
-			return 0, 0, domain.Invalid(domain.FieldError{Field: "limit", Message: "must be 1 to 500"})
-		}
-		limit = n
+	if limit, err = pageLimit(r); err != nil {
+		return 0, 0, err
 	}
-	if c := q.Get("cursor"); c != "" {
+	if c := r.URL.Query().Get("cursor"); c != "" {
 		b, err := base64.RawURLEncoding.DecodeString(c)
 		n, err2 := strconv.Atoi(strings.TrimPrefix(string(b), "o:"))
 		if err != nil || err2 != nil || n < 0 || !strings.HasPrefix(string(b), "o:") {
-			return 0, 0, domain.Invalid(domain.FieldError{Field: "cursor", Message: "is not a cursor this server gave"})
+			return 0, 0, errCursor
 		}
 		offset = n
 	}
 	return limit, offset, nil
+}
+
+var errCursor = domain.Invalid(domain.FieldError{Field: "cursor", Message: "is not a cursor this server gave"})
+
+func pageLimit(r *http.Request) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return 50, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 500 {
+		return 0, domain.Invalid(domain.FieldError{Field: "limit", Message: "must be 1 to 500"})
+	}
+	return n, nil
+}
+
+// keyPageParams reads limit and cursor of a list paged by key: the cursor
+// names where in the read model's index the next page starts, so a page
+// costs the page, however deep.
+func keyPageParams(r *http.Request) (limit int, after []byte, err error) {
+	if limit, err = pageLimit(r); err != nil {
+		return 0, nil, err
+	}
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		b, err := base64.RawURLEncoding.DecodeString(c)
+		rest, ok := strings.CutPrefix(string(b), "k:")
+		if err != nil || !ok || rest == "" || len(rest) > 512 {
+			return 0, nil, errCursor
+		}
+		after = []byte(rest)
+	}
+	return limit, after, nil
+}
+
+// keyCursor is the cursor of a list paged by key ("" at the end).
+func keyCursor(after []byte) string {
+	if len(after) == 0 {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString(append([]byte("k:"), after...))
 }
 
 func nextCursor(offset, limit, total int) string {
@@ -378,13 +412,22 @@ func (s *Server) caseload(w http.ResponseWriter, r *http.Request) error {
 	s.Runner.Read(func() { // one snapshot of the cases and their subjects
 		var first []*projections.Case
 		first, total = s.Cases.Caseload(f, offset+limit)
+		ids := make([]uuid.UUID, 0, limit)
 		for _, c := range window(first, offset, limit) {
 			page = append(page, *c)
-			if sp, ok := s.Subjects.Get(c.SubjectID); ok && !sp.Erased {
-				subjectData[c.SubjectID] = sp.Data
+			ids = append(ids, c.SubjectID)
+		}
+		var subjects map[uuid.UUID]*projections.Subject
+		subjects, err = s.Subjects.GetMany(ids)
+		for id, sp := range subjects {
+			if !sp.Erased {
+				subjectData[id] = sp.Data
 			}
 		}
 	})
+	if err != nil {
+		return err
+	}
 	a := s.access(r, "list", domain.BasisTeam)
 	for _, c := range page {
 		a.Subjects = append(a.Subjects, c.SubjectID)
@@ -424,16 +467,21 @@ func (s *Server) caseload(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) mySignals(w http.ResponseWriter, r *http.Request) error {
-	p, limit, offset, err := s.listQuery(r, domain.ActMySignals)
+	p, err := s.query(r, domain.ActMySignals)
+	if err != nil {
+		return err
+	}
+	limit, after, err := keyPageParams(r)
 	if err != nil {
 		return err
 	}
 	lang := language(r)
-	var out mySignalsPage
+	out := mySignalsPage{Items: []mySignalItem{}}
+	var next []byte
 	s.Runner.Read(func() {
-		all := s.Cases.RaisedBy(p.ID)
-		out.NextCursor = nextCursor(offset, limit, len(all))
-		for _, c := range window(all, offset, limit) {
+		var page []*projections.Case
+		page, next, err = s.Cases.RaisedBy(p.ID, after, limit)
+		for _, c := range page {
 			item := mySignalItem{ID: c.ID, Status: string(c.Status), RaisedAt: c.RaisedAt, Feedback: []feedbackView{},
 				Neighbourhood: c.Neighbourhood, Categories: append([]string{}, c.Categories...), Urgency: c.Urgency}
 			for _, fb := range c.Feedback {
@@ -442,9 +490,10 @@ func (s *Server) mySignals(w http.ResponseWriter, r *http.Request) error {
 			out.Items = append(out.Items, item)
 		}
 	})
-	if out.Items == nil {
-		out.Items = []mySignalItem{}
+	if err != nil {
+		return err
 	}
+	out.NextCursor = keyCursor(next)
 	w.Header().Set("Content-Language", lang)
 	w.Header().Add("Vary", "Accept-Language")
 	writeJSON(w, http.StatusOK, out)

@@ -77,6 +77,7 @@ type Server struct {
 	metrics *httpMetrics
 	routes  []route
 	limiter *limiter // nil: no rate limit
+	reports reportCache
 }
 
 // New builds the server and its router.

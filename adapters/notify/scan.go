@@ -39,7 +39,7 @@ func (n *Notifier) Scan(ctx context.Context) error {
 	now := n.Now().UTC()
 	var found []lapse
 	n.Runner.Read(func() {
-		n.Cases.All(func(c *projections.Case) bool {
+		n.Cases.Awaiting(func(c *projections.Case) bool {
 			facts := domain.NormFacts{CaseFacts: caseFacts(c), Status: c.Status, RaisedAt: c.RaisedAt, DueAt: c.DueAt,
 				Due3xAt: c.Due3xAt, UnroutedDueAt: c.UnroutedDueAt,
 				Answered: !c.FirstResponseAt.IsZero() || !c.StoppedAt.IsZero() || !c.ClosedAt.IsZero() || !c.WithdrawnAt.IsZero()}

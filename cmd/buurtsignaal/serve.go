@@ -28,6 +28,7 @@ import (
 	"github.com/buurtsignaal/buurtsignaal/adapters/metrics"
 	"github.com/buurtsignaal/buurtsignaal/adapters/notify"
 	"github.com/buurtsignaal/buurtsignaal/adapters/pebblestore"
+	"github.com/buurtsignaal/buurtsignaal/adapters/readstore"
 	"github.com/buurtsignaal/buurtsignaal/domain"
 	"github.com/buurtsignaal/buurtsignaal/domain/app"
 	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
@@ -56,6 +57,11 @@ type system struct {
 	tokens   *auth.TokensFile
 	now      func() time.Time
 	closers  []func() error
+
+	// readStore holds the read models' history and checkpoints; rebuild
+	// makes startProjections clear them and replay the whole log.
+	readStore *readstore.Store
+	rebuild   bool
 }
 
 func (s *system) Close() error {
@@ -137,6 +143,12 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 	s.targets = projections.NewNotificationTargets()
 	s.sessions = projections.NewEndedSessions()
 	s.runner = projections.NewRunner(s.store, s.reg, s.cases, s.subjects, s.orgs, s.audit, s.targets, s.sessions)
+	// The read models' history and checkpoints: derived, per replica, on
+	// either store (startProjections opens them).
+	if s.readStore, err = readstore.Open(filepath.Join(cfg.DataDir, "readmodels"), readstore.Options{}); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, s.readStore.Close)
 
 	if cfg.Tokens != "" {
 		s.tokens, err = auth.LoadTokensFile(cfg.Tokens, cfg.Network)
@@ -164,7 +176,7 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 	}
 	s.app = &app.Service{Log: s.store, Cipher: s.keys, Index: s.index, Subjects: s.keys, Lookup: lookup, Reg: s.reg, Now: now, NewID: uuid.New}
 	s.metrics.MustRegister(&metrics.Monitor{Runner: s.runner, Cases: s.cases, Now: now, Head: s.store.Head})
-	storage := &metrics.Storage{Dirs: map[string]string{}, Root: cfg.DataDir, Keys: s.keys.Count}
+	storage := &metrics.Storage{Dirs: map[string]string{"readmodels": filepath.Join(cfg.DataDir, "readmodels")}, Root: cfg.DataDir, Keys: s.keys.Count}
 	if cfg.Store == "" {
 		storage.Dirs["events"] = filepath.Join(cfg.DataDir, "events")
 		storage.Dirs["keys"] = filepath.Join(cfg.DataDir, "keys")
@@ -253,9 +265,17 @@ func masterKey(cfg Config) (tink.AEAD, error) {
 	return keystore.LoadOrCreateMasterKey(path)
 }
 
-// catchUp runs the projection runner in the background and waits until it
-// has applied the log as it was.
+// startProjections opens the read models (resuming from their checkpoints,
+// or from the start for those cleared), runs the projection runner in the
+// background and waits until it has applied the log as it was.
 func (s *system) startProjections(ctx context.Context) (wait func() error, err error) {
+	cleared, err := s.runner.Open(ctx, s.readStore, s.rebuild)
+	if err != nil {
+		return nil, fmt.Errorf("projections: %w", err)
+	}
+	if len(cleared) > 0 {
+		s.log.Info("rebuilding read models from the log", "read_models", cleared)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var runErr error
@@ -503,7 +523,8 @@ func authenticator(ctx context.Context, cfg Config, tokens *auth.TokensFile) (do
 	return auth.Chain(chain...), nil
 }
 
-// rebuild replays the log into fresh projections and reports what it built.
+// rebuild clears the read models, replays the whole log into them and
+// reports what it built.
 func rebuild(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	start := time.Now()
 	sys, stop, err := openCaughtUp(ctx, "rebuild", args, stderr, getenv)
@@ -512,6 +533,11 @@ func rebuild(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	}
 	defer sys.Close()
 	if err := stop(); err != nil {
+		return err
+	}
+	// A server that opens the rebuilt store should not pay for its
+	// compactions while it serves.
+	if err := sys.readStore.Compact(ctx); err != nil {
 		return err
 	}
 	secs := time.Since(start).Seconds()
@@ -531,6 +557,7 @@ func openCaughtUp(ctx context.Context, name string, args []string, stderr io.Wri
 	if err != nil {
 		return nil, nil, err
 	}
+	sys.rebuild = name == "rebuild"
 	stop, err := sys.startProjections(ctx)
 	if err != nil {
 		_ = sys.Close()
