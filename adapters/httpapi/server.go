@@ -67,6 +67,9 @@ type Deps struct {
 	// Location is the network's time zone, where a follow-up's day ends
 	// (nil: UTC).
 	Location *time.Location
+	// PublicURL is the address clients use (--public-url): the OpenAPI
+	// document's server (empty: "/", this server).
+	PublicURL string
 }
 
 // Server is the HTTP API.

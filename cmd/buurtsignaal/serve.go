@@ -383,6 +383,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		ClientAddr:    clientAddr,
 		Directory:     directory(sys.tokens),
 		Location:      sys.location(),
+		PublicURL:     cfg.PublicURL,
 	})
 	if sys.pebble != nil {
 		stopAdmin, err := sys.serveAdmin(ctx, adminSocket(cfg), log)
