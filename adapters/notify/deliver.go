@@ -2,7 +2,6 @@ package notify
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -161,7 +160,7 @@ var errNoRelay = errors.New("no SMTP relay is configured")
 func (n *Notifier) deliver(ctx context.Context, t domain.NotificationTarget, nt Notification) error {
 	switch t.Channel {
 	case domain.ChannelWebhook:
-		body, err := json.Marshal(nt)
+		body, err := Event(nt, EventSource(n.BaseURL))
 		if err != nil {
 			return err
 		}
