@@ -10,7 +10,9 @@
 //	buurtsignaal erasures scavenge             ask every KurrentDB node to scavenge
 //	buurtsignaal version   print the version
 //
-// It is the only place that wires adapters together.
+// Each command has its own flags (-h lists them); exit codes are 0 done, 1
+// failed, 2 a usage error (cli.go). It is the only place that wires
+// adapters together.
 package main
 
 import (
@@ -44,8 +46,8 @@ func main() {
 	stop()
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "buurtsignaal:", err)
-		os.Exit(1)
 	}
+	os.Exit(exitCode(err))
 }
 
 const usage = `usage: buurtsignaal <command> [flags]
@@ -63,7 +65,12 @@ commands:
   erasures scavenge             ask every KurrentDB node to scavenge erased subjects' keys off disk
   version   print the version
 
-Run "buurtsignaal <command> -h" for the flags of a command.
+Run "buurtsignaal <command> -h" for the flags of a command: each lists only the
+settings it uses. Only serve creates a store and a master key; the other commands
+refuse a data directory that holds no store.
+
+Exit codes: 0 done, 1 failed, 2 usage error (an unknown command or flag, a missing
+or contradictory argument).
 `
 
 // run is the whole program, testable: it returns when ctx ends (serve) or
@@ -71,7 +78,7 @@ Run "buurtsignaal <command> -h" for the flags of a command.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return errors.New("no command given")
+		return usagef("no command given")
 	}
 	switch args[0] {
 	case "serve":
@@ -96,5 +103,5 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", args[0])
+	return usagef("unknown command %q", args[0])
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,8 +12,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -56,6 +59,11 @@ type system struct {
 	tokens   *auth.TokensFile
 	now      func() time.Time
 	closers  []func() error
+	// sweepTotal and sweepDone count the retention sweep's subjects, for
+	// its progress.
+	sweepTotal, sweepDone atomic.Uint64
+	// backupTotal and backupDone count the bytes a backup checks.
+	backupTotal, backupDone atomic.Uint64
 }
 
 func (s *system) Close() error {
@@ -302,7 +310,7 @@ type hooks struct {
 
 // serve runs the API until ctx ends.
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, h hooks) error {
-	cfg, _, err := loadConfig("serve", args, getenv)
+	cfg, _, err := loadConfig("serve", args, getenv, output(stderr))
 	if err != nil {
 		return err
 	}
@@ -507,7 +515,14 @@ func authenticator(ctx context.Context, cfg Config, tokens *auth.TokensFile) (do
 // rebuild replays the log into fresh projections and reports what it built.
 func rebuild(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	start := time.Now()
-	sys, stop, err := openCaughtUp(ctx, "rebuild", args, stderr, getenv)
+	cfg, _, err := loadConfig("rebuild", args, getenv, output(stderr))
+	if err != nil {
+		return err
+	}
+	if serverHolds(cfg) {
+		return heldByServer("rebuild", cfg, "stop it first (a restart of the server replays the log into fresh projections too)")
+	}
+	sys, stop, err := openCaughtUp(ctx, "rebuild", cfg, stderr)
 	if err != nil {
 		return err
 	}
@@ -521,18 +536,31 @@ func rebuild(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	return nil
 }
 
-// openCaughtUp opens the system for an admin command and replays the log
-// into its projections; stop ends the projection runner.
-func openCaughtUp(ctx context.Context, name string, args []string, stderr io.Writer, getenv func(string) string) (*system, func() error, error) {
-	cfg, _, err := loadConfig(name, args, getenv)
-	if err != nil {
+// openCaughtUp opens the system of cfg for an admin command, which must
+// exist, and replays the log into its projections, reporting progress;
+// stop ends the projection runner.
+func openCaughtUp(ctx context.Context, name string, cfg Config, stderr io.Writer) (*system, func() error, error) {
+	if err := requireStore(name, cfg); err != nil {
 		return nil, nil, err
 	}
-	sys, err := openSystem(ctx, cfg, newLogger(stderr, cfg.LogLevel), nil)
-	if err != nil {
+	if err := requireMasterKey(name, cfg); err != nil {
 		return nil, nil, err
 	}
-	stop, err := sys.startProjections(ctx)
+	log := newLogger(stderr, cfg.LogLevel)
+	sys, err := openSystem(ctx, cfg, log, nil)
+	if err != nil {
+		return nil, nil, explainLocked(name, cfg, err)
+	}
+	head, err := sys.store.Head(ctx)
+	if err != nil {
+		_ = sys.Close()
+		return nil, nil, err
+	}
+	var stop func() error
+	err = withProgress(ctx, stderr, log, name+": replaying the log", "log positions", func() uint64 { return head }, sys.runner.Position, func(ctx context.Context) error {
+		stop, err = sys.startProjections(ctx)
+		return err
+	})
 	if err != nil {
 		_ = sys.Close()
 		return nil, nil, err
@@ -552,18 +580,29 @@ func (s *system) verify(ctx context.Context) (httpapi.VerifyReport, error) {
 // verifyCmd is `buurtsignaal verify`: it recomputes the audit chains and
 // prints the head digest; it fails when a chain is broken.
 func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	cfg, _, err := loadConfig("verify", args, getenv)
+	cfg, _, err := loadConfig("verify", args, getenv, output(stderr))
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, cfg, newLogger(stderr, cfg.LogLevel))
-	if err != nil {
+	if err := requireStore("verify", cfg); err != nil {
 		return err
 	}
-	defer store.Close()
-	rep, err := audit.Verify(ctx, store)
-	if err != nil {
-		return err
+	var rep audit.Report
+	if serverHolds(cfg) {
+		// The server verifies its own log, asked over its admin socket.
+		fmt.Fprintf(stderr, "verify: the data directory %s is held by a running server: asking it over its admin socket\n", cfg.DataDir)
+		if err := askAdmin(ctx, adminSocket(cfg), http.MethodGet, "/verify", &rep); err != nil {
+			return err
+		}
+	} else {
+		store, err := openStore(ctx, cfg, newLogger(stderr, cfg.LogLevel))
+		if err != nil {
+			return explainLocked("verify", cfg, err)
+		}
+		defer store.Close()
+		if rep, err = audit.Verify(ctx, store); err != nil {
+			return err
+		}
 	}
 	// One value is the head digest (the one to keep outside the system, as
 	// GET /v1/audit/verify's head); each chain's line names its last
@@ -593,6 +632,8 @@ func (s *system) sweep(ctx context.Context, apply bool) ([]uuid.UUID, error) {
 	now := s.now().UTC()
 	var ids []uuid.UUID
 	s.runner.Read(func() { ids = projections.Expired(s.cases, s.subjects, now, s.retention()) })
+	s.sweepTotal.Store(uint64(len(ids)))
+	s.sweepDone.Store(0)
 	if !apply {
 		return ids, nil
 	}
@@ -619,6 +660,7 @@ func (s *system) sweep(ctx context.Context, apply bool) ([]uuid.UUID, error) {
 					erased = append(erased, id)
 				}
 				mu.Unlock()
+				s.sweepDone.Add(1)
 			}
 		}()
 	}
@@ -687,27 +729,41 @@ func (s *system) retentionLoop(ctx context.Context) {
 // retentionCmd is `buurtsignaal retention --dry-run|--apply`.
 func retentionCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	var apply, dry bool
-	var rest []string
-	for _, a := range args {
-		switch a {
-		case "--apply", "-apply":
-			apply = true
-		case "--dry-run", "-dry-run":
-			dry = true
-		default:
-			rest = append(rest, a)
-		}
-	}
-	if apply == dry {
-		return errors.New("retention: give exactly one of --dry-run or --apply")
-	}
-	sys, stop, err := openCaughtUp(ctx, "retention", rest, stderr, getenv)
+	cfg, _, err := loadConfig("retention", args, getenv, output(stderr), func(fs *flag.FlagSet) {
+		fs.BoolVar(&apply, "apply", false, "erase the subjects past their retention")
+		fs.BoolVar(&dry, "dry-run", false, "only list the subjects past their retention")
+	})
 	if err != nil {
 		return err
 	}
-	defer sys.Close()
-	defer func() { _ = stop() }()
-	ids, err := sys.sweep(ctx, apply)
+	if apply == dry {
+		return usagef("retention: give exactly one of --dry-run or --apply")
+	}
+	var ids []uuid.UUID
+	if serverHolds(cfg) {
+		// The server sweeps its own projections, asked over its admin socket.
+		fmt.Fprintf(stderr, "retention: the data directory %s is held by a running server: asking it over its admin socket\n", cfg.DataDir)
+		var ans struct {
+			IDs   []uuid.UUID `json:"ids"`
+			Error string      `json:"error"`
+		}
+		if err = askAdmin(ctx, adminSocket(cfg), http.MethodPost, "/retention?apply="+strconv.FormatBool(apply), &ans); err == nil && ans.Error != "" {
+			err = errors.New(ans.Error)
+		}
+		ids = ans.IDs
+	} else {
+		sys, stop, oerr := openCaughtUp(ctx, "retention", cfg, stderr)
+		if oerr != nil {
+			return oerr
+		}
+		defer sys.Close()
+		defer func() { _ = stop() }()
+		log := newLogger(stderr, cfg.LogLevel)
+		err = withProgress(ctx, stderr, log, "retention: erasing", "subjects", sys.sweepTotal.Load, sys.sweepDone.Load, func(ctx context.Context) error {
+			ids, err = sys.sweep(ctx, apply)
+			return err
+		})
+	}
 	for _, id := range ids {
 		fmt.Fprintln(stdout, id)
 	}
