@@ -20,6 +20,9 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/buurtsignaal/buurtsignaal/adapters/internal/clientaddr"
 	"github.com/buurtsignaal/buurtsignaal/domain"
@@ -70,6 +73,9 @@ type Deps struct {
 	// PublicURL is the address clients use (--public-url): the OpenAPI
 	// document's server (empty: "/", this server).
 	PublicURL string
+	// Tracer gives requests, commands and min_position waits their spans
+	// (nil: none; see tracing.go).
+	Tracer trace.TracerProvider
 }
 
 // Server is the HTTP API.
@@ -116,7 +122,7 @@ func (s *Server) Router() chi.Router { return s.router }
 
 func (s *Server) buildRouter() chi.Router {
 	r := chi.NewRouter()
-	r.Use(s.withRequestID, s.recoverer, s.instrument)
+	r.Use(s.withRequestID, s.traceRequests, s.recoverer, s.instrument)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -137,6 +143,8 @@ func (s *Server) buildRouter() chi.Router {
 			h := rt.handler
 			if rt.method == http.MethodGet {
 				h = s.readYourWrites(h)
+			} else {
+				h = s.traceCommand(rt, h)
 			}
 			v1.Method(rt.method, strings.TrimPrefix(rt.pattern, "/v1"), s.handle(h))
 		}
@@ -308,9 +316,25 @@ func (s *Server) waitMinPosition(r *http.Request) error {
 	if err != nil {
 		return domain.Invalid(domain.FieldError{Field: "min_position", Message: "must be a non-negative integer"})
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.WaitTimeout)
+	ctx, span := s.tracer().Start(r.Context(), "projections.wait", trace.WithAttributes(attribute.Int64("eventlog.position", int64(pos))))
+	defer span.End()
+	ctx, cancel := context.WithTimeout(ctx, s.WaitTimeout)
 	defer cancel()
-	return s.Runner.WaitFor(ctx, pos)
+	err = s.Runner.WaitFor(ctx, pos)
+	if err != nil {
+		span.SetStatus(codes.Error, kindCode(err))
+	}
+	return err
+}
+
+// kindCode names an error by its kind and code, for a span's status: never
+// its text.
+func kindCode(err error) string {
+	s := domain.KindOf(err).String()
+	if e := domain.AsError(err); e != nil && e.Code != "" {
+		s += " " + e.Code
+	}
+	return s
 }
 
 // ClientAddrs returns the resolver of client addresses behind the trusted

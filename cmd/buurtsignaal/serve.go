@@ -21,6 +21,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tink-crypto/tink-go/v2/tink"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/buurtsignaal/buurtsignaal/adapters/audit"
 	"github.com/buurtsignaal/buurtsignaal/adapters/auth"
@@ -31,6 +33,7 @@ import (
 	"github.com/buurtsignaal/buurtsignaal/adapters/metrics"
 	"github.com/buurtsignaal/buurtsignaal/adapters/notify"
 	"github.com/buurtsignaal/buurtsignaal/adapters/pebblestore"
+	"github.com/buurtsignaal/buurtsignaal/adapters/tracing"
 	"github.com/buurtsignaal/buurtsignaal/domain"
 	"github.com/buurtsignaal/buurtsignaal/domain/app"
 	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
@@ -64,6 +67,7 @@ type system struct {
 	sweepTotal, sweepDone atomic.Uint64
 	// backupTotal and backupDone count the bytes a backup checks.
 	backupTotal, backupDone atomic.Uint64
+	tracer                  trace.TracerProvider // nil: no spans
 }
 
 func (s *system) Close() error {
@@ -79,16 +83,22 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		l = slog.LevelInfo
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	return slog.New(tracing.LogHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})))
 }
 
 // openSystem opens the stores and builds projections, the app service and
 // metrics. now is the clock (nil: time.Now).
 func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Time) (_ *system, err error) {
+	return openSystemTraced(ctx, cfg, log, now, nil)
+}
+
+// openSystemTraced is openSystem whose store, projection catch-up and
+// whatever else serve wires get their spans from tp (nil: none).
+func openSystemTraced(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Time, tp trace.TracerProvider) (_ *system, err error) {
 	if now == nil {
 		now = time.Now
 	}
-	s := &system{cfg: cfg, log: log, now: now, metrics: metrics.NewRegistry(), reg: domain.NewRegistry()}
+	s := &system{cfg: cfg, log: log, now: now, metrics: metrics.NewRegistry(), reg: domain.NewRegistry(), tracer: tp}
 	defer func() {
 		if err != nil {
 			_ = s.Close()
@@ -106,7 +116,7 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 	}
 	s.closers = append(s.closers, store.Close)
 	s.pebble, _ = store.(*pebblestore.Store)
-	s.store = metrics.InstrumentStore(store, s.metrics)
+	s.store = tracing.InstrumentStore(metrics.InstrumentStore(store, s.metrics), tp)
 
 	if err := moveErasedFile(cfg, log); err != nil {
 		return nil, fmt.Errorf("erased subjects: %w", err)
@@ -265,6 +275,9 @@ func masterKey(cfg Config) (tink.AEAD, error) {
 // has applied the log as it was.
 func (s *system) startProjections(ctx context.Context) (wait func() error, err error) {
 	ctx, cancel := context.WithCancel(ctx)
+	// The catch-up's span: from the start to the head the log had.
+	spanCtx, span := tracing.Tracer(s.tracer).Start(ctx, "projections.catch_up")
+	defer span.End()
 	var wg sync.WaitGroup
 	var runErr error
 	wg.Add(1)
@@ -276,10 +289,12 @@ func (s *system) startProjections(ctx context.Context) (wait func() error, err e
 			s.log.Error("projections stopped", "err", runErr)
 		}
 	}()
-	head, err := s.store.Head(ctx)
+	head, err := s.store.Head(spanCtx)
 	if err == nil {
 		err = s.runner.WaitFor(ctx, head)
 	}
+	span.SetAttributes(attribute.Int64("eventlog.position", int64(head)), attribute.Int64("projections.applied", int64(s.runner.Applied())))
+	tracing.Fail(span, err)
 	stop := func() error {
 		cancel()
 		wg.Wait()
@@ -306,6 +321,8 @@ type hooks struct {
 	head func(func(context.Context) (uint64, error))
 	// log receives the event log once the server is ready (tests read it).
 	log func(eventlog.Store)
+	// tracer replaces the tracer provider of the OTEL_* variables.
+	tracer trace.TracerProvider
 }
 
 // serve runs the API until ctx ends.
@@ -325,7 +342,21 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 			return err
 		}
 	}
-	sys, err := openSystem(ctx, cfg, log, h.now)
+	tp, stopTracing := h.tracer, func(context.Context) error { return nil }
+	if tp == nil {
+		if tp, stopTracing, err = tracing.FromEnv(ctx, getenv, version, cfg.Replica); err != nil {
+			return err
+		}
+	}
+	defer func() {
+		// Flush what is left, within the shutdown's time.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(sctx); err != nil {
+			log.Warn("trace export at shutdown", "err", err)
+		}
+	}()
+	sys, err := openSystemTraced(ctx, cfg, log, h.now, tp)
 	if err != nil {
 		return err
 	}
@@ -371,12 +402,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if h.auditor != nil {
 		auditor = h.auditor(auditLog)
 	}
-	auditor = metrics.InstrumentAuditor(auditor, sys.metrics)
+	auditor = tracing.InstrumentAuditor(metrics.InstrumentAuditor(auditor, sys.metrics), tp)
 	var notifier *notify.Notifier
 	if !cfg.NoNotify {
 		if notifier, err = sys.notifier(); err != nil {
 			return err
 		}
+		notifier.Tracer = tp
 	}
 	clientAddr, err := httpapi.ClientAddrs(splitList(cfg.TrustedProxies))
 	if err != nil {
@@ -392,6 +424,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		Directory:     directory(sys.tokens),
 		Location:      sys.location(),
 		PublicURL:     cfg.PublicURL,
+		Tracer:        tp,
 	})
 	if sys.pebble != nil {
 		stopAdmin, err := sys.serveAdmin(ctx, adminSocket(cfg), log)
