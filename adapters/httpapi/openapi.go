@@ -245,7 +245,12 @@ func (s *Server) OpenAPI() map[string]any {
 					"schema": map[string]any{"type": "string", "pattern": `^"[0-9]+"$`}})
 			}
 		}
-		ok := map[string]any{"description": "ok", "content": map[string]any{"application/json": map[string]any{"schema": b.answer(reflect.TypeOf(rt.answer))}}}
+		answer := b.answer(reflect.TypeOf(rt.answer))
+		if rt.method == http.MethodGet && rt.pattern == "/v1/organisations" {
+			b.components["HSDSOrganizationList"] = hsdsOrganizationList
+			answer = map[string]any{"anyOf": []any{answer, ref("HSDSOrganizationList")}}
+		}
+		ok := map[string]any{"description": "ok", "content": map[string]any{"application/json": map[string]any{"schema": answer}}}
 		if _, isCommand := rt.answer.(commandAnswer); isCommand || rt.action == domain.ActReadCase && !strings.HasSuffix(rt.pattern, "/history") ||
 			rt.method == http.MethodGet && (rt.pattern == "/v1/routing-rules" || rt.pattern == "/v1/notification-targets") {
 			ok["headers"] = map[string]any{"ETag": etag}
@@ -314,6 +319,22 @@ func (s *Server) OpenAPI() map[string]any {
 			"responses":       responses,
 		},
 	}
+}
+
+// hsdsOrganizationList is the answer of GET /v1/organisations?format=hsds:
+// Open Referral HSDS 3.0's organization list (adapters/hsds writes it; its
+// tests validate it against HSDS's rules), here with its required fields.
+var hsdsOrganizationList = map[string]any{
+	"type":        "object",
+	"description": "Open Referral HSDS 3.0 organization list (format=hsds): the network's whole sociale kaart on one page; see the HSDS 3.0 specification for the organization and service objects",
+	"required":    []any{"total_items", "total_pages", "page_number", "size", "first_page", "last_page", "empty", "contents"},
+	"properties": map[string]any{
+		"total_items": map[string]any{"type": "integer"}, "total_pages": map[string]any{"type": "integer"}, "page_number": map[string]any{"type": "integer"},
+		"size": map[string]any{"type": "integer"}, "first_page": map[string]any{"type": "boolean"}, "last_page": map[string]any{"type": "boolean"},
+		"empty": map[string]any{"type": "boolean"},
+		"contents": map[string]any{"type": "array", "items": map[string]any{"type": "object", "required": []any{"id", "name", "description"},
+			"properties": map[string]any{"id": map[string]any{"type": "string", "format": "uuid"}, "name": map[string]any{"type": "string"}, "description": map[string]any{"type": "string"}}}},
+	},
 }
 
 // isList reports whether a GET route answers a page ({items, next_cursor})

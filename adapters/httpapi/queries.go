@@ -456,6 +456,20 @@ func (s *Server) organisations(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if format := r.URL.Query().Get("format"); format != "" {
+		// The whole sociale kaart in another format, on one page.
+		if format != "hsds" || s.HSDSExport == nil {
+			return domain.Invalid(domain.FieldError{Field: "format", Message: "must be hsds (Open Referral HSDS 3.0), or left out"})
+		}
+		var all []domain.RegisterOrganisation
+		s.Runner.Read(func() {
+			for _, o := range s.Orgs.List(p.Network) {
+				all = append(all, domain.RegisterOrganisation{ID: o.ID, Name: o.Name, Kind: o.Kind, Services: append([]domain.Service{}, o.Services...)})
+			}
+		})
+		writeJSON(w, http.StatusOK, s.HSDSExport(p.Network, all))
+		return nil
+	}
 	var out organisationsPage
 	s.Runner.Read(func() {
 		all := s.Orgs.List(p.Network)

@@ -110,6 +110,7 @@ var queryParams = func() map[string][]any {
 		"/v1/audit/actors/{id}":    period,
 		"/v1/audit/break-glass":    period,
 		"/v1/subjects/{id}/export": {q("request_ref", map[string]any{"type": "string", "maxLength": 100})},
+		"/v1/organisations":        {q("format", map[string]any{"type": "string", "enum": []string{"hsds"}, "description": "hsds: the whole sociale kaart as Open Referral HSDS 3.0 JSON (an organization list, on one page)"})},
 	}
 }()
 

@@ -76,6 +76,9 @@ type Deps struct {
 	// Tracer gives requests, commands and min_position waits their spans
 	// (nil: none; see tracing.go).
 	Tracer trace.TracerProvider
+	// HSDSExport writes a network's organisations as Open Referral HSDS
+	// 3.0 JSON, for GET /v1/organisations?format=hsds (nil: not offered).
+	HSDSExport func(network string, orgs []domain.RegisterOrganisation) any
 }
 
 // Server is the HTTP API.

@@ -272,6 +272,7 @@ func (s *system) serveAdmin(ctx context.Context, path string, log *slog.Logger) 
 		}
 		_ = json.NewEncoder(w).Encode(ans)
 	})
+	s.adminHSDS(mux, log)
 	mux.HandleFunc("POST /backup", func(w http.ResponseWriter, r *http.Request) {
 		dir, m, err := s.backup(r.Context(), r.URL.Query().Get("to"))
 		if err != nil {
@@ -368,6 +369,19 @@ func askAdmin(ctx context.Context, socket, method, path string, out any) error {
 	if err != nil {
 		return err
 	}
+	return doAdmin(socket, req, out)
+}
+
+// askAdminBody posts body to the running server's admin socket.
+func askAdminBody(ctx context.Context, socket, path string, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://admin"+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	return doAdmin(socket, req, out)
+}
+
+func doAdmin(socket string, req *http.Request, out any) error {
 	resp, err := adminClient(socket).Do(req)
 	if err != nil {
 		var op *net.OpError

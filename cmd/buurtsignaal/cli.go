@@ -64,6 +64,7 @@ var commandFlags = map[string][]string{
 	"restore":           {"data-dir", "master-key-file", "erased-file", "timezone", "holidays", "log-level"},
 	"erasures apply":    {"data-dir", "store", "master-key-file", "erased-file", "log-level"},
 	"erasures scavenge": {"store", "master-key-file", "erased-file", "log-level"},
+	"import-hsds":       {"data-dir", "store", "master-key-file", "erased-file", "network", "timezone", "holidays", "log-level"},
 }
 
 // commandUsage is the first line of each command's -h.
@@ -76,6 +77,7 @@ var commandUsage = map[string]string{
 	"restore":           "buurtsignaal restore --from BACKUP [flags]: restore a backup into an empty data directory and verify it; the master key must be the backup's",
 	"erasures apply":    "buurtsignaal erasures apply [flags] [FILE...]: apply the erased-subjects file and the other replicas' FILEs to the key store",
 	"erasures scavenge": "buurtsignaal erasures scavenge [flags]: ask every KurrentDB node to scavenge erased subjects' keys off disk",
+	"import-hsds":       "buurtsignaal import-hsds [flags] FILE: register the organisations and services of an Open Referral HSDS 3.0 JSON file that the network's sociale kaart does not hold yet (through the running server's admin socket when one holds the data directory)",
 }
 
 // usesFlag reports whether command registers the setting flag.

@@ -112,6 +112,7 @@ func TestCommandsRefuseADirectoryWithoutAStore(t *testing.T) {
 	for _, args := range [][]string{
 		{"verify"}, {"rebuild"}, {"retention", "--dry-run"}, {"retention", "--apply"},
 		{"backup", "--to", filepath.Join(t.TempDir(), "backups")}, {"erasures", "apply"},
+		{"import-hsds", "--data-dir", "{dir}", filepath.Join("..", "..", "adapters", "hsds", "testdata", "directory.json")},
 	} {
 		for _, exists := range []bool{false, true} {
 			dir := filepath.Join(t.TempDir(), "dat")
@@ -120,7 +121,12 @@ func TestCommandsRefuseADirectoryWithoutAStore(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			_, _, err := runCLI(t, nil, append(args, "--data-dir", dir)...)
+			full := append(slices.Clone(args), "--data-dir", dir)
+			if i := slices.Index(args, "{dir}"); i >= 0 { // flags before the file
+				full = slices.Clone(args)
+				full[i] = dir
+			}
+			_, _, err := runCLI(t, nil, full...)
 			if err == nil || !strings.Contains(err.Error(), "the data directory "+dir+" holds no store") {
 				t.Errorf("%s on a directory without a store (existing: %t): %v", args[0], exists, err)
 			}

@@ -8,6 +8,7 @@
 //	buurtsignaal restore --from BACKUP         restore a backup into an empty data directory
 //	buurtsignaal erasures apply [FILE...]      apply erased-subjects files to the key store
 //	buurtsignaal erasures scavenge             ask every KurrentDB node to scavenge
+//	buurtsignaal import-hsds FILE              register the organisations of an HSDS 3.0 file
 //	buurtsignaal version   print the version
 //
 // Each command has its own flags (-h lists them); exit codes are 0 done, 1
@@ -63,6 +64,8 @@ commands:
   erasures apply [FILE...]      apply the erased-subjects file (--erased-file) and the other
                                 replicas' FILEs to the key store, e.g. after a restore of KurrentDB
   erasures scavenge             ask every KurrentDB node to scavenge erased subjects' keys off disk
+  import-hsds FILE              register the organisations of an Open Referral HSDS 3.0 JSON file
+                                (GET /v1/organisations?format=hsds exports the sociale kaart so)
   version   print the version
 
 Run "buurtsignaal <command> -h" for the flags of a command: each lists only the
@@ -95,6 +98,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return verifyCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "erasures":
 		return erasuresCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "import-hsds":
+		return importHSDSCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "version":
 		fmt.Fprintln(stdout, "buurtsignaal", version)
 		return nil

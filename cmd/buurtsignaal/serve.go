@@ -27,6 +27,7 @@ import (
 	"github.com/buurtsignaal/buurtsignaal/adapters/audit"
 	"github.com/buurtsignaal/buurtsignaal/adapters/auth"
 	"github.com/buurtsignaal/buurtsignaal/adapters/console"
+	"github.com/buurtsignaal/buurtsignaal/adapters/hsds"
 	"github.com/buurtsignaal/buurtsignaal/adapters/httpapi"
 	"github.com/buurtsignaal/buurtsignaal/adapters/keystore"
 	"github.com/buurtsignaal/buurtsignaal/adapters/kurrentdb"
@@ -425,6 +426,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		Location:      sys.location(),
 		PublicURL:     cfg.PublicURL,
 		Tracer:        tp,
+		HSDSExport:    func(network string, orgs []domain.RegisterOrganisation) any { return hsds.Export(network, orgs) },
 	})
 	if sys.pebble != nil {
 		stopAdmin, err := sys.serveAdmin(ctx, adminSocket(cfg), log)
