@@ -165,8 +165,8 @@ func parseMonitorFilter(r *http.Request, now time.Time) (monitorFilter, error) {
 		}
 		*p.dst = t
 	}
-	if f.category != "" && !domain.Categories.Has(f.category) {
-		errs.add("category", "must be one of: "+strings.Join(domain.Categories, ", "))
+	if f.category != "" && !domain.ValidConfigID(f.category) {
+		errs.add("category", "must be a category id: lower-case letters, digits, '-' or '_'")
 	}
 	if len(errs) == 0 && !f.from.Before(f.to) {
 		errs.add("from", "must be before to")

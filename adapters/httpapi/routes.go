@@ -59,6 +59,14 @@ func (s *Server) routeTable() []route {
 		{http.MethodGet, "/v1/audit/actors/{id}", domain.ActAudit, "What this actor accessed (audited)", nil, auditPage{}, http.StatusOK, s.auditActor()},
 		{http.MethodGet, "/v1/audit/break-glass", domain.ActAudit, "Break-glass reads for review (audited)", nil, auditPage{}, http.StatusOK, s.auditBreakGlass()},
 		{http.MethodGet, "/v1/audit/verify", domain.ActAudit, "Recompute the audit hash chains and report the head digest", nil, VerifyReport{}, http.StatusOK, s.auditVerify},
+		{http.MethodGet, "/v1/categories", domain.ActReadNetwork, "My network's categories (labels, norms per urgency, retired ones too); ETag is their version", nil, categoriesView{}, http.StatusOK, s.categories()},
+		{http.MethodPut, "/v1/categories", domain.ActManageNetwork, "Replace the categories (retire, never leave one out; If-Match: the version read)", categoriesBody{}, commandAnswer{}, http.StatusOK, s.putCategories()},
+		{http.MethodGet, "/v1/norms", domain.ActReadNetwork, "My network's response norms per urgency and feedback norm; ETag is their version", nil, normsView{}, http.StatusOK, s.norms()},
+		{http.MethodPut, "/v1/norms", domain.ActManageNetwork, "Replace the norms (they apply to signals raised after; If-Match: the version read)", normsBody{}, commandAnswer{}, http.StatusOK, s.putNorms()},
+		{http.MethodGet, "/v1/feedback-texts", domain.ActReadNetwork, "What a signaller reads for each feedback code, Dutch and English; ETag is their version", nil, feedbackTextsView{}, http.StatusOK, s.feedbackTexts()},
+		{http.MethodPut, "/v1/feedback-texts", domain.ActManageNetwork, "Replace the feedback texts (feedback given before keeps its text; If-Match: the version read)", feedbackTextsBody{}, commandAnswer{}, http.StatusOK, s.putFeedbackTexts()},
+		{http.MethodGet, "/v1/neighbourhoods", domain.ActReadNetwork, "My network's neighbourhoods; ETag is their version", nil, neighbourhoodsView{}, http.StatusOK, s.neighbourhoods()},
+		{http.MethodPut, "/v1/neighbourhoods", domain.ActManageNetwork, "Replace the neighbourhoods (retire, never leave one out; If-Match: the version read)", neighbourhoodsBody{}, commandAnswer{}, http.StatusOK, s.putNeighbourhoods()},
 		{http.MethodGet, "/v1/routing-rules", domain.ActReadRouting, "The ordered routing rules of my network (neighbourhood, category, urgency -> team); ETag is their version", nil, routingRulesView{}, http.StatusOK, s.routingRules()},
 		{http.MethodPut, "/v1/routing-rules", domain.ActManageRouting, "Replace the routing rules (If-Match: the version read; 409 when stale)", routingRulesBody{}, commandAnswer{}, http.StatusOK, s.putRoutingRules()},
 		{http.MethodGet, "/v1/notification-targets", domain.ActReadNotifications, "Who hears about what, and how (webhook or e-mail); webhook targets carry their signing key; ETag is the version", nil, notificationTargetsView{}, http.StatusOK, s.notificationTargets()},
@@ -99,7 +107,7 @@ var queryParams = func() map[string][]any {
 		q("to", map[string]any{"type": "string", "anyOf": []any{map[string]any{"format": "date-time"}, map[string]any{"format": "date"}}}),
 	}
 	monitor := append(slices.Clone(period), q("team_id", str), q("neighbourhood", str),
-		q("category", map[string]any{"type": "string", "enum": domain.Categories.Values()}))
+		q("category", map[string]any{"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,49}$"}))
 	return map[string][]any{
 		"/v1/caseload": {q("team_id", str), q("assignee", map[string]any{"type": "string", "enum": []string{"me", "none"}}),
 			q("overdue", map[string]any{"type": "string", "enum": []string{"true", "false"}})},

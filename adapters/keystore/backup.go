@@ -15,10 +15,10 @@ import (
 // subjects erased since: the erased-subjects file (Options.ErasedFile)
 // keeps the list that ShredErased applies to it.
 func (s *Store) Checkpoint(dir string) error {
-	if err := s.enter(); err != nil {
+	if err := s.life.Enter(); err != nil {
 		return err
 	}
-	defer s.life.RUnlock()
+	defer s.life.Exit()
 	if err := s.db.Checkpoint(dir, pebble.WithFlushedWAL()); err != nil {
 		return classify(err)
 	}
