@@ -55,6 +55,14 @@ var operationIDs = map[string]string{
 	"GET /v1/audit/actors/{id}":                      "getActorAccessLog",
 	"GET /v1/audit/break-glass":                      "listBreakGlassReads",
 	"GET /v1/audit/verify":                           "verifyAuditChains",
+	"GET /v1/categories":                             "getCategories",
+	"PUT /v1/categories":                             "setCategories",
+	"GET /v1/norms":                                  "getNorms",
+	"PUT /v1/norms":                                  "setNorms",
+	"GET /v1/feedback-texts":                         "getFeedbackTexts",
+	"PUT /v1/feedback-texts":                         "setFeedbackTexts",
+	"GET /v1/neighbourhoods":                         "getNeighbourhoods",
+	"PUT /v1/neighbourhoods":                         "setNeighbourhoods",
 	"GET /v1/routing-rules":                          "getRoutingRules",
 	"PUT /v1/routing-rules":                          "setRoutingRules",
 	"GET /v1/notification-targets":                   "getNotificationTargets",
@@ -82,11 +90,14 @@ func operationID(method, pattern string) string {
 	return strings.ToLower(method) + strings.NewReplacer("/", "_", "{", "", "}", "", "-", "_", ".", "_").Replace(pattern)
 }
 
+// configIDPattern is the form of an id of a network's own configuration
+// (a category): the set itself is the network's (GET /v1/categories).
+const configIDPattern = `^[a-z0-9][a-z0-9_-]{0,49}$`
+
 // enums are the closed sets of codes the document names: a field takes one
 // with the tag openapi:"enum=<name>", or by its JSON name (enumByName).
 var enums = map[string][]string{
 	"urgency":           domain.Urgencies.Values(),
-	"category":          domain.Categories.Values(),
 	"consent":           domain.Consents.Values(),
 	"follow_up_kind":    domain.FollowUpKinds.Values(),
 	"follow_up_outcome": domain.FollowUpOutcomes.Values(),
@@ -121,8 +132,8 @@ func roleNames(withSystem bool) []string {
 // them or overrides them.
 var byName = map[string]string{
 	"urgency":        "enum=urgency",
-	"categories":     "enum=category",
-	"category":       "enum=category",
+	"categories":     "format=config-id",
+	"category":       "format=config-id",
 	"consent":        "enum=consent",
 	"response_state": "enum=response_state",
 	"roles":          "enum=role",
@@ -155,7 +166,16 @@ var examples = map[reflect.Type]any{
 	reflect.TypeOf(organisationBody{}): map[string]any{"id": "zonnebloem-beesd", "name": "De Zonnebloem Beesd", "kind": "elderly", "services": []any{map[string]any{"name": "Bezoekdienst", "description": "Wekelijks bezoek door een vrijwilliger", "volunteer": true}}},
 	reflect.TypeOf(searchBody{}):       map[string]any{"name": "Johanna de Vries", "birth_date": "1941-03-14"},
 	reflect.TypeOf(erasureBody{}):      map[string]any{"reason": "Verzoek van betrokkene (AVG art. 17)", "request_ref": "AVG-2026-014"},
-	reflect.TypeOf(routingRulesBody{}): map[string]any{"rules": []any{map[string]any{"id": "acuut-beesd", "neighbourhood": "centrum", "urgency": "acute", "team_id": "basisteam-beesd", "on_raise": true}}},
+	reflect.TypeOf(categoriesBody{}): map[string]any{"categories": []any{
+		map[string]any{"id": "loneliness", "label_nl": "Eenzaamheid", "label_en": "Loneliness"},
+		map[string]any{"id": "mantelzorg", "label_nl": "Overbelaste mantelzorger", "label_en": "Overburdened carer", "description": "Een mantelzorger die het niet meer volhoudt",
+			"norms": map[string]any{"normal": map[string]any{"working_days": 5}}},
+		map[string]any{"id": "other", "label_nl": "Anders", "label_en": "Other", "retired": true}}},
+	reflect.TypeOf(normsBody{}): map[string]any{"norms": map[string]any{"by_urgency": map[string]any{"acute": map[string]any{"hours": 24}, "high": map[string]any{"working_days": 3},
+		"normal": map[string]any{"working_days": 10}}, "feedback_working_days": 10}},
+	reflect.TypeOf(feedbackTextsBody{}):  map[string]any{"texts": map[string]any{"received": map[string]any{"nl": "We hebben uw signaal ontvangen.", "en": "We received your signal."}}},
+	reflect.TypeOf(neighbourhoodsBody{}): map[string]any{"neighbourhoods": []any{map[string]any{"id": "centrum", "name": "Centrum"}, map[string]any{"id": "noord", "name": "Beesd-Noord"}}},
+	reflect.TypeOf(routingRulesBody{}):   map[string]any{"rules": []any{map[string]any{"id": "acuut-beesd", "neighbourhood": "centrum", "urgency": "acute", "team_id": "basisteam-beesd", "on_raise": true}}},
 	reflect.TypeOf(notificationTargetsBody{}): map[string]any{"targets": []any{map[string]any{"id": "team-beesd-hook", "subscriber": "team", "subscriber_id": "basisteam-beesd",
 		"channel": "webhook", "url": "https://zorg.example.nl/buurtsignaal", "language": "nl", "kinds": []any{"handed_over", "norm_lapsed"}}}},
 }
@@ -505,7 +525,11 @@ func (b *schemas) apply(o fieldOptions, sch map[string]any) map[string]any {
 	if o.enum != "" {
 		return b.enum(o.enum)
 	}
-	if o.format != "" {
+	switch o.format {
+	case "":
+	case "config-id": // an id of the network's own configuration: an open set
+		sch["pattern"] = configIDPattern
+	default:
 		sch["format"] = o.format
 	}
 	return sch

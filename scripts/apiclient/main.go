@@ -51,7 +51,7 @@ func run(url, token, team string) error {
 	raised, err := c.RaiseSignalWithResponse(ctx, &client.RaiseSignalParams{IdempotencyKey: key("raise")}, client.RaiseSignalJSONRequestBody{
 		Subject:       client.SubjectBody{Name: name, Address: &address},
 		Neighbourhood: "centrum",
-		Categories:    []client.Category{client.CategoryLoneliness},
+		Categories:    []string{"loneliness"}, // the network's own set (GET /v1/categories)
 		Urgency:       client.UrgencyHigh,
 		Description:   "Raised through the generated client.",
 		Consent:       client.ConsentInformed,
@@ -91,7 +91,7 @@ func run(url, token, team string) error {
 		return fmt.Errorf("read back signal %s, want %s", sig.Id, id)
 	case sig.Status != client.SignalStatusInCare:
 		return fmt.Errorf("read back status %q, want in_care", sig.Status)
-	case sig.Urgency != client.UrgencyHigh || len(sig.Categories) != 1 || sig.Categories[0] != client.CategoryLoneliness:
+	case sig.Urgency != client.UrgencyHigh || len(sig.Categories) != 1 || sig.Categories[0] != "loneliness":
 		return fmt.Errorf("read back urgency %q and categories %v", sig.Urgency, sig.Categories)
 	case sig.Subject.Name == nil || *sig.Subject.Name != name || sig.Subject.Address == nil || *sig.Subject.Address != address:
 		return fmt.Errorf("read back a subject other than the one raised")
