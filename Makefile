@@ -34,12 +34,14 @@ screenshots:
 	rm -rf $(SHOTS) && BUURTSIGNAAL_SCREENSHOTS=$(SHOTS) $(GO) test -count=1 -timeout 10m -run '^TestConsoleScreenshots$$' ./cmd/buurtsignaal
 	@echo "screenshots in $(SHOTS)"
 
-# The property run over every operation of the OpenAPI document through the
-# real server (TestAPIProperties), with API_CHECKS checks per operation
-# (one to two minutes for 100 on two cores); go test ./... runs it with 8.
+# The API against its OpenAPI document (scripts/test-api.sh): Redocly CLI's
+# lint, the end-to-end tests and the property run over every operation
+# (TestAPIProperties, API_CHECKS checks per operation; go test ./... runs it
+# with 8) through Prism's validating proxy, and a client that oapi-codegen
+# generates from the document. .ci/run calls it after make test.
 API_CHECKS ?= 100
 test-api:
-	$(GO) test -race -count=1 -run '^TestAPIProperties$$' ./cmd/buurtsignaal -rapid.checks=$(API_CHECKS)
+	GO=$(GO) API_CHECKS=$(API_CHECKS) bash scripts/test-api.sh
 
 bench:
 	bash scripts/bench.sh

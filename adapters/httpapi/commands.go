@@ -43,8 +43,8 @@ type (
 		ProfessionalID string `json:"professional_id"`
 	}
 	followUpBody struct {
-		Kind    string `json:"kind"`
-		Outcome string `json:"outcome"`
+		Kind    string `json:"kind" openapi:"enum=follow_up_kind"`
+		Outcome string `json:"outcome" openapi:"enum=follow_up_outcome"`
 		Note    string `json:"note,omitempty"`
 		NextDue string `json:"next_due,omitempty"`
 	}
@@ -57,16 +57,16 @@ type (
 		Note string `json:"note,omitempty"`
 	}
 	feedbackBody struct {
-		Code string `json:"code"`
+		Code string `json:"code" openapi:"enum=feedback_code"`
 	}
 	closeBody struct {
-		Outcome string `json:"outcome"`
+		Outcome string `json:"outcome" openapi:"enum=close_outcome"`
 		Note    string `json:"note,omitempty"`
 	}
 	organisationBody struct {
 		ID       string           `json:"id"`
 		Name     string           `json:"name"`
-		Kind     string           `json:"kind"`
+		Kind     string           `json:"kind" openapi:"enum=organisation_kind"`
 		Services []domain.Service `json:"services,omitempty"`
 	}
 )

@@ -83,7 +83,7 @@ type (
 		DueAt      time.Time `json:"due_at"`
 		// State is late or late_3x (past the response norm, or three times
 		// it), or unrouted: raised, still without a team, one working day on.
-		State string `json:"state"`
+		State string `json:"state" openapi:"enum=overdue_state"`
 		// Unrouted is true for a signal still without a team one working
 		// day after it was raised, whatever its state against the norm.
 		Unrouted bool    `json:"unrouted"`

@@ -28,8 +28,8 @@ type (
 	}
 	followUpView struct {
 		ID      uuid.UUID `json:"id"`
-		Kind    string    `json:"kind"`
-		Outcome string    `json:"outcome"`
+		Kind    string    `json:"kind" openapi:"enum=follow_up_kind"`
+		Outcome string    `json:"outcome" openapi:"enum=follow_up_outcome"`
 		Note    string    `json:"note,omitempty"`
 		NextDue string    `json:"next_due,omitempty"`
 		At      time.Time `json:"at"`
@@ -40,14 +40,14 @@ type (
 		OrganisationID string     `json:"organisation_id"`
 		Service        string     `json:"service,omitempty"`
 		Reason         string     `json:"reason,omitempty"`
-		Status         string     `json:"status"`
+		Status         string     `json:"status" openapi:"enum=referral_status"`
 		MadeAt         time.Time  `json:"made_at"`
 		AnsweredAt     *time.Time `json:"answered_at,omitempty"`
 		// Notes are the partner's answers (accept, decline, complete).
 		Notes []noteView `json:"notes"`
 	}
 	feedbackView struct {
-		Code string    `json:"code"`
+		Code string    `json:"code" openapi:"enum=feedback_code"`
 		Text string    `json:"text,omitempty"`
 		At   time.Time `json:"at"`
 	}
@@ -59,7 +59,7 @@ type (
 	}
 	signalView struct {
 		ID               uuid.UUID      `json:"id"`
-		Status           string         `json:"status"`
+		Status           string         `json:"status" openapi:"enum=status"`
 		Version          int            `json:"version"`
 		SubjectID        uuid.UUID      `json:"subject_id"`
 		Subject          subjectView    `json:"subject"`
@@ -76,7 +76,7 @@ type (
 		FirstResponseAt  *time.Time     `json:"first_response_at"`
 		ResponseDueAt    time.Time      `json:"response_due_at"`
 		ResponseState    string         `json:"response_state"`
-		Outcome          string         `json:"outcome,omitempty"`
+		Outcome          string         `json:"outcome,omitempty" openapi:"enum=close_outcome"`
 		FollowUps        []followUpView `json:"follow_ups"`
 		Referrals        []referralView `json:"referrals"`
 		Feedback         []feedbackView `json:"feedback"`
@@ -96,7 +96,7 @@ type (
 	}
 	caseloadItem struct {
 		ID             uuid.UUID  `json:"id"`
-		Status         string     `json:"status"`
+		Status         string     `json:"status" openapi:"enum=status"`
 		Urgency        string     `json:"urgency"`
 		Categories     []string   `json:"categories"`
 		SubjectName    string     `json:"subject_name"`
@@ -116,7 +116,7 @@ type (
 	}
 	mySignalItem struct {
 		ID       uuid.UUID      `json:"id"`
-		Status   string         `json:"status"`
+		Status   string         `json:"status" openapi:"enum=status"`
 		RaisedAt time.Time      `json:"raised_at"`
 		Feedback []feedbackView `json:"feedback"`
 		// What the signaller entered, so two signals of one day can be
@@ -132,7 +132,7 @@ type (
 	organisationItem struct {
 		ID       string           `json:"id"`
 		Name     string           `json:"name"`
-		Kind     string           `json:"kind"`
+		Kind     string           `json:"kind" openapi:"enum=organisation_kind"`
 		Services []domain.Service `json:"services"`
 	}
 	organisationsPage struct {
@@ -504,6 +504,20 @@ func (s *Server) organisations(w http.ResponseWriter, r *http.Request) error {
 	p, limit, offset, err := s.listQuery(r, domain.ActListOrganisations)
 	if err != nil {
 		return err
+	}
+	if format := r.URL.Query().Get("format"); format != "" {
+		// The whole sociale kaart in another format, on one page.
+		if format != "hsds" || s.HSDSExport == nil {
+			return domain.Invalid(domain.FieldError{Field: "format", Message: "must be hsds (Open Referral HSDS 3.0), or left out"})
+		}
+		var all []domain.RegisterOrganisation
+		s.Runner.Read(func() {
+			for _, o := range s.Orgs.List(p.Network) {
+				all = append(all, domain.RegisterOrganisation{ID: o.ID, Name: o.Name, Kind: o.Kind, Services: append([]domain.Service{}, o.Services...)})
+			}
+		})
+		writeJSON(w, http.StatusOK, s.HSDSExport(p.Network, all))
+		return nil
 	}
 	var out organisationsPage
 	s.Runner.Read(func() {

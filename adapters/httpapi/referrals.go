@@ -17,7 +17,7 @@ type partnerReferral struct {
 	ID             uuid.UUID  `json:"id"`
 	OrganisationID string     `json:"organisation_id"`
 	Service        string     `json:"service,omitempty"`
-	Status         string     `json:"status"`
+	Status         string     `json:"status" openapi:"enum=referral_status"`
 	Urgency        string     `json:"urgency"`
 	Categories     []string   `json:"categories"`
 	Neighbourhood  string     `json:"neighbourhood"`

@@ -19,9 +19,13 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/buurtsignaal/buurtsignaal/adapters/audit"
+	"github.com/buurtsignaal/buurtsignaal/adapters/keystore"
 	"github.com/buurtsignaal/buurtsignaal/adapters/pebblestore"
 )
 
@@ -94,7 +98,8 @@ func (s *system) backup(ctx context.Context, root string) (string, manifest, err
 		return "", m, err
 	}
 	var err error
-	if m.Files, err = checksums(tmp); err != nil {
+	s.backupTotal.Store(dirSize(tmp))
+	if m.Files, err = checksumsCounted(tmp, &s.backupDone); err != nil {
 		return "", m, err
 	}
 	raw, _ := json.MarshalIndent(m, "", "  ")
@@ -131,7 +136,20 @@ func describeCopy(ctx context.Context, dir string, m *manifest) error {
 }
 
 // checksums lists every file under dir (but the manifest) with its SHA-256.
-func checksums(dir string) ([]fileSum, error) {
+func checksums(dir string) ([]fileSum, error) { return checksumsCounted(dir, nil) }
+
+// countWriter adds what is written to it to n, for progress reports.
+type countWriter struct{ n *atomic.Uint64 }
+
+func (c countWriter) Write(p []byte) (int, error) {
+	if c.n != nil {
+		c.n.Add(uint64(len(p)))
+	}
+	return len(p), nil
+}
+
+// checksumsCounted is checksums, adding the bytes it reads to done.
+func checksumsCounted(dir string, done *atomic.Uint64) ([]fileSum, error) {
 	var out []fileSum
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -147,7 +165,7 @@ func checksums(dir string) ([]fileSum, error) {
 		}
 		defer f.Close()
 		h := sha256.New()
-		n, err := io.Copy(h, f)
+		n, err := io.Copy(io.MultiWriter(h, countWriter{done}), f)
 		if err != nil {
 			return err
 		}
@@ -177,7 +195,10 @@ func syncDir(dir string) error {
 
 // readManifest reads and checks a backup: the manifest's format and every
 // file's size and checksum, and no file the manifest does not list.
-func readManifest(dir string) (manifest, error) {
+func readManifest(dir string) (manifest, error) { return readManifestCounted(dir, nil) }
+
+// readManifestCounted is readManifest, adding the bytes it checks to done.
+func readManifestCounted(dir string, done *atomic.Uint64) (manifest, error) {
 	var m manifest
 	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	if err != nil {
@@ -189,7 +210,7 @@ func readManifest(dir string) (manifest, error) {
 	if m.Format != manifestFormat {
 		return m, fmt.Errorf("manifest format %d, want %d", m.Format, manifestFormat)
 	}
-	have, err := checksums(dir)
+	have, err := checksumsCounted(dir, done)
 	if err != nil {
 		return m, err
 	}
@@ -228,6 +249,30 @@ func (s *system) serveAdmin(ctx context.Context, path string, log *slog.Logger) 
 		return nil, err
 	}
 	mux := http.NewServeMux()
+	// The commands that find the data directory held by this server ask it
+	// here: verify its audit chains, run the retention sweep.
+	mux.HandleFunc("GET /verify", func(w http.ResponseWriter, r *http.Request) {
+		rep, err := audit.Verify(r.Context(), s.store)
+		if err != nil {
+			log.Error("verify failed", "err", err)
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(rep)
+	})
+	mux.HandleFunc("POST /retention", func(w http.ResponseWriter, r *http.Request) {
+		ids, err := s.sweep(r.Context(), r.URL.Query().Get("apply") == "true")
+		ans := struct {
+			IDs   []uuid.UUID `json:"ids"`
+			Error string      `json:"error,omitempty"`
+		}{IDs: ids}
+		if err != nil {
+			log.Error("retention sweep", "err", err, "erased", len(ids))
+			ans.Error = err.Error()
+		}
+		_ = json.NewEncoder(w).Encode(ans)
+	})
+	s.adminHSDS(mux, log)
 	mux.HandleFunc("POST /backup", func(w http.ResponseWriter, r *http.Request) {
 		dir, m, err := s.backup(r.Context(), r.URL.Query().Get("to"))
 		if err != nil {
@@ -250,7 +295,7 @@ func (s *system) serveAdmin(ctx context.Context, path string, log *slog.Logger) 
 func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	var to string
 	var prune bool
-	cfg, _, err := loadConfig("backup", args, getenv, func(fs *flag.FlagSet) {
+	cfg, _, err := loadConfig("backup", args, getenv, output(stderr), func(fs *flag.FlagSet) {
 		fs.StringVar(&to, "to", "", "directory of backups (default: --backup-dir)")
 		fs.BoolVar(&prune, "prune", false, "delete the backups older than --backup-retention instead")
 	})
@@ -261,7 +306,7 @@ func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		to = cfg.BackupDir
 	}
 	if to == "" {
-		return errors.New("backup: give --to DIR or set BUURTSIGNAAL_BACKUP_DIR")
+		return usagef("backup: give --to DIR or set BUURTSIGNAAL_BACKUP_DIR")
 	}
 	if prune {
 		removed, err := pruneBackups(to, cfg.BackupRetention, time.Now())
@@ -281,12 +326,26 @@ func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if !errors.Is(err, errNoServer) {
 		return err
 	}
-	sys, err := openSystem(ctx, cfg, newLogger(stderr, cfg.LogLevel), nil)
-	if err != nil {
+	// No server: the command opens the data directory itself, which must
+	// hold a store and its master key.
+	if err := requireStore("backup", cfg); err != nil {
 		return err
 	}
+	if err := requireMasterKey("backup", cfg); err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	sys, err := openSystem(ctx, cfg, log, nil)
+	if err != nil {
+		return explainLocked("backup", cfg, err)
+	}
 	defer sys.Close()
-	dir, m, err := sys.backup(ctx, to)
+	var dir string
+	var m manifest
+	err = withProgress(ctx, stderr, log, "backup: checking the copy", "bytes", sys.backupTotal.Load, sys.backupDone.Load, func(ctx context.Context) error {
+		dir, m, err = sys.backup(ctx, to)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -296,11 +355,55 @@ func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 
 var errNoServer = errors.New("no server on the admin socket")
 
-// askServer asks the running server for a backup; errNoServer when none runs.
-func askServer(ctx context.Context, socket, to string) ([]byte, error) {
-	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+// adminClient talks HTTP over the admin socket.
+func adminClient(socket string) *http.Client {
+	return &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", socket)
 	}}}
+}
+
+// askAdmin asks the running server over its admin socket and decodes its
+// JSON answer into out; errNoServer when none runs.
+func askAdmin(ctx context.Context, socket, method, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, "http://admin"+path, nil)
+	if err != nil {
+		return err
+	}
+	return doAdmin(socket, req, out)
+}
+
+// askAdminBody posts body to the running server's admin socket.
+func askAdminBody(ctx context.Context, socket, path string, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://admin"+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	return doAdmin(socket, req, out)
+}
+
+func doAdmin(socket string, req *http.Request, out any) error {
+	resp, err := adminClient(socket).Do(req)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return errNoServer
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("the server (admin socket %s): %s", socket, bytes.TrimSpace(body))
+	}
+	return json.Unmarshal(body, out)
+}
+
+// askServer asks the running server for a backup; errNoServer when none runs.
+func askServer(ctx context.Context, socket, to string) ([]byte, error) {
+	client := adminClient(socket)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://admin/backup?to="+url.QueryEscape(to), nil)
 	if err != nil {
 		return nil, err
@@ -385,13 +488,15 @@ func newestBackup(root string) (time.Time, bool) {
 }
 
 // restoreCmd is `buurtsignaal restore --from BACKUP --data-dir EMPTY`: it
-// checks the backup, copies it into the empty data directory, applies the
-// erased-subjects file (--erased-file) to the restored keys, verifies the
-// audit chains and rebuilds the projections.
+// checks the backup's checksums and that the master key opens the backup's
+// keys before it copies anything into the data directory (empty but for the
+// master key file), copies it (into .restore-partial, renamed into place
+// when whole), applies the erased-subjects file (--erased-file) to the
+// restored keys, verifies the audit chains and rebuilds the projections.
 func restoreCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	var from string
 	var noErased bool
-	cfg, _, err := loadConfig("restore", args, getenv, func(fs *flag.FlagSet) {
+	cfg, _, err := loadConfig("restore", args, getenv, output(stderr), func(fs *flag.FlagSet) {
 		fs.StringVar(&from, "from", "", "the backup directory (backup-...)")
 		fs.BoolVar(&noErased, "no-erased-file", false, "restore although there is no erased-subjects file (only when this deployment never erased anyone: a restore without the list brings erased people back)")
 	})
@@ -399,20 +504,47 @@ func restoreCmd(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 		return err
 	}
 	if from == "" {
-		return errors.New("restore: give --from BACKUP")
+		return usagef("restore: give --from BACKUP")
 	}
 	if cfg.Store != "" {
 		return errors.New("restore: only into the embedded store")
 	}
-	m, err := readManifest(from)
+	if serverHolds(cfg) {
+		return heldByServer("restore", cfg, "restore into an empty data directory, with no server running on it")
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	// The backup, whole: every file against its checksum.
+	pre, err := readManifestOnly(from)
+	if err != nil {
+		return fmt.Errorf("restore: %s is not a backup: %w", from, err)
+	}
+	var size uint64
+	for _, f := range pre.Files {
+		size += uint64(f.Size)
+	}
+	var checked atomic.Uint64
+	var m manifest
+	err = withProgress(ctx, stderr, log, "restore: checking the backup", "bytes", func() uint64 { return size }, checked.Load, func(context.Context) error {
+		m, err = readManifestCounted(from, &checked)
+		return err
+	})
 	if err != nil {
 		return err
 	}
+	// The data directory: empty, but for the master key to restore with
+	// (and what a failed restore left in .restore-partial).
+	partial := filepath.Join(cfg.DataDir, ".restore-partial")
 	if entries, err := os.ReadDir(cfg.DataDir); err == nil {
+		var others []string
 		for _, e := range entries {
-			if e.Name() != "erased-subjects" { // an earlier version's place for the erased list
-				return fmt.Errorf("restore: the data directory %s is not empty", cfg.DataDir)
+			switch e.Name() {
+			case "master-key.json", "notify-secret", ".restore-partial", "erased-subjects": // erased-subjects: an earlier version's place for the list
+			default:
+				others = append(others, e.Name())
 			}
+		}
+		if len(others) > 0 {
+			return fmt.Errorf("restore: the data directory %s is not empty (it holds %s): restore into an empty directory (it may hold the master key file)", cfg.DataDir, strings.Join(others, ", "))
 		}
 	}
 	// Without the erased-subjects list, subjects erased after the backup
@@ -423,13 +555,62 @@ func restoreCmd(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 				"bring the list there (or name it with --erased-file), or pass --no-erased-file if this deployment never erased anyone", erasedFile(cfg))
 		}
 	}
-	for _, part := range []string{"events", "keys"} {
-		if err := copyTree(filepath.Join(from, part), filepath.Join(cfg.DataDir, part)); err != nil {
+	// The master key: not in the backup, never made here, and it must open
+	// the backup's keys before anything is copied into place.
+	keySource := "BUURTSIGNAAL_MASTER_KEY"
+	if path := masterKeyPath(cfg); path != "" {
+		keySource = path
+		if _, err := os.Stat(path); err != nil {
+			return fmt.Errorf("restore: there is no master key at %s: a backup opens only with the master key it was made with, which backups leave out; "+
+				"put that key there, name it with --master-key-file (or BUURTSIGNAAL_MASTER_KEY_FILE), or give it in BUURTSIGNAAL_MASTER_KEY", path)
+		}
+	}
+	master, err := masterKey(cfg)
+	if err != nil {
+		return fmt.Errorf("restore: the master key %s: %w", keySource, err)
+	}
+	if err := os.RemoveAll(partial); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(partial, 0o700); err != nil {
+		return err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = os.RemoveAll(partial)
+		}
+	}()
+	if err := copyTree(filepath.Join(from, "keys"), filepath.Join(partial, "keys")); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	ks, err := keystore.Open(filepath.Join(partial, "keys"), master, keystore.Options{})
+	if err != nil {
+		return fmt.Errorf("restore: the master key %s does not open the keys of %s, so it is not the key the backup was made with; nothing was restored: "+
+			"pass that key with --master-key-file (or BUURTSIGNAAL_MASTER_KEY_FILE) or BUURTSIGNAAL_MASTER_KEY (%w)", keySource, from, err)
+	}
+	if err := ks.Close(); err != nil {
+		return err
+	}
+	var copied atomic.Uint64
+	eventsSize := dirSize(filepath.Join(from, "events"))
+	err = withProgress(ctx, stderr, log, "restore: copying the events", "bytes", func() uint64 { return eventsSize }, copied.Load, func(context.Context) error {
+		return copyTreeCounted(filepath.Join(from, "events"), filepath.Join(partial, "events"), &copied)
+	})
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	for _, part := range []string{"keys", "events"} {
+		if err := os.Rename(filepath.Join(partial, part), filepath.Join(cfg.DataDir, part)); err != nil {
 			return fmt.Errorf("restore: %w", err)
 		}
 	}
+	ok = true
+	if err := errors.Join(os.Remove(partial), syncDir(cfg.DataDir)); err != nil {
+		return err
+	}
 	// openSystem applies the erased-subjects file before anything reads.
-	sys, err := openSystem(ctx, cfg, newLogger(stderr, cfg.LogLevel), nil)
+	sys, err := openSystem(ctx, cfg, log, nil)
 	if err != nil {
 		return err
 	}
@@ -448,7 +629,11 @@ func restoreCmd(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	if !rep.OK || rep.Head != m.AuditHead {
 		return fmt.Errorf("restore: audit chains do not verify against the manifest (ok %t, head %s, want %s)", rep.OK, rep.Head, m.AuditHead)
 	}
-	stop, err := sys.startProjections(ctx)
+	var stop func() error
+	err = withProgress(ctx, stderr, log, "restore: rebuilding the projections", "log positions", func() uint64 { return head }, sys.runner.Position, func(ctx context.Context) error {
+		stop, err = sys.startProjections(ctx)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -462,7 +647,10 @@ func restoreCmd(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 
 // copyTree copies the files under src to dst, syncing each file and its
 // directory; a file that exists in dst already is an error.
-func copyTree(src, dst string) error {
+func copyTree(src, dst string) error { return copyTreeCounted(src, dst, nil) }
+
+// copyTreeCounted is copyTree, adding the bytes it copies to done.
+func copyTreeCounted(src, dst string, done *atomic.Uint64) error {
 	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -481,10 +669,24 @@ func copyTree(src, dst string) error {
 		if err != nil {
 			return err
 		}
-		_, cerr := io.Copy(out, in)
+		_, cerr := io.Copy(io.MultiWriter(out, countWriter{done}), in)
 		if err := errors.Join(cerr, out.Sync(), out.Close()); err != nil {
 			return err
 		}
 		return syncDir(filepath.Dir(target))
 	})
+}
+
+// dirSize is the bytes of the files under dir.
+func dirSize(dir string) uint64 {
+	var n uint64
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if info, err := d.Info(); err == nil {
+				n += uint64(info.Size())
+			}
+		}
+		return nil
+	})
+	return n
 }

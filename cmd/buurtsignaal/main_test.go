@@ -57,6 +57,9 @@ type server struct {
 	stderr  *syncBuffer
 	stop    func()
 	log     eventlog.Store // the server's event log, to read what answers do not show
+	// client sends do's requests: through Prism's validating proxy under
+	// make test-api (startPrism), else straight to the server.
+	client *http.Client
 }
 
 type syncBuffer struct {
@@ -147,7 +150,7 @@ func startServerHooks(t testing.TB, dataDir string, extraEnv map[string]string, 
 		cancel()
 		t.Fatal("server did not start")
 	}
-	s := &server{t: t, base: "http://" + addr, dataDir: dataDir, stderr: stderr, log: log}
+	s := &server{t: t, base: "http://" + addr, dataDir: dataDir, stderr: stderr, log: log, client: http.DefaultClient}
 	var once sync.Once
 	s.stop = func() {
 		once.Do(func() {
@@ -163,6 +166,7 @@ func startServerHooks(t testing.TB, dataDir string, extraEnv map[string]string, 
 		})
 	}
 	t.Cleanup(s.stop)
+	startPrism(t, s)
 	return s
 }
 
@@ -210,7 +214,7 @@ func (s *server) do(method, path, who string, body any, headers ...string) answe
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.client.Do(req)
 	if err != nil {
 		s.t.Fatal(err)
 	}
