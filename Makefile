@@ -9,7 +9,7 @@ ADDR    ?= 127.0.0.1:8080
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.7.0
 STATICCHECK_CHECKS ?= all,-ST1000,-ST1003,-ST1016,-ST1020,-ST1021,-ST1022,-S1016
 
-.PHONY: run build test test-api screenshots vet bench bench-store bench-postgres bench-projections bench-audit crashtest crashtest-server powerloss soak lint fuzz
+.PHONY: run build test test-api screenshots vet bench bench-store bench-postgres bench-projections bench-audit bench-scale crashtest crashtest-server powerloss soak lint fuzz
 
 run:
 	$(GO) run ./cmd/buurtsignaal serve --demo --addr $(ADDR) --data-dir $(DATA)
@@ -34,12 +34,14 @@ screenshots:
 	rm -rf $(SHOTS) && BUURTSIGNAAL_SCREENSHOTS=$(SHOTS) $(GO) test -count=1 -timeout 10m -run '^TestConsoleScreenshots$$' ./cmd/buurtsignaal
 	@echo "screenshots in $(SHOTS)"
 
-# The property run over every operation of the OpenAPI document through the
-# real server (TestAPIProperties), with API_CHECKS checks per operation
-# (one to two minutes for 100 on two cores); go test ./... runs it with 8.
+# The API against its OpenAPI document (scripts/test-api.sh): Redocly CLI's
+# lint, the end-to-end tests and the property run over every operation
+# (TestAPIProperties, API_CHECKS checks per operation; go test ./... runs it
+# with 8) through Prism's validating proxy, and a client that oapi-codegen
+# generates from the document. .ci/run calls it after make test.
 API_CHECKS ?= 100
 test-api:
-	$(GO) test -race -count=1 -run '^TestAPIProperties$$' ./cmd/buurtsignaal -rapid.checks=$(API_CHECKS)
+	GO=$(GO) API_CHECKS=$(API_CHECKS) bash scripts/test-api.sh
 
 bench:
 	bash scripts/bench.sh
@@ -52,6 +54,13 @@ bench-postgres:
 
 bench-projections:
 	bash scripts/bench-projections.sh
+
+# Memory, start-up and throughput as the log grows to 2,000,000 events
+# (scripts/benchscale; about 15 minutes). BENCH_SCALE_FLAGS passes flags,
+# such as -events, -small or -duration.
+bench-scale: build
+	$(GO) build -o bin/buurtsignaal-load ./cmd/buurtsignaal-load
+	$(GO) run ./scripts/benchscale -bin bin/buurtsignaal -load bin/buurtsignaal-load $(BENCH_SCALE_FLAGS)
 
 bench-audit:
 	BUURTSIGNAAL_BENCH_AUDIT=1 $(GO) test -count=1 -v -run '^TestBenchAudit$$' ./cmd/buurtsignaal | grep -E '^(noop|audited_caseload|ratio|p99_ms):'

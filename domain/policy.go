@@ -35,6 +35,8 @@ const (
 	ActReadNotifications    Action = "read_notifications"
 	ActManageNotifications  Action = "manage_notifications"
 	ActDeadLetters          Action = "dead_letters"
+	ActReadNetwork          Action = "read_network"
+	ActManageNetwork        Action = "manage_network"
 	// Added for the console (issue 19): the network's signals without a
 	// team, the directory of the network's principals (display names and
 	// roles), the names of subjects in an access log (an audited read).
@@ -145,7 +147,7 @@ func Authorize(p Principal, a Action, t Target) (Basis, error) {
 		if has(RoleBuurtsteun) || has(RolePartner) || has(RoleProfessional) {
 			return BasisSignaller, nil
 		}
-	case ActListOrganisations, ActListTeams:
+	case ActListOrganisations, ActListTeams, ActReadNetwork:
 		if len(p.Roles) > 0 {
 			return BasisRole, nil
 		}
@@ -161,7 +163,7 @@ func Authorize(p Principal, a Action, t Target) (Basis, error) {
 		if has(RoleCoordinator) || has(RoleAdmin) || has(RoleProfessional) {
 			return BasisRole, nil
 		}
-	case ActManageRouting, ActReadNotifications, ActManageNotifications:
+	case ActManageRouting, ActReadNotifications, ActManageNotifications, ActManageNetwork:
 		if has(RoleCoordinator) || has(RoleAdmin) {
 			return BasisRole, nil
 		}

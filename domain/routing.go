@@ -80,8 +80,9 @@ func RouteOnRaise(rules []RoutingRule, s Signal) (e SignalHandedOver, ok bool) {
 
 // ValidateRoutingRules checks a list before it is set: every rule has an id
 // (unique in the list) and a team, and names only known categories and
-// urgencies. knownTeam says whether a team exists in the network.
-func ValidateRoutingRules(rules []RoutingRule, knownTeam func(string) bool) error {
+// urgencies. knownTeam says whether a team exists in the network,
+// knownCategory whether a category does (retired or not).
+func ValidateRoutingRules(rules []RoutingRule, knownTeam, knownCategory func(string) bool) error {
 	var errs []FieldError
 	if len(rules) > MaxRoutingRules {
 		errs = append(errs, FieldError{Field: "rules", Message: fmt.Sprintf("at most %d rules", MaxRoutingRules)})
@@ -103,7 +104,7 @@ func ValidateRoutingRules(rules []RoutingRule, knownTeam func(string) bool) erro
 		} else if !knownTeam(r.TeamID) {
 			errs = append(errs, FieldError{Field: at("team_id"), Message: "unknown team"})
 		}
-		if r.Category != "" && !Categories.Has(r.Category) {
+		if r.Category != "" && !knownCategory(r.Category) {
 			errs = append(errs, FieldError{Field: at("category"), Message: "unknown category"})
 		}
 		if r.Urgency != "" && !Urgencies.Has(r.Urgency) {

@@ -60,7 +60,7 @@ func TestValidateRoutingRules(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := ValidateRoutingRules(tt.rules, known)
+			err := ValidateRoutingRules(tt.rules, known, Categories.Has)
 			var got []string
 			if e := AsError(err); e != nil {
 				for _, f := range e.Fields {

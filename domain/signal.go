@@ -379,9 +379,11 @@ func decideRaise(actor Principal, c RaiseSignal, now time.Time) ([]Event, error)
 	if len(c.Categories) == 0 {
 		errs = append(errs, FieldError{"categories", "at least one category is required"})
 	}
+	// Which categories a network has is its configuration, checked by the
+	// caller (NetworkConfig.CheckRaise); here only their form.
 	for _, cat := range c.Categories {
-		if !Categories.has(cat) {
-			errs = append(errs, FieldError{"categories", "must each be one of the categories"})
+		if !ValidConfigID(cat) {
+			errs = append(errs, FieldError{"categories", "must each be a category id"})
 			break
 		}
 	}

@@ -469,9 +469,9 @@ func TestDecideInvalidFields(t *testing.T) {
 		want  []string
 	}{
 		{"empty raise", nil, carla, RaiseSignal{}, []string{"id", "subject", "neighbourhood", "categories", "urgency", "consent", "description"}},
-		{"raise with unknown codes", nil, carla, RaiseSignal{SignalID: sigID, SubjectID: subjID, Neighbourhood: "x", Categories: []string{"gossip"}, Urgency: "urgent", Consent: "maybe", Description: secret},
+		{"raise with unknown codes", nil, carla, RaiseSignal{SignalID: sigID, SubjectID: subjID, Neighbourhood: "x", Categories: []string{"gossip talk"}, Urgency: "urgent", Consent: "maybe", Description: secret},
 			[]string{"categories", "urgency", "consent"}},
-		{"raise with one unknown category among known ones", nil, carla, RaiseSignal{SignalID: sigID, SubjectID: subjID, Neighbourhood: "x", Categories: []string{"debt", "gossip", "x"}, Urgency: "normal", Consent: "informed", Description: secret},
+		{"raise with one category that is no id among ids", nil, carla, RaiseSignal{SignalID: sigID, SubjectID: subjID, Neighbourhood: "x", Categories: []string{"debt", "gossip", "X Y"}, Urgency: "normal", Consent: "informed", Description: secret},
 			[]string{"categories"}},
 		{"raise with an empty category list", nil, carla, RaiseSignal{SignalID: sigID, SubjectID: subjID, Neighbourhood: "x", Categories: []string{}, Urgency: "normal", Consent: "informed", Description: secret},
 			[]string{"categories"}},

@@ -19,6 +19,7 @@ import (
 
 	"github.com/buurtsignaal/buurtsignaal/adapters/keystore"
 	"github.com/buurtsignaal/buurtsignaal/adapters/pebblestore"
+	"github.com/buurtsignaal/buurtsignaal/adapters/readstore"
 	"github.com/buurtsignaal/buurtsignaal/domain"
 	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
 	"github.com/buurtsignaal/buurtsignaal/projections"
@@ -154,9 +155,19 @@ type benchSet struct {
 	cases  *projections.Cases
 }
 
-func newBenchSet(store eventlog.Store, keys domain.Cipher) benchSet {
+// newBenchSet builds the projections over a new on-disk read-model store,
+// as the server does.
+func newBenchSet(b *testing.B, store eventlog.Store) benchSet {
 	cases := projections.NewCases(domain.DefaultNorms(), domain.NewCalendar(time.UTC, domain.DutchHolidays(2026)))
 	r := projections.NewRunner(store, domain.NewRegistry(), cases, projections.NewSubjects(), projections.NewOrganisations(), projections.NewAuditTrail())
+	rs, err := readstore.Open(b.TempDir(), readstore.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { rs.Close() })
+	if _, err := r.Open(context.Background(), rs, false); err != nil {
+		b.Fatal(err)
+	}
 	return benchSet{runner: r, cases: cases}
 }
 
@@ -216,10 +227,10 @@ func runToHead(b *testing.B, store eventlog.Store, set benchSet) {
 
 // BenchmarkReplayProjections replays the whole log into all projections.
 func BenchmarkReplayProjections(b *testing.B) {
-	store, keys, events := openFixture(b)
+	store, _, events := openFixture(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		set := newBenchSet(store, keys)
+		set := newBenchSet(b, store)
 		runToHead(b, store, set)
 		if n := int(set.runner.Applied()); n != events {
 			b.Fatalf("replayed %d events, want %d", n, events)
@@ -259,26 +270,20 @@ func rssBytes() uint64 {
 // of one professional's team with 50,000 open signals over 20 teams, and
 // reports the memory held per event.
 func BenchmarkCaseload(b *testing.B) {
-	store, keys, events := openFixture(b)
+	store, _, events := openFixture(b)
 	runtime.GC()
 	debug.FreeOSMemory()
 	before := rssBytes()
 	var ms0 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
-	set := newBenchSet(store, keys)
+	set := newBenchSet(b, store)
 	runToHead(b, store, set)
 	runtime.GC()
 	debug.FreeOSMemory()
 	var ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms1)
 	after := rssBytes()
-	open := 0
-	set.cases.All(func(c *projections.Case) bool {
-		if c.Status.Open() {
-			open++
-		}
-		return true
-	})
+	open := set.cases.OpenLen()
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

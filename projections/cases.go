@@ -2,7 +2,6 @@ package projections
 
 import (
 	"bytes"
-	"container/heap"
 	"slices"
 	"strings"
 	"time"
@@ -51,7 +50,9 @@ type Case struct {
 	NextDue         string    // YYYY-MM-DD of the latest follow-up's next_due
 	NextDueAt       time.Time // NextDue as a time, for sorting
 
-	indexed string // the team whose caseload index holds the case
+	indexed caseloadEntry // where the caseload index holds the case, if it does
+	expiry  []byte        // the case's key in the retention index, if any
+	erased  bool          // its subject was erased: out of the retention index
 
 	FollowUps []FollowUp
 	Referrals []Referral
@@ -107,18 +108,31 @@ type HistoryEntry struct {
 	ActorRole string
 }
 
-// Cases is the projection of every signal stream.
+// Cases is the projection of every signal stream. Open cases live in memory
+// with their caseload and subject indexes, as does a compact monitoring row
+// per signal; every case, open or not, is in the read-model store (the
+// record, and the indexes by raiser, subject, referral, organisation and
+// retention term), so a closed case costs no memory and a restart loads
+// only the open ones.
 type Cases struct {
 	norms    domain.Norms
 	calendar domain.Calendar
 
-	byID       map[uuid.UUID]*Case
-	byTeam     map[string]map[uuid.UUID]*Case // open cases by team
-	byRaiser   map[string][]uuid.UUID
-	bySubject  map[uuid.UUID][]uuid.UUID
-	byReferral map[uuid.UUID]uuid.UUID
-	byOrg      map[string][]uuid.UUID // referral ids per organisation, oldest first
-	strs       map[string]string      // interned actor ids and roles
+	rs ReadStore
+	b  *Batch
+
+	live          map[uuid.UUID]*Case       // open cases, and the cases the batch being applied touched
+	caseloads     caseloads                 // open cases by team, in due order
+	awaiting      map[uuid.UUID]*Case       // open cases without a first response or without a team
+	openBySubject map[uuid.UUID][]uuid.UUID // open cases by subject
+	rows          *monitorRows
+	count         int
+	strs          map[string]string // interned actor ids and roles
+
+	// Of the batch being applied (the runner's goroutine only):
+	dirty    map[uuid.UUID]*Case // to write
+	rowDirty map[uuid.UUID]bool  // monitoring rows to write
+	counted  bool
 }
 
 // intern returns one shared copy of a short, often repeated string.
@@ -126,20 +140,25 @@ func (p *Cases) intern(s string) string {
 	if v, ok := p.strs[s]; ok {
 		return v
 	}
-	if len(p.strs) < 1<<20 {
+	if len(p.strs) < 1<<16 {
 		p.strs[s] = s
 	}
 	return s
 }
 
-// NewCases returns an empty projection computing deadlines with the norms and calendar.
+// NewCases returns an empty projection computing deadlines with the norms
+// and calendar. Until a runner attaches it to its store it keeps everything
+// in memory.
 func NewCases(norms domain.Norms, cal domain.Calendar) *Cases {
-	return &Cases{
-		norms: norms, calendar: cal,
-		byID: map[uuid.UUID]*Case{}, byTeam: map[string]map[uuid.UUID]*Case{},
-		byRaiser: map[string][]uuid.UUID{}, bySubject: map[uuid.UUID][]uuid.UUID{},
-		byReferral: map[uuid.UUID]uuid.UUID{}, byOrg: map[string][]uuid.UUID{}, strs: map[string]string{},
-	}
+	p := &Cases{norms: norms, calendar: cal}
+	_ = p.attach(NewMemoryStore(), new(Batch))
+	return p
+}
+
+func (p *Cases) reset() {
+	p.live, p.caseloads, p.awaiting = map[uuid.UUID]*Case{}, caseloads{}, map[uuid.UUID]*Case{}
+	p.openBySubject, p.rows, p.count, p.strs = map[uuid.UUID][]uuid.UUID{}, newMonitorRows(), 0, map[string]string{}
+	p.dirty, p.rowDirty, p.counted = map[uuid.UUID]*Case{}, map[uuid.UUID]bool{}, false
 }
 
 // SignalID is the signal id of a signal stream's name.
@@ -159,24 +178,30 @@ func (p *Cases) Apply(env Envelope) {
 		p.raise(env, e)
 		return
 	case domain.SubjectSignalled: // on the subject's stream: the match, if any
-		if c := p.byID[e.SignalID]; c != nil {
+		if c := p.get(e.SignalID); c != nil {
 			for _, other := range e.Matched {
 				c.match(other)
-				if o := p.byID[other]; o != nil {
+				if o := p.get(other); o != nil {
 					o.match(c.ID)
+					p.dirty[o.ID] = o
 				}
 			}
+			p.dirty[c.ID] = c
 		}
+		return
+	case domain.SubjectErased:
+		p.subjectErased(e.SubjectID)
 		return
 	}
 	id, ok := SignalID(env.Stream)
 	if !ok {
 		return
 	}
-	c := p.byID[id]
+	c := p.get(id)
 	if c == nil {
 		return
 	}
+	wasOpen := c.Status.Open()
 	at, by := env.At, p.intern(env.Meta.ActorID)
 	note := func(text domain.Sealed) {
 		if !text.Empty() {
@@ -226,8 +251,8 @@ func (p *Cases) Apply(env Envelope) {
 		respond()
 	case domain.ReferralMade:
 		c.Referrals = append(c.Referrals, Referral{ID: e.ReferralID, OrganisationID: e.OrganisationID, Service: e.Service, Reason: e.Reason, Status: domain.RefOpen, MadeAt: at})
-		p.byReferral[e.ReferralID] = c.ID
-		p.byOrg[e.OrganisationID] = append(p.byOrg[e.OrganisationID], e.ReferralID)
+		p.b.Set(referralKey(e.ReferralID), c.ID[:])
+		p.b.Set(orgReferralKey(e.OrganisationID, env.Position, e.ReferralID), c.ID[:])
 	case domain.ReferralAccepted:
 		c.answer(e.ReferralID, domain.RefAccepted, e.Note, env)
 	case domain.ReferralDeclined:
@@ -242,8 +267,9 @@ func (p *Cases) Apply(env Envelope) {
 	case domain.SignalsMatched:
 		for _, other := range e.SignalIDs {
 			c.match(other)
-			if o := p.byID[other]; o != nil {
+			if o := p.get(other); o != nil {
 				o.match(c.ID)
+				p.dirty[o.ID] = o
 			}
 		}
 	case domain.CaseClosed:
@@ -259,7 +285,7 @@ func (p *Cases) Apply(env Envelope) {
 	default:
 		return
 	}
-	p.touch(c, env)
+	p.touch(c, env, wasOpen)
 }
 
 func (c *Case) match(other uuid.UUID) {
@@ -282,7 +308,7 @@ func (c *Case) answer(id uuid.UUID, st domain.ReferralStatus, text domain.Sealed
 }
 
 func (p *Cases) raise(env Envelope, r domain.SignalRaised) {
-	if _, dup := p.byID[r.SignalID]; dup {
+	if p.exists(r.SignalID) {
 		return
 	}
 	due, due3x := p.norms.Due(p.calendar, r.RaisedAt, r.Urgency, r.Categories)
@@ -290,200 +316,149 @@ func (p *Cases) raise(env Envelope, r domain.SignalRaised) {
 		ID: r.SignalID, SubjectID: r.SubjectID, Network: r.Network, Status: domain.StatusRaised,
 		RaisedBy: r.RaisedBy, Source: r.Source, Organisation: r.Organisation, Neighbourhood: r.Neighbourhood,
 		Categories: r.Categories, Urgency: r.Urgency, Consent: r.Consent, Description: r.Description,
-		RaisedAt: r.RaisedAt, UnroutedDueAt: p.calendar.UnroutedDue(r.RaisedAt), DueAt: due, Due3xAt: due3x,
+		RaisedAt: r.RaisedAt.UTC(), UnroutedDueAt: p.calendar.UnroutedDue(r.RaisedAt), DueAt: due, Due3xAt: due3x,
 	}
-	p.byID[c.ID] = c
-	p.byRaiser[r.RaisedBy] = append(p.byRaiser[r.RaisedBy], c.ID)
-	p.bySubject[r.SubjectID] = append(p.bySubject[r.SubjectID], c.ID)
-	p.touch(c, env)
+	p.live[c.ID] = c
+	p.count++
+	p.counted = true
+	p.b.Set(subjectCaseKey(r.SubjectID, env.Position, c.ID), nil)
+	p.b.Set(raiserKey(r.RaisedBy, env.Position, c.ID), nil)
+	p.touch(c, env, false)
 }
 
-// touch records the event in the case's history and keeps the team index.
-func (p *Cases) touch(c *Case, env Envelope) {
+// touch records the event in the case's history and keeps the indexes: the
+// team's caseload, the awaiting set, the open cases of the subject, the
+// monitoring row, the open set and the retention index in the store.
+func (p *Cases) touch(c *Case, env Envelope, wasOpen bool) {
 	c.Version++
 	c.Position = env.Position
 	c.LastActivityAt = env.At
 	c.History = append(c.History, HistoryEntry{Type: env.Event.EventType(), At: env.At, Position: env.Position,
 		ActorID: p.intern(env.Meta.ActorID), ActorRole: p.intern(env.Meta.ActorRole)})
+	p.dirty[c.ID] = c
+	if p.rows.put(c) {
+		p.rowDirty[c.ID] = true
+	}
+	p.index(c, wasOpen)
+	p.indexExpiry(c)
+}
+
+// index keeps the in-memory indexes of open cases and the open set in the
+// store.
+func (p *Cases) index(c *Case, wasOpen bool) {
+	open := c.Status.Open()
 	team := ""
-	if c.Status.Open() {
+	if open {
 		team = c.Team
 	}
-	if team == c.indexed {
+	p.caseloads.put(c, team)
+	if open && (c.FirstResponseAt.IsZero() || c.Team == "") {
+		p.awaiting[c.ID] = c
+	} else {
+		delete(p.awaiting, c.ID)
+	}
+	ids := p.openBySubject[c.SubjectID]
+	switch i := slices.Index(ids, c.ID); {
+	case open && i < 0:
+		p.openBySubject[c.SubjectID] = append(ids, c.ID)
+	case !open && i >= 0:
+		if ids = slices.Delete(ids, i, i+1); len(ids) == 0 {
+			delete(p.openBySubject, c.SubjectID)
+		} else {
+			p.openBySubject[c.SubjectID] = ids
+		}
+	}
+	// An open case's record is kept under the open key, so the open cases
+	// are one range to load at start; a case that closes or reopens
+	// moves (flush writes the record where its status says).
+	if open != wasOpen {
+		if open {
+			p.b.Delete(caseKey(c.ID))
+		} else {
+			p.b.Delete(openKey(c.ID))
+		}
+	}
+}
+
+// Retention index kinds: the final state whose moment starts the term.
+const (
+	expiryWithdrawn = 'w'
+	expiryClosed    = 'c'
+	expiryDeclined  = 'd'
+)
+
+// indexExpiry keeps the case's entry in the retention index: its final
+// state and moment, while its subject is not erased.
+func (p *Cases) indexExpiry(c *Case) {
+	var k []byte
+	if !c.erased {
+		switch {
+		case !c.WithdrawnAt.IsZero() && c.Status == domain.StatusWithdrawn:
+			k = expiryKey(expiryWithdrawn, c.WithdrawnAt, c.ID)
+		case !c.ClosedAt.IsZero() && c.Status == domain.StatusClosed:
+			k = expiryKey(expiryClosed, c.ClosedAt, c.ID)
+		case !c.DeclinedAt.IsZero() && c.Status == domain.StatusRaised:
+			k = expiryKey(expiryDeclined, c.DeclinedAt, c.ID)
+		}
+	}
+	if bytes.Equal(k, c.expiry) {
 		return
 	}
-	if c.indexed != "" {
-		delete(p.byTeam[c.indexed], c.ID)
+	if c.expiry != nil {
+		p.b.Delete(c.expiry)
 	}
-	if team != "" {
-		set := p.byTeam[team]
-		if set == nil {
-			set = map[uuid.UUID]*Case{}
-			p.byTeam[team] = set
+	if k != nil {
+		p.b.Set(k, nil)
+	}
+	c.expiry = k
+	p.dirty[c.ID] = c
+}
+
+// subjectErased takes the subject's cases out of the retention index.
+func (p *Cases) subjectErased(subject uuid.UUID) {
+	ids, _ := p.subjectCaseIDs(subject)
+	for _, c := range p.dirty { // raised in this batch: not in the store's index yet
+		if c.SubjectID == subject && !slices.Contains(ids, c.ID) {
+			ids = append(ids, c.ID)
 		}
-		set[c.ID] = c
 	}
-	c.indexed = team
+	for _, id := range ids {
+		if c := p.get(id); c != nil && !c.erased {
+			c.erased = true
+			// Written with the batch even when the retention index does not
+			// change (an open case has no entry): a restart reads it back.
+			p.dirty[c.ID] = c
+			p.indexExpiry(c)
+		}
+	}
+}
+
+// get returns the case to apply an event to: from memory, or loaded from
+// the store into memory until the batch is written. A store that fails
+// reads as a missing case here; the write of the batch fails on it too.
+func (p *Cases) get(id uuid.UUID) *Case {
+	if c, ok := p.live[id]; ok {
+		return c
+	}
+	c, ok, err := p.load(id)
+	if err != nil || !ok {
+		return nil
+	}
+	p.live[id] = c
+	p.dirty[id] = c // evicted again once the batch is written
+	return c
+}
+
+func (p *Cases) exists(id uuid.UUID) bool {
+	if _, ok := p.live[id]; ok {
+		return true
+	}
+	_, ok, err := p.rs.Get(caseKey(id))
+	return ok || err != nil
 }
 
 // Unrouted reports whether the case is raised, still without a team, past
 // its UnroutedDueAt (domain.Unrouted).
 func (c *Case) Unrouted(now time.Time) bool {
 	return domain.Unrouted(c.Status, c.Team, c.UnroutedDueAt, now)
-}
-
-// Get returns the case with this id.
-func (p *Cases) Get(id uuid.UUID) (*Case, bool) {
-	c, ok := p.byID[id]
-	return c, ok
-}
-
-// SignalOfReferral returns the signal a referral belongs to.
-func (p *Cases) SignalOfReferral(id uuid.UUID) (uuid.UUID, bool) {
-	s, ok := p.byReferral[id]
-	return s, ok
-}
-
-// ReferralsTo returns the referrals to an organisation, newest first, with
-// the case each belongs to.
-func (p *Cases) ReferralsTo(org string) []ReferralOf {
-	ids := p.byOrg[org]
-	out := make([]ReferralOf, 0, len(ids))
-	for i := len(ids) - 1; i >= 0; i-- {
-		c := p.byID[p.byReferral[ids[i]]]
-		for _, r := range c.Referrals {
-			if r.ID == ids[i] {
-				out = append(out, ReferralOf{Referral: r, Case: c})
-			}
-		}
-	}
-	return out
-}
-
-// ReferralOf is a referral with its case.
-type ReferralOf struct {
-	Referral
-	Case *Case
-}
-
-// OpenOfSubject returns the open signals about a subject.
-func (p *Cases) OpenOfSubject(subject uuid.UUID) []uuid.UUID {
-	var out []uuid.UUID
-	for _, id := range p.bySubject[subject] {
-		if c := p.byID[id]; c != nil && c.Status.Open() {
-			out = append(out, id)
-		}
-	}
-	return out
-}
-
-// OfSubject returns every signal about a subject, oldest first.
-func (p *Cases) OfSubject(subject uuid.UUID) []*Case {
-	var out []*Case
-	for _, id := range p.bySubject[subject] {
-		out = append(out, p.byID[id])
-	}
-	return out
-}
-
-// RaisedBy returns the signals a principal raised, newest first.
-func (p *Cases) RaisedBy(principal string) []*Case {
-	ids := p.byRaiser[principal]
-	out := make([]*Case, 0, len(ids))
-	for i := len(ids) - 1; i >= 0; i-- {
-		out = append(out, p.byID[ids[i]])
-	}
-	return out
-}
-
-// All calls fn for every case, in no particular order, until fn returns false.
-func (p *Cases) All(fn func(*Case) bool) {
-	for _, c := range p.byID {
-		if !fn(c) {
-			return
-		}
-	}
-}
-
-// Len returns the number of cases.
-func (p *Cases) Len() int { return len(p.byID) }
-
-// DueKey is what "due first" sorts on: the earliest of the open first-response
-// deadline and the next follow-up date.
-func (c *Case) DueKey() time.Time {
-	var key time.Time
-	if c.FirstResponseAt.IsZero() {
-		key = c.DueAt
-	}
-	if d := c.NextDueAt; !d.IsZero() && (key.IsZero() || d.Before(key)) {
-		key = d
-	}
-	return key
-}
-
-// CaseloadFilter selects a caseload.
-type CaseloadFilter struct {
-	Teams    []string // the teams to include (the caller's teams, or one of them)
-	Assignee string   // only cases assigned to this professional, if set
-	Network  string
-	// Keep, if set, keeps only the cases it returns true for (the API's
-	// caseload filters: unassigned, overdue).
-	Keep func(*Case) bool
-}
-
-// Caseload returns the first n open cases of the teams in "due first"
-// order (cases without a deadline last, then by id), and how many there are
-// in all. It selects with a bounded heap, so a page costs O(cases log n)
-// rather than a full sort.
-func (p *Cases) Caseload(f CaseloadFilter, n int) ([]*Case, int) {
-	h := &dueHeap{}
-	total := 0
-	for _, team := range f.Teams {
-		for _, c := range p.byTeam[team] {
-			if (f.Network != "" && c.Network != f.Network) || (f.Assignee != "" && c.Assignee != f.Assignee) || (f.Keep != nil && !f.Keep(c)) {
-				continue
-			}
-			total++
-			if h.Len() < n {
-				heap.Push(h, c)
-			} else if n > 0 && CompareDue(c, (*h)[0]) < 0 {
-				(*h)[0] = c
-				heap.Fix(h, 0)
-			}
-		}
-	}
-	out := make([]*Case, h.Len())
-	for i := len(out) - 1; i >= 0; i-- {
-		out[i] = heap.Pop(h).(*Case)
-	}
-	return out, total
-}
-
-// dueHeap is a max-heap by CompareDue: its root is the latest of the kept cases.
-type dueHeap []*Case
-
-func (h dueHeap) Len() int           { return len(h) }
-func (h dueHeap) Less(i, j int) bool { return CompareDue(h[i], h[j]) > 0 }
-func (h dueHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *dueHeap) Push(x any)        { *h = append(*h, x.(*Case)) }
-func (h *dueHeap) Pop() any {
-	old := *h
-	c := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return c
-}
-
-// CompareDue orders cases by due key (zero last), then id.
-func CompareDue(a, b *Case) int {
-	ka, kb := a.DueKey(), b.DueKey()
-	switch {
-	case ka.IsZero() && !kb.IsZero():
-		return 1
-	case !ka.IsZero() && kb.IsZero():
-		return -1
-	}
-	if c := ka.Compare(kb); c != 0 {
-		return c
-	}
-	return bytes.Compare(a.ID[:], b.ID[:])
 }

@@ -187,7 +187,7 @@ func TestReplayTwiceGivesIdenticalProjections(t *testing.T) {
 	a, b := newSet(t), newSet(t)
 	applyAll(t, a, events)
 	applyAll(t, b, events)
-	if diff := cmp.Diff(a.snapshot(), b.snapshot(), cmp.AllowUnexported(Case{})); diff != "" {
+	if diff := cmp.Diff(a.snapshot(), b.snapshot(), allFields); diff != "" {
 		t.Fatalf("two replays differ (-first +second):\n%s", diff)
 	}
 	if a.cases.Len() != 300 {
@@ -206,7 +206,7 @@ func TestDeliveringEveryEventTwiceChangesNothing(t *testing.T) {
 			applyAll(t, twice, events[rng.IntN(i):i])
 		}
 	}
-	if diff := cmp.Diff(once.snapshot(), twice.snapshot(), cmp.AllowUnexported(Case{})); diff != "" {
+	if diff := cmp.Diff(once.snapshot(), twice.snapshot(), allFields); diff != "" {
 		t.Fatalf("duplicate delivery changed the projections (-once +twice):\n%s", diff)
 	}
 }
@@ -219,7 +219,7 @@ func TestCaseloadIsSortedByWhatIsDueFirst(t *testing.T) {
 		t.Fatalf("total %d, %d cases", total, len(load))
 	}
 	top, _ := s.cases.Caseload(CaseloadFilter{Teams: []string{"team-a"}, Network: "net"}, 7)
-	if diff := cmp.Diff(load[:7], top, cmp.AllowUnexported(Case{})); diff != "" {
+	if diff := cmp.Diff(load[:7], top, allFields); diff != "" {
 		t.Fatalf("the first page differs from the head of the full order (-full +page):\n%s", diff)
 	}
 	if len(load) == 0 {

@@ -1,17 +1,26 @@
 // Package projections turns the event log into read models: caseloads, case
-// detail and history, response monitoring, the subject index, organisations.
+// detail and history, response monitoring, the subject index, organisations,
+// the audit trail.
 //
-// Each projection is a pure apply function over decoded events, kept in
-// memory. A Runner feeds them from a catch-up subscription to the log: at
-// start-up it replays from position 0 (that is `buurtsignaal rebuild`, and
-// every start), then follows live events. Delivery is at least once, so the
-// runner applies an event only when its position is past the last applied one:
-// replays and duplicates change nothing. Queries never read the log; they read
-// projections under the runner's read lock and can wait for a position
-// (WaitFor) to read their own writes.
+// Each projection is a deterministic apply function over decoded events. Only
+// open work is held in memory (open cases, caseload indexes, monitoring
+// rows); history (closed cases, the audit trail, subjects) lives in the
+// read-model store (ReadStore, one per replica), written in batches that
+// carry each read model's checkpoint, so a restart loads the open work and
+// catches up from the checkpoints instead of replaying the log. A read
+// model whose code version changed, or whose checkpoint does not name the
+// log's own event there (another log), is rebuilt from position 0.
 //
-// Projections hold personal data only as ciphertext (domain.Sealed); nothing
-// in them is written to disk.
+// A Runner feeds them from a catch-up subscription to the log. Delivery is at
+// least once, so the runner applies an event only when its position is past
+// the read model's checkpoint: replays and duplicates change nothing. It
+// applies events in batches: the in-memory part under its write lock, a few
+// hundred events at a time, then one write of the batch to the store outside
+// the lock. Queries never read the log; they read projections under the
+// runner's read lock and can wait for a position (WaitFor) to read their own
+// writes; the position advances once a batch is written.
+//
+// Projections hold personal data only as ciphertext (domain.Sealed).
 package projections
 
 import (
@@ -63,26 +72,59 @@ type Runner struct {
 	reg   *domain.Registry
 	projs []Projection
 
+	rs       ReadStore
+	batch    Batch
+	models   []model
+	modelPos []uint64 // each model's checkpoint; touched by the applying goroutine only
+	isModel  []int    // per projection: its index in models, or -1
+
 	mu      sync.RWMutex
 	pos     atomic.Uint64
-	applied atomic.Uint64 // events applied, for metrics
+	applied atomic.Uint64 // events applied since start, for metrics
 	lastAt  atomic.Int64  // commit time (unix nanos) of the last applied event
+	writes  atomic.Uint64 // batches written to the store
+
+	applyMu sync.Mutex // one applier at a time (Run, or Apply in tests)
 
 	notifyMu sync.Mutex
 	notify   chan struct{} // closed and replaced when pos advances
 
 	caughtUp atomic.Bool
 	failed   atomic.Pointer[error]
+	// broken is set when a batch was applied in memory but not written:
+	// the memory is then ahead of the store, and only Open (which reloads
+	// it from the store) makes the runner usable again.
+	broken error
 }
 
-// NewRunner returns a runner over the projections; call Run to start it.
+// NewRunner returns a runner over the projections, keeping their state in
+// a fresh memory store (Open attaches an on-disk one); call Run to start it.
 func NewRunner(store eventlog.Store, reg *domain.Registry, projs ...Projection) *Runner {
-	return &Runner{store: store, reg: reg, projs: projs, notify: make(chan struct{})}
+	r := &Runner{store: store, reg: reg, projs: projs, notify: make(chan struct{})}
+	for _, p := range projs {
+		if m, ok := p.(model); ok {
+			r.isModel = append(r.isModel, len(r.models))
+			r.models = append(r.models, m)
+		} else {
+			r.isModel = append(r.isModel, -1)
+		}
+	}
+	r.modelPos = make([]uint64, len(r.models))
+	if err := r.attach(NewMemoryStore()); err != nil {
+		panic(fmt.Sprintf("projections: an empty memory store: %v", err)) // never: nothing to load
+	}
+	return r
 }
 
-// Run replays the log and follows it until ctx ends. It returns ctx's error,
-// or the first failure of the subscription or of decoding.
+// Run catches up with the log and follows it until ctx ends. It returns
+// ctx's error, or the first failure of the subscription, of decoding or of
+// the read-model store.
 func (r *Runner) Run(ctx context.Context) error {
+	r.applyMu.Lock()
+	defer r.applyMu.Unlock()
+	if r.broken != nil {
+		return r.broken
+	}
 	err := r.run(ctx)
 	if err != nil && ctx.Err() == nil {
 		r.failed.Store(&err)
@@ -90,15 +132,18 @@ func (r *Runner) Run(ctx context.Context) error {
 	return err
 }
 
+// maxLiveBatch bounds the events of one batch taken from the subscription.
+const maxLiveBatch = 2048
+
 func (r *Runner) run(ctx context.Context) error {
 	head, err := r.store.Head(ctx)
 	if err != nil {
 		return fmt.Errorf("projections: head: %w", err)
 	}
-	if head <= r.pos.Load() {
-		r.caughtUp.Store(true)
-	} else if err := r.catchUp(ctx, head); err != nil {
-		return err
+	if head > r.pos.Load() {
+		if err := r.catchUp(ctx, head); err != nil {
+			return err
+		}
 	}
 	r.caughtUp.Store(true)
 	sub, err := r.store.Subscribe(ctx, r.pos.Load(), eventlog.Filter{})
@@ -106,8 +151,7 @@ func (r *Runner) run(ctx context.Context) error {
 		return fmt.Errorf("projections: subscribe: %w", err)
 	}
 	defer sub.Close()
-	// Decoding (JSON) runs in its own goroutine, ahead of applying: on a
-	// replay the two share the machine's cores.
+	// Decoding (JSON) runs in its own goroutine, ahead of applying.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	decodedc := make(chan decoded, 4096)
@@ -129,13 +173,38 @@ func (r *Runner) run(ctx context.Context) error {
 			}
 		}
 	}()
+	recs := make([]eventlog.RecordedEvent, 0, maxLiveBatch)
+	envs := make([]Envelope, 0, maxLiveBatch)
 	for d := range decodedc {
-		if d.err != nil {
-			return d.err
+		// Take what else is waiting: under load, batches grow while the
+		// previous one is written, and one write carries many events.
+		recs, envs = recs[:0], envs[:0]
+	more:
+		for {
+			if d.err != nil {
+				if len(recs) > 0 {
+					if err := r.applyBatch(recs, envs); err != nil {
+						return err
+					}
+				}
+				return d.err
+			}
+			recs, envs = append(recs, d.re), append(envs, d.env)
+			if len(recs) == maxLiveBatch {
+				break
+			}
+			select {
+			case next, ok := <-decodedc:
+				if !ok {
+					break more
+				}
+				d = next
+			default:
+				break more
+			}
 		}
-		r.apply(d.re, d.env)
-		if !r.caughtUp.Load() && d.re.Position >= head {
-			r.caughtUp.Store(true)
+		if err := r.applyBatch(recs, envs); err != nil {
+			return err
 		}
 	}
 	return ctx.Err()
@@ -201,7 +270,12 @@ func (r *Runner) catchUp(ctx context.Context, head uint64) error {
 		if p.err != nil {
 			return p.err
 		}
-		r.applyPage(p.recs, p.envs)
+		if err := r.applyBatch(p.recs, p.envs); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 	}
 	return ctx.Err()
 }
@@ -225,9 +299,15 @@ func (r *Runner) decode(re eventlog.RecordedEvent) (Envelope, error) {
 	return env, nil
 }
 
-// Apply applies one recorded event if it is past the last applied position.
-// It is exported so tests can deliver events directly (and twice).
+// Apply applies one recorded event, in a batch of its own, if it is past
+// the last applied position. It is exported so tests can deliver events
+// directly (and twice); it must not run beside Run.
 func (r *Runner) Apply(re eventlog.RecordedEvent) error {
+	r.applyMu.Lock()
+	defer r.applyMu.Unlock()
+	if r.broken != nil {
+		return r.broken
+	}
 	if re.Position <= r.pos.Load() {
 		return nil
 	}
@@ -235,59 +315,75 @@ func (r *Runner) Apply(re eventlog.RecordedEvent) error {
 	if err != nil {
 		return err
 	}
-	r.apply(re, env)
-	return nil
+	return r.applyBatch([]eventlog.RecordedEvent{re}, []Envelope{env})
 }
 
-// apply applies a decoded event if it is past the last applied position:
-// delivery is at least once.
-func (r *Runner) apply(re eventlog.RecordedEvent, env Envelope) {
-	if re.Position <= r.pos.Load() {
-		return
-	}
-	r.mu.Lock()
-	if env.Event != nil {
-		for _, p := range r.projs {
-			p.Apply(env)
-		}
-	}
-	r.pos.Store(re.Position)
-	r.mu.Unlock()
-	r.applied.Add(1)
-	r.lastAt.Store(re.RecordedAt.UnixNano())
-	r.notifyMu.Lock()
-	close(r.notify)
-	r.notify = make(chan struct{})
-	r.notifyMu.Unlock()
-}
+// lockedChunk bounds the events applied in memory under one hold of the
+// write lock, so readers wait for at most that many.
+const lockedChunk = 256
 
-// applyPage applies a page of decoded events under one lock and wakes
-// waiters once.
-func (r *Runner) applyPage(recs []eventlog.RecordedEvent, envs []Envelope) {
-	if len(recs) == 0 {
-		return
+// applyBatch applies the events past the last applied position, in log
+// order: in memory under the write lock, lockedChunk events at a time; then
+// it writes the batch (every read model's changes, checkpoint and the log
+// mark) to the store in one atomic write, outside the lock; then, under the
+// lock again, the read models drop from memory what now lives on disk and
+// the position advances. A failed write fails the runner: the memory is
+// then ahead of the store, which a restart resumes from.
+func (r *Runner) applyBatch(recs []eventlog.RecordedEvent, envs []Envelope) error {
+	from := r.pos.Load()
+	first := 0
+	for first < len(recs) && recs[first].Position <= from {
+		first++
 	}
-	r.mu.Lock()
+	recs, envs = recs[first:], envs[first:]
+	// Positions must increase within the batch too (a redelivery inside it).
 	n := 0
-	for i, re := range recs {
-		if re.Position <= r.pos.Load() {
+	for i := range recs {
+		if n > 0 && recs[i].Position <= recs[n-1].Position {
 			continue
 		}
-		if env := envs[i]; env.Event != nil {
-			for _, p := range r.projs {
+		recs[n], envs[n] = recs[i], envs[i]
+		n++
+	}
+	recs, envs = recs[:n], envs[:n]
+	if len(recs) == 0 {
+		return nil
+	}
+	for lo := 0; lo < len(recs); lo += lockedChunk {
+		hi := min(lo+lockedChunk, len(recs))
+		r.mu.Lock()
+		for i := lo; i < hi; i++ {
+			env := envs[i]
+			if env.Event == nil {
+				continue
+			}
+			for j, p := range r.projs {
+				if m := r.isModel[j]; m >= 0 && env.Position <= r.modelPos[m] {
+					continue // this read model had it before a restart
+				}
 				p.Apply(env)
 			}
 		}
-		r.pos.Store(re.Position)
-		n++
+		r.mu.Unlock()
 	}
+	last := recs[len(recs)-1]
+	if err := r.write(recs, from); err != nil {
+		r.broken = err
+		return err
+	}
+	r.mu.Lock()
+	for _, m := range r.models {
+		m.committed()
+	}
+	r.pos.Store(last.Position)
 	r.mu.Unlock()
-	r.applied.Add(uint64(n))
-	r.lastAt.Store(recs[len(recs)-1].RecordedAt.UnixNano())
+	r.applied.Add(uint64(len(recs)))
+	r.lastAt.Store(last.RecordedAt.UnixNano())
 	r.notifyMu.Lock()
 	close(r.notify)
 	r.notify = make(chan struct{})
 	r.notifyMu.Unlock()
+	return nil
 }
 
 // Position returns the position of the last applied event.
@@ -295,6 +391,9 @@ func (r *Runner) Position() uint64 { return r.pos.Load() }
 
 // Applied returns how many events were applied since start.
 func (r *Runner) Applied() uint64 { return r.applied.Load() }
+
+// Writes returns how many batches were written to the read-model store.
+func (r *Runner) Writes() uint64 { return r.writes.Load() }
 
 // LastCommitted returns the commit time of the last applied event.
 func (r *Runner) LastCommitted() time.Time {

@@ -8,10 +8,12 @@
 #      (a new stream per event) (bench-postgres.sh);
 #   3. HTTP: raise-signal commands from 64 clients through the real server
 #      (cmd/buurtsignaal-load), and audited caseload reads vs a no-op handler;
-#   4. the replay of just over 1M events into all projections.
+#   4. the replay of just over 1M events into all read models (a rebuild);
+#   5. scale: memory, start-up and throughput as the log grows to 2M events
+#      (scripts/benchscale, make bench-scale).
 # It prints one markdown table, then the summary lines last. Each part's own
 # output goes to stderr. RAISE_SECONDS (20) and AUDIT_SECONDS (10) override
-# the HTTP runs' lengths.
+# the HTTP runs' lengths, BENCH_SCALE_FLAGS passes flags to the scale part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
@@ -44,6 +46,11 @@ echo "== replay into projections (bench-projections.sh)" >&2
 bash scripts/bench-projections.sh >"$work/proj.txt" 2>&1 || { cat "$work/proj.txt" >&2; exit 1; }
 grep -E '^[a-z0-9_]+:' "$work/proj.txt" | tee "$work/proj.sum" >&2
 
+echo "== scale (benchscale: 2M events, full mix, 64 clients)" >&2
+# shellcheck disable=SC2086
+go run ./scripts/benchscale -bin "$work/buurtsignaal" -load "$work/buurtsignaal-load" ${BENCH_SCALE_FLAGS:-} >"$work/scale.txt" 2>&1 || { cat "$work/scale.txt" >&2; exit 1; }
+grep -E '^[a-z0-9_]+:' "$work/scale.txt" | tee "$work/scale.sum" >&2
+
 append64=$(field "$work/store.txt" append64)
 raw=$(field "$work/store.txt" rawfile64)
 new64=$(field "$work/store.txt" appendnew64)
@@ -57,7 +64,15 @@ audited_p99=$(field "$work/audit.sum" p99_ms)
 events=$(field "$work/proj.sum" replay_events)
 replay_s=$(field "$work/proj.sum" replay_seconds)
 decode=$(field "$work/proj.sum" decode)
-for v in "$append64" "$raw" "$new64" "$pg" "$raise_rps" "$raise_p99" "$noop" "$audited" "$events" "$replay_s" "$decode"; do
+ready=$(field "$work/scale.sum" ready_seconds)
+rss=$(field "$work/scale.sum" rss_mb)
+growth=$(field "$work/scale.sum" rss_growth)
+tratio=$(field "$work/scale.sum" throughput_ratio)
+sp99=$(field "$work/scale.sum" p99_ms)
+serrors=$(field "$work/scale.sum" errors)
+rebuild=$(field "$work/scale.sum" rebuild_seconds)
+for v in "$append64" "$raw" "$new64" "$pg" "$raise_rps" "$raise_p99" "$noop" "$audited" "$events" "$replay_s" "$decode" \
+  "$ready" "$rss" "$growth" "$tratio" "$sp99" "$serrors" "$rebuild"; do
   if [ -z "$v" ]; then
     echo "bench: a part reported nothing" >&2
     exit 1
@@ -65,7 +80,8 @@ for v in "$append64" "$raw" "$new64" "$pg" "$raise_rps" "$raise_p99" "$noop" "$a
 done
 
 awk -v a64="$append64" -v raw="$raw" -v new64="$new64" -v pg="$pg" -v rps="$raise_rps" -v p99="$raise_p99" \
-  -v noop="$noop" -v aud="$audited" -v ap99="$audited_p99" -v ev="$events" -v rs="$replay_s" -v dec="$decode" '
+  -v noop="$noop" -v aud="$audited" -v ap99="$audited_p99" -v ev="$events" -v rs="$replay_s" -v dec="$decode" \
+  -v ready="$ready" -v rss="$rss" -v growth="$growth" -v tratio="$tratio" -v sp99="$sp99" -v serr="$serrors" -v rebuild="$rebuild" '
 function met(ok) { return ok ? "met" : "missed" }
 BEGIN {
   svp = new64 / pg; svr = a64 / raw; arr = aud / noop; r1m = rs * 1000000 / ev
@@ -77,7 +93,14 @@ BEGIN {
   printf "| HTTP raise signal, 64 clients (req/s) | %.0f | | | >= 10000 | %s |\n", rps, met(rps >= 10000)
   printf "| HTTP raise signal, p99 (ms) | %.2f | | | <= 25 | %s |\n", p99, met(p99 <= 25)
   printf "| Audited caseload reads, 64 clients (req/s; p99 %.2f ms) | %.0f | no-op chi handler: %.0f | %.2f | >= 0.3 | %s |\n", ap99, aud, noop, arr, met(arr >= 0.3)
-  printf "| Replay of %d events into all projections (s) | %.2f | decode only: %.0f events/s | | < 3 (per 1M: %.2f) | %s |\n", ev, rs, dec, r1m, met(r1m < 3)
+  printf "| Replay of %d events into all read models, on disk (s) | %.2f | decode only: %.0f events/s | | < 3 (per 1M: %.2f) | %s |\n", ev, rs, dec, r1m, met(r1m < 3)
+  printf "| Restart to ready at 2M events (s) | %.2f | | | < 2 | %s |\n", ready, met(ready < 2)
+  printf "| RSS under the full mix, 64 clients, 2M events (MB) | %.0f | | | <= 512 | %s |\n", rss, met(rss <= 512)
+  printf "| RSS growth, 200k to 2M events | %.2f | | | <= 1.1 | %s |\n", growth, met(growth <= 1.1)
+  printf "| Full-mix req/s at 2M events over an empty store | %.2f | | | >= 0.9 | %s |\n", tratio, met(tratio >= 0.9)
+  printf "| Full mix at 2M events, 64 clients, p99 (ms) | %.2f | | | <= 50 | %s |\n", sp99, met(sp99 <= 50)
+  printf "| Failed requests in the scale runs | %d | | | 0 | %s |\n", serr, met(serr == 0)
+  printf "| Full rebuild of 2M events (s) | %.1f | | | | |\n", rebuild
   print ""
   printf "store_vs_postgres: %.2f\n", svp
   printf "store_vs_rawfile: %.2f\n", svr
@@ -85,4 +108,11 @@ BEGIN {
   printf "raise_p99_ms: %.2f\n", p99
   printf "audited_read_ratio: %.2f\n", arr
   printf "replay_1m_s: %.2f\n", r1m
+  printf "ready_seconds: %.2f\n", ready
+  printf "rss_mb: %.0f\n", rss
+  printf "rss_growth: %.2f\n", growth
+  printf "throughput_ratio: %.2f\n", tratio
+  printf "p99_ms: %.2f\n", sp99
+  printf "errors: %d\n", serr
+  printf "rebuild_seconds: %.1f\n", rebuild
 }'

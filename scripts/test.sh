@@ -8,7 +8,8 @@
 #      again at the end: never a silent pass.
 #      axe-core for the console's accessibility audit comes from npm (npm ci
 #      in scripts/axe: the version its lock file pins), skipped the same way
-#      where npm or its registry is not there.
+#      where npm or its registry is not there; so are Redocly CLI and Prism
+#      (npm ci in scripts/apitools) for the API's document.
 #   2. go vet, then the whole suite with the race detector.
 #   3. The tests whose injected clock meets a real client (cookie jar,
 #      browser, TLS peer) again with that clock 52 weeks back and 52 weeks
@@ -79,6 +80,14 @@ if ! have_axe && [ -z "${BUURTSIGNAAL_SKIP_AXE:-}" ]; then
 	export BUURTSIGNAAL_SKIP_AXE="SKIPPED: the console's accessibility audit (TestConsoleAxe) needs axe-core from npm, which is not installed and could not be installed here (no npm or no registry): install it with 'npm ci --prefix scripts/axe'"
 	notes+=("$BUURTSIGNAAL_SKIP_AXE")
 	echo "make test: $BUURTSIGNAAL_SKIP_AXE" >&2
+fi
+# Redocly CLI and Prism for the API's document (TestOpenAPILintsClean here,
+# Prism in make test-api): npm ci in scripts/apitools, skipped the same way.
+. scripts/apitools.sh
+if ! have_apitools && [ -z "${BUURTSIGNAAL_SKIP_APITOOLS:-}" ]; then
+	export BUURTSIGNAAL_SKIP_APITOOLS="SKIPPED: the OpenAPI lint (TestOpenAPILintsClean) needs Redocly CLI from npm, which is not installed and could not be installed here (no npm or no registry): install it with 'npm ci --prefix scripts/apitools'"
+	notes+=("$BUURTSIGNAAL_SKIP_APITOOLS")
+	echo "make test: $BUURTSIGNAAL_SKIP_APITOOLS" >&2
 fi
 if have_chromium; then
 	chromium --version 2>/dev/null || true

@@ -278,11 +278,7 @@ func TestErasureLeavesNoReadableKey(t *testing.T) {
 func lastInAll(t *testing.T, s *Store, stream string) *esdb.RecordedEvent {
 	t.Helper()
 	evs, err := kurrentconn.Call(ctxT(t), s.c, func(ctx context.Context, cl *esdb.Client) ([]*esdb.RecordedEvent, error) {
-		rs, err := cl.ReadAll(ctx, esdb.ReadAllOptions{From: esdb.Start{}}, 100_000)
-		if err != nil {
-			return nil, err
-		}
-		return drain(rs)
+		return kurrentconn.Drain(cl.ReadAll(ctx, esdb.ReadAllOptions{From: esdb.Start{}}, 100_000))
 	})
 	if err != nil {
 		t.Fatal(err)

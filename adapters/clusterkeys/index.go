@@ -74,10 +74,10 @@ func (s *Store) Find(ctx context.Context, network, token string) (uuid.UUID, boo
 	if err := subjectkeys.CheckIndexArgs(network, token); err != nil {
 		return uuid.Nil, false, err
 	}
-	if err := s.enter(); err != nil {
+	if err := s.life.Enter(); err != nil {
 		return uuid.Nil, false, err
 	}
-	defer s.life.RUnlock()
+	defer s.life.Exit()
 	h, err := s.readIndex(ctx, indexRef{Network: network, Token: token})
 	if err != nil || !h.indexed {
 		return uuid.Nil, false, err
@@ -102,10 +102,10 @@ func (s *Store) Put(ctx context.Context, network, token string, subject uuid.UUI
 	if err := subjectkeys.CheckIndexArgs(network, token); err != nil {
 		return err
 	}
-	if err := s.enter(); err != nil {
+	if err := s.life.Enter(); err != nil {
 		return err
 	}
-	defer s.life.RUnlock()
+	defer s.life.Exit()
 	r := indexRef{Network: network, Token: token}
 	if err := s.recordEntry(ctx, subject, r); err != nil {
 		return err

@@ -205,10 +205,10 @@ func (s *Store) loadKey(ctx context.Context, id uuid.UUID, create bool) (*entry,
 // tombstoned, so no key can ever be made for its id again. Other errors:
 // ErrClosed, ErrUnavailable and "canceled" (KindUnavailable), KindInternal.
 func (s *Store) Seal(ctx context.Context, subject uuid.UUID, plaintext []byte) ([]byte, error) {
-	if err := s.enter(); err != nil {
+	if err := s.life.Enter(); err != nil {
 		return nil, err
 	}
-	defer s.life.RUnlock()
+	defer s.life.Exit()
 	e, err := s.key(ctx, subject, true)
 	if err != nil {
 		return nil, err
@@ -224,10 +224,10 @@ func (s *Store) Seal(ctx context.Context, subject uuid.UUID, plaintext []byte) (
 // (KindInternal) for a key that does not unwrap, and ErrClosed,
 // ErrUnavailable and "canceled" (KindUnavailable).
 func (s *Store) Open(ctx context.Context, subject uuid.UUID, ciphertext []byte) ([]byte, error) {
-	if err := s.enter(); err != nil {
+	if err := s.life.Enter(); err != nil {
 		return nil, err
 	}
-	defer s.life.RUnlock()
+	defer s.life.Exit()
 	e, err := s.key(ctx, subject, false)
 	if err != nil {
 		return nil, err
@@ -239,10 +239,10 @@ func (s *Store) Open(ctx context.Context, subject uuid.UUID, ciphertext []byte) 
 // cluster's leader says (never from the cache). Errors: ErrClosed,
 // ErrUnavailable and "canceled" (KindUnavailable), KindInternal.
 func (s *Store) Erased(ctx context.Context, subject uuid.UUID) (bool, error) {
-	if err := s.enter(); err != nil {
+	if err := s.life.Enter(); err != nil {
 		return false, err
 	}
-	defer s.life.RUnlock()
+	defer s.life.Exit()
 	k, err := s.readKey(ctx, subject)
 	if err != nil {
 		return false, err

@@ -23,10 +23,10 @@ type NodeScavenge struct {
 // Errors: ErrClosed, ErrUnavailable and "canceled" (KindUnavailable),
 // KindInternal (a node refused).
 func (s *Store) Scavenge(ctx context.Context) ([]NodeScavenge, error) {
-	if err := s.enter(); err != nil {
+	if err := s.life.Enter(); err != nil {
 		return nil, err
 	}
-	defer s.life.RUnlock()
+	defer s.life.Exit()
 	got, err := s.c.StartScavenge(ctx)
 	out := make([]NodeScavenge, len(got))
 	for i, g := range got {

@@ -35,10 +35,10 @@ import (
 // files until a scavenge (see the package documentation). Errors: ErrClosed,
 // ErrUnavailable and "canceled" (KindUnavailable), KindInternal.
 func (s *Store) Shred(ctx context.Context, subject uuid.UUID) error {
-	if err := s.enter(); err != nil {
+	if err := s.life.Enter(); err != nil {
 		return err
 	}
-	defer s.life.RUnlock()
+	defer s.life.Exit()
 	if err := ctx.Err(); err != nil {
 		return classify(ctx, err)
 	}
@@ -146,10 +146,10 @@ func (s *Store) unindex(ctx context.Context, r indexRef, id uuid.UUID) error {
 // finds every listed stream tombstoned and does nothing. Streams are
 // checked 16 at a time. Errors: as Shred's, and the file's.
 func (s *Store) ShredErased(ctx context.Context, path string) (int, error) {
-	if err := s.enter(); err != nil {
+	if err := s.life.Enter(); err != nil {
 		return 0, err
 	}
-	defer s.life.RUnlock()
+	defer s.life.Exit()
 	ids, err := subjectkeys.ReadErased(s.opts.FS, path)
 	if err != nil {
 		return 0, err

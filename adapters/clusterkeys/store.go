@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"sync"
@@ -52,10 +51,9 @@ type Store struct {
 	opts   Options
 	log    *slog.Logger
 
-	// life guards the client: every operation holds it shared and checks
-	// closed; Close takes it alone.
-	life   sync.RWMutex
-	closed bool
+	// life guards the client: every operation holds it (Enter, Exit);
+	// Close takes it alone.
+	life subjectkeys.Life
 
 	// mu orders cache fills against erasures seen by the watch (see
 	// beginLoad): a key is cached only if no erasure of its subject was
@@ -78,7 +76,7 @@ var _ domain.KeyStore = (*Store)(nil)
 // Errors of the store. Each is a *domain.Error; compare with errors.Is.
 var (
 	// ErrClosed (KindUnavailable) is returned by every method after Close.
-	ErrClosed = &domain.Error{Kind: domain.KindUnavailable, Code: "key_store_closed", Message: "the key store is closed"}
+	ErrClosed = subjectkeys.ErrClosed
 	// ErrUnavailable (KindUnavailable): the cluster did not answer in time,
 	// has no leader, or refused the credentials.
 	ErrUnavailable = &domain.Error{Kind: domain.KindUnavailable, Code: "key_store_unavailable", Message: "the key store's cluster is unavailable"}
@@ -92,7 +90,7 @@ var (
 	ErrCiphertext        = subjectkeys.ErrCiphertext
 	ErrMasterKeyMismatch = subjectkeys.ErrMasterKeyMismatch
 
-	errStore   = &domain.Error{Kind: domain.KindInternal, Code: "key_store", Message: "the key store failed"}
+	errStore   = subjectkeys.ErrFailed
 	errDamaged = &domain.Error{Kind: domain.KindInternal, Code: "key_stream_invalid", Message: "a key store stream holds what the key store does not write"}
 	errRaces   = &domain.Error{Kind: domain.KindUnavailable, Code: "key_store_contended", Message: "the key store lost too many races for one subject; try again"}
 )
@@ -217,27 +215,12 @@ func Open(ctx context.Context, connString string, master tink.AEAD, opts Options
 // bounded by its deadline) and closes the client. Later calls return nil;
 // every other method then returns ErrClosed.
 func (s *Store) Close() error {
-	s.life.Lock()
-	defer s.life.Unlock()
-	if s.closed {
-		return nil
-	}
-	s.closed = true
-	s.stop()
-	s.wg.Wait()
-	s.cache.Clear()
-	return s.c.Close()
-}
-
-// enter admits an operation: it holds s.life shared until the caller's
-// deferred s.life.RUnlock, and fails with ErrClosed after Close.
-func (s *Store) enter() error {
-	s.life.RLock()
-	if s.closed {
-		s.life.RUnlock()
-		return ErrClosed
-	}
-	return nil
+	return s.life.Close(func() error {
+		s.stop()
+		s.wg.Wait()
+		s.cache.Clear()
+		return s.c.Close()
+	})
 }
 
 // BlindIndex implements domain.KeyStore: the blind index under the
@@ -253,10 +236,10 @@ func (s *Store) BlindIndex() domain.BlindIndex { return s.index }
 // gauge is left out of a scrape rather than wrong. Errors: ErrClosed,
 // ErrCountNotReady.
 func (s *Store) Count() (int, error) {
-	if err := s.enter(); err != nil {
+	if err := s.life.Enter(); err != nil {
 		return 0, err
 	}
-	defer s.life.RUnlock()
+	defer s.life.Exit()
 	if !s.caughtUp.Load() {
 		return 0, ErrCountNotReady
 	}
@@ -280,16 +263,16 @@ func classify(ctx context.Context, err error) error {
 		return err
 	}
 	if ctx.Err() != nil {
-		return domain.Wrap(domain.KindUnavailable, "canceled", "the key store operation was canceled", err)
+		return subjectkeys.WrapAs(subjectkeys.ErrCanceled, err)
 	}
 	f := kurrentconn.Classify(err)
 	switch f.Code {
 	case kurrentconn.Closed:
-		return domain.Wrap(domain.KindUnavailable, ErrClosed.Code, ErrClosed.Message, err)
+		return subjectkeys.WrapAs(ErrClosed, err)
 	case kurrentconn.Timeout, kurrentconn.Unavailable, kurrentconn.Denied:
 		return domain.Wrap(domain.KindUnavailable, ErrUnavailable.Code, f.Message, err)
 	}
-	return domain.Wrap(domain.KindInternal, errStore.Code, errStore.Message, err)
+	return subjectkeys.WrapAs(errStore, err)
 }
 
 // isCode reports whether a call failed with the code.
@@ -309,11 +292,7 @@ func (s *Store) read(ctx context.Context, stream string, last bool) (evs []*esdb
 	}
 	for {
 		got, err := kurrentconn.Call(ctx, s.c, func(ctx context.Context, cl *esdb.Client) ([]*esdb.RecordedEvent, error) {
-			rs, err := cl.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: dir, From: from}, count)
-			if err != nil {
-				return nil, err
-			}
-			return drain(rs)
+			return kurrentconn.Drain(cl.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: dir, From: from}, count))
 		})
 		switch {
 		case isCode(err, kurrentconn.StreamNotFound):
@@ -328,24 +307,6 @@ func (s *Store) read(ctx context.Context, stream string, last bool) (evs []*esdb
 			return evs, false, nil
 		}
 		from = esdb.Revision(got[len(got)-1].EventNumber + 1)
-	}
-}
-
-// drain reads a read to its end.
-func drain(rs *esdb.ReadStream) ([]*esdb.RecordedEvent, error) {
-	defer rs.Close()
-	var out []*esdb.RecordedEvent
-	for {
-		ev, err := rs.Recv()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if r := ev.OriginalEvent(); r != nil {
-			out = append(out, r)
-		}
 	}
 }
 

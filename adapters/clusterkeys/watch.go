@@ -69,14 +69,13 @@ func (s *Store) follow(ctx context.Context, f follower) {
 
 // receive runs one subscription until it drops; it reports whether it got
 // anything, and why it ended.
-func (s *Store) receive(ctx context.Context, f follower) (bool, error) {
-	sub, release, err := s.c.Subscribe(ctx, f.options())
+func (s *Store) receive(ctx context.Context, f follower) (progressed bool, err error) {
+	sub, err := s.c.Subscribe(ctx, f.options())
 	if err != nil {
 		return false, err
 	}
-	defer release()
+	defer func() { sub.Close(err) }()
 	f.subscribed()
-	progressed := false
 	for {
 		ev := sub.Recv()
 		switch {

@@ -49,11 +49,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -120,6 +122,9 @@ type Console struct {
 	pages   map[string]*template.Template
 	router  chi.Router
 	signIns *signInGuard
+	// crossOrigin is net/http's cross-origin protection (Sec-Fetch-Site,
+	// then Origin), trusting the public URL's origin.
+	crossOrigin *http.CrossOriginProtection
 }
 
 // New builds the console.
@@ -163,7 +168,13 @@ func New(o Options) (*Console, error) {
 	if o.FailedSignInWindow == 0 {
 		o.FailedSignInWindow = 15 * time.Minute
 	}
-	c := &Console{Options: o, signIns: newSignInGuard(o.SignInRate, o.SignInBurst, o.MaxFailedSignIns, o.FailedSignInWindow)}
+	c := &Console{Options: o, signIns: newSignInGuard(o.SignInRate, o.SignInBurst, o.MaxFailedSignIns, o.FailedSignInWindow),
+		crossOrigin: http.NewCrossOriginProtection()}
+	if u, err := url.Parse(o.PublicURL); o.PublicURL != "" && err == nil && u.Host != "" {
+		if err := c.crossOrigin.AddTrustedOrigin(u.Scheme + "://" + u.Host); err != nil {
+			return nil, fmt.Errorf("console: the public URL's origin: %w", err)
+		}
+	}
 	if err := c.parse(); err != nil {
 		return nil, err
 	}

@@ -28,20 +28,26 @@ func (c *Console) origin(r *http.Request) (scheme, host string) {
 	return scheme, r.Host
 }
 
-// sameOrigin refuses a POST whose Origin header is not the console's own
-// origin, scheme and port included; a POST without Origin (an old browser,
-// a non-browser client) is let through to the CSRF token check.
+// sameOrigin refuses a cross-origin POST with net/http's
+// CrossOriginProtection: the browser's Sec-Fetch-Site, or where it sent
+// none, the Origin header against the console's origin (the public URL's
+// host, not the Host header a load balancer may rewrite, which is why the
+// check sees the request with the console's host). Where it falls back to
+// Origin, net/http compares hosts alone; the scheme must match too. A POST
+// with neither header (a non-browser client) is let through to the
+// session's CSRF token, which every form still carries.
 func (c *Console) sameOrigin(r *http.Request) bool {
-	o := r.Header.Get("Origin")
-	if o == "" {
-		return true
-	}
-	u, err := url.Parse(o)
-	if err != nil || o == "null" {
+	scheme, host := c.origin(r)
+	seen := r.WithContext(r.Context()) // a shallow copy, with the console's host
+	seen.Host = host
+	if c.crossOrigin.Check(seen) != nil {
 		return false
 	}
-	scheme, host := c.origin(r)
-	return u.Scheme == scheme && u.Host == host && u.Path == "" && u.RawQuery == ""
+	if o := r.Header.Get("Origin"); o != "" && r.Header.Get("Sec-Fetch-Site") == "" {
+		u, err := url.Parse(o)
+		return err == nil && u.Scheme == scheme && u.Host == host
+	}
+	return true
 }
 
 // secure reports whether cookies are Secure: always, except when the

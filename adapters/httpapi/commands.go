@@ -43,8 +43,8 @@ type (
 		ProfessionalID string `json:"professional_id"`
 	}
 	followUpBody struct {
-		Kind    string `json:"kind"`
-		Outcome string `json:"outcome"`
+		Kind    string `json:"kind" openapi:"enum=follow_up_kind"`
+		Outcome string `json:"outcome" openapi:"enum=follow_up_outcome"`
 		Note    string `json:"note,omitempty"`
 		NextDue string `json:"next_due,omitempty"`
 	}
@@ -57,16 +57,16 @@ type (
 		Note string `json:"note,omitempty"`
 	}
 	feedbackBody struct {
-		Code string `json:"code"`
+		Code string `json:"code" openapi:"enum=feedback_code"`
 	}
 	closeBody struct {
-		Outcome string `json:"outcome"`
+		Outcome string `json:"outcome" openapi:"enum=close_outcome"`
 		Note    string `json:"note,omitempty"`
 	}
 	organisationBody struct {
 		ID       string           `json:"id"`
 		Name     string           `json:"name"`
-		Kind     string           `json:"kind"`
+		Kind     string           `json:"kind" openapi:"enum=organisation_kind"`
 		Services []domain.Service `json:"services,omitempty"`
 	}
 )
@@ -155,19 +155,14 @@ func (s *Server) raise(w http.ResponseWriter, r *http.Request) error {
 	}
 	f.maxLen("subject.address", b.Subject.Address, maxName)
 	f.maxLen("subject.phone", b.Subject.Phone, 40)
+	// Categories and the neighbourhood are checked against the network's
+	// configuration by the app; here only their bounds.
 	f.required("neighbourhood", b.Neighbourhood)
 	f.maxLen("neighbourhood", b.Neighbourhood, 100)
 	if len(b.Categories) == 0 {
 		f.add("categories", "at least one category is required")
-	} else if len(b.Categories) > len(domain.Categories) {
+	} else if len(b.Categories) > domain.MaxConfigItems {
 		f.add("categories", "has too many entries")
-	} else {
-		for _, c := range b.Categories {
-			if !domain.Categories.Has(c) {
-				f.add("categories", "must each be one of: "+strings.Join(domain.Categories, ", "))
-				break
-			}
-		}
 	}
 	if !domain.Urgencies.Has(b.Urgency) {
 		f.add("urgency", "must be one of: "+strings.Join(domain.Urgencies, ", "))

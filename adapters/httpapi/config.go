@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/hex"
 	"net/http"
 	"strconv"
@@ -26,7 +27,11 @@ type (
 	}
 	notificationTargetView struct {
 		domain.NotificationTarget
-		// Secret is the webhook target's signing key (hex), for its receiver.
+		// SigningSecret is the webhook target's signing key as Standard
+		// Webhooks libraries take it ("whsec_" and the key in base64).
+		SigningSecret string `json:"signing_secret,omitempty"`
+		// Secret is the same key in hex, for the deprecated
+		// Buurtsignaal-Signature header (one more version).
 		Secret string `json:"secret,omitempty"`
 	}
 	notificationTargetsView struct {
@@ -122,7 +127,9 @@ func (s *Server) notificationTargets() handlerFunc {
 		for i, t := range ts {
 			out.Targets[i].NotificationTarget = t
 			if t.Channel == domain.ChannelWebhook && s.Notifications != nil {
-				out.Targets[i].Secret = hex.EncodeToString(s.Notifications.TargetSecret(t.ID))
+				key := s.Notifications.TargetSecret(t.ID)
+				out.Targets[i].Secret = hex.EncodeToString(key)
+				out.Targets[i].SigningSecret = "whsec_" + base64.StdEncoding.EncodeToString(key)
 			}
 		}
 		return out

@@ -69,6 +69,10 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		s.metrics.duration.WithLabelValues(route, status).Observe(time.Since(start).Seconds())
 		if rec.status >= 500 {
 			s.log.WarnContext(r.Context(), "request failed", append(logAttrsOf(r), "status", rec.status)...)
+		} else {
+			// Ids, the route and the status only; with the trace's ids
+			// when tracing is on.
+			s.log.DebugContext(r.Context(), "request", append(logAttrsOf(r), "status", rec.status, "seconds", time.Since(start).Seconds())...)
 		}
 	})
 }

@@ -3,7 +3,9 @@ package httpapi
 import (
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -81,7 +83,7 @@ type (
 		DueAt      time.Time `json:"due_at"`
 		// State is late or late_3x (past the response norm, or three times
 		// it), or unrouted: raised, still without a team, one working day on.
-		State string `json:"state"`
+		State string `json:"state" openapi:"enum=overdue_state"`
 		// Unrouted is true for a signal still without a team one working
 		// day after it was raised, whatever its state against the norm.
 		Unrouted bool    `json:"unrouted"`
@@ -93,33 +95,11 @@ type (
 	}
 )
 
-func (f *responseFigures) add(c *projections.Case, now time.Time) {
-	f.Total++
-	state := domain.StateAt(now, c.DueAt, c.Due3xAt, c.FirstResponseAt, c.StoppedAt)
-	switch state {
-	case domain.StateOnTime:
-		f.WithinNorm++
-	case domain.StateAnsweredLate:
-		f.AnsweredLate++
-	case domain.StateLate:
-		f.Late++
-	case domain.StateLate3x:
-		f.Late3x++
-	}
-	if c.FirstResponseAt.IsZero() {
-		if c.StoppedAt.IsZero() {
-			f.Unanswered++
-		}
-	} else {
-		f.Answered++
-		f.firstResponseHours = append(f.firstResponseHours, c.FirstResponseAt.Sub(c.RaisedAt).Hours())
-	}
-	if !c.FirstFeedbackAt.IsZero() {
-		f.FeedbackGiven++
-		if !c.FeedbackDueAt.IsZero() && !c.FirstFeedbackAt.After(c.FeedbackDueAt) {
-			f.FeedbackWithinNorm++
-		}
-	}
+// figures converts a projection's figures to the answer's.
+func figures(p *projections.Figures) responseFigures {
+	return responseFigures{Total: p.Total, Answered: p.Answered, WithinNorm: p.WithinNorm, Late: p.Late, Late3x: p.Late3x,
+		AnsweredLate: p.AnsweredLate, Unanswered: p.Unanswered, FeedbackGiven: p.FeedbackGiven,
+		FeedbackWithinNorm: p.FeedbackWithinNorm, firstResponseHours: p.FirstResponseHours}
 }
 
 func (f *responseFigures) finish() {
@@ -127,17 +107,62 @@ func (f *responseFigures) finish() {
 		f.WithinNormShare = float64(f.WithinNorm) / float64(f.Total)
 	}
 	if n := len(f.firstResponseHours); n > 0 {
-		slices.Sort(f.firstResponseHours)
 		med, p90 := percentile(f.firstResponseHours, 0.5), percentile(f.firstResponseHours, 0.9)
 		f.MedianFirstResponseHrs, f.P90FirstResponseHrs = &med, &p90
 	}
 }
 
-// percentile of sorted values, nearest-rank.
-func percentile(sorted []float64, p float64) float64 {
-	i := int(p*float64(len(sorted))+0.999999) - 1
-	i = max(0, min(i, len(sorted)-1))
-	return float64(int(sorted[i]*100+0.5)) / 100
+// percentile of values, nearest-rank, to two decimals. It selects the
+// value in linear time (and reorders values): a report's groups together
+// hold several times the signals of its period, and sorting them all was
+// most of a report's cost.
+func percentile(values []float64, p float64) float64 {
+	i := int(p*float64(len(values))+0.999999) - 1
+	i = max(0, min(i, len(values)-1))
+	v := selectNth(values, i)
+	return float64(int(v*100+0.5)) / 100
+}
+
+// selectNth returns the value that would be at index k if values were
+// sorted (Hoare's selection, median-of-three pivots).
+func selectNth(values []float64, k int) float64 {
+	lo, hi := 0, len(values)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if values[mid] < values[lo] {
+			values[mid], values[lo] = values[lo], values[mid]
+		}
+		if values[hi] < values[lo] {
+			values[hi], values[lo] = values[lo], values[hi]
+		}
+		if values[hi] < values[mid] {
+			values[hi], values[mid] = values[mid], values[hi]
+		}
+		pivot := values[mid]
+		i, j := lo, hi
+		for i <= j {
+			for values[i] < pivot {
+				i++
+			}
+			for values[j] > pivot {
+				j--
+			}
+			if i <= j {
+				values[i], values[j] = values[j], values[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return values[k]
+		}
+	}
+	return values[k]
 }
 
 type monitorFilter struct {
@@ -165,8 +190,8 @@ func parseMonitorFilter(r *http.Request, now time.Time) (monitorFilter, error) {
 		}
 		*p.dst = t
 	}
-	if f.category != "" && !domain.Categories.Has(f.category) {
-		errs.add("category", "must be one of: "+strings.Join(domain.Categories, ", "))
+	if f.category != "" && !domain.ValidConfigID(f.category) {
+		errs.add("category", "must be a category id: lower-case letters, digits, '-' or '_'")
 	}
 	if len(errs) == 0 && !f.from.Before(f.to) {
 		errs.add("from", "must be before to")
@@ -197,51 +222,93 @@ func (s *Server) monitorResponse(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	q := r.URL.Query()
+	key := strings.Join([]string{p.Network, q.Get("team_id"), q.Get("neighbourhood"), q.Get("category"), q.Get("from"), q.Get("to")}, "\x00")
+	minPos, _ := strconv.ParseUint(q.Get("min_position"), 10, 64) // checked by readYourWrites
+	rep := s.reports.get(key, now, minPos, func() (responseReport, uint64) { return s.responseReport(p.Network, f, now) })
+	writeJSON(w, http.StatusOK, rep)
+	return nil
+}
+
+// responseReport computes a report, and the position it reflects at least.
+func (s *Server) responseReport(network string, f monitorFilter, now time.Time) (responseReport, uint64) {
 	rep := responseReport{From: f.from, To: f.to, Series: series(f.from, f.to)}
-	groups := map[string]map[string]*responseFigures{"team": {}, "neighbourhood": {}, "category": {}, "source": {}}
-	addTo := func(dim, key string, c *projections.Case) {
-		g := groups[dim][key]
-		if g == nil {
-			g = &responseFigures{}
-			groups[dim][key] = g
-		}
-		g.add(c, now)
+	q := projections.MonitorQuery{Network: network, Team: f.team, Neighbourhood: f.neighbourhood, Category: f.category, From: f.from, To: f.to}
+	// The rows of the period are copied under the read lock; the report is
+	// computed outside it, so the runner and other readers never wait for it.
+	buf, _ := monitorBuffers.Get().(*projections.MonitorBuffer)
+	if buf == nil {
+		buf = new(projections.MonitorBuffer)
 	}
+	var snap projections.MonitorSnapshot
+	var pos uint64
 	s.Runner.Read(func() {
-		s.Cases.All(func(c *projections.Case) bool {
-			if !f.match(c, p.Network) {
-				return true
-			}
-			rep.add(c, now)
-			for i := range rep.Series {
-				rep.Series[i].count(c)
-			}
-			team := c.Team
-			if team == "" {
-				team = "(none)"
-			}
-			addTo("team", team, c)
-			addTo("neighbourhood", c.Neighbourhood, c)
-			addTo("source", string(c.Source), c)
-			for _, cat := range c.Categories {
-				addTo("category", cat, c)
-			}
-			return true
-		})
+		snap = s.Cases.MonitorSnapshot(q, buf)
+		pos = s.Runner.Position()
 	})
+	points := make([]time.Time, len(rep.Series))
+	for i, pt := range rep.Series {
+		points[i] = pt.At
+	}
+	pr := snap.Report(now, points)
+	monitorBuffers.Put(buf)
+	for i := range rep.Series {
+		rep.Series[i].Open, rep.Series[i].Overdue = pr.Open[i], pr.Overdue[i]
+	}
+	rep.responseFigures = figures(&pr.All)
 	rep.finish()
-	flatten := func(dim string) []groupFigures {
+	flatten := func(groups map[string]*projections.Figures, none string) []groupFigures {
 		out := []groupFigures{}
-		for k, g := range groups[dim] {
-			g.finish()
-			out = append(out, groupFigures{Key: k, responseFigures: *g})
+		for k, g := range groups {
+			if k == "" && none != "" {
+				k = none
+			}
+			gf := groupFigures{Key: k, responseFigures: figures(g)}
+			gf.finish()
+			out = append(out, gf)
 		}
 		slices.SortFunc(out, func(a, b groupFigures) int { return strings.Compare(a.Key, b.Key) })
 		return out
 	}
-	rep.ByTeam, rep.ByNeighbourhood, rep.ByCategory, rep.BySource = flatten("team"), flatten("neighbourhood"), flatten("category"), flatten("source")
-	writeJSON(w, http.StatusOK, rep)
-	return nil
+	rep.ByTeam, rep.ByNeighbourhood = flatten(pr.ByTeam, "(none)"), flatten(pr.ByNeighbourhood, "")
+	rep.ByCategory, rep.BySource = flatten(pr.ByCategory, ""), flatten(pr.BySource, "")
+	return rep, pos
+}
+
+// reportTTL is how long a computed response report serves the same query.
+const reportTTL = time.Second
+
+// reportCache keeps each response report for a second: a coordinators'
+// dashboard asks for the same report many times a second, and a report
+// costs the signals raised in its period. An entry serves a request only
+// when it reflects the request's min_position; its from and to are those it
+// was computed for, at most reportTTL before.
+type reportCache struct {
+	mu      sync.Mutex
+	entries map[string]reportEntry
+}
+
+type reportEntry struct {
+	at  time.Time
+	pos uint64
+	rep responseReport
+}
+
+func (c *reportCache) get(key string, now time.Time, minPos uint64, compute func() (responseReport, uint64)) responseReport {
+	c.mu.Lock()
+	e, ok := c.entries[key]
+	c.mu.Unlock()
+	if ok && !now.Before(e.at) && now.Sub(e.at) < reportTTL && e.pos >= minPos {
+		return e.rep
+	}
+	rep, pos := compute()
+	c.mu.Lock()
+	if c.entries == nil || len(c.entries) >= 256 {
+		c.entries = map[string]reportEntry{}
+	}
+	c.entries[key] = reportEntry{at: now, pos: pos, rep: rep}
+	c.mu.Unlock()
+	return rep
 }
 
 // series returns the empty sample points of a period: its end, and steps of
@@ -260,17 +327,8 @@ func series(from, to time.Time) []seriesPoint {
 	return pts
 }
 
-// count adds a case to the point if it was open (and overdue) at its time.
-func (p *seriesPoint) count(c *projections.Case) {
-	before := func(t time.Time) bool { return !t.IsZero() && !t.After(p.At) }
-	if c.RaisedAt.After(p.At) || before(c.ClosedAt) || before(c.WithdrawnAt) {
-		return
-	}
-	p.Open++
-	if c.DueAt.Before(p.At) && !before(c.FirstResponseAt) && !before(c.StoppedAt) {
-		p.Overdue++
-	}
-}
+// monitorBuffers are the reports' row copies, reused.
+var monitorBuffers sync.Pool
 
 // stateUnrouted is the overdue state of a signal that is within its norm
 // but has waited a working day for a team.
@@ -291,7 +349,9 @@ func (s *Server) monitorOverdue(w http.ResponseWriter, r *http.Request) error {
 	}
 	var items []overdueItem
 	s.Runner.Read(func() {
-		s.Cases.All(func(c *projections.Case) bool {
+		// Late and unrouted signals are open and without a first response
+		// or a team: the awaiting ones, never the history.
+		s.Cases.Awaiting(func(c *projections.Case) bool {
 			if !f.match(c, p.Network) {
 				return true
 			}

@@ -175,8 +175,10 @@ func timeParam(name, v string) (time.Time, bool) {
 	return t, t.Year() >= 0 && t.Year() <= 9999
 }
 
-// auditQuery serves an audit list; the read of the audit log is itself logged.
-func (s *Server) auditQuery(subjects func(r *http.Request) ([]uuid.UUID, error), list func(r *http.Request, from, to time.Time) []*projections.AuditEntry) handlerFunc {
+// auditQuery serves an audit list of the caller's network, a page at a
+// time from the audit trail's index; the read of the audit log is itself
+// logged.
+func (s *Server) auditQuery(subjects func(r *http.Request) ([]uuid.UUID, error), list func(r *http.Request) projections.AuditList) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if err := s.privacyOfficer(r, domain.ActAudit); err != nil {
 			return err
@@ -189,28 +191,29 @@ func (s *Server) auditQuery(subjects func(r *http.Request) ([]uuid.UUID, error),
 		if err != nil {
 			return err
 		}
-		limit, offset, err := pageParams(r)
+		limit, after, err := keyPageParams(r)
 		if err != nil {
 			return err
 		}
 		var entries []*projections.AuditEntry
-		network := principal(r.Context()).Network
+		var next []byte
 		s.Runner.Read(func() {
 			// A privacy officer sees the access records of their own network
-			// only (actor ids may repeat across networks).
-			for _, e := range list(r, from, to) {
-				if e.Network == network {
-					entries = append(entries, e)
-				}
-			}
+			// only (actor ids may repeat across networks): the lists are
+			// kept per network.
+			l := list(r)
+			l.Network = principal(r.Context()).Network
+			entries, next, err = s.Audit.Page(l, from, to, after, limit)
 		})
+		if err != nil {
+			return err
+		}
 		a := s.access(r, "audit_read", domain.BasisRole)
 		a.Purpose, a.Subjects = "privacy_audit", subj
 		if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
 			return err
 		}
-		page := window(entries, offset, limit)
-		writeJSON(w, http.StatusOK, auditPage{Items: s.auditItems(r.Context(), page), NextCursor: nextCursor(offset, limit, len(entries))})
+		writeJSON(w, http.StatusOK, auditPage{Items: s.auditItems(r.Context(), entries), NextCursor: keyCursor(next)})
 		return nil
 	}
 }
@@ -219,24 +222,22 @@ func (s *Server) auditSubject() handlerFunc {
 	return s.auditQuery(func(r *http.Request) ([]uuid.UUID, error) {
 		id, err := pathUUID(r, "id")
 		return []uuid.UUID{id}, err
-	}, func(r *http.Request, from, to time.Time) []*projections.AuditEntry {
+	}, func(r *http.Request) projections.AuditList {
 		id, _ := uuid.Parse(chi.URLParam(r, "id"))
-		return s.Audit.OfSubject(id, from, to)
+		return projections.AuditList{Subject: id}
 	})
 }
 
 func (s *Server) auditActor() handlerFunc {
 	return s.auditQuery(func(r *http.Request) ([]uuid.UUID, error) { return nil, nil },
-		func(r *http.Request, from, to time.Time) []*projections.AuditEntry {
-			return s.Audit.OfActor(chi.URLParam(r, "id"), from, to)
+		func(r *http.Request) projections.AuditList {
+			return projections.AuditList{Actor: chi.URLParam(r, "id")}
 		})
 }
 
 func (s *Server) auditBreakGlass() handlerFunc {
 	return s.auditQuery(func(r *http.Request) ([]uuid.UUID, error) { return nil, nil },
-		func(_ *http.Request, from, to time.Time) []*projections.AuditEntry {
-			return s.Audit.BreakGlass(from, to)
-		})
+		func(*http.Request) projections.AuditList { return projections.AuditList{BreakGlass: true} })
 }
 
 func (s *Server) auditVerify(w http.ResponseWriter, r *http.Request) error {
@@ -319,7 +320,7 @@ func (s *Server) exportSubject(w http.ResponseWriter, r *http.Request) error {
 				cc.History = append([]projections.HistoryEntry(nil), c.History...)
 				cases = append(cases, cc)
 			}
-			access = s.Audit.OfSubject(id, time.Time{}, time.Time{})
+			access = s.Audit.OfSubject(sp.Network, id, time.Time{}, time.Time{})
 		}
 	})
 	if !found || subj.Network != principal(r.Context()).Network {

@@ -28,8 +28,8 @@ type (
 	}
 	followUpView struct {
 		ID      uuid.UUID `json:"id"`
-		Kind    string    `json:"kind"`
-		Outcome string    `json:"outcome"`
+		Kind    string    `json:"kind" openapi:"enum=follow_up_kind"`
+		Outcome string    `json:"outcome" openapi:"enum=follow_up_outcome"`
 		Note    string    `json:"note,omitempty"`
 		NextDue string    `json:"next_due,omitempty"`
 		At      time.Time `json:"at"`
@@ -40,14 +40,14 @@ type (
 		OrganisationID string     `json:"organisation_id"`
 		Service        string     `json:"service,omitempty"`
 		Reason         string     `json:"reason,omitempty"`
-		Status         string     `json:"status"`
+		Status         string     `json:"status" openapi:"enum=referral_status"`
 		MadeAt         time.Time  `json:"made_at"`
 		AnsweredAt     *time.Time `json:"answered_at,omitempty"`
 		// Notes are the partner's answers (accept, decline, complete).
 		Notes []noteView `json:"notes"`
 	}
 	feedbackView struct {
-		Code string    `json:"code"`
+		Code string    `json:"code" openapi:"enum=feedback_code"`
 		Text string    `json:"text,omitempty"`
 		At   time.Time `json:"at"`
 	}
@@ -59,7 +59,7 @@ type (
 	}
 	signalView struct {
 		ID               uuid.UUID      `json:"id"`
-		Status           string         `json:"status"`
+		Status           string         `json:"status" openapi:"enum=status"`
 		Version          int            `json:"version"`
 		SubjectID        uuid.UUID      `json:"subject_id"`
 		Subject          subjectView    `json:"subject"`
@@ -76,7 +76,7 @@ type (
 		FirstResponseAt  *time.Time     `json:"first_response_at"`
 		ResponseDueAt    time.Time      `json:"response_due_at"`
 		ResponseState    string         `json:"response_state"`
-		Outcome          string         `json:"outcome,omitempty"`
+		Outcome          string         `json:"outcome,omitempty" openapi:"enum=close_outcome"`
 		FollowUps        []followUpView `json:"follow_ups"`
 		Referrals        []referralView `json:"referrals"`
 		Feedback         []feedbackView `json:"feedback"`
@@ -96,7 +96,7 @@ type (
 	}
 	caseloadItem struct {
 		ID             uuid.UUID  `json:"id"`
-		Status         string     `json:"status"`
+		Status         string     `json:"status" openapi:"enum=status"`
 		Urgency        string     `json:"urgency"`
 		Categories     []string   `json:"categories"`
 		SubjectName    string     `json:"subject_name"`
@@ -116,7 +116,7 @@ type (
 	}
 	mySignalItem struct {
 		ID       uuid.UUID      `json:"id"`
-		Status   string         `json:"status"`
+		Status   string         `json:"status" openapi:"enum=status"`
 		RaisedAt time.Time      `json:"raised_at"`
 		Feedback []feedbackView `json:"feedback"`
 		// What the signaller entered, so two signals of one day can be
@@ -132,7 +132,7 @@ type (
 	organisationItem struct {
 		ID       string           `json:"id"`
 		Name     string           `json:"name"`
-		Kind     string           `json:"kind"`
+		Kind     string           `json:"kind" openapi:"enum=organisation_kind"`
 		Services []domain.Service `json:"services"`
 	}
 	organisationsPage struct {
@@ -159,24 +159,58 @@ func (s *Server) listQuery(r *http.Request, a domain.Action) (p domain.Principal
 
 // pageParams reads limit (default 50, max 500) and cursor (an opaque offset).
 func pageParams(r *http.Request) (limit, offset int, err error) {
-	q := r.URL.Query()
-	limit = 50
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 500 {
-			return 0, 0, domain.Invalid(domain.FieldError{Field: "limit", Message: "must be 1 to 500"})
-		}
-		limit = n
+	if limit, err = pageLimit(r); err != nil {
+		return 0, 0, err
 	}
-	if c := q.Get("cursor"); c != "" {
+	if c := r.URL.Query().Get("cursor"); c != "" {
 		b, err := base64.RawURLEncoding.DecodeString(c)
 		n, err2 := strconv.Atoi(strings.TrimPrefix(string(b), "o:"))
 		if err != nil || err2 != nil || n < 0 || !strings.HasPrefix(string(b), "o:") {
-			return 0, 0, domain.Invalid(domain.FieldError{Field: "cursor", Message: "is not a cursor this server gave"})
+			return 0, 0, errCursor
 		}
 		offset = n
 	}
 	return limit, offset, nil
+}
+
+var errCursor = domain.Invalid(domain.FieldError{Field: "cursor", Message: "is not a cursor this server gave"})
+
+func pageLimit(r *http.Request) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return 50, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 500 {
+		return 0, domain.Invalid(domain.FieldError{Field: "limit", Message: "must be 1 to 500"})
+	}
+	return n, nil
+}
+
+// keyPageParams reads limit and cursor of a list paged by key: the cursor
+// names where in the read model's index the next page starts, so a page
+// costs the page, however deep.
+func keyPageParams(r *http.Request) (limit int, after []byte, err error) {
+	if limit, err = pageLimit(r); err != nil {
+		return 0, nil, err
+	}
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		b, err := base64.RawURLEncoding.DecodeString(c)
+		rest, ok := strings.CutPrefix(string(b), "k:")
+		if err != nil || !ok || rest == "" || len(rest) > 512 {
+			return 0, nil, errCursor
+		}
+		after = []byte(rest)
+	}
+	return limit, after, nil
+}
+
+// keyCursor is the cursor of a list paged by key ("" at the end).
+func keyCursor(after []byte) string {
+	if len(after) == 0 {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString(append([]byte("k:"), after...))
 }
 
 func nextCursor(offset, limit, total int) string {
@@ -378,13 +412,22 @@ func (s *Server) caseload(w http.ResponseWriter, r *http.Request) error {
 	s.Runner.Read(func() { // one snapshot of the cases and their subjects
 		var first []*projections.Case
 		first, total = s.Cases.Caseload(f, offset+limit)
+		ids := make([]uuid.UUID, 0, limit)
 		for _, c := range window(first, offset, limit) {
 			page = append(page, *c)
-			if sp, ok := s.Subjects.Get(c.SubjectID); ok && !sp.Erased {
-				subjectData[c.SubjectID] = sp.Data
+			ids = append(ids, c.SubjectID)
+		}
+		var subjects map[uuid.UUID]*projections.Subject
+		subjects, err = s.Subjects.GetMany(ids)
+		for id, sp := range subjects {
+			if !sp.Erased {
+				subjectData[id] = sp.Data
 			}
 		}
 	})
+	if err != nil {
+		return err
+	}
 	a := s.access(r, "list", domain.BasisTeam)
 	for _, c := range page {
 		a.Subjects = append(a.Subjects, c.SubjectID)
@@ -424,16 +467,21 @@ func (s *Server) caseload(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) mySignals(w http.ResponseWriter, r *http.Request) error {
-	p, limit, offset, err := s.listQuery(r, domain.ActMySignals)
+	p, err := s.query(r, domain.ActMySignals)
+	if err != nil {
+		return err
+	}
+	limit, after, err := keyPageParams(r)
 	if err != nil {
 		return err
 	}
 	lang := language(r)
-	var out mySignalsPage
+	out := mySignalsPage{Items: []mySignalItem{}}
+	var next []byte
 	s.Runner.Read(func() {
-		all := s.Cases.RaisedBy(p.ID)
-		out.NextCursor = nextCursor(offset, limit, len(all))
-		for _, c := range window(all, offset, limit) {
+		var page []*projections.Case
+		page, next, err = s.Cases.RaisedBy(p.ID, after, limit)
+		for _, c := range page {
 			item := mySignalItem{ID: c.ID, Status: string(c.Status), RaisedAt: c.RaisedAt, Feedback: []feedbackView{},
 				Neighbourhood: c.Neighbourhood, Categories: append([]string{}, c.Categories...), Urgency: c.Urgency}
 			for _, fb := range c.Feedback {
@@ -442,9 +490,10 @@ func (s *Server) mySignals(w http.ResponseWriter, r *http.Request) error {
 			out.Items = append(out.Items, item)
 		}
 	})
-	if out.Items == nil {
-		out.Items = []mySignalItem{}
+	if err != nil {
+		return err
 	}
+	out.NextCursor = keyCursor(next)
 	w.Header().Set("Content-Language", lang)
 	w.Header().Add("Vary", "Accept-Language")
 	writeJSON(w, http.StatusOK, out)
@@ -455,6 +504,20 @@ func (s *Server) organisations(w http.ResponseWriter, r *http.Request) error {
 	p, limit, offset, err := s.listQuery(r, domain.ActListOrganisations)
 	if err != nil {
 		return err
+	}
+	if format := r.URL.Query().Get("format"); format != "" {
+		// The whole sociale kaart in another format, on one page.
+		if format != "hsds" || s.HSDSExport == nil {
+			return domain.Invalid(domain.FieldError{Field: "format", Message: "must be hsds (Open Referral HSDS 3.0), or left out"})
+		}
+		var all []domain.RegisterOrganisation
+		s.Runner.Read(func() {
+			for _, o := range s.Orgs.List(p.Network) {
+				all = append(all, domain.RegisterOrganisation{ID: o.ID, Name: o.Name, Kind: o.Kind, Services: append([]domain.Service{}, o.Services...)})
+			}
+		})
+		writeJSON(w, http.StatusOK, s.HSDSExport(p.Network, all))
+		return nil
 	}
 	var out organisationsPage
 	s.Runner.Read(func() {

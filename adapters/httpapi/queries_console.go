@@ -76,7 +76,7 @@ type (
 	monitorSignal struct {
 		ID              uuid.UUID  `json:"id"`
 		Version         int        `json:"version"`
-		Status          string     `json:"status"`
+		Status          string     `json:"status" openapi:"enum=status"`
 		TeamID          string     `json:"team_id,omitempty"`
 		AssigneeID      string     `json:"assignee_id,omitempty"`
 		Neighbourhood   string     `json:"neighbourhood"`

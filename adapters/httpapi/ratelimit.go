@@ -7,58 +7,54 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/buurtsignaal/buurtsignaal/domain"
 )
 
-// limiter is a token bucket per principal: each principal may make rate
-// requests a second on average and burst at once. Buckets of principals
-// that have been idle long enough to be full again are dropped, so memory
-// follows the active principals.
+// limiter is a token bucket per principal (golang.org/x/time/rate): each
+// principal may make rate requests a second on average and burst at once.
+// Limiters of principals that have been idle long enough to be full again
+// are dropped at the next sweep, so memory follows the active principals.
 type limiter struct {
-	rate, burst float64
-	now         func() time.Time
+	rate  rate.Limit
+	burst int
+	now   func() time.Time
 
 	mu        sync.Mutex
-	buckets   map[string]*bucket
+	limiters  map[string]*rate.Limiter
 	lastSweep time.Time
 }
 
-type bucket struct {
-	tokens float64
-	at     time.Time
-}
-
-func newLimiter(rate float64, burst int, now func() time.Time) *limiter {
-	return &limiter{rate: rate, burst: float64(max(burst, 1)), now: now, buckets: map[string]*bucket{}}
+func newLimiter(r float64, burst int, now func() time.Time) *limiter {
+	return &limiter{rate: rate.Limit(r), burst: max(burst, 1), now: now, limiters: map[string]*rate.Limiter{}}
 }
 
 // allow takes a token of key's bucket; when there is none it returns false
-// and how long until there is one.
+// and how long until there is one (taking nothing).
 func (l *limiter) allow(key string) (bool, time.Duration) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if now.Sub(l.lastSweep) > time.Minute {
-		full := time.Duration(l.burst / l.rate * float64(time.Second))
-		for k, b := range l.buckets {
-			if now.Sub(b.at) > full {
-				delete(l.buckets, k)
+		for k, lim := range l.limiters {
+			if lim.TokensAt(now) >= float64(l.burst) {
+				delete(l.limiters, k)
 			}
 		}
 		l.lastSweep = now
 	}
-	b := l.buckets[key]
-	if b == nil {
-		b = &bucket{tokens: l.burst, at: now}
-		l.buckets[key] = b
+	lim := l.limiters[key]
+	if lim == nil {
+		lim = rate.NewLimiter(l.rate, l.burst)
+		l.limiters[key] = lim
 	}
-	b.tokens = math.Min(l.burst, b.tokens+now.Sub(b.at).Seconds()*l.rate)
-	b.at = now
-	if b.tokens >= 1 {
-		b.tokens--
-		return true, 0
+	r := lim.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now) // a refused request takes no token
+		return false, d
 	}
-	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+	return true, 0
 }
 
 // rateLimit answers 429 with Retry-After to a principal over its limit. It

@@ -34,7 +34,7 @@ func TestLimiter(t *testing.T) {
 	}
 	now = now.Add(2 * time.Minute)
 	l.allow("anna")
-	if n := len(l.buckets); n != 1 {
+	if n := len(l.limiters); n != 1 {
 		t.Fatalf("%d buckets after the sweep, want 1", n)
 	}
 }

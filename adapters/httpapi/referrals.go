@@ -17,7 +17,7 @@ type partnerReferral struct {
 	ID             uuid.UUID  `json:"id"`
 	OrganisationID string     `json:"organisation_id"`
 	Service        string     `json:"service,omitempty"`
-	Status         string     `json:"status"`
+	Status         string     `json:"status" openapi:"enum=referral_status"`
 	Urgency        string     `json:"urgency"`
 	Categories     []string   `json:"categories"`
 	Neighbourhood  string     `json:"neighbourhood"`
@@ -42,23 +42,29 @@ func toPartnerReferral(r projections.ReferralOf) partnerReferral {
 
 // referrals lists the referrals addressed to the caller's organisation.
 func (s *Server) referrals(w http.ResponseWriter, r *http.Request) error {
-	p, limit, offset, err := s.listQuery(r, domain.ActReadReferrals)
+	p, err := s.query(r, domain.ActReadReferrals)
+	if err != nil {
+		return err
+	}
+	limit, after, err := keyPageParams(r)
 	if err != nil {
 		return err
 	}
 	out := partnerReferralsPage{Items: []partnerReferral{}}
+	var next []byte
 	s.Runner.Read(func() {
-		var all []projections.ReferralOf
-		for _, ref := range s.Cases.ReferralsTo(p.Organisation) {
+		var page []projections.ReferralOf
+		page, next, err = s.Cases.ReferralsTo(p.Organisation, after, limit)
+		for _, ref := range page {
 			if ref.Case.Network == p.Network {
-				all = append(all, ref)
+				out.Items = append(out.Items, toPartnerReferral(ref))
 			}
 		}
-		out.NextCursor = nextCursor(offset, limit, len(all))
-		for _, ref := range window(all, offset, limit) {
-			out.Items = append(out.Items, toPartnerReferral(ref))
-		}
 	})
+	if err != nil {
+		return err
+	}
+	out.NextCursor = keyCursor(next)
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

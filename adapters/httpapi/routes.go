@@ -2,14 +2,9 @@ package httpapi
 
 import (
 	"net/http"
-	"reflect"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/buurtsignaal/buurtsignaal/domain"
 )
@@ -64,6 +59,14 @@ func (s *Server) routeTable() []route {
 		{http.MethodGet, "/v1/audit/actors/{id}", domain.ActAudit, "What this actor accessed (audited)", nil, auditPage{}, http.StatusOK, s.auditActor()},
 		{http.MethodGet, "/v1/audit/break-glass", domain.ActAudit, "Break-glass reads for review (audited)", nil, auditPage{}, http.StatusOK, s.auditBreakGlass()},
 		{http.MethodGet, "/v1/audit/verify", domain.ActAudit, "Recompute the audit hash chains and report the head digest", nil, VerifyReport{}, http.StatusOK, s.auditVerify},
+		{http.MethodGet, "/v1/categories", domain.ActReadNetwork, "My network's categories (labels, norms per urgency, retired ones too); ETag is their version", nil, categoriesView{}, http.StatusOK, s.categories()},
+		{http.MethodPut, "/v1/categories", domain.ActManageNetwork, "Replace the categories (retire, never leave one out; If-Match: the version read)", categoriesBody{}, commandAnswer{}, http.StatusOK, s.putCategories()},
+		{http.MethodGet, "/v1/norms", domain.ActReadNetwork, "My network's response norms per urgency and feedback norm; ETag is their version", nil, normsView{}, http.StatusOK, s.norms()},
+		{http.MethodPut, "/v1/norms", domain.ActManageNetwork, "Replace the norms (they apply to signals raised after; If-Match: the version read)", normsBody{}, commandAnswer{}, http.StatusOK, s.putNorms()},
+		{http.MethodGet, "/v1/feedback-texts", domain.ActReadNetwork, "What a signaller reads for each feedback code, Dutch and English; ETag is their version", nil, feedbackTextsView{}, http.StatusOK, s.feedbackTexts()},
+		{http.MethodPut, "/v1/feedback-texts", domain.ActManageNetwork, "Replace the feedback texts (feedback given before keeps its text; If-Match: the version read)", feedbackTextsBody{}, commandAnswer{}, http.StatusOK, s.putFeedbackTexts()},
+		{http.MethodGet, "/v1/neighbourhoods", domain.ActReadNetwork, "My network's neighbourhoods; ETag is their version", nil, neighbourhoodsView{}, http.StatusOK, s.neighbourhoods()},
+		{http.MethodPut, "/v1/neighbourhoods", domain.ActManageNetwork, "Replace the neighbourhoods (retire, never leave one out; If-Match: the version read)", neighbourhoodsBody{}, commandAnswer{}, http.StatusOK, s.putNeighbourhoods()},
 		{http.MethodGet, "/v1/routing-rules", domain.ActReadRouting, "The ordered routing rules of my network (neighbourhood, category, urgency -> team); ETag is their version", nil, routingRulesView{}, http.StatusOK, s.routingRules()},
 		{http.MethodPut, "/v1/routing-rules", domain.ActManageRouting, "Replace the routing rules (If-Match: the version read; 409 when stale)", routingRulesBody{}, commandAnswer{}, http.StatusOK, s.putRoutingRules()},
 		{http.MethodGet, "/v1/notification-targets", domain.ActReadNotifications, "Who hears about what, and how (webhook or e-mail); webhook targets carry their signing key; ETag is the version", nil, notificationTargetsView{}, http.StatusOK, s.notificationTargets()},
@@ -104,7 +107,7 @@ var queryParams = func() map[string][]any {
 		q("to", map[string]any{"type": "string", "anyOf": []any{map[string]any{"format": "date-time"}, map[string]any{"format": "date"}}}),
 	}
 	monitor := append(slices.Clone(period), q("team_id", str), q("neighbourhood", str),
-		q("category", map[string]any{"type": "string", "enum": domain.Categories.Values()}))
+		q("category", map[string]any{"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,49}$"}))
 	return map[string][]any{
 		"/v1/caseload": {q("team_id", str), q("assignee", map[string]any{"type": "string", "enum": []string{"me", "none"}}),
 			q("overdue", map[string]any{"type": "string", "enum": []string{"true", "false"}})},
@@ -115,6 +118,7 @@ var queryParams = func() map[string][]any {
 		"/v1/audit/actors/{id}":    period,
 		"/v1/audit/break-glass":    period,
 		"/v1/subjects/{id}/export": {q("request_ref", map[string]any{"type": "string", "maxLength": 100})},
+		"/v1/organisations":        {q("format", map[string]any{"type": "string", "enum": []string{"hsds"}, "description": "hsds: the whole sociale kaart as Open Referral HSDS 3.0 JSON (an organization list, on one page)"})},
 	}
 }()
 
@@ -127,135 +131,4 @@ var noReplay = map[string]bool{"POST /v1/subjects/search": true, "POST /v1/notif
 // a configuration.
 func takesIfMatch(rt route) bool {
 	return rt.method == http.MethodPut || strings.HasPrefix(rt.pattern, "/v1/signals/{id}/") || strings.HasPrefix(rt.pattern, "/v1/referrals/{id}/")
-}
-
-// OpenAPI returns the OpenAPI 3.1 document of the API, generated from the
-// route table and the request and answer types.
-func (s *Server) OpenAPI() map[string]any {
-	paths := map[string]any{}
-	add := func(path, method string, op map[string]any) {
-		item, _ := paths[path].(map[string]any)
-		if item == nil {
-			item = map[string]any{}
-			paths[path] = item
-		}
-		item[strings.ToLower(method)] = op
-	}
-	problem := map[string]any{"description": "problem", "content": map[string]any{"application/problem+json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Problem"}}}}
-	for _, rt := range s.routes {
-		params := []any{}
-		for _, m := range pathParam.FindAllStringSubmatch(rt.pattern, -1) {
-			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string", "format": "uuid"}})
-		}
-		if rt.method == http.MethodGet {
-			params = append(params, map[string]any{"name": "min_position", "in": "query", "schema": map[string]any{"type": "integer", "minimum": 0}})
-			if strings.HasSuffix(rt.pattern, "caseload") || strings.HasSuffix(rt.pattern, "signals") || strings.HasSuffix(rt.pattern, "organisations") || strings.HasSuffix(rt.pattern, "overdue") || strings.HasSuffix(rt.pattern, "referrals") || strings.HasPrefix(rt.pattern, "/v1/audit/") && rt.pattern != "/v1/audit/verify" || strings.HasSuffix(rt.pattern, "unrouted") {
-				params = append(params,
-					map[string]any{"name": "limit", "in": "query", "schema": map[string]any{"type": "integer", "minimum": 1, "maximum": 500}},
-					map[string]any{"name": "cursor", "in": "query", "schema": map[string]any{"type": "string"}})
-			}
-			params = append(params, queryParams[rt.pattern]...)
-		} else {
-			if !noReplay[rt.method+" "+rt.pattern] {
-				params = append(params, map[string]any{"name": "Idempotency-Key", "in": "header", "schema": map[string]any{"type": "string"}})
-			}
-			if takesIfMatch(rt) {
-				params = append(params, map[string]any{"name": "If-Match", "in": "header", "schema": map[string]any{"type": "string"}})
-			}
-		}
-		op := map[string]any{
-			"summary": rt.summary, "operationId": string(rt.action) + "_" + strings.ToLower(rt.method) + "_" + strings.NewReplacer("/", "_", "{", "", "}", "").Replace(rt.pattern),
-			"parameters": params, "x-action": string(rt.action),
-			"responses": map[string]any{
-				strconv.Itoa(rt.status): map[string]any{"description": "ok", "content": map[string]any{"application/json": map[string]any{"schema": schemaOf(reflect.TypeOf(rt.answer))}}},
-				"default":               problem,
-			},
-		}
-		if rt.body != nil {
-			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": schemaOf(reflect.TypeOf(rt.body))}}}
-		}
-		add(rt.pattern, rt.method, op)
-	}
-	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/openapi.json"} {
-		add(p, http.MethodGet, map[string]any{"summary": "operations endpoint (no token)", "security": []any{}, "responses": map[string]any{"200": map[string]any{"description": "ok"}}})
-	}
-	return map[string]any{
-		"openapi":  "3.1.0",
-		"info":     map[string]any{"title": "Buurtsignaal API", "version": "1"},
-		"paths":    paths,
-		"security": []any{map[string]any{"bearer": []any{}}},
-		"components": map[string]any{
-			"securitySchemes": map[string]any{"bearer": map[string]any{"type": "http", "scheme": "bearer"}},
-			"schemas":         map[string]any{"Problem": schemaOf(reflect.TypeOf(Problem{}))},
-		},
-	}
-}
-
-var (
-	timeType = reflect.TypeOf(time.Time{})
-	uuidType = reflect.TypeOf(uuid.UUID{})
-)
-
-// schemaOf derives a JSON schema from a Go type and its json tags. A field
-// is required unless it is a pointer, omitempty, or tagged
-// openapi:"optional" (a request field the server does without, whose empty
-// value is still written in answers).
-func schemaOf(t reflect.Type) map[string]any {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t {
-	case timeType:
-		return map[string]any{"type": "string", "format": "date-time"}
-	case uuidType:
-		return map[string]any{"type": "string", "format": "uuid"}
-	}
-	switch t.Kind() {
-	case reflect.String:
-		return map[string]any{"type": "string"}
-	case reflect.Bool:
-		return map[string]any{"type": "boolean"}
-	case reflect.Int, reflect.Int64, reflect.Uint64, reflect.Uint32, reflect.Int32:
-		return map[string]any{"type": "integer"}
-	case reflect.Float64:
-		return map[string]any{"type": "number"}
-	case reflect.Slice:
-		return map[string]any{"type": "array", "items": schemaOf(t.Elem())}
-	case reflect.Map:
-		return map[string]any{"type": "object", "additionalProperties": schemaOf(t.Elem())}
-	case reflect.Struct:
-		props := map[string]any{}
-		var required []string
-		var walk func(reflect.Type)
-		walk = func(t reflect.Type) {
-			for i := 0; i < t.NumField(); i++ {
-				f := t.Field(i)
-				if f.Anonymous && f.Type.Kind() == reflect.Struct {
-					walk(f.Type)
-					continue
-				}
-				if !f.IsExported() {
-					continue
-				}
-				name, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
-				if name == "-" {
-					continue
-				}
-				if name == "" {
-					name = f.Name
-				}
-				props[name] = schemaOf(f.Type)
-				if !strings.Contains(opts, "omitempty") && f.Type.Kind() != reflect.Pointer && f.Tag.Get("openapi") != "optional" {
-					required = append(required, name)
-				}
-			}
-		}
-		walk(t)
-		out := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
-		if len(required) > 0 {
-			out["required"] = required
-		}
-		return out
-	}
-	return map[string]any{}
 }

@@ -20,6 +20,9 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/buurtsignaal/buurtsignaal/adapters/internal/clientaddr"
 	"github.com/buurtsignaal/buurtsignaal/domain"
@@ -67,6 +70,15 @@ type Deps struct {
 	// Location is the network's time zone, where a follow-up's day ends
 	// (nil: UTC).
 	Location *time.Location
+	// PublicURL is the address clients use (--public-url): the OpenAPI
+	// document's server (empty: "/", this server).
+	PublicURL string
+	// Tracer gives requests, commands and min_position waits their spans
+	// (nil: none; see tracing.go).
+	Tracer trace.TracerProvider
+	// HSDSExport writes a network's organisations as Open Referral HSDS
+	// 3.0 JSON, for GET /v1/organisations?format=hsds (nil: not offered).
+	HSDSExport func(network string, orgs []domain.RegisterOrganisation) any
 }
 
 // Server is the HTTP API.
@@ -77,6 +89,7 @@ type Server struct {
 	metrics *httpMetrics
 	routes  []route
 	limiter *limiter // nil: no rate limit
+	reports reportCache
 }
 
 // New builds the server and its router.
@@ -113,7 +126,7 @@ func (s *Server) Router() chi.Router { return s.router }
 
 func (s *Server) buildRouter() chi.Router {
 	r := chi.NewRouter()
-	r.Use(s.withRequestID, s.recoverer, s.instrument)
+	r.Use(s.withRequestID, s.traceRequests, s.recoverer, s.instrument)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -134,6 +147,8 @@ func (s *Server) buildRouter() chi.Router {
 			h := rt.handler
 			if rt.method == http.MethodGet {
 				h = s.readYourWrites(h)
+			} else {
+				h = s.traceCommand(rt, h)
 			}
 			v1.Method(rt.method, strings.TrimPrefix(rt.pattern, "/v1"), s.handle(h))
 		}
@@ -305,9 +320,25 @@ func (s *Server) waitMinPosition(r *http.Request) error {
 	if err != nil {
 		return domain.Invalid(domain.FieldError{Field: "min_position", Message: "must be a non-negative integer"})
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.WaitTimeout)
+	ctx, span := s.tracer().Start(r.Context(), "projections.wait", trace.WithAttributes(attribute.Int64("eventlog.position", int64(pos))))
+	defer span.End()
+	ctx, cancel := context.WithTimeout(ctx, s.WaitTimeout)
 	defer cancel()
-	return s.Runner.WaitFor(ctx, pos)
+	err = s.Runner.WaitFor(ctx, pos)
+	if err != nil {
+		span.SetStatus(codes.Error, kindCode(err))
+	}
+	return err
+}
+
+// kindCode names an error by its kind and code, for a span's status: never
+// its text.
+func kindCode(err error) string {
+	s := domain.KindOf(err).String()
+	if e := domain.AsError(err); e != nil && e.Code != "" {
+		s += " " + e.Code
+	}
+	return s
 }
 
 // ClientAddrs returns the resolver of client addresses behind the trusted

@@ -22,10 +22,10 @@ import (
 // writer until its first flush, and a checkpoint before then would hold an
 // empty manifest (see pebblestore's Checkpoint).
 func (s *Store) Checkpoint(dir string) error {
-	if err := s.enter(); err != nil {
+	if err := s.life.Enter(); err != nil {
 		return err
 	}
-	defer s.life.RUnlock()
+	defer s.life.Exit()
 	if err := s.db.Flush(); err != nil {
 		return classify(err)
 	}

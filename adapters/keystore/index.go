@@ -40,10 +40,10 @@ func (s *Store) Find(_ context.Context, network, token string) (uuid.UUID, bool,
 	if err := subjectkeys.CheckIndexArgs(network, token); err != nil {
 		return uuid.Nil, false, err
 	}
-	if err := s.enter(); err != nil {
+	if err := s.life.Enter(); err != nil {
 		return uuid.Nil, false, err
 	}
-	defer s.life.RUnlock()
+	defer s.life.Exit()
 	v, ok, err := s.get(indexKey(network, token))
 	if err != nil || !ok {
 		return uuid.Nil, false, classify(err)
@@ -72,10 +72,10 @@ func (s *Store) Put(ctx context.Context, network, token string, subject uuid.UUI
 	if err := subjectkeys.CheckIndexArgs(network, token); err != nil {
 		return err
 	}
-	if err := s.enter(); err != nil {
+	if err := s.life.Enter(); err != nil {
 		return err
 	}
-	defer s.life.RUnlock()
+	defer s.life.Exit()
 	s.shredMu.RLock()
 	defer s.shredMu.RUnlock()
 	return s.putIndex(ctx, network, token, subject)

@@ -85,10 +85,10 @@ func pieces(secret []byte) [][]byte {
 // store closes during the purge (the key is erased already; the purge
 // resumes at the next Shred or Open), ErrClosed, KindInternal.
 func (s *Store) Shred(ctx context.Context, subject uuid.UUID) error {
-	if err := s.enter(); err != nil {
+	if err := s.life.Enter(); err != nil {
 		return err
 	}
-	defer s.life.RUnlock()
+	defer s.life.Exit()
 	if err := ctx.Err(); err != nil {
 		return classify(err)
 	}

@@ -56,10 +56,9 @@ type Store struct {
 	opts   Options
 	live   atomic.Int64 // live subject keys, for Count
 
-	// life guards the database: every operation holds it shared and checks
-	// closed; Close takes it alone.
-	life   sync.RWMutex
-	closed bool
+	// life guards the database: every operation holds it (Enter, Exit);
+	// Close takes it alone.
+	life subjectkeys.Life
 
 	// shredMu orders key loads against Shred: a load that misses the cache
 	// holds it shared from its read to filling the cache; Shred holds it alone
@@ -82,7 +81,7 @@ var _ domain.KeyStore = (*Store)(nil)
 // Errors of the store. Each is a *domain.Error; compare with errors.Is.
 var (
 	// ErrClosed (KindUnavailable) is returned by every method after Close.
-	ErrClosed = &domain.Error{Kind: domain.KindUnavailable, Code: "key_store_closed", Message: "the key store is closed"}
+	ErrClosed = subjectkeys.ErrClosed
 	// ErrKeyMissing (KindInternal) is returned by Open for a subject that
 	// has no key and was never erased: the key store does not belong to the
 	// data (a wrong or lost directory), which must not pass for an erasure.
@@ -102,7 +101,7 @@ var (
 	// resumes the purge.
 	ErrShredIncomplete = &domain.Error{Kind: domain.KindInternal, Code: "shred_incomplete", Message: "the key is erased but its bytes are not yet purged from disk"}
 
-	errStore = &domain.Error{Kind: domain.KindInternal, Code: "key_store", Message: "the key store failed"}
+	errStore = subjectkeys.ErrFailed
 )
 
 // classify turns any error of the store's own into a *domain.Error.
@@ -113,13 +112,13 @@ func classify(err error) error {
 	case domain.AsError(err) != nil:
 		return err
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return domain.Wrap(domain.KindUnavailable, "canceled", "the key store operation was canceled", err)
+		return wrapAs(subjectkeys.ErrCanceled, err)
 	case errors.Is(err, pebble.ErrClosed):
-		return domain.Wrap(domain.KindUnavailable, ErrClosed.Code, ErrClosed.Message, err)
+		return wrapAs(ErrClosed, err)
 	case errors.Is(err, syscall.ENOSPC):
 		return domain.Wrap(domain.KindUnavailable, "key_store_full", "the key store's disk is full", err)
 	default:
-		return domain.Wrap(domain.KindInternal, errStore.Code, errStore.Message, err)
+		return wrapAs(errStore, err)
 	}
 }
 
@@ -346,17 +345,6 @@ func (s *Store) scanPrefix(prefix []byte, fn func(k, v []byte) error) error {
 
 func (s *Store) get(key []byte) ([]byte, bool, error) { return pebbledb.Lookup(s.db, key) }
 
-// enter admits an operation: it holds s.life shared until the caller's
-// deferred s.life.RUnlock, and fails with ErrClosed after Close.
-func (s *Store) enter() error {
-	s.life.RLock()
-	if s.closed {
-		s.life.RUnlock()
-		return ErrClosed
-	}
-	return nil
-}
-
 func (s *Store) unwrap(id uuid.UUID, wrapped []byte) (tink.AEAD, error) {
 	return subjectkeys.Unwrap(s.master, id, wrapped)
 }
@@ -421,10 +409,10 @@ func (s *Store) aeadFor(ctx context.Context, id uuid.UUID, create bool) (tink.AE
 // signal about the same person needs a new subject id. Other errors:
 // ErrClosed and "canceled" (KindUnavailable), KindInternal.
 func (s *Store) Seal(ctx context.Context, subject uuid.UUID, plaintext []byte) ([]byte, error) {
-	if err := s.enter(); err != nil {
+	if err := s.life.Enter(); err != nil {
 		return nil, err
 	}
-	defer s.life.RUnlock()
+	defer s.life.Exit()
 	a, err := s.aeadFor(ctx, subject, true)
 	if err != nil {
 		return nil, err
@@ -438,10 +426,10 @@ func (s *Store) Seal(ctx context.Context, subject uuid.UUID, plaintext []byte) (
 // ciphertext that does not open, ErrUnwrap (KindInternal) for a stored key
 // that does not unwrap, and ErrClosed (KindUnavailable) after Close.
 func (s *Store) Open(ctx context.Context, subject uuid.UUID, ciphertext []byte) ([]byte, error) {
-	if err := s.enter(); err != nil {
+	if err := s.life.Enter(); err != nil {
 		return nil, err
 	}
-	defer s.life.RUnlock()
+	defer s.life.Exit()
 	a, err := s.aeadFor(ctx, subject, false)
 	if err != nil {
 		return nil, err
@@ -452,10 +440,10 @@ func (s *Store) Open(ctx context.Context, subject uuid.UUID, ciphertext []byte) 
 // Erased implements domain.Cipher: whether Shred was called for the subject.
 // Errors: ErrClosed (KindUnavailable), KindInternal.
 func (s *Store) Erased(_ context.Context, subject uuid.UUID) (bool, error) {
-	if err := s.enter(); err != nil {
+	if err := s.life.Enter(); err != nil {
 		return false, err
 	}
-	defer s.life.RUnlock()
+	defer s.life.Exit()
 	v, ok, err := s.get(keyKey(subject))
 	if err != nil {
 		return false, classify(err)
@@ -466,10 +454,10 @@ func (s *Store) Erased(_ context.Context, subject uuid.UUID) (bool, error) {
 // Count returns the number of live subject keys (created and not shredded),
 // for an operator metric. It reads a counter, not the disk. Errors: ErrClosed.
 func (s *Store) Count() (int, error) {
-	if err := s.enter(); err != nil {
+	if err := s.life.Enter(); err != nil {
 		return 0, err
 	}
-	defer s.life.RUnlock()
+	defer s.life.Exit()
 	return int(s.live.Load()), nil
 }
 
@@ -479,15 +467,11 @@ func (s *Store) Count() (int, error) {
 // method then returns ErrClosed.
 func (s *Store) Close() error {
 	s.cancelPurge()
-	s.life.Lock()
-	defer s.life.Unlock()
-	if s.closed {
-		return nil
-	}
-	s.closed = true
-	close(s.reqs)
-	close(s.purges)
-	s.wg.Wait()
-	s.cache.Clear()
-	return classify(s.db.Close())
+	return s.life.Close(func() error {
+		close(s.reqs)
+		close(s.purges)
+		s.wg.Wait()
+		s.cache.Clear()
+		return classify(s.db.Close())
+	})
 }

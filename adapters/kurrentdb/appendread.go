@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"strings"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/google/uuid"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/internal/kurrentconn"
 	"github.com/buurtsignaal/buurtsignaal/domain"
 	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
 )
@@ -61,7 +61,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventlog.Exp
 	// unknown.
 	weak := expected.Kind == eventlog.ExpectAny || expected.Kind == eventlog.ExpectStreamExists
 	unsent := 0 // tries the server ended before the append was sent
-	wait := backoff{first: 20 * time.Millisecond, max: time.Second}
+	wait := kurrentconn.Backoff{First: 20 * time.Millisecond, Max: time.Second}
 	var wr *esdb.WriteResult
 	for {
 		if weak {
@@ -78,7 +78,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventlog.Exp
 		if err == nil {
 			break
 		}
-		if !weak || !unknownOutcome(err) || !sleep(ctx, wait.next()) {
+		if !weak || !unknownOutcome(err) || !kurrentconn.Sleep(ctx, wait.Next()) {
 			return eventlog.AppendResult{}, fmt.Errorf("kurrentdb: append to %s: %w", stream, err)
 		}
 	}
@@ -161,30 +161,8 @@ func (s *Store) recentRetry(ctx context.Context, stream string, events []eventlo
 // read reads a stream with retries; a missing stream is ErrStreamNotFound.
 func (s *Store) read(ctx context.Context, stream string, dir esdb.Direction, from esdb.StreamPosition, count uint64) ([]*esdb.RecordedEvent, error) {
 	return call(ctx, s, true, func(ctx context.Context, c *esdb.Client) ([]*esdb.RecordedEvent, error) {
-		rs, err := c.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: dir, From: from}, count)
-		if err != nil {
-			return nil, err
-		}
-		return drain(rs)
+		return kurrentconn.Drain(c.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: dir, From: from}, count))
 	})
-}
-
-// drain reads a read to its end.
-func drain(rs *esdb.ReadStream) ([]*esdb.RecordedEvent, error) {
-	defer rs.Close()
-	var out []*esdb.RecordedEvent
-	for {
-		ev, err := rs.Recv()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if r := ev.OriginalEvent(); r != nil {
-			out = append(out, r)
-		}
-	}
 }
 
 // system reports a KurrentDB system event: in a system stream ($...) or of
@@ -257,11 +235,7 @@ const maxPage = 4096
 // from it (inclusive), or backwards before it.
 func (s *Store) readAll(ctx context.Context, dir esdb.Direction, from esdb.AllPosition, count uint64) ([]*esdb.RecordedEvent, error) {
 	return call(ctx, s, true, func(ctx context.Context, c *esdb.Client) ([]*esdb.RecordedEvent, error) {
-		rs, err := c.ReadAll(ctx, esdb.ReadAllOptions{Direction: dir, From: from}, count)
-		if err != nil {
-			return nil, err
-		}
-		return drain(rs)
+		return kurrentconn.Drain(c.ReadAll(ctx, esdb.ReadAllOptions{Direction: dir, From: from}, count))
 	})
 }
 

@@ -50,6 +50,12 @@
 //
 // # What the client does not give
 //
+// The connection management below (deadlines, replaced clients,
+// requires-leader, the retries of calls, the client's log lines) is
+// adapters/internal/kurrentconn's, which the cluster key store
+// (adapters/clusterkeys) uses too; the adapter classifies the errors into
+// the port's and says which calls are idempotent.
+//
 //   - Deadlines: every call runs under Options.Timeout (or the caller's
 //     earlier deadline), including the client's (re)connection, which
 //     ignores contexts: a call stuck there is abandoned at its deadline.

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/internal/kurrentconn"
 	"github.com/buurtsignaal/buurtsignaal/adapters/kurrentdb/kurrenttest"
 	"github.com/buurtsignaal/buurtsignaal/adapters/storetest"
 	"github.com/buurtsignaal/buurtsignaal/domain"
@@ -147,7 +148,7 @@ func TestParseConn(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := parseConn(tt.conn)
+			cfg, err := kurrentconn.Parse(tt.conn)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -159,7 +160,7 @@ func TestParseConn(t *testing.T) {
 		})
 	}
 	for _, bad := range []string{"", "http://127.0.0.1:2113", "kurrentdb://user:s3cr3t@[bad", "kurrentdb://user:s3cr3t@host:port?tls=false"} {
-		if _, err := parseConn(bad); err == nil || strings.Contains(err.Error(), "s3cr3t") {
+		if _, err := kurrentconn.Parse(bad); err == nil || strings.Contains(err.Error(), "s3cr3t") {
 			t.Errorf("%q: err = %v, want an error that does not quote the string", bad, err)
 		}
 	}
@@ -180,7 +181,7 @@ func TestOpenTimeouts(t *testing.T) {
 		s := open(t, tt.conn, tt.opts)
 		// The client's own deadline comes after the call's, whose context
 		// then always reports the timeout.
-		got := []time.Duration{s.opts.Timeout, *s.cfg.DefaultDeadline}
+		got := []time.Duration{s.opts.Timeout, *s.c.Config().DefaultDeadline}
 		if diff := cmp.Diff([]time.Duration{tt.want, tt.want + time.Second}, got); diff != "" {
 			t.Errorf("%s: timeout, client deadline (-want +got):\n%s", tt.name, diff)
 		}
@@ -454,12 +455,12 @@ func TestBackoffIsCappedAndJittered(t *testing.T) {
 	const ms = time.Millisecond
 	tests := []struct {
 		name    string
-		b       backoff
+		b       kurrentconn.Backoff
 		middles []time.Duration // the waits' middles, in order
 	}{
-		{"resubscription", backoff{first: 50 * ms, max: 300 * ms}, []time.Duration{50 * ms, 100 * ms, 200 * ms, 300 * ms, 300 * ms, 300 * ms}},
-		{"call retries", backoff{first: 20 * ms, max: time.Second}, []time.Duration{20 * ms, 40 * ms, 80 * ms, 160 * ms, 320 * ms, 640 * ms, time.Second}},
-		{"no wait", backoff{}, []time.Duration{0, 0}},
+		{"resubscription", kurrentconn.Backoff{First: 50 * ms, Max: 300 * ms}, []time.Duration{50 * ms, 100 * ms, 200 * ms, 300 * ms, 300 * ms, 300 * ms}},
+		{"call retries", kurrentconn.Backoff{First: 20 * ms, Max: time.Second}, []time.Duration{20 * ms, 40 * ms, 80 * ms, 160 * ms, 320 * ms, 640 * ms, time.Second}},
+		{"no wait", kurrentconn.Backoff{}, []time.Duration{0, 0}},
 	}
 	for _, tt := range tests {
 		for round := 0; round < 50; round++ {
@@ -467,14 +468,14 @@ func TestBackoffIsCappedAndJittered(t *testing.T) {
 			distinct := map[time.Duration]bool{}
 			for i, m := range tt.middles {
 				if i == 3 && round%2 == 1 {
-					b.reset()
+					b.Reset()
 					for _, m := range tt.middles[:i] {
-						if d := b.next(); d < m/2 || (m > 0 && d >= m*3/2) {
+						if d := b.Next(); d < m/2 || (m > 0 && d >= m*3/2) {
 							t.Fatalf("%s after reset: %v outside [%v, %v)", tt.name, d, m/2, m*3/2)
 						}
 					}
 				}
-				d := b.next()
+				d := b.Next()
 				if d < m/2 || (m > 0 && d >= m*3/2) || (m == 0 && d != 0) {
 					t.Fatalf("%s: wait %d is %v, outside [%v, %v)", tt.name, i, d, m/2, m*3/2)
 				}
@@ -606,9 +607,7 @@ func TestDeadlines(t *testing.T) {
 func waitUnused(t *testing.T, s *Store) {
 	t.Helper()
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		s.mu.Lock()
-		refs := s.cur.refs
-		s.mu.Unlock()
+		refs := s.c.InUse()
 		if refs == 0 {
 			return
 		}

@@ -10,9 +10,8 @@ import (
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/google/uuid"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/internal/kurrentconn"
 	"github.com/buurtsignaal/buurtsignaal/domain"
 	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
 )
@@ -106,7 +105,7 @@ func (sub *subscription) pump() {
 		close(sub.done)
 		s.subsWG.Done()
 	}()
-	wait := backoff{first: firstBackoff, max: s.opts.MaxBackoff}
+	wait := kurrentconn.Backoff{First: firstBackoff, Max: s.opts.MaxBackoff}
 	for sub.ctx.Err() == nil {
 		err := sub.verify()
 		if errors.Is(err, eventlog.ErrLogDiverged) {
@@ -124,24 +123,19 @@ func (sub *subscription) pump() {
 				sub.err = err
 				return
 			}
-			if !sleep(sub.ctx, wait.next()) {
+			if !kurrentconn.Sleep(sub.ctx, wait.Next()) {
 				return
 			}
 			continue
 		}
-		cn, err := s.acquire()
-		if err != nil {
-			sub.err = err
-			return
-		}
-		progressed, err := sub.receive(cn)
-		s.release(cn)
+		progressed, err := sub.receive()
 		if sub.ctx.Err() != nil {
 			return
 		}
 		f := classify(err)
-		if f.replace {
-			s.replace(cn)
+		if errors.Is(f.err, eventlog.ErrClosed) {
+			sub.err = f.err
+			return
 		}
 		if isInvalidPosition(f.err) {
 			sub.err = diverged("the event store refused the subscription's position as not one of its log's", err)
@@ -154,14 +148,14 @@ func (sub *subscription) pump() {
 			return
 		}
 		if progressed {
-			wait.reset()
+			wait.Reset()
 		}
 		if refused(err) {
 			s.log.Warn("kurrentdb: the event store refused the subscription's credentials; retrying", "err", f.err)
 		} else {
 			s.log.Debug("kurrentdb: subscription dropped; resubscribing", "after", sub.last.Commit, "err", err)
 		}
-		if !sleep(sub.ctx, wait.next()) {
+		if !kurrentconn.Sleep(sub.ctx, wait.Next()) {
 			return
 		}
 	}
@@ -220,52 +214,30 @@ func terminal(err error) bool {
 	if errors.As(err, &de) {
 		return !errors.Is(err, eventlog.ErrUnavailable)
 	}
-	var e *esdb.Error
-	if errors.As(err, &e) && (e.Code() == esdb.ErrorCodeAccessDenied || e.Code() == esdb.ErrorCodeUnauthenticated) {
-		return false
-	}
-	switch status.Code(err) {
-	case codes.InvalidArgument, codes.Unimplemented, codes.FailedPrecondition:
-		return true
-	}
-	return false
+	return kurrentconn.Terminal(err) && !refused(err)
 }
 
 // refused reports an error of refused credentials.
-func refused(err error) bool {
-	var e *esdb.Error
-	if errors.As(err, &e) && (e.Code() == esdb.ErrorCodeAccessDenied || e.Code() == esdb.ErrorCodeUnauthenticated) {
-		return true
-	}
-	c := status.Code(err)
-	return c == codes.PermissionDenied || c == codes.Unauthenticated
-}
+func refused(err error) bool { return kurrentconn.Classify(err).Code == kurrentconn.Denied }
 
-// receive opens one subscription on cn and forwards its events until it
-// drops; it reports whether it succeeded (the server sent an event or a
+// receive opens one subscription and forwards its events until it drops;
+// it reports whether it succeeded (the server sent an event or a
 // checkpoint, or the subscription stayed up longer than the longest wait
 // between resubscriptions: a server that confirms a subscription at the
 // end of a quiet log may send nothing at all), and why it ended.
-func (sub *subscription) receive(cn *conn) (succeeded bool, _ error) {
+func (sub *subscription) receive() (succeeded bool, err error) {
 	s := sub.s
-	streamCtx, stop := context.WithCancel(s.outgoing(sub.ctx))
-	defer stop()
 	opts := sub.opts
 	opts.From = sub.resume
-
 	// Establishing is bounded by the timeout; the stream is not.
-	openCtx, cancel := context.WithTimeout(sub.ctx, s.opts.Timeout)
-	es, err := run(openCtx, s, cn, func(c *esdb.Client) (*esdb.Subscription, error) {
-		return c.SubscribeToAll(streamCtx, opts)
-	}, func(es *esdb.Subscription) { _ = es.Close() })
-	cancel()
+	es, err := s.c.Subscribe(sub.ctx, opts)
 	if err != nil {
-		if sub.ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		if sub.ctx.Err() == nil && kurrentconn.Classify(err).Code == kurrentconn.Timeout {
 			return false, unavailable("the event store did not confirm the subscription in time", err)
 		}
 		return false, err
 	}
-	defer es.Close()
+	defer func() { es.Close(err) }()
 	up := time.Now()
 	progressed := false
 	defer func() { succeeded = progressed || time.Since(up) >= s.opts.MaxBackoff }()

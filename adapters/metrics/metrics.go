@@ -95,7 +95,7 @@ func (m *Monitor) Collect(ch chan<- prometheus.Metric) {
 	open, overdue := map[key]int{}, map[key]int{}
 	now := m.Now()
 	m.Runner.Read(func() {
-		m.Cases.All(func(c *projections.Case) bool {
+		m.Cases.Open(func(c *projections.Case) bool {
 			if !c.Status.Open() {
 				return true
 			}

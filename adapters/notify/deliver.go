@@ -2,12 +2,16 @@ package notify
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/buurtsignaal/buurtsignaal/domain"
 )
@@ -158,10 +162,22 @@ func isFenced(err error) error {
 // errNoRelay dead-letters e-mail when no SMTP relay is configured.
 var errNoRelay = errors.New("no SMTP relay is configured")
 
-func (n *Notifier) deliver(ctx context.Context, t domain.NotificationTarget, nt Notification) error {
+func (n *Notifier) deliver(ctx context.Context, t domain.NotificationTarget, nt Notification) (err error) {
+	tp := n.Tracer
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	ctx, span := tp.Tracer("github.com/buurtsignaal/buurtsignaal/adapters/notify").Start(ctx, "notify.deliver", trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.String("notification.kind", nt.Kind), attribute.String("notification.channel", t.Channel), attribute.String("notification.id", nt.ID)))
+	defer func() {
+		if err != nil {
+			span.SetStatus(codes.Error, "delivery failed")
+		}
+		span.End()
+	}()
 	switch t.Channel {
 	case domain.ChannelWebhook:
-		body, err := json.Marshal(nt)
+		body, err := Event(nt, EventSource(n.BaseURL))
 		if err != nil {
 			return err
 		}

@@ -109,79 +109,67 @@ func (n *Notifier) follow(ctx context.Context) error {
 	}
 }
 
-// derive returns the deliveries of an event; the caller holds the runner's
-// read lock.
+// derive returns the deliveries of an event, by the domain's rules of who
+// hears what (domain.Hears, domain.HearsOfMatch); the caller holds the
+// runner's read lock.
 func (n *Notifier) derive(env projections.Envelope) []Delivery {
 	trigger := fmt.Sprintf("%s@%d", env.Stream, env.Revision)
-	var out []Delivery
-	// about addresses a notification about case c, linking to c, to the
-	// targets of a subscriber; edit adds its kind's fields.
-	about := func(c *projections.Case, kind, subscriber, subscriberID string, edit func(*Notification)) {
-		nt := Notification{Kind: kind, Signal: c.ID.String(), Network: c.Network, At: env.At, Link: n.link(c.ID)}
-		if edit != nil {
-			edit(&nt)
-		}
-		key := trigger
-		if kind == domain.NotifyMatched {
-			// A match notifies each team about its own case: the case is
-			// part of the trigger, so each has its own idempotency key
-			// (the other kinds keep the keys they always had).
-			key += "/" + c.ID.String()
-		}
-		out = append(out, n.deliveries(key, nt, c.Network, subscriber, subscriberID)...)
-	}
-	// matched tells every team that holds a case of a match about its own
-	// case, which shows the match; only those teams hear of it.
-	matched := func(ids []uuid.UUID) {
-		network := ""
-		for _, id := range ids {
-			c, ok := n.Cases.Get(id)
-			if !ok {
-				continue
-			}
-			if network == "" {
-				network = c.Network // the new signal's: a match never crosses networks
-			}
-			if c.Team == "" || c.Network != network {
-				continue
-			}
-			about(c, domain.NotifyMatched, domain.SubscribeTeam, c.Team, func(nt *Notification) { nt.Team = c.Team })
-		}
-	}
+	var notices []domain.Notice
 	switch e := env.Event.(type) {
 	case domain.SubjectSignalled: // on the subject's stream
 		if len(e.Matched) > 0 {
-			matched(append([]uuid.UUID{e.SignalID}, e.Matched...))
+			notices = domain.HearsOfMatch(n.facts(append([]uuid.UUID{e.SignalID}, e.Matched...)), env.At)
 		}
-		return out
 	case domain.SignalsMatched: // written by earlier versions on the newer signal
 		if id, ok := projections.SignalID(env.Stream); ok {
-			matched(append([]uuid.UUID{id}, e.SignalIDs...))
+			notices = domain.HearsOfMatch(n.facts(append([]uuid.UUID{id}, e.SignalIDs...)), env.At)
 		}
-		return out
-	}
-	id, ok := projections.SignalID(env.Stream)
-	if !ok {
-		return nil
-	}
-	c, ok := n.Cases.Get(id)
-	if !ok {
-		return nil
-	}
-	switch e := env.Event.(type) {
-	case domain.SignalHandedOver:
-		about(c, domain.NotifyHandedOver, domain.SubscribeTeam, e.TeamID, func(nt *Notification) { nt.Team = e.TeamID })
-		if len(c.Matched) > 0 { // the receiving team hears of the match too
-			about(c, domain.NotifyMatched, domain.SubscribeTeam, e.TeamID, func(nt *Notification) { nt.Team = e.TeamID })
+	default:
+		id, ok := projections.SignalID(env.Stream)
+		if !ok {
+			return nil
 		}
-	case domain.ReferralMade:
-		about(c, domain.NotifyReferralMade, domain.SubscribeOrganisation, e.OrganisationID, func(nt *Notification) {
-			nt.Org, nt.Referral = e.OrganisationID, e.ReferralID.String()
-		})
-	case domain.FeedbackGiven:
-		about(c, domain.NotifyFeedbackGiven, domain.SubscribePrincipal, c.RaisedBy, func(nt *Notification) { nt.Code = e.Code })
+		if f := n.facts([]uuid.UUID{id}); len(f) == 1 {
+			notices = domain.Hears(env.Event, f[0], env.At)
+		}
+	}
+	var out []Delivery
+	for _, nc := range notices {
+		key := trigger
+		if nc.PerCase {
+			// A match notifies each team about its own case: the case is
+			// part of the trigger, so each has its own idempotency key
+			// (the other kinds keep the keys they always had).
+			key += "/" + nc.Case.String()
+		}
+		out = append(out, n.deliveries(key, n.notification(nc), nc.Network, nc.Subscriber, nc.SubscriberID)...)
 	}
 	return out
+}
+
+// facts are the rules' view of the cases with these ids (the ones known).
+func (n *Notifier) facts(ids []uuid.UUID) []domain.CaseFacts {
+	out := make([]domain.CaseFacts, 0, len(ids))
+	for _, id := range ids {
+		if c, ok := n.Cases.Get(id); ok {
+			out = append(out, caseFacts(c))
+		}
+	}
+	return out
+}
+
+func caseFacts(c *projections.Case) domain.CaseFacts {
+	return domain.CaseFacts{ID: c.ID, Network: c.Network, Team: c.Team, RaisedBy: c.RaisedBy, Matched: len(c.Matched) > 0}
+}
+
+// notification is what a notice's receiver gets, with its link.
+func (n *Notifier) notification(nc domain.Notice) Notification {
+	nt := Notification{Kind: nc.Kind, Signal: nc.Case.String(), Team: nc.Team, Org: nc.Org, Code: nc.Code,
+		Network: nc.Network, At: nc.At, Link: n.link(nc.Case)}
+	if nc.Referral != uuid.Nil {
+		nt.Referral = nc.Referral.String()
+	}
+	return nt
 }
 
 // deliveries addresses a notification to every target of a subscriber

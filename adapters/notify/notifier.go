@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/buurtsignaal/buurtsignaal/domain"
 	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
@@ -77,6 +78,9 @@ type Notifier struct {
 	ScanEvery    time.Duration // default 1 minute
 	LapsingShare float64       // default 0.8
 	Workers      int           // concurrent deliveries (default 8)
+	// Tracer gives each delivery a span (nil: none): its kind, channel and
+	// outcome, never an address or a body.
+	Tracer trace.TracerProvider
 
 	once sync.Once
 	wake chan struct{}

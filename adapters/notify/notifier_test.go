@@ -2,7 +2,6 @@ package notify_test
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -41,8 +40,8 @@ func (b *inbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "down", http.StatusInternalServerError)
 		return
 	}
-	var n notify.Notification
-	if err := json.Unmarshal(body, &n); err != nil {
+	n, err := notify.DecodeEvent(body)
+	if err != nil {
 		http.Error(w, "bad body", http.StatusBadRequest)
 		return
 	}

@@ -39,30 +39,12 @@ func (n *Notifier) Scan(ctx context.Context) error {
 	now := n.Now().UTC()
 	var found []lapse
 	n.Runner.Read(func() {
-		n.Cases.All(func(c *projections.Case) bool {
-			if c.Unrouted(now) {
-				found = append(found, n.lapse(c, domain.NotifyUnrouted, c.UnroutedDueAt, domain.SubscribeCoordinators, ""))
-			}
-			if !c.FirstResponseAt.IsZero() || !c.StoppedAt.IsZero() || !c.ClosedAt.IsZero() || !c.WithdrawnAt.IsZero() || c.DueAt.IsZero() {
-				return true
-			}
-			team := func(kind string, at time.Time) {
-				sub, id := domain.SubscribeTeam, c.Team
-				if c.Team == "" {
-					sub, id = domain.SubscribeCoordinators, ""
-				}
-				found = append(found, n.lapse(c, kind, at, sub, id))
-			}
-			warnAt := c.RaisedAt.Add(time.Duration(float64(c.DueAt.Sub(c.RaisedAt)) * n.LapsingShare))
-			switch {
-			case now.Before(warnAt):
-			case now.Before(c.DueAt):
-				team(domain.NotifyNormLapsing, warnAt)
-			default:
-				team(domain.NotifyNormLapsed, c.DueAt)
-			}
-			if !now.Before(c.Due3xAt) {
-				found = append(found, n.lapse(c, domain.NotifyNormEscalated, c.Due3xAt, domain.SubscribeCoordinators, ""))
+		n.Cases.Awaiting(func(c *projections.Case) bool {
+			facts := domain.NormFacts{CaseFacts: caseFacts(c), Status: c.Status, RaisedAt: c.RaisedAt, DueAt: c.DueAt,
+				Due3xAt: c.Due3xAt, UnroutedDueAt: c.UnroutedDueAt,
+				Answered: !c.FirstResponseAt.IsZero() || !c.StoppedAt.IsZero() || !c.ClosedAt.IsZero() || !c.WithdrawnAt.IsZero()}
+			for _, nc := range domain.Lapses(facts, now, n.LapsingShare) {
+				found = append(found, lapse{mark: c.ID.String() + "/" + nc.Kind, nt: n.notification(nc), sub: nc.Subscriber, id: nc.SubscriberID})
 			}
 			return true
 		})
@@ -101,9 +83,4 @@ func (n *Notifier) Scan(ctx context.Context) error {
 		n.signal()
 	}
 	return nil
-}
-
-func (n *Notifier) lapse(c *projections.Case, kind string, at time.Time, sub, id string) lapse {
-	nt := Notification{Kind: kind, Signal: c.ID.String(), Team: c.Team, Network: c.Network, At: at, Link: n.link(c.ID)}
-	return lapse{mark: c.ID.String() + "/" + kind, nt: nt, sub: sub, id: id}
 }

@@ -2,7 +2,6 @@ package notify_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -191,8 +190,8 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "down", http.StatusInternalServerError)
 		return
 	}
-	var n notify.Notification
-	if err := json.Unmarshal(body, &n); err != nil || n.ID != r.Header.Get("Idempotency-Key") {
+	n, err := notify.DecodeEvent(body)
+	if err != nil || n.ID != r.Header.Get("Idempotency-Key") {
 		http.Error(w, "bad", http.StatusBadRequest)
 		return
 	}

@@ -3,17 +3,27 @@
 // links, never personal data.
 //
 // This file is the webhook channel: each delivery is an HTTPS (or, for
-// tests, loopback HTTP) POST of the JSON notification, signed with
-// HMAC-SHA256 over the timestamp and the body in the header
+// tests, loopback HTTP) POST of the notification as a CloudEvent
+// (cloudevent.go), signed as the Standard Webhooks specification says
+// (https://www.standardwebhooks.com), so receivers verify it with an
+// off-the-shelf library:
 //
-//	Buurtsignaal-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
+//	webhook-id: <the idempotency key>
+//	webhook-timestamp: <unix seconds>
+//	webhook-signature: v1,<base64 HMAC-SHA256(key, "<webhook-id>.<webhook-timestamp>.<body>")>
 //
-// and carrying its idempotency key in Idempotency-Key, so a receiver drops
-// the repeats that at-least-once delivery allows. Receivers check the
-// signature and its age with Verify. A failed delivery (network error, 5xx,
-// 429) is retried with exponential backoff and full jitter, up to
-// Webhook.Attempts times; 4xx answers other than 408 and 429 are final.
-// What still fails is the caller's to dead-letter.
+// The key is the target's own (TargetSecret), which receivers configure as
+// "whsec_" + its base64 (SigningSecret). The idempotency key is also in
+// Idempotency-Key, so a receiver drops the repeats that at-least-once
+// delivery allows. For one version the older signature header is sent too,
+// deprecated:
+//
+//	Buurtsignaal-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(key, "<t>.<body>")>
+//
+// which Verify checks. A failed delivery (network error, 5xx, 429) is
+// retried with exponential backoff and full jitter, up to Webhook.Attempts
+// times; 4xx answers other than 408 and 429 are final. What still fails is
+// the caller's to dead-letter.
 package notify
 
 import (
@@ -21,6 +31,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -33,8 +44,32 @@ import (
 	"github.com/buurtsignaal/buurtsignaal/domain"
 )
 
-// SignatureHeader is the header that carries the signature.
+// SignatureHeader is the header of the older signature, sent beside the
+// Standard Webhooks headers for one version.
+//
+// Deprecated: verify webhook-signature (Standard Webhooks) instead; this
+// header goes away in the next version.
 const SignatureHeader = "Buurtsignaal-Signature"
+
+// The Standard Webhooks headers.
+const (
+	HeaderWebhookID        = "webhook-id"
+	HeaderWebhookTimestamp = "webhook-timestamp"
+	HeaderWebhookSignature = "webhook-signature"
+)
+
+// SigningSecret is a webhook target's key as Standard Webhooks libraries
+// take it: "whsec_" and the key in base64.
+func SigningSecret(key []byte) string { return "whsec_" + base64.StdEncoding.EncodeToString(key) }
+
+// StandardSignature is the webhook-signature value of a delivery: "v1,"
+// and the base64 HMAC-SHA256 of "<id>.<unix seconds>.<body>".
+func StandardSignature(key []byte, id string, t time.Time, body []byte) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(id + "." + strconv.FormatInt(t.Unix(), 10) + "."))
+	m.Write(body)
+	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
 
 // The notification and its delivery are domain types; the notifier's code
 // names them as before.
@@ -43,7 +78,7 @@ type (
 	Delivery     = domain.Delivery
 )
 
-// Sign returns the signature header value of body at time t.
+// Sign returns the older signature header value of body at time t.
 func Sign(secret []byte, t time.Time, body []byte) string {
 	ts := strconv.FormatInt(t.Unix(), 10)
 	return "t=" + ts + ",v1=" + mac(secret, ts, body)
@@ -63,7 +98,7 @@ var (
 	ErrStale        = errors.New("notify: the signature is outside the replay window")
 )
 
-// Verify checks a signature header against body at now: the HMAC must match
+// Verify checks an older signature header (SignatureHeader) against body at now: the HMAC must match
 // and its timestamp be within window of now (a replayed old delivery fails).
 func Verify(secret []byte, header string, body []byte, now time.Time, window time.Duration) error {
 	var ts, sig string
@@ -123,8 +158,11 @@ func (w *Webhook) post(ctx context.Context, client *http.Client, url string, sec
 	if err != nil {
 		return false, err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", CloudEventsContentType)
 	req.Header.Set("Idempotency-Key", key)
+	req.Header.Set(HeaderWebhookID, key)
+	req.Header.Set(HeaderWebhookTimestamp, strconv.FormatInt(at.Unix(), 10))
+	req.Header.Set(HeaderWebhookSignature, StandardSignature(secret, key, at, body))
 	req.Header.Set(SignatureHeader, Sign(secret, at, body))
 	resp, err := client.Do(req)
 	if err != nil {

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/google/go-cmp/cmp"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/buurtsignaal/buurtsignaal/domain"
 )
 
 func TestSignAndVerify(t *testing.T) {
@@ -147,4 +154,113 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("accepted %q for a body it does not sign", header)
 		}
 	})
+}
+
+// TestWebhooksVerifyWithStandardLibraries: a delivery of a notification is
+// a CloudEvent that the CloudEvents SDK reads, signed so that the Standard
+// Webhooks reference library verifies it with the target's signing secret
+// as the API shows it; a changed body, id or timestamp fails that check.
+func TestWebhooksVerifyWithStandardLibraries(t *testing.T) {
+	key := TargetSecret([]byte("server secret"), "team-hook")
+	wh, err := standardwebhooks.NewWebhook(SigningSecret(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := Notification{ID: "6a1f3c2b-0b5c-4c8e-9a51-1f0e6d0a7d40", Kind: domain.NotifyHandedOver, Signal: "0b5c1f0e-6d0a-4c8e-9a51-6a1f3c2b7d40",
+		Team: "basisteam-beesd", Link: "https://buurtsignaal.example/console/cases/0b5c1f0e-6d0a-4c8e-9a51-6a1f3c2b7d40", At: time.Date(2026, 12, 4, 9, 15, 0, 0, time.UTC), Network: "default"}
+	body, err := Event(n, EventSource("https://buurtsignaal.example/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		header http.Header
+		body   []byte
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.header, got.body = r.Header.Clone(), must(io.ReadAll(r.Body))
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	if err := (&Webhook{Attempts: 1}).Deliver(context.Background(), srv.URL, key, n.ID, body); err != nil {
+		t.Fatal(err)
+	}
+	if err := wh.Verify(got.body, got.header); err != nil {
+		t.Fatalf("the Standard Webhooks library refuses the delivery: %v\n%v", err, got.header)
+	}
+	if sig, _ := wh.Sign(n.ID, time.Unix(mustInt(t, got.header.Get("webhook-timestamp")), 0), got.body); sig != got.header.Get("webhook-signature") {
+		t.Errorf("webhook-signature %q, the library signs %q", got.header.Get("webhook-signature"), sig)
+	}
+	e := cloudevents.NewEvent()
+	if err := json.Unmarshal(got.body, &e); err != nil {
+		t.Fatalf("the CloudEvents SDK cannot read the body: %v\n%s", err, got.body)
+	}
+	if err := e.Validate(); err != nil {
+		t.Fatalf("not a valid CloudEvent: %v", err)
+	}
+	var data Notification
+	if err := e.DataAs(&data); err != nil {
+		t.Fatal(err)
+	}
+	wantAttrs := []string{"1.0", n.ID, "https://buurtsignaal.example", "nl.buurtsignaal.signal.handed_over", n.Signal, "application/json", n.At.Format(time.RFC3339)}
+	gotAttrs := []string{e.SpecVersion(), e.ID(), e.Source(), e.Type(), e.Subject(), e.DataContentType(), e.Time().Format(time.RFC3339)}
+	if diff := cmp.Diff(wantAttrs, gotAttrs); diff != "" {
+		t.Errorf("CloudEvent attributes (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(n, data); diff != "" {
+		t.Errorf("CloudEvent data (-want +got):\n%s", diff)
+	}
+	if ct := got.header.Get("Content-Type"); !strings.HasPrefix(ct, cloudevents.ApplicationCloudEventsJSON) {
+		t.Errorf("Content-Type %q", ct)
+	}
+	if err := Verify(key, got.header.Get(SignatureHeader), got.body, time.Now(), 5*time.Minute); err != nil {
+		t.Errorf("the deprecated header: %v", err)
+	}
+	tests := []struct {
+		name   string
+		change func(h http.Header, b []byte) []byte
+	}{
+		{"body", func(_ http.Header, b []byte) []byte {
+			return bytes.Replace(b, []byte("handed_over"), []byte("matched"), 1)
+		}},
+		{"id", func(h http.Header, b []byte) []byte { h.Set("webhook-id", "another"); return b }},
+		{"timestamp", func(h http.Header, b []byte) []byte {
+			h.Set("webhook-timestamp", strconv.FormatInt(mustInt(t, h.Get("webhook-timestamp"))-1, 10))
+			return b
+		}},
+		{"key", func(h http.Header, b []byte) []byte {
+			sig, _ := must2(standardwebhooks.NewWebhook(SigningSecret(TargetSecret([]byte("server secret"), "other")))).Sign(h.Get("webhook-id"), time.Now(), b)
+			h.Set("webhook-signature", sig)
+			return b
+		}},
+	}
+	for _, tt := range tests {
+		h := got.header.Clone()
+		b := tt.change(h, bytes.Clone(got.body))
+		if err := wh.Verify(b, h); err == nil {
+			t.Errorf("a delivery with another %s verifies", tt.name)
+		}
+	}
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func must2[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func mustInt(t *testing.T, s string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -35,12 +35,15 @@ type hooks struct {
 func newHooks(t *testing.T) *hooks {
 	h := &hooks{byKey: map[string]int{}, kinds: map[string]string{}, at: map[string]time.Time{}}
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var n struct {
-			ID, Kind string
-			Signal   string `json:"signal_id"`
+		var event struct {
+			Data struct {
+				ID, Kind string
+				Signal   string `json:"signal_id"`
+			} `json:"data"`
 		}
 		body, _ := io.ReadAll(r.Body)
-		if json.Unmarshal(body, &n) != nil || n.ID == "" || n.ID != r.Header.Get("Idempotency-Key") {
+		n := &event.Data
+		if json.Unmarshal(body, &event) != nil || n.ID == "" || n.ID != r.Header.Get("Idempotency-Key") {
 			http.Error(w, "bad notification", http.StatusBadRequest)
 			return
 		}

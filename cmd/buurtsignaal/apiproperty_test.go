@@ -54,7 +54,7 @@ func TestAPIProperties(t *testing.T) {
 	defer sink.Close()
 	var head func(context.Context) (uint64, error)
 	s := startServerHooks(t, "", map[string]string{"BUURTSIGNAAL_LOG_LEVEL": "error"}, hooks{head: func(h func(context.Context) (uint64, error)) { head = h }})
-	p := &apiRun{s: s, head: head, hook: sink.URL + "/hook", client: &http.Client{Timeout: 10 * time.Second}, statuses: map[string]map[int]int{}}
+	p := &apiRun{s: s, head: head, hook: sink.URL + "/hook", client: &http.Client{Timeout: 10 * time.Second, Transport: s.client.Transport}, statuses: map[string]map[int]int{}}
 	p.world = newWorld(s)
 	ops := apiOps(t, s)
 	if len(ops) < 10 {
@@ -143,6 +143,8 @@ func apiOps(t *testing.T, s *server) []apiOp {
 	t.Helper()
 	doc := s.must(200, s.do("GET", "/openapi.json", "", nil), "openapi")
 	paths, _ := doc.body["paths"].(map[string]any)
+	components, _ := doc.body["components"].(map[string]any)
+	schemas, _ := components["schemas"].(map[string]any)
 	var ops []apiOp
 	for pattern, item := range paths {
 		if !strings.HasPrefix(pattern, "/v1/") {
@@ -159,7 +161,7 @@ func apiOps(t *testing.T, s *server) []apiOp {
 			if rb, ok := om["requestBody"].(map[string]any); ok {
 				content, _ := rb["content"].(map[string]any)
 				mt, _ := content["application/json"].(map[string]any)
-				op.body, _ = mt["schema"].(map[string]any)
+				op.body, _ = inlineRefs(mt["schema"], schemas).(map[string]any)
 			}
 			ops = append(ops, op)
 		}
@@ -169,6 +171,28 @@ func apiOps(t *testing.T, s *server) []apiOp {
 }
 
 func asList(v any) []any { l, _ := v.([]any); return l }
+
+// inlineRefs replaces each $ref to a component schema by a copy of it.
+func inlineRefs(v any, schemas map[string]any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		if ref, ok := v["$ref"].(string); ok {
+			return inlineRefs(schemas[strings.TrimPrefix(ref, "#/components/schemas/")], schemas)
+		}
+		out := map[string]any{}
+		for k, e := range v {
+			out[k] = inlineRefs(e, schemas)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = inlineRefs(e, schemas)
+		}
+		return out
+	}
+	return v
+}
 
 // apiRun is the state of one property run: the server, its log's head, the
 // shared fixtures, and the answers seen per operation.

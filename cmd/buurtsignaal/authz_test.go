@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+
+	"github.com/buurtsignaal/buurtsignaal/domain"
 )
 
 // matrixRoles are the matrix columns and the principal acting in each.
@@ -135,6 +137,10 @@ func (f *fixtures) signal(state, who string, own bool) (signalID, referralID str
 var bodies = map[string]any{
 	"POST /v1/signals":                 nil, // raiseBody, built per call
 	"PUT /v1/routing-rules":            map[string]any{"rules": []any{map[string]any{"id": "matrix", "team_id": "team-a"}}},
+	"PUT /v1/categories":               map[string]any{"categories": defaultCategories()},
+	"PUT /v1/norms":                    map[string]any{"norms": domain.DefaultNorms()},
+	"PUT /v1/feedback-texts":           map[string]any{"texts": domain.DefaultFeedbackTexts()},
+	"PUT /v1/neighbourhoods":           map[string]any{"neighbourhoods": []any{}},
 	"PUT /v1/notification-targets":     map[string]any{"targets": []any{map[string]any{"id": "matrix", "subscriber": "team", "subscriber_id": "team-a", "channel": "webhook", "url": "https://hooks.example/matrix"}}},
 	"POST /v1/signals/{id}/withdraw":   map[string]any{"reason": "matrix"},
 	"POST /v1/signals/{id}/handover":   map[string]any{"team_id": "team-a"},
@@ -304,3 +310,6 @@ func TestEveryRouteRefusesBadTokensAndOtherMethods(t *testing.T) {
 		}
 	}
 }
+
+// defaultCategories is the default list as a request body sends it.
+func defaultCategories() []domain.Category { return domain.DefaultCategories() }

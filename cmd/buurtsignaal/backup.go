@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,15 +9,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
-	"log/slog"
-	"net"
-	"net/http"
-	"net/url"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -103,7 +97,8 @@ func (s *system) backup(ctx context.Context, root string) (string, manifest, err
 		return "", m, err
 	}
 	var err error
-	if m.Files, err = checksums(s.fs, tmp); err != nil {
+	s.backupTotal.Store(dirSize(s.fs, tmp))
+	if m.Files, err = checksumsCounted(s.fs, tmp, &s.backupDone); err != nil {
 		return "", m, err
 	}
 	raw, _ := json.MarshalIndent(m, "", "  ")
@@ -123,7 +118,7 @@ func (s *system) backup(ctx context.Context, root string) (string, manifest, err
 }
 
 // describeCopy fills the head position and the audit chains of the event
-// store at dir into m.
+// store at dir on fsys into m.
 func describeCopy(ctx context.Context, fsys vfs.FS, dir string, m *manifest) error {
 	st, err := pebblestore.Open(dir, pebblestore.Options{FS: fsys})
 	if err != nil {
@@ -147,6 +142,21 @@ func describeCopy(ctx context.Context, fsys vfs.FS, dir string, m *manifest) err
 // checksums lists every file under dir on fsys (but the manifest) with its
 // SHA-256.
 func checksums(fsys vfs.FS, dir string) ([]fileSum, error) {
+	return checksumsCounted(fsys, dir, nil)
+}
+
+// countWriter adds what is written to it to n, for progress reports.
+type countWriter struct{ n *atomic.Uint64 }
+
+func (c countWriter) Write(p []byte) (int, error) {
+	if c.n != nil {
+		c.n.Add(uint64(len(p)))
+	}
+	return len(p), nil
+}
+
+// checksumsCounted is checksums, adding the bytes it reads to done.
+func checksumsCounted(fsys vfs.FS, dir string, done *atomic.Uint64) ([]fileSum, error) {
 	var out []fileSum
 	err := walkTree(fsys, dir, func(path, rel string, isDir bool) error {
 		if isDir || rel == "manifest.json" {
@@ -158,7 +168,7 @@ func checksums(fsys vfs.FS, dir string) ([]fileSum, error) {
 		}
 		defer f.Close()
 		h := sha256.New()
-		n, err := io.Copy(h, f)
+		n, err := io.Copy(io.MultiWriter(h, countWriter{done}), f)
 		if err != nil {
 			return err
 		}
@@ -170,7 +180,8 @@ func checksums(fsys vfs.FS, dir string) ([]fileSum, error) {
 }
 
 // walkTree calls fn for every file and directory under dir on fsys (dir
-// itself last), in name order, with its path and its path relative to dir.
+// itself last, as "."), in name order, with its path and its path relative
+// to dir.
 func walkTree(fsys vfs.FS, dir string, fn func(path, rel string, isDir bool) error) error {
 	var walk func(path, rel string) error
 	walk = func(path, rel string) error {
@@ -224,9 +235,14 @@ func writeSynced(fsys vfs.FS, path string, data []byte) error {
 	return errors.Join(werr, f.Sync(), f.Close())
 }
 
-// readManifest reads and checks a backup: the manifest's format and every
-// file's size and checksum, and no file the manifest does not list.
+// readManifest reads and checks a backup on fsys: the manifest's format and
+// every file's size and checksum, and no file the manifest does not list.
 func readManifest(fsys vfs.FS, dir string) (manifest, error) {
+	return readManifestCounted(fsys, dir, nil)
+}
+
+// readManifestCounted is readManifest, adding the bytes it checks to done.
+func readManifestCounted(fsys vfs.FS, dir string, done *atomic.Uint64) (manifest, error) {
 	var m manifest
 	raw, err := readFile(fsys, filepath.Join(dir, "manifest.json"))
 	if err != nil {
@@ -238,7 +254,7 @@ func readManifest(fsys vfs.FS, dir string) (manifest, error) {
 	if m.Format != manifestFormat {
 		return m, fmt.Errorf("manifest format %d, want %d", m.Format, manifestFormat)
 	}
-	have, err := checksums(fsys, dir)
+	have, err := checksumsCounted(fsys, dir, done)
 	if err != nil {
 		return m, err
 	}
@@ -262,44 +278,11 @@ func readManifest(fsys vfs.FS, dir string) (manifest, error) {
 	return m, nil
 }
 
-// adminSocket is the server's backup trigger.
-func adminSocket(cfg Config) string { return filepath.Join(cfg.DataDir, "admin.sock") }
-
-// serveAdmin answers POST /backup?to=DIR on the admin socket until ctx ends.
-func (s *system) serveAdmin(ctx context.Context, path string, log *slog.Logger) (stop func(), err error) {
-	_ = os.Remove(path) // a stale socket of a previous run
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("admin socket: %w", err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return nil, err
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /backup", func(w http.ResponseWriter, r *http.Request) {
-		dir, m, err := s.backup(r.Context(), r.URL.Query().Get("to"))
-		if err != nil {
-			log.Error("backup failed", "err", err)
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		log.Info("backup written", "dir", dir, "head_position", m.HeadPosition)
-		_ = json.NewEncoder(w).Encode(struct {
-			Dir string `json:"dir"`
-			manifest
-		}{dir, m})
-	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	return func() { _ = srv.Close(); _ = os.Remove(path) }, nil
-}
-
 // backupCmd is `buurtsignaal backup [--to DIR] [--prune]`.
 func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	var to string
 	var prune bool
-	cfg, _, err := loadConfig("backup", args, getenv, func(fs *flag.FlagSet) {
+	cfg, _, err := loadConfig("backup", args, getenv, output(stderr), func(fs *flag.FlagSet) {
 		fs.StringVar(&to, "to", "", "directory of backups (default: --backup-dir)")
 		fs.BoolVar(&prune, "prune", false, "delete the backups older than --backup-retention instead")
 	})
@@ -310,7 +293,7 @@ func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		to = cfg.BackupDir
 	}
 	if to == "" {
-		return errors.New("backup: give --to DIR or set BUURTSIGNAAL_BACKUP_DIR")
+		return usagef("backup: give --to DIR or set BUURTSIGNAAL_BACKUP_DIR")
 	}
 	if prune {
 		removed, err := pruneBackups(vfs.Default, to, cfg.BackupRetention, time.Now())
@@ -330,47 +313,31 @@ func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if !errors.Is(err, errNoServer) {
 		return err
 	}
-	sys, err := openSystem(ctx, cfg, newLogger(stderr, cfg.LogLevel), nil, nil)
-	if err != nil {
+	// No server: the command opens the data directory itself, which must
+	// hold a store and its master key.
+	if err := requireStore("backup", cfg); err != nil {
 		return err
 	}
+	if err := requireMasterKey("backup", cfg); err != nil {
+		return err
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	sys, err := openSystem(ctx, cfg, log, nil, nil)
+	if err != nil {
+		return explainLocked("backup", cfg, err)
+	}
 	defer sys.Close()
-	dir, m, err := sys.backup(ctx, to)
+	var dir string
+	var m manifest
+	err = withProgress(ctx, stderr, log, "backup: checking the copy", "bytes", sys.backupTotal.Load, sys.backupDone.Load, func(ctx context.Context) error {
+		dir, m, err = sys.backup(ctx, to)
+		return err
+	})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "backup %s: head position %d, %d audit records, audit head %s, %d files\n", dir, m.HeadPosition, m.AuditRecords, m.AuditHead, len(m.Files))
 	return nil
-}
-
-var errNoServer = errors.New("no server on the admin socket")
-
-// askServer asks the running server for a backup; errNoServer when none runs.
-func askServer(ctx context.Context, socket, to string) ([]byte, error) {
-	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", socket)
-	}}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://admin/backup?to="+url.QueryEscape(to), nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
-			return nil, errNoServer
-		}
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("backup by the server: %s", bytes.TrimSpace(body))
-	}
-	return body, nil
 }
 
 // pruneBackups deletes the backups under root on fsys created more than
@@ -438,149 +405,16 @@ func newestBackup(fsys vfs.FS, root string) (time.Time, bool) {
 	return newest, !newest.IsZero()
 }
 
-// restoreCmd is `buurtsignaal restore --from BACKUP --data-dir EMPTY`: it
-// checks the backup, copies it into the empty data directory, applies the
-// erased-subjects file (--erased-file) to the restored keys, verifies the
-// audit chains and rebuilds the projections.
-func restoreCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	var from string
-	var noErased bool
-	cfg, _, err := loadConfig("restore", args, getenv, func(fs *flag.FlagSet) {
-		fs.StringVar(&from, "from", "", "the backup directory (backup-...)")
-		fs.BoolVar(&noErased, "no-erased-file", false, "restore although there is no erased-subjects file (only when this deployment never erased anyone: a restore without the list brings erased people back)")
+// dirSize is the bytes of the files under dir on fsys.
+func dirSize(fsys vfs.FS, dir string) uint64 {
+	var n uint64
+	_ = walkTree(fsys, dir, func(path, _ string, isDir bool) error {
+		if !isDir {
+			if info, err := fsys.Stat(path); err == nil {
+				n += uint64(info.Size())
+			}
+		}
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	if from == "" {
-		return errors.New("restore: give --from BACKUP")
-	}
-	r, err := restore(ctx, vfs.Default, cfg, from, noErased, newLogger(stderr, cfg.LogLevel))
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "restored %s: head position %d, %d audit records verified (head %s), projections rebuilt: %d events, %d signals\n",
-		from, r.head, r.records, r.auditHead, r.events, r.signals)
-	return nil
-}
-
-// restored is what a restore reports.
-type restored struct {
-	head      uint64
-	records   int
-	auditHead string
-	events    uint64
-	signals   int
-}
-
-// restore restores the backup at from on fsys into cfg's empty data
-// directory (see restoreCmd).
-func restore(ctx context.Context, fsys vfs.FS, cfg Config, from string, noErased bool, log *slog.Logger) (restored, error) {
-	if cfg.Store != "" {
-		return restored{}, errors.New("restore: only into the embedded store")
-	}
-	m, err := readManifest(fsys, from)
-	if err != nil {
-		return restored{}, err
-	}
-	if names, err := fsys.List(cfg.DataDir); err == nil {
-		for _, name := range names {
-			if name != "erased-subjects" { // an earlier version's place for the erased list
-				return restored{}, fmt.Errorf("restore: the data directory %s is not empty", cfg.DataDir)
-			}
-		}
-	}
-	// Without the erased-subjects list, subjects erased after the backup
-	// would come back: refuse, unless told there is none to bring.
-	if _, err := fsys.Stat(erasedFile(cfg)); err != nil && !noErased {
-		if _, oerr := fsys.Stat(filepath.Join(cfg.DataDir, "erased-subjects")); oerr != nil {
-			return restored{}, fmt.Errorf("restore: there is no erased-subjects file at %s: a restore without it brings back every subject erased since the backup; "+
-				"bring the list there (or name it with --erased-file), or pass --no-erased-file if this deployment never erased anyone", erasedFile(cfg))
-		}
-	}
-	umaskPrivate() // the copies are the server's alone, as openSystem keeps them
-	if err := durablefs.MkdirAll(fsys, cfg.DataDir); err != nil {
-		return restored{}, fmt.Errorf("restore: %w", err)
-	}
-	for _, part := range []string{"events", "keys"} {
-		if err := copyTree(fsys, filepath.Join(from, part), filepath.Join(cfg.DataDir, part)); err != nil {
-			return restored{}, fmt.Errorf("restore: %w", err)
-		}
-	}
-	// openSystem applies the erased-subjects file before anything reads.
-	sys, err := openSystem(ctx, cfg, log, nil, fsys)
-	if err != nil {
-		return restored{}, err
-	}
-	defer sys.Close()
-	head, err := sys.store.Head(ctx)
-	if err != nil {
-		return restored{}, err
-	}
-	if head != m.HeadPosition {
-		return restored{}, fmt.Errorf("restore: head position %d, the manifest says %d", head, m.HeadPosition)
-	}
-	rep, err := sys.verify(ctx)
-	if err != nil {
-		return restored{}, err
-	}
-	if !rep.OK || rep.Head != m.AuditHead {
-		return restored{}, fmt.Errorf("restore: audit chains do not verify against the manifest (ok %t, head %s, want %s)", rep.OK, rep.Head, m.AuditHead)
-	}
-	stop, err := sys.startProjections(ctx)
-	if err != nil {
-		return restored{}, err
-	}
-	if err := stop(); err != nil {
-		return restored{}, err
-	}
-	return restored{head: head, records: rep.Records, auditHead: rep.Head, events: sys.runner.Applied(), signals: sys.cases.Len()}, nil
-}
-
-// copyTree copies the files under src to dst on fsys, syncing each file and
-// each directory; a file that exists in dst already is an error.
-func copyTree(fsys vfs.FS, src, dst string) error {
-	if err := durablefs.MkdirAll(fsys, dst); err != nil {
-		return err
-	}
-	names, err := fsys.List(src)
-	if err != nil {
-		return err
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		from, to := fsys.PathJoin(src, name), fsys.PathJoin(dst, name)
-		st, err := fsys.Stat(from)
-		if err != nil {
-			return err
-		}
-		if st.IsDir() {
-			if err := copyTree(fsys, from, to); err != nil {
-				return err
-			}
-			continue
-		}
-		if _, err := fsys.Stat(to); err == nil {
-			return fmt.Errorf("%s: %w", to, fs.ErrExist)
-		}
-		if err := copyFile(fsys, from, to); err != nil {
-			return err
-		}
-	}
-	return durablefs.SyncDir(fsys, dst)
-}
-
-// copyFile copies a file and syncs the copy.
-func copyFile(fsys vfs.FS, from, to string) error {
-	in, err := fsys.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := fsys.Create(to, vfs.WriteCategoryUnspecified)
-	if err != nil {
-		return err
-	}
-	_, cerr := io.Copy(out, in)
-	return errors.Join(cerr, out.Sync(), out.Close())
+	return n
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"reflect"
 	"strings"
 	"time"
@@ -81,8 +83,10 @@ type Config struct {
 	ShutdownTimeout time.Duration `env:"BUURTSIGNAAL_SHUTDOWN_TIMEOUT" envDefault:"15s" flag:"shutdown-timeout" help:"how long shutdown waits for in-flight requests"`
 }
 
-// loadConfig reads the environment (getenv), then the flags in args; extra
-// adds a command's own flags.
+// loadConfig reads the environment (getenv), then the flags in args: the
+// settings command name uses (commandFlags; all for serve), and its own,
+// which extra adds. A flag it does not know, or a malformed value, is a
+// usage error.
 func loadConfig(name string, args []string, getenv func(string) string, extra ...func(*flag.FlagSet)) (Config, *flag.FlagSet, error) {
 	var cfg Config
 	environ := map[string]string{}
@@ -102,7 +106,7 @@ func loadConfig(name string, args []string, getenv func(string) string, extra ..
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		fl := f.Tag.Get("flag")
-		if fl == "" {
+		if fl == "" || !usesFlag(name, fl) {
 			continue
 		}
 		help := f.Tag.Get("help") + " (env " + f.Tag.Get("env") + ")"
@@ -117,14 +121,21 @@ func loadConfig(name string, args []string, getenv func(string) string, extra ..
 			fs.IntVar(p, fl, *p, help)
 		}
 	}
+	setUsage(fs, name)
 	for _, add := range extra {
 		add(fs)
 	}
 	if err := fs.Parse(args); err != nil {
-		return cfg, fs, err
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, fs, err
+		}
+		return cfg, fs, usageError{err}
 	}
 	return cfg, fs, nil
 }
+
+// output sends a flag set's messages (-h, errors) to w.
+func output(w io.Writer) func(*flag.FlagSet) { return func(fs *flag.FlagSet) { fs.SetOutput(w) } }
 
 func splitList(s string) []string {
 	var out []string

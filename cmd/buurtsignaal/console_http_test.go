@@ -198,8 +198,8 @@ func TestConsoleSessionsAndForms(t *testing.T) {
 	g.must(200, g.post("/console/targets", url.Values{"version": {"0"}, "position": {"1"}, "id": {"team-a-hook"}, "subscriber": {"team"},
 		"subscriber_id": {"team-a"}, "channel": {"webhook"}, "url": {"https://hooks.example/team-a"}, "email": {""}, "language": {""},
 		"kinds": {"handed_over, matched"}}), "save targets", "Opgeslagen.", "handed_over, matched")
-	if !regexp.MustCompile(`<code>[0-9a-f]{64}</code>`).MatchString(g.page) {
-		t.Error("the webhook's signing key is not shown to the coordinator")
+	if !regexp.MustCompile(`<code>whsec_(?:[A-Za-z0-9/]|&#43;){43}=</code>`).MatchString(g.page) {
+		t.Error("the webhook's signing key (Standard Webhooks' whsec_ form) is not shown to the coordinator")
 	}
 	a := newConsoleClient(t, s)
 	a.signIn("tok-anna")

@@ -96,12 +96,20 @@ func seedDemo(ctx context.Context, sys *system) error {
 			return err
 		}
 	}
+	// The network's neighbourhoods: a closed list, so no free text is kept
+	// where it stays in clear.
+	if _, err := ago(30*day).SetNeighbourhoods(ctx, req("gert"), []domain.Neighbourhood{
+		{ID: "beesd-centrum", Name: "Beesd-Centrum"}, {ID: "beesd-noord", Name: "Beesd-Noord"},
+		{ID: "geldermalsen-oost", Name: "Geldermalsen-Oost"},
+	}); err != nil {
+		return err
+	}
 	// Acute signals go to Beesd's team as they are raised; Geldermalsen's
 	// neighbourhoods to its own team; everything else, when its signaller
 	// lets the rules choose, to Beesd.
 	if _, err := ago(30*day).SetRoutingRules(ctx, req("gert"), []domain.RoutingRule{
 		{ID: "acuut", Urgency: "acute", TeamID: "basisteam-beesd", OnRaise: true},
-		{ID: "geldermalsen-oost", Neighbourhood: "Geldermalsen-oost", TeamID: "basisteam-geldermalsen"},
+		{ID: "geldermalsen-oost", Neighbourhood: "geldermalsen-oost", TeamID: "basisteam-geldermalsen"},
 		{ID: "overig", TeamID: "basisteam-beesd"},
 	}); err != nil {
 		return err
@@ -146,7 +154,7 @@ func seedDemo(ctx context.Context, sys *system) error {
 	date := func(d time.Duration) string { return sys.now().Add(d).In(sys.location()).Format("2006-01-02") }
 
 	// Closed: raised three weeks ago, referred, answered, closed.
-	id := raise(20*day, "femke", "Willem Hendriks", "1968-11-30", "Geldermalsen-oost", "normal", "Huurachterstand van drie maanden.", "debt", "housing")
+	id := raise(20*day, "femke", "Willem Hendriks", "1968-11-30", "geldermalsen-oost", "normal", "Huurachterstand van drie maanden.", "debt", "housing")
 	handover(20*day, "femke", id, "basisteam-geldermalsen")
 	step(19*day, "bram", id, domain.AcceptHandover{})
 	step(18*day, "bram", id, domain.RecordFollowUp{FollowUpID: uuid.New(), Kind: "phone_call", Outcome: "reached"})
@@ -158,17 +166,17 @@ func seedDemo(ctx context.Context, sys *system) error {
 	step(12*day, "bram", id, domain.GiveFeedback{Code: "closed"})
 	step(12*day, "bram", id, domain.CloseCase{Outcome: "resolved"})
 	// Withdrawn by its signaller.
-	id = raise(15*day, "carla", "Piet Kramer", "1950-02-02", "Beesd-noord", "normal", "Dubbele melding, al bekend bij de huisarts.", "health")
+	id = raise(15*day, "carla", "Piet Kramer", "1950-02-02", "beesd-noord", "normal", "Dubbele melding, al bekend bij de huisarts.", "health")
 	sealed(14*day, "carla", id, "Dubbele melding", func(s domain.Sealed) domain.Command { return domain.WithdrawSignal{Reason: s} })
 	// Answered late: accepted after its norm of three working days.
-	id = raise(13*day, "dirk", "Lotte Vermeulen", "1947-06-15", "Beesd-noord", "high", "Valt vaak, woont alleen.", "health", "loneliness")
+	id = raise(13*day, "dirk", "Lotte Vermeulen", "1947-06-15", "beesd-noord", "high", "Valt vaak, woont alleen.", "health", "loneliness")
 	handover(13*day, "dirk", id, "basisteam-beesd")
 	step(7*day, "anna", id, domain.AcceptHandover{})
 	step(7*day, "anna", id, domain.AssignCase{ProfessionalID: "anna"})
 	step(6*day, "anna", id, domain.RecordFollowUp{FollowUpID: uuid.New(), Kind: "home_visit", Outcome: "reached", NextDue: date(3 * day)})
 	// In care, with a follow-up due today and a referral the partner has
 	// yet to answer.
-	sem := raise(9*day, "eva", "Sem de Groot", "2014-05-20", "Beesd-centrum", "high", "Leerling wordt structureel gepest en verzuimt.", "bullying")
+	sem := raise(9*day, "eva", "Sem de Groot", "2014-05-20", "beesd-centrum", "high", "Leerling wordt structureel gepest en verzuimt.", "bullying")
 	handover(9*day, "gert", sem, "basisteam-beesd")
 	step(8*day, "anna", sem, domain.AcceptHandover{})
 	step(8*day, "anna", sem, domain.AssignCase{ProfessionalID: "anna"})
@@ -176,22 +184,22 @@ func seedDemo(ctx context.Context, sys *system) error {
 	step(5*day, "anna", sem, domain.GiveFeedback{Code: "in_progress"})
 	refer(5*day, "anna", sem, "obs-de-regenboog", "Schoolmaatschappelijk werk", "Gesprekken met ouders en kind")
 	// Declined by a team, back without one, waiting for a new handover.
-	id = raise(7*day, "femke", "Fatima El Amrani", "1979-01-25", "Geldermalsen-oost", "normal", "Schimmel in de woning, kinderen vaak ziek.", "housing", "health")
+	id = raise(7*day, "femke", "Fatima El Amrani", "1979-01-25", "geldermalsen-oost", "normal", "Schimmel in de woning, kinderen vaak ziek.", "housing", "health")
 	handover(7*day, "femke", id, "basisteam-geldermalsen")
 	sealed(6*day, "bram", id, "Hoort bij de woningcorporatie; eerst daar melden", func(s domain.Sealed) domain.Command { return domain.DeclineHandover{Reason: s} })
 	// Handed over, not accepted: late.
-	id = raise(6*day, "dirk", "Kees van Dam", "1956-07-01", "Beesd-noord", "high", "Post stapelt zich op, meneer reageert niet op aanbellen.", "debt")
+	id = raise(6*day, "dirk", "Kees van Dam", "1956-07-01", "beesd-noord", "high", "Post stapelt zich op, meneer reageert niet op aanbellen.", "debt")
 	handover(6*day, "dirk", id, "basisteam-beesd")
 	// Raised, still without a team a working day on.
-	raise(4*day, "carla", "Johanna Pieterse", "1941-03-12", "Beesd-centrum", "normal", "Mevrouw komt de deur niet meer uit en lijkt te vermageren.", "loneliness", "malnutrition")
+	raise(4*day, "carla", "Johanna Pieterse", "1941-03-12", "beesd-centrum", "normal", "Mevrouw komt de deur niet meer uit en lijkt te vermageren.", "loneliness", "malnutrition")
 	// A second signal about Sem: matched with the first; in care,
 	// unassigned, its follow-up's day passed.
-	id = raise(3*day, "dirk", "Sem de Groot", "2014-05-20", "Beesd-centrum", "normal", "Zit vaak alleen op het schoolplein.", "bullying", "loneliness")
+	id = raise(3*day, "dirk", "Sem de Groot", "2014-05-20", "beesd-centrum", "normal", "Zit vaak alleen op het schoolplein.", "bullying", "loneliness")
 	handover(3*day, "dirk", id, "basisteam-beesd")
 	step(2*day, "anna", id, domain.AcceptHandover{})
 	step(2*day, "anna", id, domain.RecordFollowUp{FollowUpID: uuid.New(), Kind: "contact_attempt", Outcome: "not_reached", NextDue: date(-1 * day)})
 	// Acute: handed over at once by the routing rule "acuut".
-	raise(2*time.Hour, "dirk", "Anouk Willems", "1989-09-09", "Beesd-centrum", "acute", "Zorgen over veiligheid thuis.", "safety")
+	raise(2*time.Hour, "dirk", "Anouk Willems", "1989-09-09", "beesd-centrum", "acute", "Zorgen over veiligheid thuis.", "safety")
 	if len(errs) > 0 {
 		return errs[0]
 	}
@@ -221,6 +229,6 @@ func printDemo(w io.Writer, addr string, tokens map[string]string) {
 			fmt.Fprintf(w, "  # %s\n  curl -s -H 'Authorization: Bearer %s' http://%s%s\n", l.what, tok, addr, l.path)
 		}
 	}
-	fmt.Fprintf(w, "  # raise a signal as buurtsteun\n  curl -s -X POST -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"subject\":{\"name\":\"Test Persoon\"},\"neighbourhood\":\"Beesd-centrum\",\"categories\":[\"loneliness\"],\"urgency\":\"normal\",\"description\":\"Voorbeeld\",\"consent\":\"informed\"}' http://%s/v1/signals\n", tokens["carla"], addr)
+	fmt.Fprintf(w, "  # raise a signal as buurtsteun\n  curl -s -X POST -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"subject\":{\"name\":\"Test Persoon\"},\"neighbourhood\":\"beesd-centrum\",\"categories\":[\"loneliness\"],\"urgency\":\"normal\",\"description\":\"Voorbeeld\",\"consent\":\"informed\"}' http://%s/v1/signals\n", tokens["carla"], addr)
 	fmt.Fprintf(w, "  OpenAPI: http://%s/openapi.json   metrics: http://%s/metrics\n\n", addr, addr)
 }

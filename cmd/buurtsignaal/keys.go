@@ -85,23 +85,33 @@ func applyErasures(ctx context.Context, keys domain.KeyStore, paths ...string) (
 //	    events of erased subjects leave the nodes' chunk files.
 func erasuresCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	if len(args) == 0 || (args[0] != "apply" && args[0] != "scavenge") {
-		return errors.New("erasures: give apply or scavenge")
+		return usagef("erasures: give apply or scavenge")
 	}
-	cfg, fs, err := loadConfig("erasures "+args[0], args[1:], getenv)
+	name := "erasures " + args[0]
+	cfg, fs, err := loadConfig(name, args[1:], getenv, output(stderr))
 	if err != nil {
 		return err
 	}
 	log := newLogger(stderr, cfg.LogLevel)
+	if args[0] == "scavenge" && !onKurrentDB(cfg) {
+		return usagef("erasures scavenge: only a KurrentDB store (--store kurrentdb://...) is scavenged; the embedded key store purges its files at every erasure")
+	}
+	if err := requireStore(name, cfg); err != nil {
+		return err
+	}
+	if serverHolds(cfg) {
+		return heldByServer(name, cfg, "stop it first (the server applies its own erased-subjects file as it starts)")
+	}
+	if err := requireMasterKey(name, cfg); err != nil {
+		return err
+	}
 	master, err := masterKey(cfg, vfs.Default)
 	if err != nil {
 		return err
 	}
-	if args[0] == "scavenge" && !onKurrentDB(cfg) {
-		return errors.New("erasures scavenge: only a KurrentDB store (--store kurrentdb://...) is scavenged; the embedded key store purges its files at every erasure")
-	}
 	keys, err := openKeys(ctx, cfg, master, log, vfs.Default)
 	if err != nil {
-		return err
+		return explainLocked(name, cfg, err)
 	}
 	defer keys.Close()
 	if args[0] == "scavenge" {

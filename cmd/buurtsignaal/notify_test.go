@@ -17,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/google/go-cmp/cmp"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/buurtsignaal/buurtsignaal/adapters/kurrentdb/kurrenttest"
 	"github.com/buurtsignaal/buurtsignaal/adapters/notify"
@@ -33,7 +35,8 @@ type receiver struct {
 	srv *httptest.Server
 
 	mu       sync.Mutex
-	secrets  map[string][]byte // path -> signing key
+	secrets  map[string][]byte                    // path -> signing key (the deprecated header's)
+	hooks    map[string]*standardwebhooks.Webhook // path -> Standard Webhooks verifier
 	fail     map[string]int
 	attempts map[string]int                            // path -> requests
 	got      map[string]map[string]notify.Notification // path -> id -> notification
@@ -42,7 +45,7 @@ type receiver struct {
 }
 
 func newReceiver(t *testing.T) *receiver {
-	r := &receiver{t: t, secrets: map[string][]byte{}, fail: map[string]int{}, attempts: map[string]int{}, got: map[string]map[string]notify.Notification{}}
+	r := &receiver{t: t, secrets: map[string][]byte{}, hooks: map[string]*standardwebhooks.Webhook{}, fail: map[string]int{}, attempts: map[string]int{}, got: map[string]map[string]notify.Notification{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.srv.Close)
 	return r
@@ -55,8 +58,21 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	path := req.URL.Path
 	r.attempts[path]++
 	r.raw = append(r.raw, string(body))
-	if err := notify.Verify(r.secrets[path], req.Header.Get(notify.SignatureHeader), body, time.Now(), 5*time.Minute); err != nil {
+	// The Standard Webhooks signature, checked by its reference library,
+	// and the deprecated header, still sent for one version.
+	wh := r.hooks[path]
+	if wh == nil {
+		r.bad = append(r.bad, path+": no signing secret")
+		http.Error(w, "unknown", http.StatusNotFound)
+		return
+	}
+	if err := wh.Verify(body, req.Header); err != nil {
 		r.bad = append(r.bad, path+": "+err.Error())
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	if err := notify.Verify(r.secrets[path], req.Header.Get(notify.SignatureHeader), body, time.Now(), 5*time.Minute); err != nil {
+		r.bad = append(r.bad, path+": deprecated header: "+err.Error())
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}
@@ -67,9 +83,10 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "down", http.StatusInternalServerError)
 		return
 	}
-	var n notify.Notification
-	if err := json.Unmarshal(body, &n); err != nil || n.ID != req.Header.Get("Idempotency-Key") {
-		r.bad = append(r.bad, path+": body or idempotency key")
+	// The body is a CloudEvent, read by the CloudEvents SDK.
+	n, err := readCloudEvent(req, body)
+	if err != nil {
+		r.bad = append(r.bad, path+": "+err.Error())
 		http.Error(w, "bad body", http.StatusBadRequest)
 		return
 	}
@@ -125,8 +142,9 @@ func (r *receiver) setTargets(s *server, targets []map[string]any) {
 	got := s.must(200, s.do("GET", "/v1/notification-targets", "ivo", nil), "read targets")
 	var view struct {
 		Targets []struct {
-			URL    string `json:"url"`
-			Secret string `json:"secret"`
+			URL           string `json:"url"`
+			Secret        string `json:"secret"`
+			SigningSecret string `json:"signing_secret"`
 		} `json:"targets"`
 	}
 	if err := json.Unmarshal(got.raw, &view); err != nil {
@@ -142,8 +160,43 @@ func (r *receiver) setTargets(s *server, targets []map[string]any) {
 		if err != nil || len(key) != 32 {
 			r.t.Fatalf("webhook target without a signing key: %+v", tg)
 		}
+		wh, err := standardwebhooks.NewWebhook(tg.SigningSecret)
+		if err != nil {
+			r.t.Fatalf("webhook target's signing secret %q: %v", tg.SigningSecret, err)
+		}
 		r.secrets[strings.TrimPrefix(tg.URL, r.srv.URL)] = key
+		r.hooks[strings.TrimPrefix(tg.URL, r.srv.URL)] = wh
 	}
+}
+
+// readCloudEvent reads a webhook's body with the CloudEvents SDK: a valid
+// CloudEvent 1.0 in structured mode, whose id is the idempotency key (and
+// webhook-id), whose type names the kind, and whose data is the
+// notification.
+func readCloudEvent(req *http.Request, body []byte) (notify.Notification, error) {
+	var n notify.Notification
+	if ct := req.Header.Get("Content-Type"); !strings.HasPrefix(ct, cloudevents.ApplicationCloudEventsJSON) {
+		return n, fmt.Errorf("content type %q", ct)
+	}
+	e := cloudevents.NewEvent()
+	if err := json.Unmarshal(body, &e); err != nil {
+		return n, fmt.Errorf("not a CloudEvent: %w", err)
+	}
+	if err := e.Validate(); err != nil {
+		return n, fmt.Errorf("invalid CloudEvent: %w", err)
+	}
+	if err := e.DataAs(&n); err != nil {
+		return n, fmt.Errorf("CloudEvent data: %w", err)
+	}
+	switch {
+	case e.SpecVersion() != "1.0" || e.DataContentType() != "application/json":
+		return n, fmt.Errorf("CloudEvent %s with data %s", e.SpecVersion(), e.DataContentType())
+	case e.ID() != n.ID || e.ID() != req.Header.Get("Idempotency-Key") || e.ID() != req.Header.Get("webhook-id"):
+		return n, fmt.Errorf("CloudEvent id %q, notification %q, Idempotency-Key %q, webhook-id %q", e.ID(), n.ID, req.Header.Get("Idempotency-Key"), req.Header.Get("webhook-id"))
+	case e.Type() != "nl.buurtsignaal.signal."+n.Kind || e.Subject() != n.Signal || !e.Time().Equal(n.At):
+		return n, fmt.Errorf("CloudEvent type %q, subject %q, time %v for %s of %s at %v", e.Type(), e.Subject(), e.Time(), n.Kind, n.Signal, n.At)
+	}
+	return n, nil
 }
 
 func hook(id, subscriber, subscriberID, url string, kinds ...string) map[string]any {

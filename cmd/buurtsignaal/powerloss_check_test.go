@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -277,7 +278,7 @@ func (l *life) checkBackups(ctx context.Context, sys *system) []string {
 		copyFS := sys.fs.(*crashfs.FS).Crash(crashfs.Kill, l.rng)
 		// Without an acknowledged erasure there need be no list yet.
 		noErased := len(l.must.erasures) == 0
-		if _, err := restore(ctx, copyFS, cfg, dir, noErased, newLogger(discard{}, "error")); err != nil {
+		if _, err := restore(ctx, copyFS, cfg, dir, noErased, newLogger(discard{}, "error"), io.Discard); err != nil {
 			l.lose("backup " + dir)
 			problems = append(problems, fmt.Sprintf("an acknowledged backup does not restore: %v", err))
 		}

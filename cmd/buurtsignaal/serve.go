@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,25 +12,32 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tink-crypto/tink-go/v2/tink"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/buurtsignaal/buurtsignaal/adapters/audit"
 	"github.com/buurtsignaal/buurtsignaal/adapters/auth"
 	"github.com/buurtsignaal/buurtsignaal/adapters/console"
 	"github.com/buurtsignaal/buurtsignaal/adapters/durablefs"
+	"github.com/buurtsignaal/buurtsignaal/adapters/hsds"
 	"github.com/buurtsignaal/buurtsignaal/adapters/httpapi"
 	"github.com/buurtsignaal/buurtsignaal/adapters/keystore"
 	"github.com/buurtsignaal/buurtsignaal/adapters/kurrentdb"
 	"github.com/buurtsignaal/buurtsignaal/adapters/metrics"
 	"github.com/buurtsignaal/buurtsignaal/adapters/notify"
 	"github.com/buurtsignaal/buurtsignaal/adapters/pebblestore"
+	"github.com/buurtsignaal/buurtsignaal/adapters/readstore"
+	"github.com/buurtsignaal/buurtsignaal/adapters/tracing"
 	"github.com/buurtsignaal/buurtsignaal/domain"
 	"github.com/buurtsignaal/buurtsignaal/domain/app"
 	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
@@ -63,6 +71,18 @@ type system struct {
 	// crashable one in memory.
 	fs      vfs.FS
 	closers []func() error
+
+	// readStore holds the read models' history and checkpoints; rebuild
+	// makes startProjections clear them and replay the whole log.
+	readStore *readstore.Store
+	rebuild   bool
+
+	// sweepTotal and sweepDone count the retention sweep's subjects, for
+	// its progress.
+	sweepTotal, sweepDone atomic.Uint64
+	// backupTotal and backupDone count the bytes a backup checks.
+	backupTotal, backupDone atomic.Uint64
+	tracer                  trace.TracerProvider // nil: no spans
 }
 
 func (s *system) Close() error {
@@ -78,20 +98,26 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	if err := l.UnmarshalText([]byte(level)); err != nil {
 		l = slog.LevelInfo
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+	return slog.New(tracing.LogHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})))
 }
 
 // openSystem opens the stores and builds projections, the app service and
 // metrics. now is the clock (nil: time.Now); fsys is the file system of
 // everything the server writes (nil: the operating system's).
 func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Time, fsys vfs.FS) (_ *system, err error) {
+	return openSystemTraced(ctx, cfg, log, now, fsys, nil)
+}
+
+// openSystemTraced is openSystem whose store, projection catch-up and
+// whatever else serve wires get their spans from tp (nil: none).
+func openSystemTraced(ctx context.Context, cfg Config, log *slog.Logger, now func() time.Time, fsys vfs.FS, tp trace.TracerProvider) (_ *system, err error) {
 	if now == nil {
 		now = time.Now
 	}
 	if fsys == nil {
 		fsys = vfs.Default
 	}
-	s := &system{cfg: cfg, log: log, now: now, fs: fsys, metrics: metrics.NewRegistry(), reg: domain.NewRegistry()}
+	s := &system{cfg: cfg, log: log, now: now, fs: fsys, metrics: metrics.NewRegistry(), reg: domain.NewRegistry(), tracer: tp}
 	defer func() {
 		if err != nil {
 			_ = s.Close()
@@ -112,7 +138,7 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 	}
 	s.closers = append(s.closers, store.Close)
 	s.pebble, _ = store.(*pebblestore.Store)
-	s.store = metrics.InstrumentStore(store, s.metrics)
+	s.store = tracing.InstrumentStore(metrics.InstrumentStore(store, s.metrics), tp)
 
 	if err := moveErasedFile(fsys, cfg, log); err != nil {
 		return nil, fmt.Errorf("erased subjects: %w", err)
@@ -146,6 +172,12 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 	s.targets = projections.NewNotificationTargets()
 	s.sessions = projections.NewEndedSessions()
 	s.runner = projections.NewRunner(s.store, s.reg, s.cases, s.subjects, s.orgs, s.audit, s.targets, s.sessions)
+	// The read models' history and checkpoints: derived, per replica, on
+	// either store (startProjections opens them).
+	if s.readStore, err = readstore.Open(filepath.Join(cfg.DataDir, "readmodels"), readstore.Options{FS: fsys}); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, s.readStore.Close)
 
 	if cfg.Tokens != "" {
 		s.tokens, err = auth.LoadTokensFile(cfg.Tokens, cfg.Network)
@@ -173,7 +205,7 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger, now func() ti
 	}
 	s.app = &app.Service{Log: s.store, Cipher: s.keys, Index: s.index, Subjects: s.keys, Lookup: lookup, Reg: s.reg, Now: now, NewID: uuid.New}
 	s.metrics.MustRegister(&metrics.Monitor{Runner: s.runner, Cases: s.cases, Now: now, Head: s.store.Head})
-	storage := &metrics.Storage{Dirs: map[string]string{}, Root: cfg.DataDir, Keys: s.keys.Count}
+	storage := &metrics.Storage{Dirs: map[string]string{"readmodels": filepath.Join(cfg.DataDir, "readmodels")}, Root: cfg.DataDir, Keys: s.keys.Count}
 	if cfg.Store == "" {
 		storage.Dirs["events"] = filepath.Join(cfg.DataDir, "events")
 		storage.Dirs["keys"] = filepath.Join(cfg.DataDir, "keys")
@@ -277,10 +309,21 @@ func masterKey(cfg Config, fsys vfs.FS) (tink.AEAD, error) {
 	return keystore.LoadOrCreateMasterKey(fsys, path)
 }
 
-// catchUp runs the projection runner in the background and waits until it
-// has applied the log as it was.
+// startProjections opens the read models (resuming from their checkpoints,
+// or from the start for those cleared), runs the projection runner in the
+// background and waits until it has applied the log as it was.
 func (s *system) startProjections(ctx context.Context) (wait func() error, err error) {
+	cleared, err := s.runner.Open(ctx, s.readStore, s.rebuild)
+	if err != nil {
+		return nil, fmt.Errorf("projections: %w", err)
+	}
+	if len(cleared) > 0 {
+		s.log.Info("rebuilding read models from the log", "read_models", cleared)
+	}
 	ctx, cancel := context.WithCancel(ctx)
+	// The catch-up's span: from the start to the head the log had.
+	spanCtx, span := tracing.Tracer(s.tracer).Start(ctx, "projections.catch_up")
+	defer span.End()
 	var wg sync.WaitGroup
 	var runErr error
 	wg.Add(1)
@@ -292,10 +335,12 @@ func (s *system) startProjections(ctx context.Context) (wait func() error, err e
 			s.log.Error("projections stopped", "err", runErr)
 		}
 	}()
-	head, err := s.store.Head(ctx)
+	head, err := s.store.Head(spanCtx)
 	if err == nil {
 		err = s.runner.WaitFor(ctx, head)
 	}
+	span.SetAttributes(attribute.Int64("eventlog.position", int64(head)), attribute.Int64("projections.applied", int64(s.runner.Applied())))
+	tracing.Fail(span, err)
 	stop := func() error {
 		cancel()
 		wg.Wait()
@@ -327,11 +372,13 @@ type hooks struct {
 	fs vfs.FS
 	// sys receives the system once the server is ready.
 	sys func(*system)
+	// tracer replaces the tracer provider of the OTEL_* variables.
+	tracer trace.TracerProvider
 }
 
 // serve runs the API until ctx ends.
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, h hooks) error {
-	cfg, _, err := loadConfig("serve", args, getenv)
+	cfg, _, err := loadConfig("serve", args, getenv, output(stderr))
 	if err != nil {
 		return err
 	}
@@ -346,7 +393,21 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 			return err
 		}
 	}
-	sys, err := openSystem(ctx, cfg, log, h.now, h.fs)
+	tp, stopTracing := h.tracer, func(context.Context) error { return nil }
+	if tp == nil {
+		if tp, stopTracing, err = tracing.FromEnv(ctx, getenv, version, cfg.Replica); err != nil {
+			return err
+		}
+	}
+	defer func() {
+		// Flush what is left, within the shutdown's time.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(sctx); err != nil {
+			log.Warn("trace export at shutdown", "err", err)
+		}
+	}()
+	sys, err := openSystemTraced(ctx, cfg, log, h.now, h.fs, tp)
 	if err != nil {
 		return err
 	}
@@ -392,12 +453,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if h.auditor != nil {
 		auditor = h.auditor(auditLog)
 	}
-	auditor = metrics.InstrumentAuditor(auditor, sys.metrics)
+	auditor = tracing.InstrumentAuditor(metrics.InstrumentAuditor(auditor, sys.metrics), tp)
 	var notifier *notify.Notifier
 	if !cfg.NoNotify {
 		if notifier, err = sys.notifier(); err != nil {
 			return err
 		}
+		notifier.Tracer = tp
 	}
 	clientAddr, err := httpapi.ClientAddrs(splitList(cfg.TrustedProxies))
 	if err != nil {
@@ -412,6 +474,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		ClientAddr:    clientAddr,
 		Directory:     directory(sys.tokens),
 		Location:      sys.location(),
+		PublicURL:     cfg.PublicURL,
+		Tracer:        tp,
+		HSDSExport:    func(network string, orgs []domain.RegisterOrganisation) any { return hsds.Export(network, orgs) },
 	})
 	if sys.pebble != nil {
 		stopAdmin, err := sys.serveAdmin(ctx, adminSocket(cfg), log)
@@ -535,15 +600,28 @@ func authenticator(ctx context.Context, cfg Config, tokens *auth.TokensFile) (do
 	return auth.Chain(chain...), nil
 }
 
-// rebuild replays the log into fresh projections and reports what it built.
+// rebuild clears the read models, replays the whole log into them and
+// reports what it built.
 func rebuild(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	start := time.Now()
-	sys, stop, err := openCaughtUp(ctx, "rebuild", args, stderr, getenv)
+	cfg, _, err := loadConfig("rebuild", args, getenv, output(stderr))
+	if err != nil {
+		return err
+	}
+	if serverHolds(cfg) {
+		return heldByServer("rebuild", cfg, "stop it first")
+	}
+	sys, stop, err := openCaughtUp(ctx, "rebuild", cfg, stderr)
 	if err != nil {
 		return err
 	}
 	defer sys.Close()
 	if err := stop(); err != nil {
+		return err
+	}
+	// A server that opens the rebuilt store should not pay for its
+	// compactions while it serves.
+	if err := sys.readStore.Compact(ctx); err != nil {
 		return err
 	}
 	secs := time.Since(start).Seconds()
@@ -552,18 +630,32 @@ func rebuild(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	return nil
 }
 
-// openCaughtUp opens the system for an admin command and replays the log
-// into its projections; stop ends the projection runner.
-func openCaughtUp(ctx context.Context, name string, args []string, stderr io.Writer, getenv func(string) string) (*system, func() error, error) {
-	cfg, _, err := loadConfig(name, args, getenv)
-	if err != nil {
+// openCaughtUp opens the system of cfg for an admin command, which must
+// exist, and replays the log into its projections, reporting progress;
+// stop ends the projection runner.
+func openCaughtUp(ctx context.Context, name string, cfg Config, stderr io.Writer) (*system, func() error, error) {
+	if err := requireStore(name, cfg); err != nil {
 		return nil, nil, err
 	}
-	sys, err := openSystem(ctx, cfg, newLogger(stderr, cfg.LogLevel), nil, nil)
-	if err != nil {
+	if err := requireMasterKey(name, cfg); err != nil {
 		return nil, nil, err
 	}
-	stop, err := sys.startProjections(ctx)
+	log := newLogger(stderr, cfg.LogLevel)
+	sys, err := openSystem(ctx, cfg, log, nil, nil)
+	if err != nil {
+		return nil, nil, explainLocked(name, cfg, err)
+	}
+	sys.rebuild = name == "rebuild"
+	head, err := sys.store.Head(ctx)
+	if err != nil {
+		_ = sys.Close()
+		return nil, nil, err
+	}
+	var stop func() error
+	err = withProgress(ctx, stderr, log, name+": replaying the log", "log positions", func() uint64 { return head }, sys.runner.Position, func(ctx context.Context) error {
+		stop, err = sys.startProjections(ctx)
+		return err
+	})
 	if err != nil {
 		_ = sys.Close()
 		return nil, nil, err
@@ -583,18 +675,29 @@ func (s *system) verify(ctx context.Context) (httpapi.VerifyReport, error) {
 // verifyCmd is `buurtsignaal verify`: it recomputes the audit chains and
 // prints the head digest; it fails when a chain is broken.
 func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	cfg, _, err := loadConfig("verify", args, getenv)
+	cfg, _, err := loadConfig("verify", args, getenv, output(stderr))
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, cfg, newLogger(stderr, cfg.LogLevel), vfs.Default)
-	if err != nil {
+	if err := requireStore("verify", cfg); err != nil {
 		return err
 	}
-	defer store.Close()
-	rep, err := audit.Verify(ctx, store)
-	if err != nil {
-		return err
+	var rep audit.Report
+	if serverHolds(cfg) {
+		// The server verifies its own log, asked over its admin socket.
+		fmt.Fprintf(stderr, "verify: the data directory %s is held by a running server: asking it over its admin socket\n", cfg.DataDir)
+		if err := askAdmin(ctx, adminSocket(cfg), http.MethodGet, "/verify", &rep); err != nil {
+			return err
+		}
+	} else {
+		store, err := openStore(ctx, cfg, newLogger(stderr, cfg.LogLevel), vfs.Default)
+		if err != nil {
+			return explainLocked("verify", cfg, err)
+		}
+		defer store.Close()
+		if rep, err = audit.Verify(ctx, store); err != nil {
+			return err
+		}
 	}
 	// One value is the head digest (the one to keep outside the system, as
 	// GET /v1/audit/verify's head); each chain's line names its last
@@ -624,6 +727,8 @@ func (s *system) sweep(ctx context.Context, apply bool) ([]uuid.UUID, error) {
 	now := s.now().UTC()
 	var ids []uuid.UUID
 	s.runner.Read(func() { ids = projections.Expired(s.cases, s.subjects, now, s.retention()) })
+	s.sweepTotal.Store(uint64(len(ids)))
+	s.sweepDone.Store(0)
 	if !apply {
 		return ids, nil
 	}
@@ -650,6 +755,7 @@ func (s *system) sweep(ctx context.Context, apply bool) ([]uuid.UUID, error) {
 					erased = append(erased, id)
 				}
 				mu.Unlock()
+				s.sweepDone.Add(1)
 			}
 		}()
 	}
@@ -718,27 +824,41 @@ func (s *system) retentionLoop(ctx context.Context) {
 // retentionCmd is `buurtsignaal retention --dry-run|--apply`.
 func retentionCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	var apply, dry bool
-	var rest []string
-	for _, a := range args {
-		switch a {
-		case "--apply", "-apply":
-			apply = true
-		case "--dry-run", "-dry-run":
-			dry = true
-		default:
-			rest = append(rest, a)
-		}
-	}
-	if apply == dry {
-		return errors.New("retention: give exactly one of --dry-run or --apply")
-	}
-	sys, stop, err := openCaughtUp(ctx, "retention", rest, stderr, getenv)
+	cfg, _, err := loadConfig("retention", args, getenv, output(stderr), func(fs *flag.FlagSet) {
+		fs.BoolVar(&apply, "apply", false, "erase the subjects past their retention")
+		fs.BoolVar(&dry, "dry-run", false, "only list the subjects past their retention")
+	})
 	if err != nil {
 		return err
 	}
-	defer sys.Close()
-	defer func() { _ = stop() }()
-	ids, err := sys.sweep(ctx, apply)
+	if apply == dry {
+		return usagef("retention: give exactly one of --dry-run or --apply")
+	}
+	var ids []uuid.UUID
+	if serverHolds(cfg) {
+		// The server sweeps its own projections, asked over its admin socket.
+		fmt.Fprintf(stderr, "retention: the data directory %s is held by a running server: asking it over its admin socket\n", cfg.DataDir)
+		var ans struct {
+			IDs   []uuid.UUID `json:"ids"`
+			Error string      `json:"error"`
+		}
+		if err = askAdmin(ctx, adminSocket(cfg), http.MethodPost, "/retention?apply="+strconv.FormatBool(apply), &ans); err == nil && ans.Error != "" {
+			err = errors.New(ans.Error)
+		}
+		ids = ans.IDs
+	} else {
+		sys, stop, oerr := openCaughtUp(ctx, "retention", cfg, stderr)
+		if oerr != nil {
+			return oerr
+		}
+		defer sys.Close()
+		defer func() { _ = stop() }()
+		log := newLogger(stderr, cfg.LogLevel)
+		err = withProgress(ctx, stderr, log, "retention: erasing", "subjects", sys.sweepTotal.Load, sys.sweepDone.Load, func(ctx context.Context) error {
+			ids, err = sys.sweep(ctx, apply)
+			return err
+		})
+	}
 	for _, id := range ids {
 		fmt.Fprintln(stdout, id)
 	}

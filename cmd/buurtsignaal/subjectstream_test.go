@@ -54,7 +54,7 @@ func TestParallelExportsAllDeliver(t *testing.T) {
 	subject := s.subjectOf(raised.str("id"))
 	const n = 32
 	got := parallel(s, n, func(i int) answer {
-		return s.get("/v1/subjects/"+subject+"/export?request_ref=R-"+fmt.Sprint(i), "hanna", "X-Request-ID", fmt.Sprintf("export-%d", i))
+		return s.get(fmt.Sprintf("/v1/subjects/%s/export?request_ref=R-%d&min_position=%d", subject, i, raised.num("position")), "hanna", "X-Request-ID", fmt.Sprintf("export-%d", i))
 	})
 	failed := 0
 	for i, a := range got {
@@ -93,7 +93,7 @@ func TestParallelExportAndErasure(t *testing.T) {
 				defer func() { _ = recover() }()
 				return s.do("POST", "/v1/subjects/"+subject+"/erasure", "hanna", map[string]any{"reason": "verzoek", "request_ref": fmt.Sprintf("AVG-%d", round)})
 			}
-			return s.get("/v1/subjects/"+subject+"/export", "hanna")
+			return s.get(fmt.Sprintf("/v1/subjects/%s/export?min_position=%d", subject, raised.num("position")), "hanna")
 		})
 		for i, a := range got {
 			if a.status != 200 {

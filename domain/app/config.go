@@ -85,7 +85,12 @@ func (s *Service) SetRoutingRules(ctx context.Context, req Request, rules []doma
 		return Result{}, err
 	}
 	network := req.Actor.Network
-	if err := domain.ValidateRoutingRules(rules, func(team string) bool { return s.Lookup.KnownTeam(network, team) }); err != nil {
+	cfg, err := s.Network(ctx, network)
+	if err != nil {
+		return Result{}, err
+	}
+	knownCategory := func(id string) bool { _, ok := cfg.Category(id); return ok }
+	if err := domain.ValidateRoutingRules(rules, func(team string) bool { return s.Lookup.KnownTeam(network, team) }, knownCategory); err != nil {
 		return Result{}, err
 	}
 	if rules == nil {
@@ -120,4 +125,103 @@ func (s *Service) SetNotificationTargets(ctx context.Context, req Request, targe
 		targets = []domain.NotificationTarget{}
 	}
 	return s.setConfig(ctx, req, domain.NotificationStream(network), "notification targets", domain.NotificationTargetsSet{Network: network, Targets: targets})
+}
+
+// Network returns a network's configuration as it stands in the log (the
+// defaults for what it never set), read from its streams, so a command
+// right after a change uses the change.
+func (s *Service) Network(ctx context.Context, network string) (domain.NetworkConfig, error) {
+	cfg := domain.DefaultConfig()
+	var err error
+	var cats []domain.Category
+	if cats, cfg.CategoriesVersion, err = configOf(s, ctx, domain.ConfigStream(domain.CategoriesCategory, network),
+		func(e domain.CategoriesSet) []domain.Category { return e.Categories }); err != nil {
+		return cfg, err
+	}
+	if cfg.CategoriesVersion > 0 {
+		cfg.Categories = cats
+	}
+	e, v, err := s.readConfig(ctx, domain.ConfigStream(domain.NormsCategory, network))
+	if err != nil {
+		return cfg, err
+	}
+	if n, ok := e.(domain.NormsSet); ok {
+		cfg.Norms, cfg.NormsVersion = n.Norms, v
+	}
+	e, v, err = s.readConfig(ctx, domain.ConfigStream(domain.FeedbackTextsCategory, network))
+	if err != nil {
+		return cfg, err
+	}
+	if t, ok := e.(domain.FeedbackTextsSet); ok {
+		cfg.FeedbackTexts, cfg.FeedbackTextsVersion = t.Texts, v
+	}
+	if cfg.Neighbourhoods, cfg.NeighbourhoodsVersion, err = configOf(s, ctx, domain.ConfigStream(domain.NeighbourhoodsCategory, network),
+		func(e domain.NeighbourhoodsSet) []domain.Neighbourhood { return e.Neighbourhoods }); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// manageNetwork authorizes a change of the caller's network's
+// configuration and reads the configuration as it stands.
+func (s *Service) manageNetwork(ctx context.Context, req Request) (domain.NetworkConfig, error) {
+	if _, err := domain.Authorize(req.Actor, domain.ActManageNetwork, domain.Target{}); err != nil {
+		return domain.NetworkConfig{}, err
+	}
+	return s.Network(ctx, req.Actor.Network)
+}
+
+// SetCategories replaces the caller's network's categories (versioned like
+// SetRoutingRules). A category of the current list may be retired, never
+// left out.
+func (s *Service) SetCategories(ctx context.Context, req Request, list []domain.Category) (Result, error) {
+	cur, err := s.manageNetwork(ctx, req)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := domain.ValidateCategories(list, cur.Categories); err != nil {
+		return Result{}, err
+	}
+	return s.setConfig(ctx, req, domain.ConfigStream(domain.CategoriesCategory, req.Actor.Network), "categories",
+		domain.CategoriesSet{Network: req.Actor.Network, Categories: list})
+}
+
+// SetNorms replaces the caller's network's response and feedback norms;
+// they apply to signals raised (and cases accepted) after the change.
+func (s *Service) SetNorms(ctx context.Context, req Request, norms domain.Norms) (Result, error) {
+	if _, err := s.manageNetwork(ctx, req); err != nil {
+		return Result{}, err
+	}
+	if err := domain.ValidateNorms(norms); err != nil {
+		return Result{}, err
+	}
+	return s.setConfig(ctx, req, domain.ConfigStream(domain.NormsCategory, req.Actor.Network), "norms",
+		domain.NormsSet{Network: req.Actor.Network, Norms: norms})
+}
+
+// SetFeedbackTexts replaces what signallers read for each feedback code;
+// feedback given before keeps the text it was given with.
+func (s *Service) SetFeedbackTexts(ctx context.Context, req Request, texts map[string]domain.FeedbackText) (Result, error) {
+	if _, err := s.manageNetwork(ctx, req); err != nil {
+		return Result{}, err
+	}
+	if err := domain.ValidateFeedbackTexts(texts); err != nil {
+		return Result{}, err
+	}
+	return s.setConfig(ctx, req, domain.ConfigStream(domain.FeedbackTextsCategory, req.Actor.Network), "feedback texts",
+		domain.FeedbackTextsSet{Network: req.Actor.Network, Texts: texts})
+}
+
+// SetNeighbourhoods replaces the caller's network's neighbourhoods: from
+// then on a new signal must name one of them (active).
+func (s *Service) SetNeighbourhoods(ctx context.Context, req Request, list []domain.Neighbourhood) (Result, error) {
+	cur, err := s.manageNetwork(ctx, req)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := domain.ValidateNeighbourhoods(list, cur.Neighbourhoods); err != nil {
+		return Result{}, err
+	}
+	return s.setConfig(ctx, req, domain.ConfigStream(domain.NeighbourhoodsCategory, req.Actor.Network), "neighbourhoods",
+		domain.NeighbourhoodsSet{Network: req.Actor.Network, Neighbourhoods: list})
 }

@@ -23,6 +23,7 @@ const (
 	Timeout                          // no answer within the call's deadline
 	Denied                           // the server refused the credentials
 	TooLarge                         // over the server's maximum append size
+	EventTooLarge                    // an event over the server's maximum event size
 	InvalidPosition                  // a position that is not one of the log's
 	Invalid                          // the server refused the request as invalid
 	Closed                           // the Client is closed
@@ -33,19 +34,21 @@ const (
 type Fault struct {
 	Code       Code
 	Message    string
-	Retry      bool // the same call may succeed now
+	Retry      bool // the same call may succeed now (with UnknownOutcome: if idempotent)
 	Replace    bool // use a new client (this one is closed for good, or leaks)
 	Reconnects bool // the client is reconnecting
 	Answered   bool // the server answered: the connection works
+	Unsent     bool // an append ended before it was sent: nothing was written
 	// Election: no node is the leader now, or this one no longer is; Call
 	// waits it out until the deadline instead of counting it as a try.
 	Election bool
 	// UnknownOutcome: the call may or may not have happened; only an
-	// idempotent call may be retried (every call through Call is).
+	// idempotent call may be retried (Policy.Idempotent; every call
+	// through Call is).
 	UnknownOutcome bool
 }
 
-// Classify tells what an error of the v4 client (or of Call) is. It looks
+// Classify tells what an error of the v4 client (or of Do) is. It looks
 // at the client's *esdb.Error first (errors.As: the client wraps some of
 // them with fmt.Errorf, and its FromError does not unwrap), then at the
 // gRPC status it carries. A nil error is the zero Fault.
@@ -81,20 +84,25 @@ func Classify(err error) Fault {
 	case esdb.ErrorCodeConnectionClosed:
 		return Fault{Code: Unavailable, Message: "the event store client is closed", Retry: true, Replace: true}
 	case esdb.ErrorAborted:
-		// The server's own timeout: a write may or may not have happened;
-		// a retry with the same ids and expected revision is idempotent.
+		// The server's own timeout: a write may or may not have happened.
 		return Fault{Code: Unavailable, Message: "the event store timed out", Retry: true, Answered: true, UnknownOutcome: true}
 	case esdb.ErrorCodeDeadlineExceeded:
+		// Not the caller's deadline (Do checks that first): the client's
+		// own, while connecting. Another try may find the server.
 		return Fault{Code: Unavailable, Message: "the event store did not answer in time", Retry: true}
 	case esdb.ErrorCodeAccessDenied, esdb.ErrorCodeUnauthenticated:
 		return Fault{Code: Denied, Message: "the event store refused the credentials", Answered: true}
 	}
 	if code == esdb.ErrorCodeUnknown && errors.Is(err, io.EOF) {
 		// The server ended an append's stream while the client was still
-		// sending it (a refusal before reading it all, or a dropped
-		// connection): nothing was written. Retry on a new client, which
-		// rediscovers (this one would stay on a node that may be gone).
-		return Fault{Code: Unavailable, Message: "the event store ended the call before it was sent", Retry: true, Reconnects: true, Replace: true}
+		// sending it: it refused the append before reading all of it (over
+		// its maximum append size, access denied), or the connection
+		// dropped. The client keeps only the EOF, not the server's status.
+		// The server never saw the end of the append, so nothing was
+		// written and another try is safe, on a new client: this one does
+		// not rediscover after an EOF, and would stay on a node that is
+		// gone.
+		return Fault{Code: Unavailable, Message: "the event store ended the append before it was sent", Retry: true, Reconnects: true, Replace: true, Unsent: true}
 	}
 	st, _ := status.FromError(err)
 	if st.Code() == codes.Unknown && strings.Contains(st.Message(), "No leader info available") {
@@ -112,15 +120,18 @@ func Classify(err error) Fault {
 		return Fault{Code: Invalid, Message: "the event store refused the request", Answered: true}
 	case codes.InvalidArgument:
 		msg := st.Message()
-		if strings.Contains(msg, "Maximum Append Size") || strings.Contains(msg, "Maximum Append Event Size") {
-			return Fault{Code: TooLarge, Message: "the event store refused an event over its size limit", Answered: true}
+		if strings.Contains(msg, "Maximum Append Size") {
+			return Fault{Code: TooLarge, Message: "the event store refused an append over its size limit", Answered: true}
+		}
+		if strings.Contains(msg, "Maximum Append Event Size") {
+			return Fault{Code: EventTooLarge, Message: "the event store refused an event over its size limit", Answered: true}
 		}
 		if strings.Contains(msg, "invalid position") {
 			return Fault{Code: InvalidPosition, Message: "the position is not one of the event log's", Answered: true}
 		}
 		return Fault{Code: Invalid, Message: "the event store refused the request as invalid", Answered: true}
 	case codes.Canceled:
-		// Not the caller's cancellation (Call checks that first): the
+		// Not the caller's cancellation (Do checks that first): the
 		// client closed the connection under the call to reconnect.
 		return Fault{Code: Unavailable, Message: "the event store connection closed", Retry: true}
 	case codes.Unavailable:

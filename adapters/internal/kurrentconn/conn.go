@@ -20,8 +20,14 @@ type Options struct {
 	// context ends sooner (default: the connection string's
 	// defaultDeadline, else 10 s).
 	Timeout time.Duration
-	// Log receives the client's log lines (nil: discarded).
+	// Log receives the client's log lines (nil: discarded) and the
+	// Client's own (debug).
 	Log *slog.Logger
+	// ClientLog, when set, writes the client's log lines that Log is
+	// enabled for, instead of Log: kind is the client's message template
+	// (the same for every line of one sort, for rate limits), line the
+	// line itself.
+	ClientLog func(level slog.Level, kind, line string)
 }
 
 // ErrClosed is returned by calls after Close.
@@ -83,9 +89,15 @@ func Open(connString string, opts Options) (*Client, error) {
 		case esdb.LogError:
 			lv = slog.LevelError
 		}
-		if log.Enabled(context.Background(), lv) {
-			log.Log(context.Background(), lv, "kurrentdb client: "+fmt.Sprintf(format, args...))
+		if !log.Enabled(context.Background(), lv) {
+			return
 		}
+		line := "kurrentdb client: " + fmt.Sprintf(format, args...)
+		if opts.ClientLog != nil {
+			opts.ClientLog(lv, format, line)
+			return
+		}
+		log.Log(context.Background(), lv, line)
 	}
 	c, err := esdb.NewClient(cfg)
 	if err != nil {
@@ -99,6 +111,14 @@ func (c *Client) Config() *esdb.Configuration { return c.cfg }
 
 // Timeout is the bound of one call.
 func (c *Client) Timeout() time.Duration { return c.opts.Timeout }
+
+// InUse reports how many calls and subscriptions use the current v4 client
+// (after Close, the last one), abandoned calls still inside it included.
+func (c *Client) InUse() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cur.refs
+}
 
 // Close closes the client once no call uses it; calls then fail with
 // ErrClosed. It is safe to call more than once.
@@ -119,6 +139,7 @@ func (c *Client) Close() error {
 	return nil
 }
 
+// acquire returns the current client with a reference the caller releases.
 func (c *Client) acquire() (*conn, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -146,14 +167,15 @@ func (c *Client) release(cn *conn) {
 	}
 }
 
-// replace swaps the current v4 client for a new one (it closed itself for
-// good, or would leak its old connection on rediscovery); the old one is
-// closed once no call uses it.
+// replace swaps the current v4 client for a new one: after it closed itself
+// for good (the v4 client does after a failed discovery, and never connects
+// again), or when it would rediscover and leak its old connection. The old
+// one is closed once no call uses it.
 func (c *Client) replace(old *conn) {
 	c.mu.Lock()
 	if c.closed || c.cur != old {
 		c.mu.Unlock()
-		return
+		return // closed, or replaced already
 	}
 	nc, err := esdb.NewClient(c.cfg)
 	if err != nil {
@@ -162,7 +184,7 @@ func (c *Client) replace(old *conn) {
 	}
 	c.cur = newConn(nc)
 	old.retired = true
-	unused := old.refs == 0
+	unused := old.refs == 0 // else the last release closes it
 	c.mu.Unlock()
 	c.log.Debug("kurrentdb: replacing the client after a connection failure")
 	if unused {
@@ -176,12 +198,15 @@ type result[T any] struct {
 }
 
 // run runs op on cn in its own goroutine and returns its result, or ctx's
-// error when ctx ends first: the v4 client ignores contexts while it
-// (re)connects, so a call stuck there is left behind rather than holding
-// the caller past its deadline; discard (if not nil) disposes of what such a
-// call returns late. While cn has not answered since it (re)connected, one
-// call at a time enters it.
-func run[T any](ctx context.Context, c *Client, cn *conn, op func(*esdb.Client) (T, error), discard func(T)) (T, error) {
+// error when ctx ends first. The v4 client ignores contexts while it
+// (re)connects (up to maxDiscoverAttempts x gossipTimeout), so a call stuck
+// there is left behind rather than holding the caller past its deadline;
+// discard (if not nil) disposes of what such a call returns late. While cn
+// has not answered since it (re)connected, one call at a time enters it:
+// the v4 client never answers calls queued behind a connection attempt that
+// ends by closing the client. classify tells whether an error shows the
+// connection working or reconnecting.
+func run[T any](ctx context.Context, c *Client, cn *conn, classify func(error) Fault, op func(*esdb.Client) (T, error), discard func(T)) (T, error) {
 	var zero T
 	gated := false
 	if !cn.healthy.Load() {
@@ -191,7 +216,7 @@ func run[T any](ctx context.Context, c *Client, cn *conn, op func(*esdb.Client) 
 		case <-ctx.Done():
 			return zero, ctx.Err()
 		}
-		if cn.healthy.Load() {
+		if cn.healthy.Load() { // another call connected it meanwhile
 			<-cn.gate
 			gated = false
 		}
@@ -211,7 +236,7 @@ func run[T any](ctx context.Context, c *Client, cn *conn, op func(*esdb.Client) 
 			done <- result[T]{v, err}
 		}
 		mu.Unlock()
-		if f := Classify(err); err == nil || f.Answered {
+		if f := classify(err); err == nil || f.Answered {
 			cn.healthy.Store(true)
 		} else if f.Reconnects {
 			cn.healthy.Store(false)
@@ -228,7 +253,7 @@ func run[T any](ctx context.Context, c *Client, cn *conn, op func(*esdb.Client) 
 		mu.Lock()
 		defer mu.Unlock()
 		select {
-		case r := <-done:
+		case r := <-done: // it answered as the wait ended
 			return r.v, r.err
 		default:
 			abandoned = true
@@ -242,18 +267,32 @@ func run[T any](ctx context.Context, c *Client, cn *conn, op func(*esdb.Client) 
 // are waited out until the call's deadline.
 const maxAttempts = 8
 
-// Call runs op with the current client under the call's deadline
+// Policy says how Do treats the errors of one operation.
+type Policy struct {
+	// Idempotent: op may be sent again after an answer whose outcome is
+	// unknown (Fault.UnknownOutcome): a read, or a write the server
+	// recognises when it is sent again (the same event ids at an exact
+	// expected revision or no_stream, a delete at an exact revision).
+	Idempotent bool
+	// Classify tells what op's errors are (nil: Classify). An op that
+	// returns errors of its own makes them final here (the zero Fault).
+	Classify func(error) Fault
+}
+
+// Do runs op with the current client under the call's deadline
 // (Options.Timeout or ctx's, whichever ends first), retrying what the client
 // recovers from (not leader, no leader during an election, unavailable, a
-// closed client, a connection closed under the call, an answer whose
-// outcome is unknown) with capped, jittered backoff. op must be idempotent:
-// a read, or a write the server recognises when it is sent again (the same
-// event ids at an exact expected revision or no_stream, a delete at an
-// exact revision). It returns op's last
-// error unchanged (Classify tells what it is); when the deadline ends first
-// it returns an error for which Classify answers Timeout, wrapping ctx's.
-func Call[T any](ctx context.Context, c *Client, op func(ctx context.Context, cl *esdb.Client) (T, error)) (T, error) {
+// closed client, a connection closed under the call) and, when the op is
+// idempotent, an answer whose outcome is unknown, with capped, jittered
+// backoff. It returns op's last error unchanged, ErrClosed after Close, or,
+// when the deadline ends first, an error for which Classify answers
+// Timeout, wrapping ctx's.
+func Do[T any](ctx context.Context, c *Client, p Policy, op func(ctx context.Context, cl *esdb.Client) (T, error)) (T, error) {
 	var zero T
+	classify := p.Classify
+	if classify == nil {
+		classify = Classify
+	}
 	if ctx.Err() != nil {
 		return zero, &timeoutError{cause: context.Cause(ctx)}
 	}
@@ -266,7 +305,7 @@ func Call[T any](ctx context.Context, c *Client, op func(ctx context.Context, cl
 		if err != nil {
 			return zero, err
 		}
-		v, err := run(ctx, c, cn, func(cl *esdb.Client) (T, error) { return op(ctx, cl) }, nil)
+		v, err := run(ctx, c, cn, classify, func(cl *esdb.Client) (T, error) { return op(ctx, cl) }, nil)
 		c.release(cn)
 		if err == nil {
 			return v, nil
@@ -274,20 +313,28 @@ func Call[T any](ctx context.Context, c *Client, op func(ctx context.Context, cl
 		if ctx.Err() != nil {
 			return zero, &timeoutError{cause: errors.Join(context.Cause(ctx), err)}
 		}
-		f := Classify(err)
+		f := classify(err)
 		if f.Replace {
 			c.replace(cn)
 		}
 		if !f.Election {
 			attempt++
 		}
-		if !f.Retry || attempt > maxAttempts {
+		if !f.Retry || f.UnknownOutcome && !p.Idempotent || attempt > maxAttempts {
 			return zero, err
 		}
 		if !Sleep(ctx, wait.Next()) {
 			return zero, &timeoutError{cause: errors.Join(context.Cause(ctx), err)}
 		}
 	}
+}
+
+// Call is Do for an idempotent op whose errors are the client's: a read,
+// or a write the server recognises when it is sent again (the same event
+// ids at an exact expected revision or no_stream, a delete at an exact
+// revision).
+func Call[T any](ctx context.Context, c *Client, op func(ctx context.Context, cl *esdb.Client) (T, error)) (T, error) {
+	return Do(ctx, c, Policy{Idempotent: true}, op)
 }
 
 // timeoutError is a call whose deadline ended (or whose context was
@@ -297,33 +344,62 @@ type timeoutError struct{ cause error }
 func (e *timeoutError) Error() string { return "kurrentdb: no answer in time: " + e.cause.Error() }
 func (e *timeoutError) Unwrap() error { return e.cause }
 
+// Subscription is a catch-up subscription to $all on one v4 client, which
+// it keeps in use until Close.
+type Subscription struct {
+	es   *esdb.Subscription
+	stop context.CancelFunc
+	c    *Client
+	cn   *conn
+	once sync.Once
+}
+
 // Subscribe opens a catch-up subscription to $all on the current client,
 // establishing it under the call's deadline (a subscription confirmed late
-// is closed). The stream itself runs until ctx ends or it drops; release
-// must be called once the caller is done with it. Errors are the client's,
-// unchanged, or ErrClosed.
-func (c *Client) Subscribe(ctx context.Context, opts esdb.SubscribeToAllOptions) (sub *esdb.Subscription, release func(), err error) {
+// is closed). The stream itself runs until ctx ends, it drops or Close.
+// Errors are the client's, unchanged, ErrClosed, or, when the deadline ends
+// first, an error for which Classify answers Timeout.
+func (c *Client) Subscribe(ctx context.Context, opts esdb.SubscribeToAllOptions) (*Subscription, error) {
 	cn, err := c.acquire()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	streamCtx := c.Outgoing(ctx)
+	streamCtx, stop := context.WithCancel(c.Outgoing(ctx))
 	openCtx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
-	es, err := run(openCtx, c, cn, func(cl *esdb.Client) (*esdb.Subscription, error) {
+	es, err := run(openCtx, c, cn, Classify, func(cl *esdb.Client) (*esdb.Subscription, error) {
 		return cl.SubscribeToAll(streamCtx, opts)
 	}, func(es *esdb.Subscription) { _ = es.Close() })
 	if err != nil {
+		stop()
 		if Classify(err).Replace {
 			c.replace(cn)
 		}
 		c.release(cn)
 		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			return nil, nil, &timeoutError{cause: err}
+			return nil, &timeoutError{cause: err}
 		}
-		return nil, nil, err
+		return nil, err
 	}
-	return es, func() { _ = es.Close(); c.release(cn) }, nil
+	return &Subscription{es: es, stop: stop, c: c, cn: cn}, nil
+}
+
+// Recv waits for the subscription's next event (or its drop).
+func (s *Subscription) Recv() *esdb.SubscriptionEvent { return s.es.Recv() }
+
+// Close ends the subscription and lets its client go. cause is what ended
+// it (nil: the caller): when it shows the client closed for good or about
+// to leak its connection (Fault.Replace), the client is replaced. Later
+// calls do nothing.
+func (s *Subscription) Close(cause error) {
+	s.once.Do(func() {
+		_ = s.es.Close()
+		s.stop()
+		if Classify(cause).Replace {
+			s.c.replace(s.cn)
+		}
+		s.c.release(s.cn)
+	})
 }
 
 // Outgoing adds requires-leader to the call's metadata when the connection

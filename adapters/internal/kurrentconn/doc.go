@@ -2,7 +2,7 @@
 // (EventStoreDB) through github.com/EventStore/EventStore-Client-Go/v4:
 // connection strings (Parse), a client that calls with a deadline, asks for
 // the leader and retries what the client recovers from (Client, Call,
-// Subscribe), the classification of the client's errors (Classify), and
+// Do, Subscribe), the classification of the client's errors (Classify), and
 // the server's operations API that the client does not cover (scavenges,
 // StartScavenge). It is a library, not an adapter: it implements no port.
 //
@@ -21,6 +21,8 @@
 //     on every call, so a node that is no longer the leader answers
 //     not-leader, and the call is retried against the leader.
 //
-// The event store adapter (adapters/kurrentdb) parses its connection
-// strings here; its call loop is of the same design.
+// The event store adapter (adapters/kurrentdb) and the cluster key store
+// (adapters/clusterkeys) both talk to KurrentDB through a Client: each
+// classifies the errors into its own port's (Do takes the caller's
+// classification and whether the operation is idempotent).
 package kurrentconn

@@ -134,6 +134,46 @@ func TestCallRetriesAndClassifies(t *testing.T) {
 	}
 }
 
+// Do retries an answer whose outcome is unknown only for an idempotent op,
+// and takes the caller's classification: an error it makes final is not
+// retried.
+func TestDoPolicy(t *testing.T) {
+	srv := kurrenttest.Start(t)
+	c := open(t, srv.URL(), kurrentconn.Options{Timeout: 5 * time.Second})
+	appendTo := func(stream string, exp esdb.ExpectedRevision) func(context.Context, *esdb.Client) (*esdb.WriteResult, error) {
+		ev := esdb.EventData{EventID: uuid.New(), EventType: "Proef", ContentType: esdb.ContentTypeJson, Data: []byte(`{}`)}
+		return func(ctx context.Context, cl *esdb.Client) (*esdb.WriteResult, error) {
+			return cl.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: exp}, ev)
+		}
+	}
+	srv.AnswerUnknown(1)
+	before := srv.Appends()
+	_, err := kurrentconn.Do(ctxT(t), c, kurrentconn.Policy{}, appendTo("do-1", esdb.Any{}))
+	if f := kurrentconn.Classify(err); !f.UnknownOutcome || srv.Appends()-before != 1 {
+		t.Fatalf("not idempotent: %v after %d appends, want the unknown outcome after one", err, srv.Appends()-before)
+	}
+	srv.AnswerUnknown(1)
+	before = srv.Appends()
+	if _, err := kurrentconn.Do(ctxT(t), c, kurrentconn.Policy{Idempotent: true}, appendTo("do-2", esdb.NoStream{})); err != nil || srv.Appends()-before != 2 {
+		t.Fatalf("idempotent: %v after %d appends, want success after two", err, srv.Appends()-before)
+	}
+	mine := errors.New("the caller's own")
+	own := func(err error) kurrentconn.Fault {
+		if errors.Is(err, mine) {
+			return kurrentconn.Fault{}
+		}
+		return kurrentconn.Classify(err)
+	}
+	calls := 0
+	_, err = kurrentconn.Do(ctxT(t), c, kurrentconn.Policy{Idempotent: true, Classify: own}, func(context.Context, *esdb.Client) (int, error) {
+		calls++
+		return 0, mine
+	})
+	if !errors.Is(err, mine) || calls != 1 {
+		t.Fatalf("a final error: %v after %d calls", err, calls)
+	}
+}
+
 // StartScavenge asks a single node, and every node of a cluster with the
 // leader last, through the operations API.
 func TestStartScavenge(t *testing.T) {

@@ -31,6 +31,15 @@ var (
 	// ErrMasterKeyMismatch (KindInternal): the blind index key does not
 	// open: the key store was made under another master key.
 	ErrMasterKeyMismatch = &domain.Error{Kind: domain.KindInternal, Code: "master_key_mismatch", Message: "the key store does not open under this master key"}
+	// ErrClosed (KindUnavailable) is returned by every method of a key
+	// store after Close (Life.Enter).
+	ErrClosed = &domain.Error{Kind: domain.KindUnavailable, Code: "key_store_closed", Message: "the key store is closed"}
+	// ErrCanceled (KindUnavailable): the caller's context ended before the
+	// key store's operation did.
+	ErrCanceled = &domain.Error{Kind: domain.KindUnavailable, Code: "canceled", Message: "the key store operation was canceled"}
+	// ErrFailed (KindInternal): the key store failed; the cause is kept for
+	// logs.
+	ErrFailed = &domain.Error{Kind: domain.KindInternal, Code: "key_store", Message: "the key store failed"}
 	// ErrMasterKeyMissing (KindInvalid): a key store was opened without a
 	// master AEAD.
 	ErrMasterKeyMissing = &domain.Error{Kind: domain.KindInvalid, Code: "master_key_missing", Message: "the key store needs a master key"}

@@ -13,9 +13,10 @@
 //   - a sharded LRU cache of unwrapped keys (Cache);
 //   - the erased-subjects file that outlives restores (RecordErased,
 //     ReadErased);
+//   - the admission of operations until a store closes (Life);
 //   - the errors both report (ErrKeyMissing, ErrUnwrap, ErrCiphertext,
-//     ErrMasterKeyMismatch), each a *domain.Error whose message holds no key
-//     bytes and no plaintext.
+//     ErrMasterKeyMismatch, ErrClosed, ErrCanceled, ErrFailed), each a
+//     *domain.Error whose message holds no key bytes and no plaintext.
 //
 // It is a library, not an adapter: it implements no port on its own.
 package subjectkeys
