@@ -101,7 +101,7 @@ run() {
 run "$GO" vet ./...
 run "$GO" test -race -count=1 -timeout "${TEST_TIMEOUT:-12m}" ./...
 # The tests that take clientFacingStart, with their clocks a year away.
-clocked='^(TestConsoleInBrowser|TestNotificationsEndToEnd)$'
+clocked='^(TestConsoleInBrowser|TestNotificationsEndToEnd|TestAClockSteppingBack)$'
 for shift in -8736h 8736h; do
 	run env BUURTSIGNAAL_TEST_CLOCK_SHIFT=$shift "$GO" test -race -count=1 -timeout 5m -run "$clocked" ./cmd/buurtsignaal
 done
