@@ -30,9 +30,15 @@ import (
 // It returns KindForbidden, KindNotFound for an unknown subject, and the
 // store's errors.
 func (s *Service) EraseSubject(ctx context.Context, req Request, subject uuid.UUID, requestRef, basis string, exists bool) (Result, error) {
-	if _, err := domain.Authorize(req.Actor, domain.ActErase, domain.Target{}); err != nil && basis != "retention" {
+	if _, err := domain.Authorize(req.Actor, domain.ActErase, domain.Target{}); err != nil {
 		return Result{}, err
 	}
+	return s.erase(ctx, req, subject, requestRef, basis, exists)
+}
+
+// erase is EraseSubject once the erasure is authorized (by a request's
+// actor, or as the retention sweep's own use case).
+func (s *Service) erase(ctx context.Context, req Request, subject uuid.UUID, requestRef, basis string, exists bool) (Result, error) {
 	if !exists {
 		return Result{}, &domain.Error{Kind: domain.KindNotFound, Code: "subject_not_found", Message: "the subject does not exist"}
 	}
