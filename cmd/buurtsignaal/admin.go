@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/buurtsignaal/buurtsignaal/adapters/audit"
+	"github.com/buurtsignaal/buurtsignaal/adapters/backup"
 )
 
 // The admin socket: the commands that find the data directory held by a
@@ -72,7 +73,7 @@ func (s *system) serveAdmin(ctx context.Context, path string, log *slog.Logger) 
 		log.Info("backup written", "dir", dir, "head_position", m.HeadPosition)
 		_ = json.NewEncoder(w).Encode(struct {
 			Dir string `json:"dir"`
-			manifest
+			backup.Manifest
 		}{dir, m})
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/backup"
+
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -112,13 +114,13 @@ func TestBackupUnderLoadAndRestore(t *testing.T) {
 	}
 	var ans struct {
 		Dir string `json:"dir"`
-		manifest
+		backup.Manifest
 	}
 	if err := json.Unmarshal(out.Bytes(), &ans); err != nil || ans.Dir == "" {
 		t.Fatalf("the running server did not take the backup: %q (%v)", out.String(), err)
 	}
 	if ans.HeadPosition == 0 || ans.AuditHead == "" || len(ans.Files) == 0 {
-		t.Fatalf("manifest: %+v", ans.manifest)
+		t.Fatalf("manifest: %+v", ans.Manifest)
 	}
 	s.stop()
 
@@ -165,7 +167,7 @@ func TestBackupUnderLoadAndRestore(t *testing.T) {
 	}
 }
 
-func readManifestErr(dir string) error { _, err := readManifest(vfs.Default, dir); return err }
+func readManifestErr(dir string) error { _, err := backup.Read(vfs.Default, dir); return err }
 
 // TestErasureSurvivesRestore: back up, erase a subject, restore the older
 // backup: the subject's data stays unreadable, because the erased-subjects
@@ -240,19 +242,19 @@ func TestPruneBackups(t *testing.T) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		raw, _ := json.Marshal(manifest{Format: manifestFormat, CreatedAt: now.Add(-age)})
+		raw, _ := json.Marshal(backup.Manifest{Format: backup.Format, CreatedAt: now.Add(-age)})
 		if err := os.WriteFile(filepath.Join(dir, "manifest.json"), raw, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	removed, err := pruneBackups(vfs.Default, root, 35*24*time.Hour, now)
+	removed, err := backup.Prune(vfs.Default, root, 35*24*time.Hour, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff([]string{filepath.Join(root, "backup-old")}, removed); diff != "" {
 		t.Errorf("removed (-want +got):\n%s", diff)
 	}
-	if newest, ok := newestBackup(vfs.Default, root); !ok || !newest.Equal(now.Add(-2*24*time.Hour)) {
+	if newest, ok := backup.Newest(vfs.Default, root); !ok || !newest.Equal(now.Add(-2*24*time.Hour)) {
 		t.Errorf("newest backup = %v, %v", newest, ok)
 	}
 }
@@ -269,7 +271,7 @@ func TestRestoreRefusesADamagedBackup(t *testing.T) {
 	}
 	dir := strings.Fields(out.String())[1]
 	dir = strings.TrimSuffix(dir, ":")
-	m, err := readManifest(vfs.Default, dir)
+	m, err := backup.Read(vfs.Default, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/backup"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
@@ -100,7 +102,7 @@ func TestFilesBesideTheStoresSurvivePowerLoss(t *testing.T) {
 				if !strings.HasPrefix(name, "backup-") {
 					continue
 				}
-				if _, err := readManifest(cut, cut.PathJoin(cfg.BackupDir, name)); err != nil {
+				if _, err := backup.Read(cut, cut.PathJoin(cfg.BackupDir, name)); err != nil {
 					t.Fatalf("a cut left a backup that is not whole: %v", err)
 				}
 				whole++
@@ -115,7 +117,7 @@ func TestFilesBesideTheStoresSurvivePowerLoss(t *testing.T) {
 		}
 		made = dir
 		done()
-		got, err := readManifest(fs, made)
+		got, err := backup.Read(fs, made)
 		if err != nil {
 			t.Fatal(err)
 		}

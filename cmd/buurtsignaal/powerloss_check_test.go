@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/backup"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
@@ -251,12 +253,12 @@ func (l *life) checkBackups(ctx context.Context, sys *system) []string {
 		if !strings.HasPrefix(name, "backup-") {
 			continue
 		}
-		if _, err := readManifest(sys.fs, sys.fs.PathJoin(l.cfg.BackupDir, name)); err != nil {
+		if _, err := backup.Read(sys.fs, sys.fs.PathJoin(l.cfg.BackupDir, name)); err != nil {
 			problems = append(problems, fmt.Sprintf("a backup that exists is not whole: %v", err))
 		}
 	}
 	for _, dir := range l.must.backups {
-		if _, err := readManifest(sys.fs, dir); err != nil {
+		if _, err := backup.Read(sys.fs, dir); err != nil {
 			l.lose("backup " + dir)
 			problems = append(problems, fmt.Sprintf("an acknowledged backup is lost or damaged: %v", err))
 			continue

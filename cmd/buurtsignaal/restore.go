@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"sort"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/backup"
 	"github.com/buurtsignaal/buurtsignaal/adapters/durablefs"
 	"github.com/buurtsignaal/buurtsignaal/adapters/keystore"
 )
@@ -66,7 +66,7 @@ func restore(ctx context.Context, fsys vfs.FS, cfg Config, from string, noErased
 		return restored{}, errors.New("restore: only into the embedded store")
 	}
 	// The backup, whole: every file against its checksum.
-	pre, err := readManifestOnly(fsys, from)
+	pre, err := backup.ReadManifest(fsys, from)
 	if err != nil {
 		return restored{}, fmt.Errorf("restore: %s is not a backup: %w", from, err)
 	}
@@ -75,9 +75,9 @@ func restore(ctx context.Context, fsys vfs.FS, cfg Config, from string, noErased
 		size += uint64(f.Size)
 	}
 	var checked atomic.Uint64
-	var m manifest
+	var m backup.Manifest
 	err = withProgress(ctx, progress, log, "restore: checking the backup", "bytes", func() uint64 { return size }, checked.Load, func(context.Context) error {
-		m, err = readManifestCounted(fsys, from, &checked)
+		m, err = backup.ReadCounted(fsys, from, &checked)
 		return err
 	})
 	if err != nil {
@@ -135,7 +135,7 @@ func restore(ctx context.Context, fsys vfs.FS, cfg Config, from string, noErased
 			_ = fsys.RemoveAll(partial)
 		}
 	}()
-	if err := copyTree(fsys, filepath.Join(from, "keys"), filepath.Join(partial, "keys"), nil); err != nil {
+	if err := backup.CopyTree(fsys, filepath.Join(from, "keys"), filepath.Join(partial, "keys"), nil); err != nil {
 		return restored{}, fmt.Errorf("restore: %w", err)
 	}
 	ks, err := keystore.Open(filepath.Join(partial, "keys"), master, keystore.Options{FS: fsys})
@@ -147,9 +147,9 @@ func restore(ctx context.Context, fsys vfs.FS, cfg Config, from string, noErased
 		return restored{}, err
 	}
 	var copied atomic.Uint64
-	eventsSize := dirSize(fsys, filepath.Join(from, "events"))
+	eventsSize := backup.Size(fsys, filepath.Join(from, "events"))
 	err = withProgress(ctx, progress, log, "restore: copying the events", "bytes", func() uint64 { return eventsSize }, copied.Load, func(context.Context) error {
-		return copyTree(fsys, filepath.Join(from, "events"), filepath.Join(partial, "events"), &copied)
+		return backup.CopyTree(fsys, filepath.Join(from, "events"), filepath.Join(partial, "events"), &copied)
 	})
 	if err != nil {
 		return restored{}, fmt.Errorf("restore: %w", err)
@@ -195,53 +195,4 @@ func restore(ctx context.Context, fsys vfs.FS, cfg Config, from string, noErased
 		return restored{}, err
 	}
 	return restored{head: head, records: rep.Records, auditHead: rep.Head, events: sys.runner.Applied(), signals: sys.cases.Len()}, nil
-}
-
-// copyTree copies the files under src to dst on fsys, syncing each file and
-// each directory, and adds the bytes it copies to done (when not nil); a
-// file that exists in dst already is an error.
-func copyTree(fsys vfs.FS, src, dst string, done *atomic.Uint64) error {
-	if err := durablefs.MkdirAll(fsys, dst); err != nil {
-		return err
-	}
-	names, err := fsys.List(src)
-	if err != nil {
-		return err
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		from, to := fsys.PathJoin(src, name), fsys.PathJoin(dst, name)
-		st, err := fsys.Stat(from)
-		if err != nil {
-			return err
-		}
-		if st.IsDir() {
-			if err := copyTree(fsys, from, to, done); err != nil {
-				return err
-			}
-			continue
-		}
-		if _, err := fsys.Stat(to); err == nil {
-			return fmt.Errorf("%s: %w", to, fs.ErrExist)
-		}
-		if err := copyFile(fsys, from, to, done); err != nil {
-			return err
-		}
-	}
-	return durablefs.SyncDir(fsys, dst)
-}
-
-// copyFile copies a file and syncs the copy.
-func copyFile(fsys vfs.FS, from, to string, done *atomic.Uint64) error {
-	in, err := fsys.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := fsys.Create(to, vfs.WriteCategoryUnspecified)
-	if err != nil {
-		return err
-	}
-	_, cerr := io.Copy(io.MultiWriter(out, countWriter{done}), in)
-	return errors.Join(cerr, out.Sync(), out.Close())
 }

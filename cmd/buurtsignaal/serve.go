@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/buurtsignaal/buurtsignaal/adapters/backup"
+
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
@@ -160,7 +162,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		sys.metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "buurtsignaal_backup_age_seconds", Help: "Age of the newest backup in the backup directory (+Inf when there is none).",
 		}, func() float64 {
-			if t, ok := newestBackup(sys.fs, cfg.BackupDir); ok {
+			if t, ok := backup.Newest(sys.fs, cfg.BackupDir); ok {
 				return time.Since(t).Seconds()
 			}
 			return math.Inf(1)

@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/buurtsignaal/buurtsignaal/adapters/auth"
+	"github.com/buurtsignaal/buurtsignaal/adapters/backup"
 	"github.com/buurtsignaal/buurtsignaal/adapters/console"
 	"github.com/buurtsignaal/buurtsignaal/adapters/durablefs"
 	"github.com/buurtsignaal/buurtsignaal/adapters/keystore"
@@ -70,9 +71,9 @@ type system struct {
 	// sweepTotal and sweepDone count the retention sweep's subjects, for
 	// its progress.
 	sweepTotal, sweepDone atomic.Uint64
-	// backupTotal and backupDone count the bytes a backup checks.
-	backupTotal, backupDone atomic.Uint64
-	tracer                  trace.TracerProvider // nil: no spans
+	// backupProgress counts the bytes a backup checks.
+	backupProgress backup.Progress
+	tracer         trace.TracerProvider // nil: no spans
 }
 
 func (s *system) Close() error {
