@@ -298,6 +298,67 @@ func (p *apiRun) command(t *rapid.T, method, path, who string, body any) map[str
 	return out
 }
 
+// keepFixtureConfig puts the fixtures' neighbourhood and categories back
+// into the network's configuration when the run's own valid PUTs of
+// /v1/neighbourhoods or /v1/categories left them out or retired them (a
+// long run draws such lists), so that the fixtures can raise signals.
+func (p *apiRun) keepFixtureConfig(t *rapid.T) {
+	t.Helper()
+	body := raiseBody("")
+	hood := body["neighbourhood"].(string)
+	cats := body["categories"].([]string)
+	get := func(path string, v any) string {
+		a := p.send(t, "GET", apiRequest{path: path}, "gert")
+		if a.status != 200 {
+			t.Fatalf("fixture GET %s: %d %s", path, a.status, a.raw)
+		}
+		if err := json.Unmarshal(a.raw, v); err != nil {
+			t.Fatal(err)
+		}
+		return a.header.Get("ETag")
+	}
+	put := func(path, etag string, v any) {
+		a := p.send(t, "PUT", apiRequest{path: path, body: v, hasBody: true, headers: map[string]string{"If-Match": etag}}, "gert")
+		if a.status >= 300 {
+			t.Fatalf("fixture PUT %s: %d %s", path, a.status, a.raw)
+		}
+	}
+	var hoods struct {
+		Neighbourhoods []domain.Neighbourhood `json:"neighbourhoods"`
+	}
+	if etag := get("/v1/neighbourhoods", &hoods); len(hoods.Neighbourhoods) > 0 {
+		i := slices.IndexFunc(hoods.Neighbourhoods, func(h domain.Neighbourhood) bool { return h.ID == hood })
+		if i < 0 {
+			hoods.Neighbourhoods = append(hoods.Neighbourhoods, domain.Neighbourhood{ID: hood, Name: "Centrum"})
+		}
+		if i < 0 || hoods.Neighbourhoods[i].Retired {
+			if i >= 0 {
+				hoods.Neighbourhoods[i].Retired = false
+			}
+			put("/v1/neighbourhoods", etag, hoods)
+		}
+	}
+	var categories struct {
+		Categories []domain.Category `json:"categories"`
+	}
+	etag := get("/v1/categories", &categories)
+	changed := false
+	for _, id := range cats {
+		i := slices.IndexFunc(categories.Categories, func(c domain.Category) bool { return c.ID == id })
+		switch {
+		case i < 0:
+			categories.Categories = append(categories.Categories, domain.Category{ID: id, LabelNL: id, LabelEN: id})
+			changed = true
+		case categories.Categories[i].Retired:
+			categories.Categories[i].Retired = false
+			changed = true
+		}
+	}
+	if changed {
+		put("/v1/categories", etag, categories)
+	}
+}
+
 func (p *apiRun) headNow(t *rapid.T) uint64 {
 	h, err := p.head(context.Background())
 	if err != nil {
@@ -311,6 +372,7 @@ func (p *apiRun) headNow(t *rapid.T) uint64 {
 // over to team-a; with withReferral it is in care with a referral to
 // school-x. It returns the signal, the referral and the subject.
 func (p *apiRun) fresh(t *rapid.T, pattern string, withReferral bool) (signal, referral, subject string) {
+	p.keepFixtureConfig(t)
 	body := raiseBody(fmt.Sprintf("Eigenschap Persoon %d", p.n.Add(1)))
 	raised := p.command(t, "POST", "/v1/signals", "carla", body)
 	signal = raised["id"].(string)
@@ -425,7 +487,14 @@ func subset[S ~[]string](t *rapid.T, label string, s S) []any {
 // apiKeep are optional fields the run never leaves out: a routing rule
 // always names apiNeighbourhood, so that no rule hands the fixtures' signals
 // over as they are raised.
-var apiKeep = map[string][]string{"PUT /v1/routing-rules": {"neighbourhood"}}
+var apiKeep = map[string][]string{
+	"PUT /v1/routing-rules": {"neighbourhood"},
+	// Every code's text in both languages, every urgency's norm in hours or
+	// working days: a list without them is refused whole.
+	"PUT /v1/feedback-texts": {"nl", "en"},
+	"PUT /v1/norms":          {"hours", "working_days"},
+	"PUT /v1/categories":     {"hours", "working_days"},
+}
 
 // apiNeighbourhood is the neighbourhood of the raises the run draws, which
 // on_raise routing rules may name; fixtures are raised in "centrum".
@@ -485,8 +554,88 @@ func (p *apiRun) example(t *rapid.T, op apiOp) (map[string]any, bool) {
 				"channel": "webhook", "url": p.hook, "language": pick(t, "language", []string{"nl", "en"}), "kinds": subset(t, "kinds", domain.NotificationKinds)})
 		}
 		return map[string]any{"targets": orEmpty(targets)}, true
+	case "PUT /v1/categories":
+		// The whole list: a category is never removed, only retired; the
+		// fixtures' and the drawn raises' categories stay active.
+		var current struct {
+			Categories []map[string]any `json:"categories"`
+		}
+		p.getAs(t, "/v1/categories", &current)
+		list := current.Categories
+		for _, c := range list {
+			if !slices.Contains(domain.Categories, c["id"].(string)) {
+				c["retired"] = rapid.Bool().Draw(t, "retired")
+			}
+			if rapid.Bool().Draw(t, "category norm") {
+				c["norms"] = map[string]any{pick(t, "category urgency", domain.Urgencies): apiNorm(t)}
+			}
+		}
+		if rapid.Bool().Draw(t, "new category") {
+			list = append(list, map[string]any{"id": apiToken(t, "category id"), "label_nl": apiLabel(t, "label nl"), "label_en": apiLabel(t, "label en"),
+				"description": apiText(t, "description")})
+		}
+		return map[string]any{"categories": list}, true
+	case "PUT /v1/neighbourhoods":
+		var current struct {
+			Neighbourhoods []map[string]any `json:"neighbourhoods"`
+		}
+		p.getAs(t, "/v1/neighbourhoods", &current)
+		list := current.Neighbourhoods
+		for _, id := range []string{"centrum", apiNeighbourhood, "noord"} {
+			if !slices.ContainsFunc(list, func(h map[string]any) bool { return h["id"] == id }) {
+				list = append(list, map[string]any{"id": id, "name": id})
+			}
+		}
+		for _, h := range list {
+			if id := h["id"].(string); id != "centrum" && id != apiNeighbourhood && id != "noord" {
+				h["retired"] = rapid.Bool().Draw(t, "retired")
+			} else {
+				delete(h, "retired")
+			}
+		}
+		if rapid.Bool().Draw(t, "new neighbourhood") {
+			list = append(list, map[string]any{"id": apiToken(t, "neighbourhood id"), "name": apiLabel(t, "neighbourhood name")})
+		}
+		return map[string]any{"neighbourhoods": list}, true
+	case "PUT /v1/norms":
+		byUrgency := map[string]any{}
+		for _, u := range domain.Urgencies {
+			byUrgency[u] = apiNorm(t)
+		}
+		return map[string]any{"norms": map[string]any{"by_urgency": byUrgency, "feedback_working_days": rapid.IntRange(1, 20).Draw(t, "feedback days")}}, true
+	case "PUT /v1/feedback-texts":
+		texts := map[string]any{}
+		for _, code := range domain.FeedbackCodes {
+			texts[code] = map[string]any{"nl": apiLabel(t, "text nl"), "en": apiLabel(t, "text en")}
+		}
+		return map[string]any{"texts": texts}, true
 	}
 	return nil, false
+}
+
+// apiLabel draws a text that is not blank.
+func apiLabel(t *rapid.T, label string) string {
+	return rapid.StringMatching(`[A-Za-zÀ-ÿ0-9][A-Za-zÀ-ÿ0-9 .,'-]{0,59}`).Draw(t, label)
+}
+
+// apiNorm draws a response norm: hours or working days.
+func apiNorm(t *rapid.T) map[string]any {
+	if rapid.Bool().Draw(t, "norm in hours") {
+		return map[string]any{"hours": rapid.IntRange(1, 72).Draw(t, "hours")}
+	}
+	return map[string]any{"working_days": rapid.IntRange(1, 20).Draw(t, "working days")}
+}
+
+// getAs reads path as the run's coordinator into v (a fixture read).
+func (p *apiRun) getAs(t *rapid.T, path string, v any) {
+	t.Helper()
+	a := p.send(t, "GET", apiRequest{path: path}, "gert")
+	if a.status != 200 {
+		t.Fatalf("fixture GET %s: %d %s", path, a.status, a.raw)
+	}
+	if err := json.Unmarshal(a.raw, v); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func orEmpty(l []any) []any {
@@ -842,9 +991,11 @@ func (p *apiRun) check(t *rapid.T, op apiOp) {
 		}
 		obj.(map[string]any)["unexpected_"+rapid.StringMatching(`[a-z]{1,8}`).Draw(t, "unknown name")] = 1
 	case "malformed":
-		raws := []string{``, `{`, `}`, `[]`, `"x"`, `1`, `true`, `{"a":1}{"b":2}`, `{"a":}`, "{\"a\":\"\xff\xfe\"}", `{,}`, strings.Repeat(`[`, 5000)}
+		raws := []string{`{`, `}`, `[]`, `"x"`, `1`, `true`, `{"a":1}{"b":2}`, `{"a":}`, "{\"a\":\"\xff\xfe\"}", `{,}`, strings.Repeat(`[`, 5000)}
 		if len(required) > 0 {
-			raws = append(raws, `null`, `{}`)
+			// No body is the empty object (clients of commands without
+			// required fields send none): invalid only with required fields.
+			raws = append(raws, ``, `null`, `{}`)
 		}
 		bad.raw = []byte(rapid.OneOf(rapid.SampledFrom(raws), rapid.Map(rapid.SliceOfN(rapid.Byte(), 1, 64), func(b []byte) string { return "{" + string(b) })).Draw(t, "malformed"))
 	case "too large":

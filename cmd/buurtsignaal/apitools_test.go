@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -104,7 +103,10 @@ func TestGeneratedClient(t *testing.T) {
 	if os.Getenv("BUURTSIGNAAL_TEST_API") == "" {
 		t.Skip("make test-api runs it (BUURTSIGNAAL_TEST_API=1)")
 	}
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command: %v", err)
+	}
 	s := startServer(t, "", map[string]string{"BUURTSIGNAAL_LOG_LEVEL": "error"})
 	doc := s.must(200, s.do("GET", "/openapi.json", "", nil), "openapi")
 	dir := t.TempDir()

@@ -79,12 +79,12 @@ func TestTracesHoldNoPersonalData(t *testing.T) {
 	for _, sp := range spans {
 		texts := []string{sp.Name, sp.Status.Description}
 		for _, a := range sp.Attributes {
-			texts = append(texts, string(a.Key), a.Value.Emit())
+			texts = append(texts, string(a.Key), a.Value.String())
 		}
 		for _, e := range sp.Events {
 			texts = append(texts, e.Name)
 			for _, a := range e.Attributes {
-				texts = append(texts, a.Value.Emit())
+				texts = append(texts, a.Value.String())
 			}
 		}
 		for _, text := range texts {

@@ -37,13 +37,13 @@ import (
 )
 
 type options struct {
-	bin, load, work       string
-	events, small         uint64
-	duration              time.Duration
-	concurrency           int
-	keep                  bool
-	pprofAddr, serverLogs string
-	writeOnly             string
+	bin, load, work string
+	events, small   uint64
+	duration        time.Duration
+	concurrency     int
+	keep            bool
+	pprofAddr       string
+	writeOnly       string
 }
 
 func main() {
