@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"github.com/google/uuid"
+
 	"github.com/buurtsignaal/buurtsignaal/domain"
 	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
 )
@@ -224,4 +226,17 @@ func (s *Service) SetNeighbourhoods(ctx context.Context, req Request, list []dom
 	}
 	return s.setConfig(ctx, req, domain.ConfigStream(domain.NeighbourhoodsCategory, req.Actor.Network), "neighbourhoods",
 		domain.NeighbourhoodsSet{Network: req.Actor.Network, Neighbourhoods: list})
+}
+
+// GiveFeedback gives the signaller of a signal a feedback code, recording
+// the network's text for it as it reads now (and the texts' version): the
+// signaller keeps reading that text after the texts change.
+func (s *Service) GiveFeedback(ctx context.Context, req Request, signalID uuid.UUID, code string) (Result, error) {
+	cfg, err := s.Network(ctx, req.Actor.Network)
+	if err != nil {
+		return Result{}, err
+	}
+	return s.Execute(ctx, req, signalID, func(domain.Signal, Sealer) (domain.Command, error) {
+		return domain.GiveFeedback{Code: code, Text: cfg.FeedbackText(code), TextsVersion: cfg.FeedbackTextsVersion}, nil
+	})
 }
