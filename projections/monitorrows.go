@@ -216,11 +216,7 @@ func (p *Cases) Monitor(network string, from, to time.Time, fn func(*MonitorRow)
 		if !to.IsZero() && r.raised >= nanos(to) {
 			return
 		}
-		mr = MonitorRow{ID: r.id, Team: m.strs[r.team], Neighbourhood: m.strs[r.hood], Source: domain.Role(m.strs[r.source]),
-			Categories: m.catSets[r.cats], Urgency: m.strs[r.urgency], Status: domain.Status(m.strs[r.status]),
-			NormVersion: m.strs[r.normVer], RaisedAt: fromNanos(r.raised), DueAt: fromNanos(r.due), Due3xAt: fromNanos(r.due3x),
-			FirstResponseAt: fromNanos(r.first), StoppedAt: fromNanos(r.stopped), ClosedAt: fromNanos(r.closed),
-			WithdrawnAt: fromNanos(r.withdrawn), FirstFeedbackAt: fromNanos(r.feedback), FeedbackDueAt: fromNanos(r.fbDue)}
+		mr = m.monitorRow(&r)
 		if !fn(&mr) {
 			return
 		}
@@ -281,6 +277,10 @@ type Figures struct {
 	// FirstResponseHours holds, in no order, the hours from raising to
 	// the first response of the answered ones.
 	FirstResponseHours []float64
+	// NormVersions counts the signals by the version of the norms they
+	// were raised under (domain.SignalNorms.Version): which norms the
+	// figures used.
+	NormVersions map[string]int
 }
 
 // MonitorReport is a response report: figures in all and per team ("" no
@@ -373,17 +373,18 @@ func (s MonitorSnapshot) Report(now time.Time, points []time.Time) MonitorReport
 				continue
 			}
 		}
-		rep.All.add(r, n)
-		at(teams, r.team).add(r, n)
-		at(hoods, r.hood).add(r, n)
-		at(sources, r.source).add(r, n)
+		ver := s.strs[r.normVer]
+		rep.All.add(r, n, ver)
+		at(teams, r.team).add(r, n, ver)
+		at(hoods, r.hood).add(r, n, ver)
+		at(sources, r.source).add(r, n, ver)
 		for _, c := range cats {
 			f := byCat[c]
 			if f == nil {
 				f = &Figures{}
 				byCat[c] = f
 			}
-			f.add(r, n)
+			f.add(r, n, ver)
 		}
 		// The series: open from raising until closed or withdrawn; overdue
 		// past the norm until the first response (or a withdrawal before one).
@@ -435,8 +436,12 @@ func (s MonitorSnapshot) Report(now time.Time, points []time.Time) MonitorReport
 }
 
 // add counts a signal, with its state at now (domain.StateAt in integers).
-func (f *Figures) add(r *row, now int64) {
+func (f *Figures) add(r *row, now int64, normVersion string) {
 	f.Total++
+	if f.NormVersions == nil {
+		f.NormVersions = map[string]int{}
+	}
+	f.NormVersions[normVersion]++
 	switch {
 	case r.first != none:
 		if r.first > r.due {

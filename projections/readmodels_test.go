@@ -313,6 +313,10 @@ func TestRecordsKeepEveryField(t *testing.T) {
 // cases with times, to hold the integer report to.
 func naiveFigures(f *Figures, c *Case, now time.Time) {
 	f.Total++
+	if f.NormVersions == nil {
+		f.NormVersions = map[string]int{}
+	}
+	f.NormVersions[c.NormVersion]++
 	switch domain.StateAt(now, c.DueAt, c.Due3xAt, c.FirstResponseAt, c.StoppedAt) {
 	case domain.StateOnTime:
 		f.WithinNorm++
