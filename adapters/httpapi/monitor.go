@@ -224,7 +224,15 @@ func (s *Server) monitorResponse(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	key := strings.Join([]string{p.Network, q.Get("team_id"), q.Get("neighbourhood"), q.Get("category"), q.Get("from"), q.Get("to")}, "\x00")
 	minPos, _ := strconv.ParseUint(q.Get("min_position"), 10, 64) // checked by readYourWrites
+	asCSV, err := wantsCSV(r)
+	if err != nil {
+		return err
+	}
 	rep := s.reports.get(key, now, minPos, func() (responseReport, uint64) { return s.responseReport(p.Network, f, now) })
+	if asCSV {
+		monitorResponseCSV(w, rep)
+		return nil
+	}
 	writeJSON(w, http.StatusOK, rep)
 	return nil
 }
