@@ -189,7 +189,8 @@ func (s *Service) SetCategories(ctx context.Context, req Request, list []domain.
 }
 
 // SetNorms replaces the caller's network's response and feedback norms;
-// they apply to signals raised (and cases accepted) after the change.
+// they apply to signals raised after the change (a raise records the norms
+// in force on the signal: domain.SignalNorms).
 func (s *Service) SetNorms(ctx context.Context, req Request, norms domain.Norms) (Result, error) {
 	if _, err := s.manageNetwork(ctx, req); err != nil {
 		return Result{}, err
