@@ -260,6 +260,22 @@ func (c *Console) renderFeedbackTexts(w http.ResponseWriter, r *http.Request, st
 	c.render(w, r, status, "feedback_texts", sessionOf(r), pg)
 }
 
+// The field names of the feedback texts' inputs in a refused form's
+// summary: "Received (English)".
+func init() {
+	for _, code := range domain.FeedbackCodes {
+		for _, lang := range []string{"nl", "en"} {
+			var words [2]string
+			for i, in := range []string{"nl", "en"} {
+				c, _ := Label(in, "feedback", code)
+				l, _ := Label(in, "language", lang)
+				words[i] = c + " (" + l + ")"
+			}
+			texts["field_"+code+"-"+lang] = words
+		}
+	}
+}
+
 // signalFilters are the query parameters the signal list passes on to the
 // API.
 var signalFilters = []string{"status", "team_id", "no_team", "category", "neighbourhood", "urgency", "late", "from", "to", "sort"}

@@ -228,11 +228,25 @@ func (s *Server) monitorResponse(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rep := s.reports.get(key, now, minPos, func() (responseReport, uint64) { return s.responseReport(p.Network, f, now) })
-	if asCSV {
-		monitorResponseCSV(w, rep)
+	if per := q.Get("per"); per != "" || asCSV {
+		// The figures' export, per month or week of the period if asked.
+		if per != "" && ((per != "month" && per != "week") || !asCSV) {
+			return domain.Invalid(domain.FieldError{Field: "per", Message: "must be month or week, with format=csv"})
+		}
+		spans, err := periods(f.from, f.to, per, s.Location)
+		if err != nil {
+			return err
+		}
+		reps := make([]responseReport, len(spans))
+		for i, span := range spans {
+			sub := f
+			sub.from, sub.to = span[0], span[1]
+			reps[i], _ = s.responseReport(p.Network, sub, now)
+		}
+		monitorResponseCSV(w, reps)
 		return nil
 	}
+	rep := s.reports.get(key, now, minPos, func() (responseReport, uint64) { return s.responseReport(p.Network, f, now) })
 	writeJSON(w, http.StatusOK, rep)
 	return nil
 }

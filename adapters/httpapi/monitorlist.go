@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/csv"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -245,15 +246,16 @@ func csvOptTime(t *time.Time) string {
 	return csvTime(*t)
 }
 
-// monitorResponseCSV writes a response report as CSV: a line for the
-// whole and for each group, the counts under the small-cell rule
+// monitorResponseCSV writes response reports (one per period) as CSV: for
+// each, a line for the whole and for each group, the counts under the small-cell rule
 // (domain.SmallCell): a count of 1 to 4 signals, and a share or hours of
 // a group of fewer than 5, is written as "<5".
-func monitorResponseCSV(w http.ResponseWriter, rep responseReport) {
+func monitorResponseCSV(w http.ResponseWriter, reps []responseReport) {
 	cw := startCSV(w, "response.csv")
 	cw.Write([]string{"from", "to", "group", "key", "total", "answered", "within_norm", "within_norm_share", "late", "late_3x",
 		"answered_late", "unanswered", "median_first_response_hours", "p90_first_response_hours", "feedback_given",
 		"feedback_within_norm", "norm_versions"})
+	var rep responseReport // the period being written
 	line := func(group, key string, f responseFigures) {
 		small := domain.SmallCell(f.Total)
 		count := func(n int) string {
@@ -281,14 +283,54 @@ func monitorResponseCSV(w http.ResponseWriter, rep responseReport) {
 			derived(f.MedianFirstResponseHrs), derived(f.P90FirstResponseHrs), count(f.FeedbackGiven), count(f.FeedbackWithinNorm),
 			strings.Join(versions, " ")}))
 	}
-	line("all", "", rep.responseFigures)
-	for _, g := range []struct {
-		name string
-		list []groupFigures
-	}{{"team", rep.ByTeam}, {"neighbourhood", rep.ByNeighbourhood}, {"category", rep.ByCategory}, {"source", rep.BySource}} {
-		for _, f := range g.list {
-			line(g.name, f.Key, f.responseFigures)
+	for _, rep = range reps {
+		line("all", "", rep.responseFigures)
+		for _, g := range []struct {
+			name string
+			list []groupFigures
+		}{{"team", rep.ByTeam}, {"neighbourhood", rep.ByNeighbourhood}, {"category", rep.ByCategory}, {"source", rep.BySource}} {
+			for _, f := range g.list {
+				line(g.name, f.Key, f.responseFigures)
+			}
 		}
 	}
 	cw.Flush()
+}
+
+// maxPeriods bounds the periods of one export (per=month: three years).
+const maxPeriods = 36
+
+// periods splits [from, to) at the starts of the calendar months (per
+// month) or ISO weeks (per week) in loc.
+func periods(from, to time.Time, per string, loc *time.Location) ([][2]time.Time, error) {
+	if per == "" {
+		return [][2]time.Time{{from, to}}, nil
+	}
+	if loc == nil {
+		loc = time.UTC
+	}
+	next := func(t time.Time) time.Time {
+		l := t.In(loc)
+		if per == "month" {
+			return time.Date(l.Year(), l.Month()+1, 1, 0, 0, 0, 0, loc)
+		}
+		days := (8 - int(l.Weekday())) % 7 // to the next Monday
+		if days == 0 {
+			days = 7
+		}
+		return time.Date(l.Year(), l.Month(), l.Day()+days, 0, 0, 0, 0, loc)
+	}
+	var out [][2]time.Time
+	for start := from; start.Before(to); {
+		end := next(start).UTC()
+		if end.After(to) {
+			end = to
+		}
+		out = append(out, [2]time.Time{start, end})
+		if len(out) > maxPeriods {
+			return nil, domain.Invalid(domain.FieldError{Field: "per", Message: fmt.Sprintf("makes more than %d periods: shorten from-to", maxPeriods)})
+		}
+		start = end
+	}
+	return out, nil
 }

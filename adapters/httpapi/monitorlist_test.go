@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"net/http/httptest"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
@@ -63,4 +64,49 @@ func FuzzCSVCells(f *testing.F) {
 			t.Fatalf("%q starts a formula", c)
 		}
 	})
+}
+
+// TestPeriodsSplitAtCalendarBoundaries: per month and per week, periods
+// start at the local calendar's boundaries (across a DST change) and cover
+// the whole span without gaps; too many is refused.
+func TestPeriodsSplitAtCalendarBoundaries(t *testing.T) {
+	ams, err := time.LoadLocation("Europe/Amsterdam")
+	if err != nil {
+		t.Skip("no time zone database:", err)
+	}
+	day := func(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, ams).UTC() }
+	for _, tc := range []struct {
+		name     string
+		from, to time.Time
+		per      string
+		starts   []time.Time
+	}{
+		{"one period", day(2026, 3, 10), day(2026, 3, 20), "", []time.Time{day(2026, 3, 10)}},
+		{"months across the clock change", day(2026, 2, 15), day(2026, 4, 2), "month", []time.Time{day(2026, 2, 15), day(2026, 3, 1), day(2026, 4, 1)}},
+		{"weeks start on Monday", day(2026, 3, 25), day(2026, 4, 8), "week", []time.Time{day(2026, 3, 25), day(2026, 3, 30), day(2026, 4, 6)}},
+		{"a Monday start", day(2026, 3, 30), day(2026, 4, 6), "week", []time.Time{day(2026, 3, 30)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := periods(tc.from, tc.to, tc.per, ams)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var starts []time.Time
+			for i, p := range got {
+				starts = append(starts, p[0])
+				if i > 0 && !got[i-1][1].Equal(p[0]) {
+					t.Errorf("a gap before period %d", i)
+				}
+			}
+			if !got[len(got)-1][1].Equal(tc.to) {
+				t.Errorf("the last period ends %s, want %s", got[len(got)-1][1], tc.to)
+			}
+			if diff := cmp.Diff(tc.starts, starts); diff != "" {
+				t.Errorf("starts (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if _, err := periods(day(2020, 1, 1), day(2026, 1, 1), "month", ams); err == nil {
+		t.Error("72 months are taken")
+	}
 }

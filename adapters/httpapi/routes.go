@@ -113,8 +113,9 @@ var queryParams = func() map[string][]any {
 	return map[string][]any{
 		"/v1/caseload": {q("team_id", str), q("assignee", map[string]any{"type": "string", "enum": []string{"me", "none"}}),
 			q("overdue", map[string]any{"type": "string", "enum": []string{"true", "false"}})},
-		"/v1/subjects/names":   {q("id", map[string]any{"type": "array", "maxItems": maxSubjectNames, "items": map[string]any{"type": "string", "format": "uuid"}})},
-		"/v1/monitor/response": append(slices.Clone(monitor), csvFormat),
+		"/v1/subjects/names": {q("id", map[string]any{"type": "array", "maxItems": maxSubjectNames, "items": map[string]any{"type": "string", "format": "uuid"}})},
+		"/v1/monitor/response": append(slices.Clone(monitor), csvFormat,
+			q("per", map[string]any{"type": "string", "enum": []string{"month", "week"}, "description": "with format=csv: the figures of each calendar month or week of the period (at most 36)"})),
 		"/v1/monitor/signals": append(slices.Clone(monitor),
 			q("status", map[string]any{"type": "string", "enum": enums["status"]}),
 			q("urgency", map[string]any{"type": "string", "enum": enums["urgency"]}),

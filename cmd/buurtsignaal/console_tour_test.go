@@ -173,10 +173,10 @@ func tourStops(ids tourIDs, day time.Time) map[string][]tourStop {
 			{name: "categories", path: "/console/categories", wait: "#config-help"},
 			{name: "norms", path: "/console/norms", wait: "#norms-high"},
 			{name: "norms-error", path: "/console/norms", wait: "#err-norms-high", act: []chromedp.Action{
-				chromedp.SetValue("#norms-high", "soon", chromedp.ByQuery), submit("#save")}},
+				chromedp.SetValue("#norms-high", "soon", chromedp.ByQuery), submit(`form[action="/console/norms"] button[type=submit]`)}},
 			{name: "feedback-texts", path: "/console/feedback-texts", wait: "#preview"},
 			{name: "feedback-texts-preview", path: "/console/feedback-texts", wait: "#preview td[data-code=received][lang=nl]", act: []chromedp.Action{
-				chromedp.SetValue("#text-received-nl", "Wij hebben uw signaal.", chromedp.ByQuery), submit("#preview-button")}},
+				chromedp.SetValue("#text-received-nl", "Wij hebben uw signaal.", chromedp.ByQuery), submit(`button[name=preview]`)}},
 		},
 		"carla": {
 			{name: "raise", path: "/console/signals/new", wait: "#raise-name"},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -181,6 +182,17 @@ func TestTwoNetworksWorkApart(t *testing.T) {
 	if figs[0]["group"] != "all" || figs[0]["total"] != domain.SuppressedCell || figs[0]["within_norm_share"] != domain.SuppressedCell {
 		t.Errorf("two signals are published as figures: %v", figs[0])
 	}
+	monthly := readCSV(t, s.must(200, s.do("GET", "/v1/monitor/response?format=csv&per=month&from="+from, "gert", nil), "figures per month"))
+	var spans []string
+	for _, l := range monthly {
+		if l["group"] == "all" {
+			spans = append(spans, l["from"]+" "+l["to"])
+		}
+	}
+	if len(spans) < 2 || !strings.HasPrefix(spans[0], start.AddDate(0, -1, 0).Format(time.DateOnly)) {
+		t.Errorf("the figures per month cover %v", spans)
+	}
+	s.must(422, s.do("GET", "/v1/monitor/response?per=month", "gert", nil), "per without CSV")
 	s.must(422, s.do("GET", "/v1/monitor/signals?format=xlsx", "gert", nil), "an unknown format")
 	s.must(422, s.do("GET", "/v1/monitor/signals?status=open", "gert", nil), "an unknown status")
 }
