@@ -234,11 +234,11 @@ type MonitorQuery struct {
 // taken under the runner's read lock (a copy of memory, no decoding), so
 // that the report is computed outside it.
 type MonitorSnapshot struct {
-	rows            []row
-	strs            []string
-	cats            [][]string
-	team, hood, cat int // the query's codes as indexes; -1: any; -2: none exists
-	category        string
+	rows       []row
+	strs       []string
+	cats       [][]string
+	team, hood int // the query's codes as indexes; -1: any; -2: none exists
+	category   string
 }
 
 // MonitorBuffer holds the rows a snapshot copies: reuse one between
