@@ -164,6 +164,18 @@ func (s *Service) Network(ctx context.Context, network string) (domain.NetworkCo
 	return cfg, nil
 }
 
+// Categories returns a network's categories and their version (the
+// defaults and 0 while it set none): one stream read, where Network reads
+// four (the console names categories on every page).
+func (s *Service) Categories(ctx context.Context, network string) ([]domain.Category, int, error) {
+	cats, version, err := configOf(s, ctx, domain.ConfigStream(domain.CategoriesCategory, network),
+		func(e domain.CategoriesSet) []domain.Category { return e.Categories })
+	if err == nil && version == 0 {
+		cats = domain.DefaultCategories()
+	}
+	return cats, version, err
+}
+
 // manageNetwork authorizes a change of the caller's network's
 // configuration and reads the configuration as it stands.
 func (s *Service) manageNetwork(ctx context.Context, req Request) (domain.NetworkConfig, error) {
