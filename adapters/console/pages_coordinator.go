@@ -39,6 +39,12 @@ type figures struct {
 	P90                *float64 `json:"p90_first_response_hours"`
 	FeedbackGiven      int      `json:"feedback_given"`
 	FeedbackWithinNorm int      `json:"feedback_within_norm"`
+	// NormVersions are the signals counted by the version of the norms
+	// they were raised under.
+	NormVersions []struct {
+		Version string `json:"version"`
+		Signals int    `json:"signals"`
+	} `json:"norm_versions"`
 }
 
 type groupFigures struct {

@@ -259,6 +259,7 @@ var texts = map[string][2]string{
 	"download_list":               {"Lijst downloaden (CSV)", "Download the list (CSV)"},
 	"download_figures":            {"Cijfers van de periode downloaden (CSV)", "Download the period's figures (CSV)"},
 	"norm_version":                {"Normversie", "Norm version"},
+	"norm_versions":               {"Normversies (signalen)", "Norm versions (signals)"},
 	"field_acute":                 {"Reactienorm acuut", "Response norm acute"},
 	"field_high":                  {"Reactienorm hoog", "Response norm high"},
 	"field_normal":                {"Reactienorm normaal", "Response norm normal"},
