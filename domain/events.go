@@ -37,6 +37,10 @@ type (
 		Consent       string    `json:"consent"`
 		Description   Sealed    `json:"description"`
 		RaisedAt      time.Time `json:"raised_at"`
+		// Norms are the network's norms in force when the signal was raised
+		// (since schema version 2); without them (version 1) the signal is
+		// due by the default norms, norm version 0.0.
+		Norms *SignalNorms `json:"norms,omitempty"`
 	}
 	SignalWithdrawn struct {
 		Reason Sealed `json:"reason"`
@@ -81,8 +85,15 @@ type (
 		ReferralID uuid.UUID `json:"referral_id"`
 		Note       Sealed    `json:"note,omitempty"`
 	}
+	// FeedbackGiven records a code for the signaller and (since schema
+	// version 2) the network's text for it as it read when the feedback was
+	// given, with the texts' version: a later change of the texts never
+	// changes what was told. Without a text (version 1) the signaller reads
+	// the default text of the code.
 	FeedbackGiven struct {
-		Code string `json:"code"`
+		Code         string        `json:"code"`
+		Text         *FeedbackText `json:"text,omitempty"`
+		TextsVersion int           `json:"texts_version,omitempty"`
 	}
 	// SignalsMatched recorded, on the newer signal, the open signals about
 	// the same subject. Raises no longer write it (SubjectSignalled does,
@@ -150,7 +161,14 @@ type (
 	}
 )
 
-func (SignalRaised) EventType() string           { return "SignalRaised" }
+func (SignalRaised) EventType() string { return "SignalRaised" }
+
+// SchemaVersion 2 of SignalRaised added the norms in force at raise.
+func (SignalRaised) SchemaVersion() int { return 2 }
+
+// SchemaVersion 2 of FeedbackGiven added the text and its version.
+func (FeedbackGiven) SchemaVersion() int { return 2 }
+
 func (SignalWithdrawn) EventType() string        { return "SignalWithdrawn" }
 func (SignalHandedOver) EventType() string       { return "SignalHandedOver" }
 func (HandoverAccepted) EventType() string       { return "HandoverAccepted" }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -164,6 +165,45 @@ func (n NetworkConfig) NormsFor(urgency string, categories []string) Norms {
 	}
 	return out
 }
+
+// SignalNorms are the norms a signal was raised under, recorded on it
+// (SignalRaised.Norms) so that a later change of the network's norms or
+// categories never moves its deadlines: the response norm of its urgency,
+// its categories' overrides for that urgency, the feedback norm, and the
+// versions of the network's norms and categories they came from.
+type SignalNorms struct {
+	NormsVersion      int             `json:"norms_version"`
+	CategoriesVersion int             `json:"categories_version"`
+	Response          Norm            `json:"response"`
+	ByCategory        map[string]Norm `json:"by_category,omitempty"`
+	FeedbackWorkDays  int             `json:"feedback_working_days"`
+}
+
+// SignalNorms returns the norms a signal of urgency and categories raised
+// now is due by.
+func (n NetworkConfig) SignalNorms(urgency string, categories []string) SignalNorms {
+	all := n.NormsFor(urgency, categories)
+	return SignalNorms{NormsVersion: n.NormsVersion, CategoriesVersion: n.CategoriesVersion,
+		Response: all.ByUrgency[urgency], ByCategory: all.ByCategory, FeedbackWorkDays: all.FeedbackWorkDays}
+}
+
+// Norms returns the recorded norms as Norms of one urgency, for Due.
+func (s SignalNorms) Norms(urgency string) Norms {
+	return Norms{ByUrgency: map[string]Norm{urgency: s.Response}, ByCategory: s.ByCategory, FeedbackWorkDays: s.FeedbackWorkDays}
+}
+
+// Version is the norm version a signal's figures use: the version of the
+// network's norms, a dot, and the version of its categories (whose
+// overrides count too); "0.0" are the defaults.
+func (s SignalNorms) Version() string { return NormVersion(s.NormsVersion, s.CategoriesVersion) }
+
+// NormVersion writes a norm version: norms version "." categories version.
+func NormVersion(norms, categories int) string {
+	return strconv.Itoa(norms) + "." + strconv.Itoa(categories)
+}
+
+// FeedbackText returns the network's text for a feedback code now.
+func (n NetworkConfig) FeedbackText(code string) FeedbackText { return n.FeedbackTexts[code] }
 
 // NeighbourhoodCode is the form of a neighbourhood while a network has no
 // list of its own: a code of lower-case letters, digits and '-', so that no

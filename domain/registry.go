@@ -45,8 +45,21 @@ func VersionOf(e Event) int {
 type Upcaster func(old json.RawMessage) (json.RawMessage, error)
 
 // upcasters of the domain's event types, by type and the version they read.
-// None yet: every type is at its first version.
-func upcasters() map[string]map[int]Upcaster { return map[string]map[int]Upcaster{} }
+//
+// SignalRaised and FeedbackGiven went to version 2 by adding optional
+// fields (the norms at raise; the text given): a version 1 body is a
+// version 2 body without them, and readers take their absence as the
+// defaults of the time (norm version 0.0, the default text of the code).
+func upcasters() map[string]map[int]Upcaster {
+	return map[string]map[int]Upcaster{
+		"SignalRaised":  {1: addedOptionalFields},
+		"FeedbackGiven": {1: addedOptionalFields},
+	}
+}
+
+// addedOptionalFields upcasts a body to a version that only added optional
+// fields: the body is unchanged.
+func addedOptionalFields(old json.RawMessage) (json.RawMessage, error) { return old, nil }
 
 // Registry maps event type names to decoders and upcasters. It is built
 // explicitly at start-up (NewRegistry), never from init() globals.

@@ -17,17 +17,21 @@ func registrySamples() []Event {
 	record := AccessRecord{At: now, ActorID: "anna", ActorRole: "professional", OnBehalfOf: "gert", Action: "read_case", View: "case",
 		Purpose: "care", Basis: BasisBreakGlass, BreakGlassReason: secret, Subjects: []uuid.UUID{subjID}, Signals: []uuid.UUID{sigID},
 		Outcome: "allowed", ClientAddr: "192.0.2.1", RequestID: "req-1", Network: "net"}
+	raisedV2 := raised
+	raisedV2.Norms = &SignalNorms{NormsVersion: 3, CategoriesVersion: 2, Response: Norm{WorkingDays: 5},
+		ByCategory: map[string]Norm{"debt": {Hours: 48}}, FeedbackWorkDays: 7}
 	return []Event{
 		RoutingRulesSet{Network: "net", Rules: []RoutingRule{{ID: "acute-centrum", Neighbourhood: "centrum", Urgency: "acute", TeamID: "team-a"}, {ID: "rest", TeamID: "team-b"}}},
 		NotificationTargetsSet{Network: "net", Targets: []NotificationTarget{
 			{ID: "team-a-hook", Subscriber: SubscribeTeam, SubscriberID: "team-a", Channel: ChannelWebhook, URL: "https://team-a.example/hook", Kinds: []string{NotifyHandedOver}},
 			{ID: "coordinators", Subscriber: SubscribeCoordinators, Channel: ChannelEmail, Email: "coordinatie@example.org", Language: "en"},
 		}},
-		raised, withdrawn, SignalHandedOver{TeamID: "team-a", Note: secret, RuleID: "rule-1"}, accepted, declined,
+		raisedV2, withdrawn, SignalHandedOver{TeamID: "team-a", Note: secret, RuleID: "rule-1"}, accepted, declined,
 		CaseAssigned{ProfessionalID: "anna"}, FollowUpRecorded{FollowUpID: fuID, Kind: "meeting", Outcome: "other", Note: secret, NextDue: "2026-12-01"},
 		ReferralMade{ReferralID: refID, OrganisationID: "school", Service: "homework club", Reason: secret},
 		ReferralAccepted{ReferralID: refID, Note: secret}, ReferralDeclined{ReferralID: refID, Note: secret}, ReferralCompleted{ReferralID: refID, Note: secret},
-		FeedbackGiven{Code: "received"}, SignalsMatched{SubjectID: subjID, SignalIDs: []uuid.UUID{otherSig, sigID}},
+		FeedbackGiven{Code: "received", Text: &FeedbackText{NL: "We hebben uw signaal.", EN: "We have your signal."}, TextsVersion: 2},
+		SignalsMatched{SubjectID: subjID, SignalIDs: []uuid.UUID{otherSig, sigID}},
 		SubjectSignalled{SubjectID: subjID, SignalID: sigID, Matched: []uuid.UUID{otherSig}},
 		CaseClosed{Outcome: "resolved", Note: secret}, reopened,
 		SubjectRegistered{SubjectID: subjID, Network: "net", Data: secret}, SubjectErased{SubjectID: subjID, RequestRef: "req-9", Basis: "request"},

@@ -135,6 +135,9 @@ type (
 		Urgency       string
 		Consent       string
 		Description   Sealed
+		// Norms are the network's norms for this signal now
+		// (NetworkConfig.SignalNorms); nil: none recorded.
+		Norms *SignalNorms
 	}
 	WithdrawSignal struct{ Reason Sealed }
 	HandOver       struct {
@@ -164,8 +167,14 @@ type (
 		Answer     ReferralStatus // accepted, declined or completed
 		Note       Sealed
 	}
-	GiveFeedback struct{ Code string }
-	CloseCase    struct {
+	// GiveFeedback gives a feedback code; Text is the network's text for
+	// it now, and TextsVersion that of the texts (NetworkConfig.FeedbackText).
+	GiveFeedback struct {
+		Code         string
+		Text         FeedbackText
+		TextsVersion int
+	}
+	CloseCase struct {
 		Outcome string
 		Note    Sealed
 	}
@@ -344,7 +353,12 @@ func Decide(s Signal, actor Principal, cmd Command, now time.Time) ([]Event, err
 		if !FeedbackCodes.has(c.Code) {
 			return nil, invalidField("code", "must be one of the feedback codes")
 		}
-		return []Event{FeedbackGiven{Code: c.Code}}, nil
+		e := FeedbackGiven{Code: c.Code, TextsVersion: c.TextsVersion}
+		if c.Text != (FeedbackText{}) {
+			text := c.Text
+			e.Text = &text
+		}
+		return []Event{e}, nil
 	case CloseCase:
 		if s.Status != StatusInCare {
 			return nil, errNotInCare
@@ -412,7 +426,7 @@ func decideRaise(actor Principal, c RaiseSignal, now time.Time) ([]Event, error)
 		SignalID: c.SignalID, SubjectID: c.SubjectID, RaisedBy: actor.ID, Source: source,
 		Organisation: actor.Organisation, Network: actor.Network, Neighbourhood: c.Neighbourhood,
 		Categories: cats, Urgency: c.Urgency, Consent: c.Consent, Description: c.Description,
-		RaisedAt: now.UTC(),
+		RaisedAt: now.UTC(), Norms: c.Norms,
 	}}
 	return events, nil
 }

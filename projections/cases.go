@@ -28,11 +28,16 @@ type Case struct {
 	Categories    []string
 	Urgency       string
 	Consent       string
-	Description   domain.Sealed
-	Team          string
-	RoutingRule   string // the routing rule that chose Team, if one did
-	Assignee      string
-	Outcome       string
+	// NormVersion is the version of the norms the signal was raised under
+	// (domain.SignalNorms.Version; "0.0" the defaults); FeedbackWorkDays
+	// their feedback norm (0: the projection's default).
+	NormVersion      string
+	FeedbackWorkDays int
+	Description      domain.Sealed
+	Team             string
+	RoutingRule      string // the routing rule that chose Team, if one did
+	Assignee         string
+	Outcome          string
 
 	RaisedAt        time.Time
 	UnroutedDueAt   time.Time // still without a team by then: the coordinators are told
@@ -85,10 +90,14 @@ type Referral struct {
 	Notes          []Note
 }
 
-// Feedback is one terugkoppeling to the signaller: a code, never free text.
+// Feedback is one terugkoppeling to the signaller: a code, and the
+// network's text for it as it read when given (TextsVersion 0: the
+// default text), never free text of the team.
 type Feedback struct {
-	Code string
-	At   time.Time
+	Code         string
+	Text         domain.FeedbackText
+	TextsVersion int
+	At           time.Time
 }
 
 // Note is a sealed free text attached to a step (handover note, reasons, close note).
@@ -229,7 +238,11 @@ func (p *Cases) Apply(env Envelope) {
 	case domain.HandoverAccepted:
 		c.Status = domain.StatusInCare
 		c.AcceptedAt = at
-		c.FeedbackDueAt = p.calendar.AddWorkingDays(at, p.norms.FeedbackWorkDays)
+		days := c.FeedbackWorkDays
+		if days == 0 {
+			days = p.norms.FeedbackWorkDays
+		}
+		c.FeedbackDueAt = p.calendar.AddWorkingDays(at, days)
 		respond()
 	case domain.HandoverDeclined:
 		c.Status = domain.StatusRaised
@@ -260,7 +273,13 @@ func (p *Cases) Apply(env Envelope) {
 	case domain.ReferralCompleted:
 		c.answer(e.ReferralID, domain.RefCompleted, e.Note, env)
 	case domain.FeedbackGiven:
-		c.Feedback = append(c.Feedback, Feedback{Code: e.Code, At: at})
+		fb := Feedback{Code: e.Code, TextsVersion: e.TextsVersion, At: at}
+		if e.Text != nil {
+			fb.Text = *e.Text
+		} else {
+			fb.Text, fb.TextsVersion = domain.DefaultFeedbackTexts()[e.Code], 0
+		}
+		c.Feedback = append(c.Feedback, fb)
 		if c.FirstFeedbackAt.IsZero() {
 			c.FirstFeedbackAt = at
 		}
@@ -311,8 +330,14 @@ func (p *Cases) raise(env Envelope, r domain.SignalRaised) {
 	if p.exists(r.SignalID) {
 		return
 	}
-	due, due3x := p.norms.Due(p.calendar, r.RaisedAt, r.Urgency, r.Categories)
-	c := &Case{
+	// A signal is due by the norms recorded on it; one raised before norms
+	// were recorded, by the projection's (the defaults of the time).
+	norms, version, fbDays := p.norms, domain.NormVersion(0, 0), 0
+	if r.Norms != nil {
+		norms, version, fbDays = r.Norms.Norms(r.Urgency), r.Norms.Version(), r.Norms.FeedbackWorkDays
+	}
+	due, due3x := norms.Due(p.calendar, r.RaisedAt, r.Urgency, r.Categories)
+	c := &Case{NormVersion: p.intern(version), FeedbackWorkDays: fbDays,
 		ID: r.SignalID, SubjectID: r.SubjectID, Network: r.Network, Status: domain.StatusRaised,
 		RaisedBy: r.RaisedBy, Source: r.Source, Organisation: r.Organisation, Neighbourhood: r.Neighbourhood,
 		Categories: r.Categories, Urgency: r.Urgency, Consent: r.Consent, Description: r.Description,

@@ -27,7 +27,7 @@ const (
 	// casesVersion is the code version of the cases read model: change it
 	// when what Apply makes of events, or the record format, changes; a
 	// store of another version is rebuilt from the log at start.
-	casesVersion = 1
+	casesVersion = 2
 )
 
 func caseKey(id uuid.UUID) []byte { return key(casesPrefix, []byte{'r'}, id[:]) }
@@ -181,7 +181,7 @@ func (p *Cases) committed() {
 	p.counted = false
 }
 
-const caseFormat = 1
+const caseFormat = 2
 
 func encodeCase(c *Case) []byte {
 	e := enc{b: make([]byte, 0, 512+len(c.Description)+64*len(c.History))}
@@ -194,9 +194,10 @@ func encodeCase(c *Case) []byte {
 	e.uvarint(uint64(c.Version))
 	e.uvarint(c.Position)
 	e.strs(c.Categories)
-	for _, s := range []string{c.Urgency, c.Consent} {
+	for _, s := range []string{c.Urgency, c.Consent, c.NormVersion} {
 		e.str(s)
 	}
+	e.uvarint(uint64(c.FeedbackWorkDays))
 	e.bytes(c.Description)
 	for _, s := range []string{c.Team, c.RoutingRule, c.Assignee, c.Outcome, c.NextDue} {
 		e.str(s)
@@ -231,6 +232,9 @@ func encodeCase(c *Case) []byte {
 	e.uvarint(uint64(len(c.Feedback)))
 	for _, f := range c.Feedback {
 		e.str(f.Code)
+		e.str(f.Text.NL)
+		e.str(f.Text.EN)
+		e.uvarint(uint64(f.TextsVersion))
 		e.time(f.At)
 	}
 	encodeNotes(&e, c.Notes)
@@ -277,7 +281,8 @@ func decodeCase(v []byte) (*Case, error) {
 	c.Network, c.Status, c.RaisedBy, c.Source, c.Organisation, c.Neighbourhood = d.str(), domain.Status(d.str()), d.str(), domain.Role(d.str()), d.str(), d.str()
 	c.Version, c.Position = int(d.uvarint()), d.uvarint()
 	c.Categories = d.strs()
-	c.Urgency, c.Consent = d.str(), d.str()
+	c.Urgency, c.Consent, c.NormVersion = d.str(), d.str(), d.str()
+	c.FeedbackWorkDays = int(d.uvarint())
 	c.Description = d.bytes()
 	c.Team, c.RoutingRule, c.Assignee, c.Outcome, c.NextDue = d.str(), d.str(), d.str(), d.str(), d.str()
 	for _, t := range []*time.Time{&c.RaisedAt, &c.UnroutedDueAt, &c.DueAt, &c.Due3xAt, &c.FirstResponseAt, &c.AcceptedAt, &c.FeedbackDueAt,
@@ -302,7 +307,7 @@ func decodeCase(v []byte) (*Case, error) {
 	if n := d.n(2); n > 0 {
 		c.Feedback = make([]Feedback, n)
 		for i := range c.Feedback {
-			c.Feedback[i] = Feedback{Code: d.str(), At: d.time()}
+			c.Feedback[i] = Feedback{Code: d.str(), Text: domain.FeedbackText{NL: d.str(), EN: d.str()}, TextsVersion: int(d.uvarint()), At: d.time()}
 		}
 	}
 	c.Notes = decodeNotes(&d)

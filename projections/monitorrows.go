@@ -25,6 +25,9 @@ type MonitorRow struct {
 	Neighbourhood   string
 	Source          domain.Role
 	Categories      []string
+	Urgency         string
+	Status          domain.Status
+	NormVersion     string // of the norms it was raised under
 	RaisedAt        time.Time
 	DueAt           time.Time
 	Due3xAt         time.Time
@@ -43,7 +46,11 @@ type row struct {
 	raised, due, due3x, first, stopped int64
 	closed, withdrawn, feedback, fbDue int64
 	team, hood, source, cats           uint16
+	urgency, status, normVer           uint16
 }
+
+// rowFormat is the format of a stored row.
+const rowFormat = 2
 
 type monitorRows struct {
 	byNetwork map[string][]row
@@ -98,7 +105,7 @@ func (m *monitorRows) rowOf(c *Case) row {
 	return row{id: c.ID, raised: nanos(c.RaisedAt), due: nanos(c.DueAt), due3x: nanos(c.Due3xAt), first: nanos(c.FirstResponseAt),
 		stopped: nanos(c.StoppedAt), closed: nanos(c.ClosedAt), withdrawn: nanos(c.WithdrawnAt), feedback: nanos(c.FirstFeedbackAt),
 		fbDue: nanos(c.FeedbackDueAt), team: m.str(c.Team), hood: m.str(c.Neighbourhood), source: m.str(string(c.Source)),
-		cats: m.catSet(c.Categories)}
+		cats: m.catSet(c.Categories), urgency: m.str(c.Urgency), status: m.str(string(c.Status)), normVer: m.str(c.NormVersion)}
 }
 
 func compareRow(a row, raised int64, id uuid.UUID) int {
@@ -140,7 +147,7 @@ func (m *monitorRows) load(k, v []byte) error {
 		m.loading = string(net)
 	}
 	d = dec{b: v}
-	if d.byte() != 1 {
+	if d.byte() != rowFormat {
 		return ErrCorrupt
 	}
 	var r row
@@ -158,6 +165,7 @@ func (m *monitorRows) load(k, v []byte) error {
 		}
 		r.cats = m.catSet(cats)
 	}
+	r.urgency, r.status, r.normVer = m.rawStr(d.raw()), m.rawStr(d.raw()), m.rawStr(d.raw())
 	if err := d.done(); err != nil {
 		return err
 	}
@@ -181,7 +189,7 @@ func (m *monitorRows) rawCat(b []byte) uint16 {
 
 func encodeRow(c *Case) []byte {
 	e := enc{b: make([]byte, 0, 128)}
-	e.byte(1)
+	e.byte(rowFormat)
 	e.uuid(c.ID)
 	for _, t := range []time.Time{c.RaisedAt, c.DueAt, c.Due3xAt, c.FirstResponseAt, c.StoppedAt, c.ClosedAt, c.WithdrawnAt, c.FirstFeedbackAt, c.FeedbackDueAt} {
 		e.varint(nanos(t))
@@ -190,6 +198,9 @@ func encodeRow(c *Case) []byte {
 	e.str(c.Neighbourhood)
 	e.str(string(c.Source))
 	e.strs(c.Categories)
+	e.str(c.Urgency)
+	e.str(string(c.Status))
+	e.str(c.NormVersion)
 	return e.b
 }
 
@@ -205,10 +216,7 @@ func (p *Cases) Monitor(network string, from, to time.Time, fn func(*MonitorRow)
 		if !to.IsZero() && r.raised >= nanos(to) {
 			return
 		}
-		mr = MonitorRow{ID: r.id, Team: m.strs[r.team], Neighbourhood: m.strs[r.hood], Source: domain.Role(m.strs[r.source]),
-			Categories: m.catSets[r.cats], RaisedAt: fromNanos(r.raised), DueAt: fromNanos(r.due), Due3xAt: fromNanos(r.due3x),
-			FirstResponseAt: fromNanos(r.first), StoppedAt: fromNanos(r.stopped), ClosedAt: fromNanos(r.closed),
-			WithdrawnAt: fromNanos(r.withdrawn), FirstFeedbackAt: fromNanos(r.feedback), FeedbackDueAt: fromNanos(r.fbDue)}
+		mr = m.monitorRow(&r)
 		if !fn(&mr) {
 			return
 		}
@@ -269,6 +277,10 @@ type Figures struct {
 	// FirstResponseHours holds, in no order, the hours from raising to
 	// the first response of the answered ones.
 	FirstResponseHours []float64
+	// NormVersions counts the signals by the version of the norms they
+	// were raised under (domain.SignalNorms.Version): which norms the
+	// figures used.
+	NormVersions map[string]int
 }
 
 // MonitorReport is a response report: figures in all and per team ("" no
@@ -361,17 +373,18 @@ func (s MonitorSnapshot) Report(now time.Time, points []time.Time) MonitorReport
 				continue
 			}
 		}
-		rep.All.add(r, n)
-		at(teams, r.team).add(r, n)
-		at(hoods, r.hood).add(r, n)
-		at(sources, r.source).add(r, n)
+		ver := s.strs[r.normVer]
+		rep.All.add(r, n, ver)
+		at(teams, r.team).add(r, n, ver)
+		at(hoods, r.hood).add(r, n, ver)
+		at(sources, r.source).add(r, n, ver)
 		for _, c := range cats {
 			f := byCat[c]
 			if f == nil {
 				f = &Figures{}
 				byCat[c] = f
 			}
-			f.add(r, n)
+			f.add(r, n, ver)
 		}
 		// The series: open from raising until closed or withdrawn; overdue
 		// past the norm until the first response (or a withdrawal before one).
@@ -423,8 +436,12 @@ func (s MonitorSnapshot) Report(now time.Time, points []time.Time) MonitorReport
 }
 
 // add counts a signal, with its state at now (domain.StateAt in integers).
-func (f *Figures) add(r *row, now int64) {
+func (f *Figures) add(r *row, now int64, normVersion string) {
 	f.Total++
+	if f.NormVersions == nil {
+		f.NormVersions = map[string]int{}
+	}
+	f.NormVersions[normVersion]++
 	switch {
 	case r.first != none:
 		if r.first > r.due {

@@ -179,6 +179,7 @@ func TestMonitorRowsFollowTheCases(t *testing.T) {
 	for i, r := range rows {
 		c := byID[r.ID]
 		want := MonitorRow{ID: c.ID, Team: c.Team, Neighbourhood: c.Neighbourhood, Source: c.Source, Categories: c.Categories,
+			Urgency: c.Urgency, Status: c.Status, NormVersion: c.NormVersion,
 			RaisedAt: c.RaisedAt, DueAt: c.DueAt, Due3xAt: c.Due3xAt, FirstResponseAt: c.FirstResponseAt, StoppedAt: c.StoppedAt,
 			ClosedAt: c.ClosedAt, WithdrawnAt: c.WithdrawnAt, FirstFeedbackAt: c.FirstFeedbackAt, FeedbackDueAt: c.FeedbackDueAt}
 		if diff := cmp.Diff(want, r); diff != "" {
@@ -312,6 +313,10 @@ func TestRecordsKeepEveryField(t *testing.T) {
 // cases with times, to hold the integer report to.
 func naiveFigures(f *Figures, c *Case, now time.Time) {
 	f.Total++
+	if f.NormVersions == nil {
+		f.NormVersions = map[string]int{}
+	}
+	f.NormVersions[c.NormVersion]++
 	switch domain.StateAt(now, c.DueAt, c.Due3xAt, c.FirstResponseAt, c.StoppedAt) {
 	case domain.StateOnTime:
 		f.WithinNorm++

@@ -223,6 +223,15 @@ func (c *Console) routes() chi.Router {
 		r.Get("/console/monitor", c.monitor)
 		r.Get("/console/monitor/signals/{id}", c.monitorSignal)
 		r.Post("/console/monitor/signals/{id}/assign", c.coordinatorAssign)
+		r.Get("/console/monitor/signals", c.signalList)
+		r.Get("/console/monitor/signals.csv", c.signalListCSV)
+		r.Get("/console/monitor/response.csv", c.responseCSV)
+		r.Get("/console/categories", c.categories)
+		r.Post("/console/categories", c.categories)
+		r.Get("/console/norms", c.normsPage)
+		r.Post("/console/norms", c.normsPage)
+		r.Get("/console/feedback-texts", c.feedbackTexts)
+		r.Post("/console/feedback-texts", c.feedbackTexts)
 		r.Get("/console/routing", c.routing)
 		r.Post("/console/routing", c.routing)
 		r.Get("/console/targets", c.targets)
@@ -269,6 +278,10 @@ type page struct {
 	// Path is the request's path, for the menu's current page and the
 	// language switch.
 	Path string
+	// Categories are the signed-in user's network's category labels
+	// (Dutch, English) by id, from /v1/categories: a network names its
+	// own categories, retired ones included.
+	Categories map[string][2]string
 }
 
 type ctxKey struct{}

@@ -220,6 +220,7 @@ var labels = map[string]map[string][2]string{
 		"/v1/my/signals":                            {"mijn signalen", "my signals"},
 		"/v1/monitor/response":                      {"responsmonitor", "response monitor"},
 		"/v1/monitor/overdue":                       {"te late signalen", "overdue signals"},
+		"/v1/monitor/signals":                       {"lijst van signalen", "list of signals"},
 		"/v1/monitor/signals/{id}":                  {"signaal in de monitor", "signal in the monitor"},
 		"/v1/subjects/search":                       {"betrokkene zoeken", "subject search"},
 		"/v1/subjects/names":                        {"namen van betrokkenen", "subjects' names"},

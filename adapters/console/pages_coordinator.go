@@ -39,6 +39,12 @@ type figures struct {
 	P90                *float64 `json:"p90_first_response_hours"`
 	FeedbackGiven      int      `json:"feedback_given"`
 	FeedbackWithinNorm int      `json:"feedback_within_norm"`
+	// NormVersions are the signals counted by the version of the norms
+	// they were raised under.
+	NormVersions []struct {
+		Version string `json:"version"`
+		Signals int    `json:"signals"`
+	} `json:"norm_versions"`
 }
 
 type groupFigures struct {
@@ -98,7 +104,7 @@ func (c *Console) monitor(w http.ResponseWriter, r *http.Request) {
 	if p := a.decode(&rep); p != nil {
 		if p.Status == http.StatusUnprocessableEntity { // a filter the API refused: show the form with its errors
 			pg := c.refused(r, "m", p)
-			pg.Data = obj{"filter": filter, "categories": []string(domain.Categories), "teams": c.teamIDs(r)}
+			pg.Data = obj{"filter": filter, "categories": c.categoryIDs(r, false), "teams": c.teamIDs(r)}
 			c.render(w, r, p.Status, "monitor", sessionOf(r), pg)
 			return
 		}
@@ -142,7 +148,7 @@ func (c *Console) monitor(w http.ResponseWriter, r *http.Request) {
 			{"key": "by_source", "set": "source", "rows": parsed.BySource},
 		},
 		"chart": chart(parsed.Series), "overdue": overdue, "next": nextPage(r, overdue),
-		"filter": filter, "categories": []string(domain.Categories), "teams": c.teamIDs(r), "neighbourhoods": neighbourhoods}})
+		"filter": filter, "categories": c.categoryIDs(r, false), "teams": c.teamIDs(r), "neighbourhoods": neighbourhoods}})
 }
 
 func keys(groups []groupFigures) []string {
@@ -230,6 +236,11 @@ type configEditor struct {
 	sets    map[string]string   // the label set of a field's options
 	bools   map[string]bool     // yes/no fields, chosen from options "" and "true"
 	teams   map[string]bool     // fields chosen from the network's teams
+	help    string              // a text key explaining the table, if any
+	// fromAPI and toAPI turn a field the API holds as a structure into the
+	// text of its input and back (a category's norms).
+	fromAPI map[string]func(any) string
+	toAPI   map[string]func(string) any
 }
 
 var routingEditor = configEditor{
@@ -270,6 +281,9 @@ func (c *Console) editConfig(w http.ResponseWriter, r *http.Request, e configEdi
 	rows := make([]obj, 0, len(items))
 	for _, it := range items {
 		m, _ := it.(obj)
+		for f, fn := range e.fromAPI {
+			m[f] = fn(m[f])
+		}
 		for f := range e.lists {
 			if l, ok := m[f].([]any); ok {
 				parts := make([]string, len(l))
@@ -298,7 +312,11 @@ func (c *Console) renderConfig(w http.ResponseWriter, r *http.Request, e configE
 			}
 		}
 	}
-	pg.Data = obj{"version": version, "rows": rows, "fields": e.fields, "options": options, "sets": e.sets, "action": r.URL.Path, "secrets": e.list == "targets"}
+	if e.list == "rules" { // a rule names one of the network's own categories
+		options["category"] = append([]string{""}, c.categoryIDs(r, false)...)
+	}
+	pg.Data = obj{"version": version, "rows": rows, "fields": e.fields, "options": options, "sets": e.sets, "action": r.URL.Path,
+		"secrets": e.list == "targets", "help": e.help}
 	c.render(w, r, status, "config", sessionOf(r), pg)
 }
 
@@ -330,6 +348,8 @@ func (c *Console) saveConfig(w http.ResponseWriter, r *http.Request, e configEdi
 			case v == "":
 			case e.bools[f]:
 				item[f] = v == "true"
+			case e.toAPI[f] != nil:
+				item[f] = e.toAPI[f](v)
 			case e.lists[f]:
 				var l []string
 				for _, part := range strings.Split(v, ",") {

@@ -11,7 +11,7 @@ import (
 // --- Volunteers and partners -----------------------------------------------------------
 
 func (c *Console) raiseForm(w http.ResponseWriter, r *http.Request) {
-	c.render(w, r, http.StatusOK, "raise", sessionOf(r), page{Data: obj{"enums": enums(), "idem": uuid.NewString()}})
+	c.render(w, r, http.StatusOK, "raise", sessionOf(r), page{Data: obj{"enums": c.raiseEnums(r), "idem": uuid.NewString()}})
 }
 
 func (c *Console) raise(w http.ResponseWriter, r *http.Request) {
@@ -31,7 +31,7 @@ func (c *Console) raise(w http.ResponseWriter, r *http.Request) {
 			form[k] = strings.Join(v, ",")
 		}
 		pg := c.refused(r, "raise", p)
-		pg.Data = obj{"enums": enums(), "idem": r.PostFormValue("idem"), "form": form, "checked": r.PostForm["categories"]}
+		pg.Data = obj{"enums": c.raiseEnums(r), "idem": r.PostFormValue("idem"), "form": form, "checked": r.PostForm["categories"]}
 		c.render(w, r, p.Status, "raise", sessionOf(r), pg)
 		return
 	}
@@ -120,4 +120,11 @@ func (c *Console) answerReferral(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	afterCommand(w, r, "/console/referrals", a)
+}
+
+// raiseEnums are the raise form's choices: the network's active categories.
+func (c *Console) raiseEnums(r *http.Request) obj {
+	e := enums()
+	e["categories"] = c.categoryIDs(r, true)
+	return e
 }

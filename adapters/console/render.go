@@ -24,6 +24,8 @@ func (c *Console) parse() error {
 		"tr":         translate,
 		"lbl":        label,
 		"lbls":       labelList,
+		"catlbl":     categoryLabel,
+		"catlbls":    categoryLabels,
 		"when":       c.when,
 		"day":        c.day,
 		"shortday":   c.shortDay,
@@ -212,6 +214,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 	p.Title = translate(p.Lang, p.Title)
 	if s != nil {
 		p.Principal, p.CSRF = &s.principal, s.CSRF
+		p.Categories = c.categoryNames(r)
 	}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, p); err != nil {

@@ -327,12 +327,12 @@ func (s *Server) answerReferral(answer domain.ReferralStatus) handlerFunc {
 }
 
 func (s *Server) feedback() handlerFunc {
-	return signalCommand(s, func(b *feedbackBody, f *fields) {
+	return command(s, http.StatusOK, func(b *feedbackBody, f *fields) {
 		if !domain.FeedbackCodes.Has(b.Code) {
 			f.add("code", "must be one of: "+strings.Join(domain.FeedbackCodes, ", "))
 		}
-	}, func(b *feedbackBody, _ domain.Signal, _ app.Sealer) (domain.Command, error) {
-		return domain.GiveFeedback{Code: b.Code}, nil
+	}, func(r *http.Request, req app.Request, id uuid.UUID, b *feedbackBody) (app.Result, error) {
+		return s.App.GiveFeedback(r.Context(), req, id, b.Code)
 	})
 }
 

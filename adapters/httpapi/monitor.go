@@ -14,26 +14,7 @@ import (
 	"github.com/buurtsignaal/buurtsignaal/projections"
 )
 
-// feedbackTexts are the coded messages a signaller sees, in Dutch and
-// English: status only, never private details.
-var feedbackTexts = map[string]map[string]string{
-	"nl": {
-		"received":    "Uw signaal is ontvangen door het basisteam.",
-		"in_progress": "Het basisteam is met uw signaal aan de slag.",
-		"referred":    "De bewoner is doorverwezen naar een passende organisatie.",
-		"closed":      "Het basisteam heeft uw signaal afgerond. Dank voor uw melding.",
-	},
-	"en": {
-		"received":    "Your signal has been received by the basisteam.",
-		"in_progress": "The basisteam is working on your signal.",
-		"referred":    "The resident has been referred to a suitable organisation.",
-		"closed":      "The basisteam has completed your signal. Thank you for raising it.",
-	},
-}
-
 func language(r *http.Request) string { return domain.Language(r.Header.Get("Accept-Language")) }
-
-func feedbackText(code, lang string) string { return feedbackTexts[lang][code] }
 
 // Monitoring answers: ids, codes, counts and times only; no personal data.
 type (
@@ -50,7 +31,15 @@ type (
 		P90FirstResponseHrs    *float64 `json:"p90_first_response_hours"`
 		FeedbackGiven          int      `json:"feedback_given"`
 		FeedbackWithinNorm     int      `json:"feedback_within_norm"`
-		firstResponseHours     []float64
+		// NormVersions says which norms the figures used: the signals
+		// counted by the version of the norms they were raised under
+		// ("norms version.categories version"; "0.0" the defaults).
+		NormVersions       []normVersionCount `json:"norm_versions"`
+		firstResponseHours []float64
+	}
+	normVersionCount struct {
+		Version string `json:"version"`
+		Signals int    `json:"signals"`
 	}
 	groupFigures struct {
 		Key string `json:"key"`
@@ -99,7 +88,17 @@ type (
 func figures(p *projections.Figures) responseFigures {
 	return responseFigures{Total: p.Total, Answered: p.Answered, WithinNorm: p.WithinNorm, Late: p.Late, Late3x: p.Late3x,
 		AnsweredLate: p.AnsweredLate, Unanswered: p.Unanswered, FeedbackGiven: p.FeedbackGiven,
-		FeedbackWithinNorm: p.FeedbackWithinNorm, firstResponseHours: p.FirstResponseHours}
+		FeedbackWithinNorm: p.FeedbackWithinNorm, firstResponseHours: p.FirstResponseHours, NormVersions: normVersions(p.NormVersions)}
+}
+
+// normVersions lists the counts by norm version, in version order.
+func normVersions(m map[string]int) []normVersionCount {
+	out := make([]normVersionCount, 0, len(m))
+	for v, n := range m {
+		out = append(out, normVersionCount{Version: v, Signals: n})
+	}
+	slices.SortFunc(out, func(a, b normVersionCount) int { return strings.Compare(a.Version, b.Version) })
+	return out
 }
 
 func (f *responseFigures) finish() {
@@ -225,6 +224,28 @@ func (s *Server) monitorResponse(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	key := strings.Join([]string{p.Network, q.Get("team_id"), q.Get("neighbourhood"), q.Get("category"), q.Get("from"), q.Get("to")}, "\x00")
 	minPos, _ := strconv.ParseUint(q.Get("min_position"), 10, 64) // checked by readYourWrites
+	asCSV, err := wantsCSV(r)
+	if err != nil {
+		return err
+	}
+	if per := q.Get("per"); per != "" || asCSV {
+		// The figures' export, per month or week of the period if asked.
+		if per != "" && ((per != "month" && per != "week") || !asCSV) {
+			return domain.Invalid(domain.FieldError{Field: "per", Message: "must be month or week, with format=csv"})
+		}
+		spans, err := periods(f.from, f.to, per, s.Location)
+		if err != nil {
+			return err
+		}
+		reps := make([]responseReport, len(spans))
+		for i, span := range spans {
+			sub := f
+			sub.from, sub.to = span[0], span[1]
+			reps[i], _ = s.responseReport(p.Network, sub, now)
+		}
+		monitorResponseCSV(w, reps)
+		return nil
+	}
 	rep := s.reports.get(key, now, minPos, func() (responseReport, uint64) { return s.responseReport(p.Network, f, now) })
 	writeJSON(w, http.StatusOK, rep)
 	return nil

@@ -66,9 +66,19 @@ func readNetwork(s *Server, view func(domain.NetworkConfig) (any, int)) handlerF
 }
 
 func (s *Server) categories() handlerFunc {
-	return readNetwork(s, func(c domain.NetworkConfig) (any, int) {
-		return categoriesView{Version: c.CategoriesVersion, Categories: c.Categories}, c.CategoriesVersion
-	})
+	return func(w http.ResponseWriter, r *http.Request) error {
+		p, err := s.query(r, domain.ActReadNetwork)
+		if err != nil {
+			return err
+		}
+		cats, version, err := s.App.Categories(r.Context(), p.Network)
+		if err != nil {
+			return err
+		}
+		w.Header().Set("ETag", strconv.Quote(strconv.Itoa(version)))
+		writeJSON(w, http.StatusOK, categoriesView{Version: version, Categories: cats})
+		return nil
+	}
 }
 
 func (s *Server) putCategories() handlerFunc {

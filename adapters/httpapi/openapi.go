@@ -73,6 +73,7 @@ var operationIDs = map[string]string{
 	"GET /v1/signals/unrouted":                       "listUnroutedSignals",
 	"GET /v1/principals":                             "listPrincipals",
 	"GET /v1/subjects/names":                         "getSubjectNames",
+	"GET /v1/monitor/signals":                        "listMonitoredSignals",
 	"GET /v1/monitor/signals/{id}":                   "getMonitoredSignal",
 	"GET /v1/caseload/counts":                        "getCaseloadCounts",
 	"GET /healthz":                                   "getHealth",
@@ -271,6 +272,10 @@ func (s *Server) OpenAPI() map[string]any {
 			answer = map[string]any{"anyOf": []any{answer, ref("HSDSOrganizationList")}}
 		}
 		ok := map[string]any{"description": "ok", "content": map[string]any{"application/json": map[string]any{"schema": answer}}}
+		if csvRoutes[rt.pattern] && rt.method == http.MethodGet {
+			ok["content"].(map[string]any)["text/csv"] = map[string]any{"schema": map[string]any{"type": "string",
+				"description": "format=csv or Accept: text/csv: a header line and a line per signal (or per group of figures); cells starting with = + - @ are prefixed with '"}}
+		}
 		if _, isCommand := rt.answer.(commandAnswer); isCommand || rt.action == domain.ActReadCase && !strings.HasSuffix(rt.pattern, "/history") ||
 			rt.method == http.MethodGet && (rt.pattern == "/v1/routing-rules" || rt.pattern == "/v1/notification-targets") {
 			ok["headers"] = map[string]any{"ETag": etag}
@@ -357,11 +362,14 @@ var hsdsOrganizationList = map[string]any{
 	},
 }
 
+// csvRoutes answer CSV too (format=csv or Accept: text/csv).
+var csvRoutes = map[string]bool{"/v1/monitor/signals": true, "/v1/monitor/response": true}
+
 // isList reports whether a GET route answers a page ({items, next_cursor})
 // and takes limit and cursor.
 func isList(pattern string) bool {
 	switch pattern {
-	case "/v1/caseload", "/v1/my/signals", "/v1/organisations", "/v1/monitor/overdue", "/v1/referrals",
+	case "/v1/caseload", "/v1/my/signals", "/v1/organisations", "/v1/monitor/overdue", "/v1/monitor/signals", "/v1/referrals",
 		"/v1/audit/break-glass", "/v1/signals/unrouted":
 		return true
 	}

@@ -485,7 +485,7 @@ func (s *Server) mySignals(w http.ResponseWriter, r *http.Request) error {
 			item := mySignalItem{ID: c.ID, Status: string(c.Status), RaisedAt: c.RaisedAt, Feedback: []feedbackView{},
 				Neighbourhood: c.Neighbourhood, Categories: append([]string{}, c.Categories...), Urgency: c.Urgency}
 			for _, fb := range c.Feedback {
-				item.Feedback = append(item.Feedback, feedbackView{Code: fb.Code, Text: feedbackText(fb.Code, lang), At: fb.At})
+				item.Feedback = append(item.Feedback, feedbackView{Code: fb.Code, Text: fb.Text.In(lang), At: fb.At})
 			}
 			out.Items = append(out.Items, item)
 		}
@@ -598,7 +598,7 @@ func (s *Server) caseView(r *http.Request, c *projections.Case, subj *projection
 	}
 	lang := language(r)
 	for _, fb := range c.Feedback {
-		v.Feedback = append(v.Feedback, feedbackView{Code: fb.Code, Text: feedbackText(fb.Code, lang), At: fb.At})
+		v.Feedback = append(v.Feedback, feedbackView{Code: fb.Code, Text: fb.Text.In(lang), At: fb.At})
 	}
 	for _, n := range c.Notes {
 		v.Notes = append(v.Notes, noteView{Kind: n.Kind, Text: o.open(n.Text), At: n.At, By: n.By})

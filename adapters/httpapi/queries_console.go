@@ -89,6 +89,9 @@ type (
 		ResponseState   string     `json:"response_state"`
 		Unrouted        bool       `json:"unrouted"`
 		AgeHours        float64    `json:"age_hours"`
+		// NormVersion is the version of the norms the signal was raised
+		// under ("norms version.categories version"; "0.0" the defaults).
+		NormVersion string `json:"norm_version"`
 	}
 	teamCount struct {
 		TeamID string `json:"team_id"`
@@ -250,7 +253,7 @@ func (s *Server) monitorSignal(w http.ResponseWriter, r *http.Request) error {
 			Neighbourhood: c.Neighbourhood, Categories: append([]string{}, c.Categories...), Urgency: c.Urgency, Source: string(c.Source),
 			RaisedAt: c.RaisedAt, FirstResponseAt: optTime(c.FirstResponseAt), ResponseDueAt: c.DueAt,
 			ResponseState: string(domain.StateAt(now, c.DueAt, c.Due3xAt, c.FirstResponseAt, c.StoppedAt)),
-			Unrouted:      c.Unrouted(now), AgeHours: float64(int(now.Sub(c.RaisedAt).Hours()*10)) / 10}
+			Unrouted:      c.Unrouted(now), AgeHours: float64(int(now.Sub(c.RaisedAt).Hours()*10)) / 10, NormVersion: c.NormVersion}
 	})
 	if !found {
 		return &domain.Error{Kind: domain.KindNotFound, Code: "signal_not_found", Message: "the signal does not exist"}

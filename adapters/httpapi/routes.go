@@ -78,6 +78,7 @@ func (s *Server) routeTable() []route {
 		{http.MethodGet, "/v1/signals/unrouted", domain.ActListUnrouted, "The network's raised signals still without a team, to hand over (no personal data)", nil, unroutedPage{}, http.StatusOK, s.unrouted},
 		{http.MethodGet, "/v1/principals", domain.ActListPrincipals, "The principals of my network: id, display name, roles, teams (staff only)", nil, principalsAnswer{}, http.StatusOK, s.principals},
 		{http.MethodGet, "/v1/subjects/names", domain.ActSubjectNames, "The names of the subjects an access log names (?id=, at most 100; audited)", nil, subjectNamesAnswer{}, http.StatusOK, s.subjectNames},
+		{http.MethodGet, "/v1/monitor/signals", domain.ActMonitor, "Every signal of my network, filtered and paged (ids, codes and times only; format=csv: the whole list as CSV)", nil, signalListPage{}, http.StatusOK, s.monitorSignals},
 		{http.MethodGet, "/v1/monitor/signals/{id}", domain.ActMonitor, "What a coordinator sees of one signal (no personal data)", nil, monitorSignal{}, http.StatusOK, s.monitorSignal},
 		{http.MethodGet, "/v1/caseload/counts", domain.ActCaseload, "How many cases each caseload filter holds (all, mine, unassigned, overdue, per team)", nil, caseloadCounts{}, http.StatusOK, s.caseloadCounts},
 	}
@@ -106,13 +107,22 @@ var queryParams = func() map[string][]any {
 		q("from", map[string]any{"type": "string", "anyOf": []any{map[string]any{"format": "date-time"}, map[string]any{"format": "date"}}}),
 		q("to", map[string]any{"type": "string", "anyOf": []any{map[string]any{"format": "date-time"}, map[string]any{"format": "date"}}}),
 	}
+	csvFormat := q("format", map[string]any{"type": "string", "enum": []string{"csv"}, "description": "csv: the answer as CSV (text/csv), as Accept: text/csv does; aggregated figures under the small-cell rule"})
 	monitor := append(slices.Clone(period), q("team_id", str), q("neighbourhood", str),
 		q("category", map[string]any{"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,49}$"}))
 	return map[string][]any{
 		"/v1/caseload": {q("team_id", str), q("assignee", map[string]any{"type": "string", "enum": []string{"me", "none"}}),
 			q("overdue", map[string]any{"type": "string", "enum": []string{"true", "false"}})},
-		"/v1/subjects/names":       {q("id", map[string]any{"type": "array", "maxItems": maxSubjectNames, "items": map[string]any{"type": "string", "format": "uuid"}})},
-		"/v1/monitor/response":     monitor,
+		"/v1/subjects/names": {q("id", map[string]any{"type": "array", "maxItems": maxSubjectNames, "items": map[string]any{"type": "string", "format": "uuid"}})},
+		"/v1/monitor/response": append(slices.Clone(monitor), csvFormat,
+			q("per", map[string]any{"type": "string", "enum": []string{"month", "week"}, "description": "with format=csv: the figures of each calendar month or week of the period (at most 36)"})),
+		"/v1/monitor/signals": append(slices.Clone(monitor),
+			q("status", map[string]any{"type": "string", "enum": enums["status"]}),
+			q("urgency", map[string]any{"type": "string", "enum": enums["urgency"]}),
+			q("no_team", map[string]any{"type": "string", "enum": []string{"true", "false"}, "description": "true: only the signals without a team"}),
+			q("late", map[string]any{"type": "string", "enum": []string{"true", "false"}, "description": "true: only the signals without a first response past their norm"}),
+			q("sort", map[string]any{"type": "string", "enum": signalSorts, "description": "raise order, newest first (default) or oldest first"}),
+			csvFormat),
 		"/v1/monitor/overdue":      monitor,
 		"/v1/audit/subjects/{id}":  period,
 		"/v1/audit/actors/{id}":    period,

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -1063,6 +1064,15 @@ func (p *apiRun) expect(t *rapid.T, op apiOp, req apiRequest, who string, a apiA
 			if strings.Contains(string(a.raw), secret) {
 				t.Fatalf("%s: the problem holds personal data: %s", what, a.raw)
 			}
+		}
+		return
+	}
+	if req.query.Get("format") == "csv" { // the monitoring exports
+		if ct := a.header.Get("Content-Type"); ct != "text/csv; charset=utf-8" {
+			t.Fatalf("%s: %d as %q, want text/csv", what, a.status, ct)
+		}
+		if _, err := csv.NewReader(bytes.NewReader(a.raw)).ReadAll(); err != nil {
+			t.Fatalf("%s: %d with a body that is not CSV (%v): %s", what, a.status, err, truncate(a.raw))
 		}
 		return
 	}

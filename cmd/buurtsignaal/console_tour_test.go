@@ -168,6 +168,15 @@ func tourStops(ids tourIDs, day time.Time) map[string][]tourStop {
 			{name: "unrouted", path: "/console/unrouted", wait: "table.unrouted"},
 			{name: "routing", path: "/console/routing", wait: "#save"},
 			{name: "targets", path: "/console/targets", wait: "#save"},
+			{name: "signals", path: "/console/monitor/signals", wait: "#signals"},
+			{name: "signals-filter-error", path: "/console/monitor/signals?from=" + day.Format(time.DateOnly) + "&to=" + day.AddDate(0, 0, -7).Format(time.DateOnly), wait: "#err-s-from"},
+			{name: "categories", path: "/console/categories", wait: "#config-help"},
+			{name: "norms", path: "/console/norms", wait: "#norms-high"},
+			{name: "norms-error", path: "/console/norms", wait: "#err-norms-high", act: []chromedp.Action{
+				chromedp.SetValue("#norms-high", "soon", chromedp.ByQuery), submit(`form[action="/console/norms"] button[type=submit]`)}},
+			{name: "feedback-texts", path: "/console/feedback-texts", wait: "#preview"},
+			{name: "feedback-texts-preview", path: "/console/feedback-texts", wait: "#preview td[data-code=received][lang=nl]", act: []chromedp.Action{
+				chromedp.SetValue("#text-received-nl", "Wij hebben uw signaal.", chromedp.ByQuery), submit(`button[name=preview]`)}},
 		},
 		"carla": {
 			{name: "raise", path: "/console/signals/new", wait: "#raise-name"},

@@ -53,7 +53,7 @@ var (
 		"GET /v1/audit/actors/{id}", "GET /v1/audit/break-glass", "GET /v1/audit/verify", "GET /v1/referrals/{id}", "GET /v1/subjects/names"}
 	publicRoutes = []string{"GET /v1/referrals", "GET /v1/my/signals", "GET /v1/organisations", "GET /v1/teams", "GET /v1/categories", "GET /v1/norms", "GET /v1/feedback-texts", "GET /v1/neighbourhoods", "GET /v1/monitor/response", "GET /v1/monitor/overdue", "GET /v1/routing-rules",
 		"GET /v1/notification-targets", "GET /v1/notifications/dead-letters",
-		"GET /v1/signals/unrouted", "GET /v1/principals", "GET /v1/monitor/signals/{id}", "GET /v1/caseload/counts"}
+		"GET /v1/signals/unrouted", "GET /v1/principals", "GET /v1/monitor/signals/{id}", "GET /v1/caseload/counts", "GET /v1/monitor/signals"}
 )
 
 // TestEveryReadOfPersonalDataIsAuditedOnce enumerates the router's routes:

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"github.com/google/uuid"
+
 	"github.com/buurtsignaal/buurtsignaal/domain"
 	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
 )
@@ -162,6 +164,18 @@ func (s *Service) Network(ctx context.Context, network string) (domain.NetworkCo
 	return cfg, nil
 }
 
+// Categories returns a network's categories and their version (the
+// defaults and 0 while it set none): one stream read, where Network reads
+// four (the console names categories on every page).
+func (s *Service) Categories(ctx context.Context, network string) ([]domain.Category, int, error) {
+	cats, version, err := configOf(s, ctx, domain.ConfigStream(domain.CategoriesCategory, network),
+		func(e domain.CategoriesSet) []domain.Category { return e.Categories })
+	if err == nil && version == 0 {
+		cats = domain.DefaultCategories()
+	}
+	return cats, version, err
+}
+
 // manageNetwork authorizes a change of the caller's network's
 // configuration and reads the configuration as it stands.
 func (s *Service) manageNetwork(ctx context.Context, req Request) (domain.NetworkConfig, error) {
@@ -187,7 +201,8 @@ func (s *Service) SetCategories(ctx context.Context, req Request, list []domain.
 }
 
 // SetNorms replaces the caller's network's response and feedback norms;
-// they apply to signals raised (and cases accepted) after the change.
+// they apply to signals raised after the change (a raise records the norms
+// in force on the signal: domain.SignalNorms).
 func (s *Service) SetNorms(ctx context.Context, req Request, norms domain.Norms) (Result, error) {
 	if _, err := s.manageNetwork(ctx, req); err != nil {
 		return Result{}, err
@@ -224,4 +239,17 @@ func (s *Service) SetNeighbourhoods(ctx context.Context, req Request, list []dom
 	}
 	return s.setConfig(ctx, req, domain.ConfigStream(domain.NeighbourhoodsCategory, req.Actor.Network), "neighbourhoods",
 		domain.NeighbourhoodsSet{Network: req.Actor.Network, Neighbourhoods: list})
+}
+
+// GiveFeedback gives the signaller of a signal a feedback code, recording
+// the network's text for it as it reads now (and the texts' version): the
+// signaller keeps reading that text after the texts change.
+func (s *Service) GiveFeedback(ctx context.Context, req Request, signalID uuid.UUID, code string) (Result, error) {
+	cfg, err := s.Network(ctx, req.Actor.Network)
+	if err != nil {
+		return Result{}, err
+	}
+	return s.Execute(ctx, req, signalID, func(domain.Signal, Sealer) (domain.Command, error) {
+		return domain.GiveFeedback{Code: code, Text: cfg.FeedbackText(code), TextsVersion: cfg.FeedbackTextsVersion}, nil
+	})
 }

@@ -105,6 +105,10 @@ func (s *Service) Raise(ctx context.Context, req Request, in RaiseInput) (Result
 	now := s.Now().UTC()
 	cmd := domain.RaiseSignal{SignalID: signalID, SubjectID: subjectID, Neighbourhood: in.Neighbourhood,
 		Categories: in.Categories, Urgency: in.Urgency, Consent: in.Consent, Description: desc}
+	// The norms in force now go with the signal: a later change of the
+	// network's norms or categories applies to signals raised after it.
+	norms := cfg.SignalNorms(in.Urgency, in.Categories)
+	cmd.Norms = &norms
 	out, err := domain.Decide(domain.Signal{}, req.Actor, cmd, now)
 	if err != nil {
 		return Result{}, err
