@@ -248,12 +248,16 @@ func TestDatesAndFigures(t *testing.T) {
 		t.Errorf("day: %q", got)
 	}
 	// Waiting within the norm counts neither way; 0 hours is 0 hours.
-	fresh := figures{Total: 1, Unanswered: 1}
-	if _, ok := fresh.Share(); ok || fresh.Waiting() != 1 || fresh.SharePct("nl") != "–" {
-		t.Errorf("one fresh signal: share %v, waiting %d", fresh.SharePct("nl"), fresh.Waiting())
+	fresh := figures{Total: count{N: 1}, Waiting: count{N: 1}, Unanswered: count{N: 1}}
+	if _, ok := fresh.Share(); ok || fresh.Decided().N != 0 || fresh.SharePct("nl") != "–" {
+		t.Errorf("one fresh signal: share %v, decided %v", fresh.SharePct("nl"), fresh.Decided())
 	}
-	zero := 0.0
-	some := figures{Total: 3, WithinNorm: 2, Late: 1, Median: &zero}
+	// A suppressed count shows as "<5".
+	if got := (count{Hidden: true}).String(); got != "<5" {
+		t.Errorf("a suppressed count shows as %q", got)
+	}
+	zero, share := 0.0, 2.0/3
+	some := figures{Total: count{N: 3}, WithinNorm: count{N: 2}, Late: count{N: 1}, ShareWithin: &share, Median: &zero}
 	if some.SharePct("nl") != "67 %" || hoursText("nl", some.Median) != "0 uur" {
 		t.Errorf("share %s, median %s", some.SharePct("nl"), hoursText("nl", some.Median))
 	}
@@ -321,10 +325,10 @@ func TestChart(t *testing.T) {
 		want   chartData
 	}{
 		{"no points", nil, chartData{Width: 600, Height: 200}},
-		{"one point", []seriesPoint{{At: day(1), Open: 2, Overdue: 1}}, chartData{Width: 600, Height: 200, Points: 1, Max: 2,
+		{"one point", []seriesPoint{{At: day(1), Open: count{N: 2}, Overdue: count{N: 1}}}, chartData{Width: 600, Height: 200, Points: 1, Max: 2,
 			OpenPath: "30.0,30.0", OverduePath: "30.0,100.0", First: day(1), Last: day(1), LastOpen: 2, LastO: 1,
 			YTicks: []chartTick{{170, 0}, {100, 1}, {30, 2}}, XTicks: []chartXTick{{30, day(1)}}}},
-		{"three points", []seriesPoint{{At: day(1), Open: 0}, {At: day(2), Open: 4, Overdue: 2}, {At: day(3), Open: 2}},
+		{"three points", []seriesPoint{{At: day(1)}, {At: day(2), Open: count{N: 4}, Overdue: count{N: 2}}, {At: day(3), Open: count{N: 2}}},
 			chartData{Width: 600, Height: 200, Points: 3, Max: 4, OpenPath: "30.0,170.0 300.0,30.0 570.0,100.0",
 				OverduePath: "30.0,170.0 300.0,100.0 570.0,170.0", First: day(1), Last: day(3), LastOpen: 2,
 				YTicks: []chartTick{{170, 0}, {135, 1}, {100, 2}, {65, 3}, {30, 4}},

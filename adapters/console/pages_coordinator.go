@@ -26,19 +26,22 @@ type monitorReport struct {
 }
 
 // figures are the response figures of /v1/monitor/response, as the page
-// shows them.
+// shows them. A count the API suppressed (null: fewer than k signals, or
+// one that would give such a count back) shows as "<k".
 type figures struct {
-	Total              int      `json:"total"`
-	Answered           int      `json:"answered"`
-	WithinNorm         int      `json:"within_norm"`
-	Late               int      `json:"late"`
-	Late3x             int      `json:"late_3x"`
-	AnsweredLate       int      `json:"answered_late"`
-	Unanswered         int      `json:"unanswered"`
+	Total              count    `json:"total"`
+	Answered           count    `json:"answered"`
+	WithinNorm         count    `json:"within_norm"`
+	ShareWithin        *float64 `json:"within_norm_share"`
+	Late               count    `json:"late"`
+	Late3x             count    `json:"late_3x"`
+	AnsweredLate       count    `json:"answered_late"`
+	Waiting            count    `json:"waiting"`
+	Unanswered         count    `json:"unanswered"`
 	Median             *float64 `json:"median_first_response_hours"`
 	P90                *float64 `json:"p90_first_response_hours"`
-	FeedbackGiven      int      `json:"feedback_given"`
-	FeedbackWithinNorm int      `json:"feedback_within_norm"`
+	FeedbackGiven      count    `json:"feedback_given"`
+	FeedbackWithinNorm count    `json:"feedback_within_norm"`
 }
 
 type groupFigures struct {
@@ -46,23 +49,50 @@ type groupFigures struct {
 	figures
 }
 
-// Waiting are the signals still waiting for a first response within their
-// norm: neither within nor outside it yet.
-func (f figures) Waiting() int {
-	return max(0, f.Total-f.WithinNorm-f.AnsweredLate-f.Late-f.Late3x)
+// count is a count of the monitor report, or a suppressed one (null).
+type count struct {
+	N      int
+	Hidden bool
+}
+
+// UnmarshalJSON reads a number, or null (suppressed).
+func (c *count) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*c = count{Hidden: true}
+		return nil
+	}
+	*c = count{}
+	return json.Unmarshal(b, &c.N)
+}
+
+// suppressK is the k the page names for a suppressed count; the API's
+// report carries it (suppress_k).
+var suppressK = strconv.Itoa(domain.DefaultSuppressK)
+
+// String writes the count, or "<k" when suppressed.
+func (c count) String() string {
+	if c.Hidden {
+		return "<" + suppressK
+	}
+	return strconv.Itoa(c.N)
 }
 
 // Decided are the signals whose share within the norm is known.
-func (f figures) Decided() int { return f.Total - f.Waiting() }
+func (f figures) Decided() count {
+	if f.Total.Hidden || f.Waiting.Hidden {
+		return count{Hidden: true}
+	}
+	return count{N: f.Total.N - f.Waiting.N}
+}
 
-// Share is the share of the decided signals answered within the norm; ok is
-// false while none is decided. A signal still waiting within its norm
-// counts neither way (the API's within_norm_share counts it as outside).
+// Share is the share of the decided signals answered within the norm (the
+// API's within_norm_share); ok is false while none is decided, or when it
+// is suppressed. A signal still waiting within its norm counts neither way.
 func (f figures) Share() (float64, bool) {
-	if f.Decided() == 0 {
+	if f.ShareWithin == nil {
 		return 0, false
 	}
-	return float64(f.WithinNorm) / float64(f.Decided()), true
+	return *f.ShareWithin, true
 }
 
 // SharePct writes Share, or "–" while nothing is decided.

@@ -79,6 +79,9 @@ type Deps struct {
 	// HSDSExport writes a network's organisations as Open Referral HSDS
 	// 3.0 JSON, for GET /v1/organisations?format=hsds (nil: not offered).
 	HSDSExport func(network string, orgs []domain.RegisterOrganisation) any
+	// SuppressK is the k of small-cell suppression in monitoring (0: the
+	// default 5; never below 3; see domain.Suppress).
+	SuppressK int
 }
 
 // Server is the HTTP API.

@@ -65,11 +65,16 @@ func (m *Store) Append(ctx context.Context, stream string, expected eventlog.Exp
 // Monitor exports the response-monitoring gauges, computed from the cases
 // projection at scrape time: buurtsignaal_signals_open{team,urgency} and
 // buurtsignaal_signals_overdue{team,urgency,state}, plus projection lag.
+// A series that would count fewer than K signals (and more than none) is
+// left out (small-cell suppression; no series is a total of others, so no
+// secondary suppression is needed).
 type Monitor struct {
 	Runner *projections.Runner
 	Cases  *projections.Cases
 	Now    func() time.Time
 	Head   func(context.Context) (uint64, error)
+	// K is the k of small-cell suppression (0: the default; never below 3).
+	K int
 }
 
 var (
@@ -110,11 +115,16 @@ func (m *Monitor) Collect(ch chan<- prometheus.Metric) {
 			return true
 		})
 	})
+	small := func(n int) bool { return n > 0 && n < domain.SuppressK(m.K) }
 	for k, n := range open {
-		ch <- prometheus.MustNewConstMetric(openDesc, prometheus.GaugeValue, float64(n), k.team, k.urgency)
+		if !small(n) {
+			ch <- prometheus.MustNewConstMetric(openDesc, prometheus.GaugeValue, float64(n), k.team, k.urgency)
+		}
 	}
 	for k, n := range overdue {
-		ch <- prometheus.MustNewConstMetric(overdueDesc, prometheus.GaugeValue, float64(n), k.team, k.urgency, k.state)
+		if !small(n) {
+			ch <- prometheus.MustNewConstMetric(overdueDesc, prometheus.GaugeValue, float64(n), k.team, k.urgency, k.state)
+		}
 	}
 	pos := m.Runner.Position()
 	ch <- prometheus.MustNewConstMetric(posDesc, prometheus.GaugeValue, float64(pos))

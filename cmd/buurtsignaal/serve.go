@@ -195,7 +195,7 @@ func openSystemTraced(ctx context.Context, cfg Config, log *slog.Logger, now fun
 		}
 	}
 	s.app = &app.Service{Log: s.store, Cipher: s.keys, Index: s.index, Subjects: s.keys, Lookup: lookup, Reg: s.reg, Now: now, NewID: uuid.New}
-	s.metrics.MustRegister(&metrics.Monitor{Runner: s.runner, Cases: s.cases, Now: now, Head: s.store.Head})
+	s.metrics.MustRegister(&metrics.Monitor{Runner: s.runner, Cases: s.cases, Now: now, Head: s.store.Head, K: cfg.SuppressK})
 	storage := &metrics.Storage{Dirs: map[string]string{"readmodels": filepath.Join(cfg.DataDir, "readmodels")}, Root: cfg.DataDir, Keys: s.keys.Count}
 	if cfg.Store == "" {
 		storage.Dirs["events"] = filepath.Join(cfg.DataDir, "events")
@@ -439,7 +439,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	api := httpapi.New(httpapi.Deps{
 		Log: log, Auth: authn, App: sys.app, Runner: sys.runner, Cases: sys.cases, Subjects: sys.subjects,
 		Orgs: sys.orgs, Cipher: sys.keys, Auditor: auditor, Audit: sys.audit, Metrics: sys.metrics, Now: sys.now,
-		RequireMFA: !cfg.NoMFA, Verify: sys.verify, RateLimit: float64(cfg.RateLimit), RateBurst: cfg.RateBurst,
+		RequireMFA: !cfg.NoMFA, SuppressK: cfg.SuppressK, Verify: sys.verify, RateLimit: float64(cfg.RateLimit), RateBurst: cfg.RateBurst,
 		Ready:         ready.Ready,
 		Notifications: notifications(notifier),
 		ClientAddr:    clientAddr,
