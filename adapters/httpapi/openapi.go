@@ -114,6 +114,9 @@ var enums = map[string][]string{
 	"subscriber":        {"team", "organisation", "principal", "coordinators"},
 	"language":          {"nl", "en"},
 	"overdue_state":     {string(domain.StateLate), string(domain.StateLate3x), "unrouted"},
+	"review_rule":       slices.Clone(reviewRules),
+	"review_state":      {"open", "overdue", "reviewed"},
+	"judgement":         domain.Judgements.Values(),
 }
 
 func roleNames(withSystem bool) []string {

@@ -56,6 +56,7 @@ type system struct {
 	subjects *projections.Subjects
 	orgs     *projections.Organisations
 	audit    *projections.AuditTrail
+	reviews  *projections.Reviews
 	targets  *projections.NotificationTargets
 	sessions *projections.EndedSessions
 	master   console.MasterKey
@@ -156,13 +157,15 @@ func openSystemTraced(ctx context.Context, cfg Config, log *slog.Logger, now fun
 		holidays = append(holidays, domain.DutchHolidays(y)...)
 	}
 	holidays = append(holidays, splitList(cfg.Holidays)...)
-	s.cases = projections.NewCases(domain.DefaultNorms(), domain.NewCalendar(loc, holidays))
+	cal := domain.NewCalendar(loc, holidays)
+	s.cases = projections.NewCases(domain.DefaultNorms(), cal)
 	s.subjects = projections.NewSubjects()
 	s.orgs = projections.NewOrganisations()
 	s.audit = projections.NewAuditTrail()
 	s.targets = projections.NewNotificationTargets()
 	s.sessions = projections.NewEndedSessions()
-	s.runner = projections.NewRunner(s.store, s.reg, s.cases, s.subjects, s.orgs, s.audit, s.targets, s.sessions)
+	s.reviews = projections.NewReviews(domain.DefaultFlagRules(), cal, cfg.ReviewTerm)
+	s.runner = projections.NewRunner(s.store, s.reg, s.cases, s.subjects, s.orgs, s.audit, s.targets, s.sessions, s.reviews)
 	// The read models' history and checkpoints: derived, per replica, on
 	// either store (startProjections opens them).
 	if s.readStore, err = readstore.Open(filepath.Join(cfg.DataDir, "readmodels"), readstore.Options{}); err != nil {
@@ -438,7 +441,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	api := httpapi.New(httpapi.Deps{
 		Log: log, Auth: authn, App: sys.app, Runner: sys.runner, Cases: sys.cases, Subjects: sys.subjects,
-		Orgs: sys.orgs, Cipher: sys.keys, Auditor: auditor, Audit: sys.audit, Metrics: sys.metrics, Now: sys.now,
+		Orgs: sys.orgs, Cipher: sys.keys, Auditor: auditor, Audit: sys.audit, Reviews: sys.reviews, ReviewTermDays: cfg.ReviewTerm, Metrics: sys.metrics, Now: sys.now,
 		RequireMFA: !cfg.NoMFA, SuppressK: cfg.SuppressK, Verify: sys.verify, RateLimit: float64(cfg.RateLimit), RateBurst: cfg.RateBurst,
 		Ready:         ready.Ready,
 		Notifications: notifications(notifier),
