@@ -113,7 +113,9 @@ func TestLabels(t *testing.T) {
 		// every action of the policy.
 		// (TestLabelsCoverEveryView checks the reads' actions the API
 		// records.)
-		"action": append([]string{"read", "list", "search", "export", "audit_read", "audit_verify", "read_referral"}, declaredActions(t)...),
+		"action":       append([]string{"read", "list", "search", "export", "audit_read", "audit_verify", "audit_report", "read_referral"}, declaredActions(t)...),
+		"rule":         reviewRules,
+		"review_state": append([]string{"open", "overdue", "reviewed"}, domain.Judgements.Values()...),
 	}
 	for _, r := range domain.Roles {
 		sets["role"] = append(sets["role"], string(r))
