@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -172,4 +173,25 @@ func TestAccessReviewsThroughTheServer(t *testing.T) {
 	if strings.Contains(s.stderr.String(), secretNote) {
 		t.Fatal("the log holds the note")
 	}
+}
+
+// TestConsoleReviews: the privacy officer works through the items to
+// review in the console (a client of the API): the break-glass read is
+// listed with its form, a judgement without a choice is refused on the
+// page, one with a note is recorded and shown as reviewed with its note;
+// the flags page and the report show; other roles are refused.
+func TestConsoleReviews(t *testing.T) {
+	s := startServer(t, "", nil)
+	item := reviewItemOf(t, s)
+	c := newConsoleClient(t, s)
+	c.signIn("tok-hanna")
+	c.must(200, c.get("/console/privacy/reviews?state=open"), "reviews", `data-id="`+item+`"`, `name="judgement" value="not_justified"`)
+	c.must(422, c.post("/console/privacy/reviews", url.Values{"item": {item}, "idem": {"j0"}, "back": {"?state=open"}}), "no judgement", "judgement")
+	c.must(200, c.post("/console/privacy/reviews", url.Values{"item": {item}, "judgement": {"not_justified"}, "note": {"besproken met teamleider"}, "idem": {"j1"}, "back": {"?state=reviewed"}}),
+		"judge", `data-id="`+item+`"`, "niet terecht", "besproken met teamleider")
+	c.must(200, c.get("/console/privacy/reviews?flags=1"), "flags", `id="reviews"`)
+	c.must(200, c.get("/console/privacy/report"), "report", `id="reviews-done">1<`)
+	g := newConsoleClient(t, s)
+	g.signIn("tok-gert")
+	g.must(403, g.get("/console/privacy/reviews"), "a coordinator")
 }
