@@ -428,6 +428,37 @@ func (p *Reviews) Overdue(network string, now time.Time, fn func(*ReviewItem) bo
 	return cmpErr(err, ierr)
 }
 
+// AllOverdue calls fn with the open items of every network past their term
+// at now, until fn returns false: for the notifier's scan. It reads the
+// open items of every network (by due time), so it costs what is open.
+func (p *Reviews) AllOverdue(now time.Time, fn func(*ReviewItem) bool) error {
+	pre := []byte{reviewsPrefix, 'o'}
+	var ierr error
+	err := p.rs.Scan(pre, prefixEnd(pre), false, func(k, _ []byte) bool {
+		rest := k[len(pre):]
+		n, w := binary.Uvarint(rest)
+		if w <= 0 || uint64(len(rest)-w) < n+8 {
+			return true
+		}
+		network, suffix := string(rest[w:w+int(n)]), rest[w+int(n):]
+		due := fromNanos(int64(binary.BigEndian.Uint64(suffix[:8]) ^ (1 << 63)))
+		if !now.After(due) {
+			return true // this network's later ones are not due either; the scan goes on to the next network
+		}
+		id, ok := keyID(suffix)
+		if !ok {
+			return true
+		}
+		it, err := p.Item(network, id)
+		if err != nil || it == nil {
+			ierr = cmpErr(err, ErrCorrupt)
+			return false
+		}
+		return fn(it)
+	})
+	return cmpErr(err, ierr)
+}
+
 // Days returns a network's counts per day (YYYY-MM-DD in the calendar's
 // zone) from the day of from to the day before to's, and sums them.
 func (p *Reviews) Days(network string, from, to time.Time) (DayCounts, error) {

@@ -104,7 +104,7 @@ func TestLabels(t *testing.T) {
 		"basis": {string(domain.BasisRole), string(domain.BasisTeam), string(domain.BasisSignaller), string(domain.BasisReferral),
 			string(domain.BasisBreakGlass)},
 		"notify_kind": domain.NotificationKinds,
-		"subscriber":  {domain.SubscribeTeam, domain.SubscribeOrganisation, domain.SubscribePrincipal, domain.SubscribeCoordinators},
+		"subscriber":  {domain.SubscribeTeam, domain.SubscribeOrganisation, domain.SubscribePrincipal, domain.SubscribeCoordinators, domain.SubscribePrivacyOfficers},
 		"channel":     {domain.ChannelWebhook, domain.ChannelEmail},
 		"language":    {"nl", "en"},
 		"outcome":     {"allowed", "denied"},

@@ -277,7 +277,7 @@ var targetsEditor = configEditor{
 	fields: []string{"id", "subscriber", "subscriber_id", "channel", "url", "email", "language", "kinds"},
 	lists:  map[string]bool{"kinds": true},
 	options: map[string][]string{
-		"subscriber": {domain.SubscribeTeam, domain.SubscribeOrganisation, domain.SubscribePrincipal, domain.SubscribeCoordinators},
+		"subscriber": {domain.SubscribeTeam, domain.SubscribeOrganisation, domain.SubscribePrincipal, domain.SubscribeCoordinators, domain.SubscribePrivacyOfficers},
 		"channel":    {domain.ChannelWebhook, domain.ChannelEmail}, "language": {"", "nl", "en"},
 	},
 	sets: map[string]string{"subscriber": "subscriber", "channel": "channel", "language": "language"},

@@ -75,11 +75,15 @@ type Monitor struct {
 	Head   func(context.Context) (uint64, error)
 	// K is the k of small-cell suppression (0: the default; never below 3).
 	K int
+	// Reviews, when set, gives buurtsignaal_reviews_overdue{network}: the
+	// access reviews past their term.
+	Reviews *projections.Reviews
 }
 
 var (
 	openDesc    = prometheus.NewDesc("buurtsignaal_signals_open", "Open signals by team and urgency.", []string{"team", "urgency"}, nil)
 	overdueDesc = prometheus.NewDesc("buurtsignaal_signals_overdue", "Signals past their response norm without a first response, by team, urgency and state (late, late_3x).", []string{"team", "urgency", "state"}, nil)
+	reviewsDesc = prometheus.NewDesc("buurtsignaal_reviews_overdue", "Access reviews (break-glass reads and flags) not judged within their term, by network.", []string{"network"}, nil)
 	posDesc     = prometheus.NewDesc("buurtsignaal_projection_position", "Log position the projections have applied.", nil, nil)
 	lagDesc     = prometheus.NewDesc("buurtsignaal_projection_lag_events", "Log positions between the head and the projections (an upper bound on a store with sparse positions).", nil, nil)
 	lagSecDesc  = prometheus.NewDesc("buurtsignaal_projection_lag_seconds", "Age of the last applied event when the projections are behind the head, else 0.", nil, nil)
@@ -89,6 +93,7 @@ var (
 func (m *Monitor) Describe(ch chan<- *prometheus.Desc) {
 	ch <- openDesc
 	ch <- overdueDesc
+	ch <- reviewsDesc
 	ch <- posDesc
 	ch <- lagDesc
 	ch <- lagSecDesc
@@ -124,6 +129,14 @@ func (m *Monitor) Collect(ch chan<- prometheus.Metric) {
 	for k, n := range overdue {
 		if !small(n) {
 			ch <- prometheus.MustNewConstMetric(overdueDesc, prometheus.GaugeValue, float64(n), k.team, k.urgency, k.state)
+		}
+	}
+	if m.Reviews != nil {
+		late := map[string]int{}
+		if err := m.Reviews.AllOverdue(now, func(it *projections.ReviewItem) bool { late[it.Network]++; return true }); err == nil {
+			for network, n := range late {
+				ch <- prometheus.MustNewConstMetric(reviewsDesc, prometheus.GaugeValue, float64(n), network)
+			}
 		}
 	}
 	pos := m.Runner.Position()

@@ -195,3 +195,40 @@ func TestConsoleReviews(t *testing.T) {
 	g.signIn("tok-gert")
 	g.must(403, g.get("/console/privacy/reviews"), "a coordinator")
 }
+
+// TestReviewOverdueNotifiesPrivacyOfficers: a break-glass read not
+// reviewed within its term is notified once to the network's privacy
+// officers' target (review_overdue, ids only), never to the coordinators';
+// one reviewed in time is not notified.
+func TestReviewOverdueNotifiesPrivacyOfficers(t *testing.T) {
+	ams, _ := time.LoadLocation("Europe/Amsterdam")
+	start := time.Date(2026, 11, 23, 10, 0, 0, 0, ams) // a Monday
+	c := &clock{t: start}
+	s := startServerWith(t, "", map[string]string{"BUURTSIGNAAL_NOTIFY_SCAN_INTERVAL": "50ms"}, c.now)
+	rc := newReceiver(t)
+	rc.setTargets(s, []map[string]any{
+		hook("privacy", "privacy_officers", "", rc.url("/privacy")),
+		hook("coordinators", "coordinators", "", rc.url("/coord")),
+	})
+	late := reviewItemOf(t, s)
+	judged := reviewItemOf(t, s)
+	s.must(200, s.do("POST", "/v1/audit/reviews", "hanna", map[string]any{"item": judged, "judgement": "justified"}), "judge one")
+	c.set(start.Add(7*24*time.Hour + time.Hour)) // five working days and an hour on
+	rc.waitFor("/privacy", []string{"review_overdue "})
+	time.Sleep(300 * time.Millisecond) // more scans: nothing twice
+	rc.waitFor("/privacy", []string{"review_overdue "})
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for _, n := range rc.got["/privacy"] {
+		if n.ReviewItem != late || n.Network == "" {
+			t.Errorf("notification %+v, want item %s", n, late)
+		}
+	}
+	if len(rc.got["/coord"]) != 0 {
+		t.Errorf("the coordinators heard of a review: %v", rc.got["/coord"])
+	}
+	// Counted in monitoring.
+	if m := s.do("GET", "/metrics", "", nil); !strings.Contains(string(m.raw), `buurtsignaal_reviews_overdue{network=`) {
+		t.Errorf("no overdue reviews in the metrics:\n%s", grep(string(m.raw), "reviews"))
+	}
+}
