@@ -16,8 +16,8 @@ func reviewItemOf(t *testing.T, s *server) string {
 	t.Helper()
 	raised := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody("Review Persoon")), "raise")
 	id := raised.str("id")
-	s.must(200, s.do("POST", "/v1/signals/"+id+"/handover", "carla", map[string]any{"team_id": "team-a"}), "handover")
-	s.must(200, s.do("GET", "/v1/signals/"+id, "bob", nil, "X-Break-Glass-Reason", "waarneming"), "break-glass read")
+	h := s.must(200, s.do("POST", "/v1/signals/"+id+"/handover", "carla", map[string]any{"team_id": "team-a"}), "handover").num("position")
+	s.must(200, s.do("GET", fmt.Sprintf("/v1/signals/%s?min_position=%d", id, h), "bob", nil, "X-Break-Glass-Reason", "waarneming"), "break-glass read")
 	pos := s.must(200, s.do("POST", "/v1/signals/"+id+"/accept", "anna", nil), "accept").num("position")
 	items := reviewItems(t, s.must(200, s.do("GET", fmt.Sprintf("/v1/audit/reviews?rule=break_glass&state=open&min_position=%d", pos), "hanna", nil), "reviews"))
 	for _, it := range items {
@@ -57,11 +57,11 @@ func TestAccessReviewsThroughTheServer(t *testing.T) {
 	s := startServerWith(t, "", nil, c.now)
 	raised := s.must(201, s.do("POST", "/v1/signals", "carla", raiseBody(secretName)), "raise")
 	id := raised.str("id")
-	s.must(200, s.do("POST", "/v1/signals/"+id+"/handover", "carla", map[string]any{"team_id": "team-a"}), "handover")
-	s.must(200, s.do("GET", "/v1/signals/"+id, "bob", nil, "X-Break-Glass-Reason", "waarneming"), "break-glass read")
-	s.must(200, s.do("POST", "/v1/signals/"+id+"/accept", "anna", nil), "accept")
+	h := s.must(200, s.do("POST", "/v1/signals/"+id+"/handover", "carla", map[string]any{"team_id": "team-a"}), "handover").num("position")
+	s.must(200, s.do("GET", fmt.Sprintf("/v1/signals/%s?min_position=%d", id, h), "bob", nil, "X-Break-Glass-Reason", "waarneming"), "break-glass read")
+	acc := s.must(200, s.do("POST", "/v1/signals/"+id+"/accept", "anna", nil), "accept").num("position")
 	c.set(time.Date(2026, 4, 4, 11, 0, 0, 0, ams)) // Saturday
-	s.must(200, s.do("GET", "/v1/signals/"+id, "anna", nil), "a read on Saturday")
+	s.must(200, s.do("GET", fmt.Sprintf("/v1/signals/%s?min_position=%d", id, acc), "anna", nil), "a read on Saturday")
 	pos := s.must(200, s.do("POST", "/v1/signals/"+id+"/feedback", "anna", map[string]any{"code": "in_progress"}), "feedback").num("position")
 	q := fmt.Sprintf("min_position=%d", pos)
 	// The privacy officer works on Tuesday (a read of hers on a Saturday
