@@ -63,7 +63,8 @@ bench-scale: build
 	$(GO) run ./scripts/benchscale -bin bin/buurtsignaal -load bin/buurtsignaal-load $(BENCH_SCALE_FLAGS)
 
 # GET /v1/audit/flags's read over the read models of ACCESS_RECORDS access
-# records (default 10,000,000; several minutes to build, and a few GB of disk).
+# records (default 10,000,000; about 15 minutes, the read models built twice,
+# and a few GB of disk).
 ACCESS_RECORDS ?= 10000000
 bench-flags:
 	BUURTSIGNAAL_BENCH_ACCESS_RECORDS=$(ACCESS_RECORDS) $(GO) test -run '^$$' -bench '^BenchmarkAccessFlags$$' -benchtime 600x -timeout 60m ./projections
