@@ -9,7 +9,7 @@ ADDR    ?= 127.0.0.1:8080
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.7.0
 STATICCHECK_CHECKS ?= all,-ST1000,-ST1003,-ST1016,-ST1020,-ST1021,-ST1022,-S1016
 
-.PHONY: run build test test-api screenshots vet bench bench-store bench-postgres bench-projections bench-audit bench-scale crashtest crashtest-server powerloss soak lint fuzz
+.PHONY: run build test test-api screenshots vet bench bench-store bench-postgres bench-projections bench-audit bench-flags bench-scale crashtest crashtest-server powerloss soak lint fuzz
 
 run:
 	$(GO) run ./cmd/buurtsignaal serve --demo --addr $(ADDR) --data-dir $(DATA)
@@ -62,13 +62,20 @@ bench-scale: build
 	$(GO) build -o bin/buurtsignaal-load ./cmd/buurtsignaal-load
 	$(GO) run ./scripts/benchscale -bin bin/buurtsignaal -load bin/buurtsignaal-load $(BENCH_SCALE_FLAGS)
 
+# GET /v1/audit/flags's read over the read models of ACCESS_RECORDS access
+# records (default 10,000,000; about 15 minutes, the read models built twice,
+# and a few GB of disk).
+ACCESS_RECORDS ?= 10000000
+bench-flags:
+	BUURTSIGNAAL_BENCH_ACCESS_RECORDS=$(ACCESS_RECORDS) $(GO) test -run '^$$' -bench '^BenchmarkAccessFlags$$' -benchtime 600x -timeout 60m ./projections
+
 bench-audit:
 	BUURTSIGNAAL_BENCH_AUDIT=1 $(GO) test -count=1 -v -run '^TestBenchAudit$$' ./cmd/buurtsignaal | grep -E '^(noop|audited_caseload|ratio|p99_ms):'
 
 # Every fuzz target, FUZZTIME each; their seed corpora run in make test.
 FUZZTIME ?= 10s
 FUZZ_TARGETS = ./cmd/buurtsignaal:FuzzCommandBodies ./domain:FuzzRegistryDecode ./adapters/notify:FuzzVerify \
-	./domain/app:FuzzDecodeSubjectData ./adapters/auth:FuzzParseTokens
+	./domain/app:FuzzDecodeSubjectData ./adapters/auth:FuzzParseTokens ./projections:FuzzDecodeReviewItem
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $${t#*:} ($${t%%:*}) for $(FUZZTIME)"; \

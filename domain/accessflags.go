@@ -223,3 +223,15 @@ type AccessReviewed struct {
 
 // EventType implements Event.
 func (AccessReviewed) EventType() string { return "AccessReviewed" }
+
+// networkSealSpace names the keys a network's own free text is sealed
+// under (UUID v5 of the network id).
+var networkSealSpace = uuid.MustParse("6b1f3c52-9d0e-4d43-8a51-2f7c0e5b9a10")
+
+// NetworkSealSubject is the key id that seals a network's free text that
+// names no subject, such as the note on a review of an item without one:
+// the cipher keeps it like a subject's key, and no erasure of a resident
+// shreds it.
+func NetworkSealSubject(network string) uuid.UUID {
+	return uuid.NewSHA1(networkSealSpace, []byte("network\x00"+network))
+}

@@ -39,10 +39,11 @@ const (
 	NotifyReferralMade  = "referral_made"  // a referral to the organisation
 	NotifyFeedbackGiven = "feedback_given" // terugkoppeling on a signal (its signaller)
 	NotifyUnrouted      = "unrouted"       // a raised signal still has no team one working day on (coordinators)
+	NotifyReviewOverdue = "review_overdue" // an access review (break-glass read or flag) is past its term (privacy officers)
 )
 
 // NotificationKinds lists every kind in a fixed order.
-var NotificationKinds = []string{NotifyHandedOver, NotifyMatched, NotifyNormLapsing, NotifyNormLapsed, NotifyNormEscalated, NotifyReferralMade, NotifyFeedbackGiven, NotifyUnrouted}
+var NotificationKinds = []string{NotifyHandedOver, NotifyMatched, NotifyNormLapsing, NotifyNormLapsed, NotifyNormEscalated, NotifyReferralMade, NotifyFeedbackGiven, NotifyUnrouted, NotifyReviewOverdue}
 
 // Subscribers: whom a target serves.
 const (
@@ -50,6 +51,10 @@ const (
 	SubscribeOrganisation = "organisation" // SubscriberID is an organisation id
 	SubscribePrincipal    = "principal"    // SubscriberID is a principal id (a signaller)
 	SubscribeCoordinators = "coordinators" // the network's coordinators; no SubscriberID
+	// SubscribePrivacyOfficers: the network's privacy officers; no
+	// SubscriberID. Only they hear of access reviews (staff activity is
+	// personal data too).
+	SubscribePrivacyOfficers = "privacy_officers"
 )
 
 // Channels.
@@ -118,9 +123,9 @@ func ValidateNotificationTargets(targets []NotificationTarget, known func(subscr
 		}
 		seen[t.ID] = true
 		switch t.Subscriber {
-		case SubscribeCoordinators:
+		case SubscribeCoordinators, SubscribePrivacyOfficers:
 			if t.SubscriberID != "" {
-				errs = append(errs, FieldError{Field: at("subscriber_id"), Message: "must be empty for coordinators"})
+				errs = append(errs, FieldError{Field: at("subscriber_id"), Message: "must be empty for " + t.Subscriber})
 			}
 		case SubscribeTeam, SubscribeOrganisation, SubscribePrincipal:
 			switch {
@@ -132,7 +137,7 @@ func ValidateNotificationTargets(targets []NotificationTarget, known func(subscr
 				errs = append(errs, FieldError{Field: at("subscriber_id"), Message: "unknown " + t.Subscriber})
 			}
 		default:
-			errs = append(errs, FieldError{Field: at("subscriber"), Message: "must be team, organisation, principal or coordinators"})
+			errs = append(errs, FieldError{Field: at("subscriber"), Message: "must be team, organisation, principal, coordinators or privacy_officers"})
 		}
 		switch t.Channel {
 		case ChannelWebhook:
@@ -205,16 +210,19 @@ func isToken(s string) bool {
 // Notification is what a receiver gets: ids, codes and a link, never
 // personal data.
 type Notification struct {
-	ID       string    `json:"id"`   // idempotency key: the same for every retry
-	Kind     string    `json:"kind"` // one of NotificationKinds
-	Signal   string    `json:"signal_id,omitempty"`
-	Team     string    `json:"team_id,omitempty"`
-	Org      string    `json:"organisation_id,omitempty"`
-	Referral string    `json:"referral_id,omitempty"`
-	Code     string    `json:"code,omitempty"` // the feedback code of feedback_given
-	Link     string    `json:"link,omitempty"`
-	At       time.Time `json:"at"`
-	Network  string    `json:"network"`
+	ID       string `json:"id"`   // idempotency key: the same for every retry
+	Kind     string `json:"kind"` // one of NotificationKinds
+	Signal   string `json:"signal_id,omitempty"`
+	Team     string `json:"team_id,omitempty"`
+	Org      string `json:"organisation_id,omitempty"`
+	Referral string `json:"referral_id,omitempty"`
+	Code     string `json:"code,omitempty"` // the feedback code of feedback_given
+	// ReviewItem is the item of review_overdue (break_glass:<position> or
+	// flag:<position>:<rule>): ids only.
+	ReviewItem string    `json:"review_item,omitempty"`
+	Link       string    `json:"link,omitempty"`
+	At         time.Time `json:"at"`
+	Network    string    `json:"network"`
 }
 
 // Delivery is one notification for one target, as the outbox keeps it. It

@@ -249,6 +249,9 @@ func (c *Console) routes() chi.Router {
 		r.Get("/console/privacy/actor", c.actorLog)
 		r.Get("/console/privacy/break-glass", c.breakGlassReview)
 		r.Get("/console/privacy/verify", c.verify)
+		r.Get("/console/privacy/reviews", c.reviews)
+		r.Post("/console/privacy/reviews", c.judge)
+		r.Get("/console/privacy/report", c.report)
 		// Volunteers and partners (and professionals and coordinators for
 		// handovers from the list of signals without a team).
 		r.With(c.only(domain.RoleBuurtsteun, domain.RolePartner, domain.RoleProfessional)).Get("/console/signals/new", c.raiseForm)

@@ -104,7 +104,7 @@ func TestLabels(t *testing.T) {
 		"basis": {string(domain.BasisRole), string(domain.BasisTeam), string(domain.BasisSignaller), string(domain.BasisReferral),
 			string(domain.BasisBreakGlass)},
 		"notify_kind": domain.NotificationKinds,
-		"subscriber":  {domain.SubscribeTeam, domain.SubscribeOrganisation, domain.SubscribePrincipal, domain.SubscribeCoordinators},
+		"subscriber":  {domain.SubscribeTeam, domain.SubscribeOrganisation, domain.SubscribePrincipal, domain.SubscribeCoordinators, domain.SubscribePrivacyOfficers},
 		"channel":     {domain.ChannelWebhook, domain.ChannelEmail},
 		"language":    {"nl", "en"},
 		"outcome":     {"allowed", "denied"},
@@ -113,7 +113,9 @@ func TestLabels(t *testing.T) {
 		// every action of the policy.
 		// (TestLabelsCoverEveryView checks the reads' actions the API
 		// records.)
-		"action": append([]string{"read", "list", "search", "export", "audit_read", "audit_verify", "read_referral"}, declaredActions(t)...),
+		"action":       append([]string{"read", "list", "search", "export", "audit_read", "audit_verify", "audit_report", "read_referral"}, declaredActions(t)...),
+		"rule":         reviewRules,
+		"review_state": append([]string{"open", "overdue", "reviewed"}, domain.Judgements.Values()...),
 	}
 	for _, r := range domain.Roles {
 		sets["role"] = append(sets["role"], string(r))
@@ -248,12 +250,24 @@ func TestDatesAndFigures(t *testing.T) {
 		t.Errorf("day: %q", got)
 	}
 	// Waiting within the norm counts neither way; 0 hours is 0 hours.
-	fresh := figures{Total: 1, Unanswered: 1}
-	if _, ok := fresh.Share(); ok || fresh.Waiting() != 1 || fresh.SharePct("nl") != "–" {
-		t.Errorf("one fresh signal: share %v, waiting %d", fresh.SharePct("nl"), fresh.Waiting())
+	fresh := figures{Total: count{N: 1}, Waiting: count{N: 1}, Unanswered: count{N: 1}}
+	if _, ok := fresh.Share(); ok || fresh.Decided().N != 0 || fresh.SharePct("nl") != "–" {
+		t.Errorf("one fresh signal: share %v, decided %v", fresh.SharePct("nl"), fresh.Decided())
 	}
-	zero := 0.0
-	some := figures{Total: 3, WithinNorm: 2, Late: 1, Median: &zero}
+	// A suppressed count shows as "<k", k the report's.
+	for _, tc := range []struct {
+		k    int
+		want string
+	}{{0, "<5"}, {5, "<5"}, {7, "<7"}} {
+		rep := monitorReport{SuppressK: tc.k, figures: figures{Total: count{Hidden: true}}, ByTeam: []groupFigures{{}}}
+		rep.ByTeam[0].Late = count{Hidden: true}
+		rep.nameK()
+		if got, group := rep.Total.String(), rep.ByTeam[0].Late.String(); got != tc.want || group != tc.want {
+			t.Errorf("k %d: a suppressed count shows as %q, in a group %q, want %q", tc.k, got, group, tc.want)
+		}
+	}
+	zero, share := 0.0, 2.0/3
+	some := figures{Total: count{N: 3}, WithinNorm: count{N: 2}, Late: count{N: 1}, ShareWithin: &share, Median: &zero}
 	if some.SharePct("nl") != "67 %" || hoursText("nl", some.Median) != "0 uur" {
 		t.Errorf("share %s, median %s", some.SharePct("nl"), hoursText("nl", some.Median))
 	}
@@ -321,10 +335,10 @@ func TestChart(t *testing.T) {
 		want   chartData
 	}{
 		{"no points", nil, chartData{Width: 600, Height: 200}},
-		{"one point", []seriesPoint{{At: day(1), Open: 2, Overdue: 1}}, chartData{Width: 600, Height: 200, Points: 1, Max: 2,
+		{"one point", []seriesPoint{{At: day(1), Open: count{N: 2}, Overdue: count{N: 1}}}, chartData{Width: 600, Height: 200, Points: 1, Max: 2,
 			OpenPath: "30.0,30.0", OverduePath: "30.0,100.0", First: day(1), Last: day(1), LastOpen: 2, LastO: 1,
 			YTicks: []chartTick{{170, 0}, {100, 1}, {30, 2}}, XTicks: []chartXTick{{30, day(1)}}}},
-		{"three points", []seriesPoint{{At: day(1), Open: 0}, {At: day(2), Open: 4, Overdue: 2}, {At: day(3), Open: 2}},
+		{"three points", []seriesPoint{{At: day(1)}, {At: day(2), Open: count{N: 4}, Overdue: count{N: 2}}, {At: day(3), Open: count{N: 2}}},
 			chartData{Width: 600, Height: 200, Points: 3, Max: 4, OpenPath: "30.0,170.0 300.0,30.0 570.0,100.0",
 				OverduePath: "30.0,170.0 300.0,100.0 570.0,170.0", First: day(1), Last: day(3), LastOpen: 2,
 				YTicks: []chartTick{{170, 0}, {135, 1}, {100, 2}, {65, 3}, {30, 4}},

@@ -17,7 +17,8 @@ import (
 // monitorReport is the part of the API's response report the page computes
 // with.
 type monitorReport struct {
-	Series []seriesPoint `json:"series"`
+	SuppressK int           `json:"suppress_k"`
+	Series    []seriesPoint `json:"series"`
 	figures
 	ByTeam          []groupFigures `json:"by_team"`
 	ByNeighbourhood []groupFigures `json:"by_neighbourhood"`
@@ -26,24 +27,27 @@ type monitorReport struct {
 }
 
 // figures are the response figures of /v1/monitor/response, as the page
-// shows them.
+// shows them. A count the API suppressed (null: fewer than k signals, or
+// one that would give such a count back) shows as "<k".
 type figures struct {
-	Total              int      `json:"total"`
-	Answered           int      `json:"answered"`
-	WithinNorm         int      `json:"within_norm"`
-	Late               int      `json:"late"`
-	Late3x             int      `json:"late_3x"`
-	AnsweredLate       int      `json:"answered_late"`
-	Unanswered         int      `json:"unanswered"`
+	Total              count    `json:"total"`
+	Answered           count    `json:"answered"`
+	WithinNorm         count    `json:"within_norm"`
+	ShareWithin        *float64 `json:"within_norm_share"`
+	Late               count    `json:"late"`
+	Late3x             count    `json:"late_3x"`
+	AnsweredLate       count    `json:"answered_late"`
+	Waiting            count    `json:"waiting"`
+	Unanswered         count    `json:"unanswered"`
 	Median             *float64 `json:"median_first_response_hours"`
 	P90                *float64 `json:"p90_first_response_hours"`
-	FeedbackGiven      int      `json:"feedback_given"`
-	FeedbackWithinNorm int      `json:"feedback_within_norm"`
+	FeedbackGiven      count    `json:"feedback_given"`
+	FeedbackWithinNorm count    `json:"feedback_within_norm"`
 	// NormVersions are the signals counted by the version of the norms
 	// they were raised under.
 	NormVersions []struct {
 		Version string `json:"version"`
-		Signals int    `json:"signals"`
+		Signals count  `json:"signals"`
 	} `json:"norm_versions"`
 }
 
@@ -52,23 +56,73 @@ type groupFigures struct {
 	figures
 }
 
-// Waiting are the signals still waiting for a first response within their
-// norm: neither within nor outside it yet.
-func (f figures) Waiting() int {
-	return max(0, f.Total-f.WithinNorm-f.AnsweredLate-f.Late-f.Late3x)
+// count is a count of the monitor report, or a suppressed one (null). K
+// is the report's k of small-cell suppression (monitorReport.nameK).
+type count struct {
+	N      int
+	Hidden bool
+	K      int
+}
+
+// UnmarshalJSON reads a number, or null (suppressed).
+func (c *count) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*c = count{Hidden: true}
+		return nil
+	}
+	*c = count{}
+	return json.Unmarshal(b, &c.N)
+}
+
+// String writes the count, or "<k" when suppressed.
+func (c count) String() string {
+	if c.Hidden {
+		return "<" + strconv.Itoa(domain.SuppressK(c.K))
+	}
+	return strconv.Itoa(c.N)
+}
+
+// nameK gives every count of the report the report's k, so a suppressed
+// one names the k the server applied.
+func (r *monitorReport) nameK() {
+	k := r.SuppressK
+	r.figures.nameK(k)
+	for _, groups := range [][]groupFigures{r.ByTeam, r.ByNeighbourhood, r.ByCategory, r.BySource} {
+		for i := range groups {
+			groups[i].nameK(k)
+		}
+	}
+	for i := range r.Series {
+		r.Series[i].Open.K, r.Series[i].Overdue.K = k, k
+	}
+}
+
+func (f *figures) nameK(k int) {
+	for _, c := range []*count{&f.Total, &f.Answered, &f.WithinNorm, &f.Late, &f.Late3x, &f.AnsweredLate, &f.Waiting,
+		&f.Unanswered, &f.FeedbackGiven, &f.FeedbackWithinNorm} {
+		c.K = k
+	}
+	for i := range f.NormVersions {
+		f.NormVersions[i].Signals.K = k
+	}
 }
 
 // Decided are the signals whose share within the norm is known.
-func (f figures) Decided() int { return f.Total - f.Waiting() }
+func (f figures) Decided() count {
+	if f.Total.Hidden || f.Waiting.Hidden {
+		return count{Hidden: true, K: f.Total.K}
+	}
+	return count{N: f.Total.N - f.Waiting.N}
+}
 
-// Share is the share of the decided signals answered within the norm; ok is
-// false while none is decided. A signal still waiting within its norm
-// counts neither way (the API's within_norm_share counts it as outside).
+// Share is the share of the decided signals answered within the norm (the
+// API's within_norm_share); ok is false while none is decided, or when it
+// is suppressed. A signal still waiting within its norm counts neither way.
 func (f figures) Share() (float64, bool) {
-	if f.Decided() == 0 {
+	if f.ShareWithin == nil {
 		return 0, false
 	}
-	return float64(f.WithinNorm) / float64(f.Decided()), true
+	return *f.ShareWithin, true
 }
 
 // SharePct writes Share, or "–" while nothing is decided.
@@ -112,6 +166,7 @@ func (c *Console) monitor(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = json.Unmarshal(a.Body, &parsed)
+	parsed.nameK()
 	// The filter's choices: known teams, and the neighbourhoods of the
 	// period (of the whole network when a filter narrows the report).
 	neighbourhoods := keys(parsed.ByNeighbourhood)
@@ -258,7 +313,7 @@ var targetsEditor = configEditor{
 	fields: []string{"id", "subscriber", "subscriber_id", "channel", "url", "email", "language", "kinds"},
 	lists:  map[string]bool{"kinds": true},
 	options: map[string][]string{
-		"subscriber": {domain.SubscribeTeam, domain.SubscribeOrganisation, domain.SubscribePrincipal, domain.SubscribeCoordinators},
+		"subscriber": {domain.SubscribeTeam, domain.SubscribeOrganisation, domain.SubscribePrincipal, domain.SubscribeCoordinators, domain.SubscribePrivacyOfficers},
 		"channel":    {domain.ChannelWebhook, domain.ChannelEmail}, "language": {"", "nl", "en"},
 	},
 	sets: map[string]string{"subscriber": "subscriber", "channel": "channel", "language": "language"},

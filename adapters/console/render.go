@@ -273,7 +273,12 @@ func chart(series []seriesPoint) chartData {
 		return d
 	}
 	for _, p := range series {
-		d.Max = max(d.Max, p.Open, p.Overdue)
+		if p.Open.Hidden || p.Overdue.Hidden {
+			// A suppressed count has no place on a line: the table shows
+			// the series ("<k").
+			return d
+		}
+		d.Max = max(d.Max, p.Open.N, p.Overdue.N)
 	}
 	top := max(d.Max, 1)
 	x := func(i int) float64 {
@@ -285,8 +290,8 @@ func chart(series []seriesPoint) chartData {
 	y := func(v int) float64 { return float64(h-pad) - float64(v)*float64(h-2*pad)/float64(top) }
 	var open, over strings.Builder
 	for i, p := range series {
-		fmt.Fprintf(&open, "%.1f,%.1f ", x(i), y(p.Open))
-		fmt.Fprintf(&over, "%.1f,%.1f ", x(i), y(p.Overdue))
+		fmt.Fprintf(&open, "%.1f,%.1f ", x(i), y(p.Open.N))
+		fmt.Fprintf(&over, "%.1f,%.1f ", x(i), y(p.Overdue.N))
 	}
 	d.OpenPath, d.OverduePath = strings.TrimSpace(open.String()), strings.TrimSpace(over.String())
 	step := int(math.Max(1, math.Ceil(float64(top)/4)))
@@ -302,14 +307,14 @@ func chart(series []seriesPoint) chartData {
 		}
 	}
 	d.First, d.Last = series[0].At, series[n].At
-	d.LastOpen, d.LastO = series[n].Open, series[n].Overdue
+	d.LastOpen, d.LastO = series[n].Open.N, series[n].Overdue.N
 	return d
 }
 
 type seriesPoint struct {
 	At      time.Time `json:"at"`
-	Open    int       `json:"open"`
-	Overdue int       `json:"overdue"`
+	Open    count     `json:"open"`
+	Overdue count     `json:"overdue"`
 }
 
 // translate looks a key up in the console's texts; unknown keys show as is.

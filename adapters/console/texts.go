@@ -324,6 +324,25 @@ var texts = map[string][2]string{
 	"records":                 {"Records", "Records"},
 	"streams":                 {"Stromen", "Streams"},
 
+	// Access monitoring.
+	"reviews":          {"Te beoordelen inzage", "Access to review"},
+	"flags":            {"Signaleringen", "Flags"},
+	"report":           {"Periodieke rapportage", "Periodic report"},
+	"reviews_info":     {"Doorbraken en signaleringen uit het toegangslog: beoordeel elk binnen de termijn.", "Break-glass reads and flags from the access log: judge each within the term."},
+	"flags_info":       {"Wat de controleregels in het toegangslog signaleerden: alleen ids, codes en tijden.", "What the monitoring rules flagged in the access log: ids, codes and times only."},
+	"review_state":     {"Stand", "State"},
+	"rule":             {"Regel", "Rule"},
+	"overdue_reviews":  {"Te laat beoordeeld", "Overdue"},
+	"open_reviews":     {"Open, binnen de termijn", "Open, within the term"},
+	"reviews_done":     {"Beoordeeld", "Reviewed"},
+	"review_term":      {"Termijn (werkdagen)", "Term (working days)"},
+	"due":              {"Uiterlijk", "Due"},
+	"judgement":        {"Oordeel", "Judgement"},
+	"record_judgement": {"Oordeel vastleggen", "Record the judgement"},
+	"access":           {"Inzage", "Access"},
+	"reads":            {"Inzagen", "Reads"},
+	"denied":           {"Geweigerd", "Denied"},
+
 	// Raising a signal, my signals, referrals.
 	"raise_info":             {"Meld een zorg over een bewoner. Alleen het basisteam ziet de gegevens van de bewoner; u krijgt terugkoppeling over de stand, zonder details.", "Raise a concern about a resident. Only the basisteam sees the resident's data; you get feedback on the state, without details."},
 	"resident":               {"Bewoner", "Resident"},

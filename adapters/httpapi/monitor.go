@@ -18,28 +18,37 @@ func language(r *http.Request) string { return domain.Language(r.Header.Get("Acc
 
 // Monitoring answers: ids, codes, counts and times only; no personal data.
 type (
+	// responseFigures are the figures of a set of signals. A count that
+	// describes fewer than k signals (suppress_k), or one that would give
+	// such a count back by subtraction from a total, is null, and
+	// suppressed is true with the suppressed fields named; the share, the
+	// median and the p90 are null with the counts they come from.
 	responseFigures struct {
-		Total                  int      `json:"total"`
-		Answered               int      `json:"answered"`
-		WithinNorm             int      `json:"within_norm"`
-		WithinNormShare        float64  `json:"within_norm_share"`
-		Late                   int      `json:"late"`
-		Late3x                 int      `json:"late_3x"`
-		AnsweredLate           int      `json:"answered_late"`
-		Unanswered             int      `json:"unanswered"`
+		Total                  *int     `json:"total"`
+		Answered               *int     `json:"answered"`
+		WithinNorm             *int     `json:"within_norm"`
+		WithinNormShare        *float64 `json:"within_norm_share"`
+		Late                   *int     `json:"late"`
+		Late3x                 *int     `json:"late_3x"`
+		AnsweredLate           *int     `json:"answered_late"`
+		Waiting                *int     `json:"waiting"`
+		Unanswered             *int     `json:"unanswered"`
 		MedianFirstResponseHrs *float64 `json:"median_first_response_hours"`
 		P90FirstResponseHrs    *float64 `json:"p90_first_response_hours"`
-		FeedbackGiven          int      `json:"feedback_given"`
-		FeedbackWithinNorm     int      `json:"feedback_within_norm"`
+		FeedbackGiven          *int     `json:"feedback_given"`
+		FeedbackWithinNorm     *int     `json:"feedback_within_norm"`
 		// NormVersions says which norms the figures used: the signals
 		// counted by the version of the norms they were raised under
-		// ("norms version.categories version"; "0.0" the defaults).
-		NormVersions       []normVersionCount `json:"norm_versions"`
-		firstResponseHours []float64
+		// ("norms version.categories version"; "0.0" the defaults), each
+		// count suppressed like the others (the versions add up to the
+		// total).
+		NormVersions     []normVersionCount `json:"norm_versions"`
+		Suppressed       bool               `json:"suppressed"`
+		SuppressedFields []string           `json:"suppressed_fields,omitempty"`
 	}
 	normVersionCount struct {
 		Version string `json:"version"`
-		Signals int    `json:"signals"`
+		Signals *int   `json:"signals"`
 	}
 	groupFigures struct {
 		Key string `json:"key"`
@@ -48,6 +57,9 @@ type (
 	responseReport struct {
 		From time.Time `json:"from"`
 		To   time.Time `json:"to"`
+		// SuppressK is the k of small-cell suppression: no published
+		// figure describes fewer signals (and more than none).
+		SuppressK int `json:"suppress_k"`
 		responseFigures
 		ByTeam          []groupFigures `json:"by_team"`
 		ByNeighbourhood []groupFigures `json:"by_neighbourhood"`
@@ -59,9 +71,10 @@ type (
 		Series []seriesPoint `json:"series"`
 	}
 	seriesPoint struct {
-		At      time.Time `json:"at"`
-		Open    int       `json:"open"`
-		Overdue int       `json:"overdue"`
+		At         time.Time `json:"at"`
+		Open       *int      `json:"open"`
+		Overdue    *int      `json:"overdue"`
+		Suppressed bool      `json:"suppressed"`
 	}
 	overdueItem struct {
 		ID         uuid.UUID `json:"id"`
@@ -83,33 +96,6 @@ type (
 		NextCursor string        `json:"next_cursor,omitempty"`
 	}
 )
-
-// figures converts a projection's figures to the answer's.
-func figures(p *projections.Figures) responseFigures {
-	return responseFigures{Total: p.Total, Answered: p.Answered, WithinNorm: p.WithinNorm, Late: p.Late, Late3x: p.Late3x,
-		AnsweredLate: p.AnsweredLate, Unanswered: p.Unanswered, FeedbackGiven: p.FeedbackGiven,
-		FeedbackWithinNorm: p.FeedbackWithinNorm, firstResponseHours: p.FirstResponseHours, NormVersions: normVersions(p.NormVersions)}
-}
-
-// normVersions lists the counts by norm version, in version order.
-func normVersions(m map[string]int) []normVersionCount {
-	out := make([]normVersionCount, 0, len(m))
-	for v, n := range m {
-		out = append(out, normVersionCount{Version: v, Signals: n})
-	}
-	slices.SortFunc(out, func(a, b normVersionCount) int { return strings.Compare(a.Version, b.Version) })
-	return out
-}
-
-func (f *responseFigures) finish() {
-	if f.Total > 0 {
-		f.WithinNormShare = float64(f.WithinNorm) / float64(f.Total)
-	}
-	if n := len(f.firstResponseHours); n > 0 {
-		med, p90 := percentile(f.firstResponseHours, 0.5), percentile(f.firstResponseHours, 0.9)
-		f.MedianFirstResponseHrs, f.P90FirstResponseHrs = &med, &p90
-	}
-}
 
 // percentile of values, nearest-rank, to two decimals. It selects the
 // value in linear time (and reorders values): a report's groups together
@@ -253,7 +239,7 @@ func (s *Server) monitorResponse(w http.ResponseWriter, r *http.Request) error {
 
 // responseReport computes a report, and the position it reflects at least.
 func (s *Server) responseReport(network string, f monitorFilter, now time.Time) (responseReport, uint64) {
-	rep := responseReport{From: f.from, To: f.to, Series: series(f.from, f.to)}
+	rep := responseReport{From: f.from, To: f.to, SuppressK: domain.SuppressK(s.SuppressK), Series: series(f.from, f.to)}
 	q := projections.MonitorQuery{Network: network, Team: f.team, Neighbourhood: f.neighbourhood, Category: f.category, From: f.from, To: f.to}
 	// The rows of the period are copied under the read lock; the report is
 	// computed outside it, so the runner and other readers never wait for it.
@@ -273,26 +259,7 @@ func (s *Server) responseReport(network string, f monitorFilter, now time.Time) 
 	}
 	pr := snap.Report(now, points)
 	monitorBuffers.Put(buf)
-	for i := range rep.Series {
-		rep.Series[i].Open, rep.Series[i].Overdue = pr.Open[i], pr.Overdue[i]
-	}
-	rep.responseFigures = figures(&pr.All)
-	rep.finish()
-	flatten := func(groups map[string]*projections.Figures, none string) []groupFigures {
-		out := []groupFigures{}
-		for k, g := range groups {
-			if k == "" && none != "" {
-				k = none
-			}
-			gf := groupFigures{Key: k, responseFigures: figures(g)}
-			gf.finish()
-			out = append(out, gf)
-		}
-		slices.SortFunc(out, func(a, b groupFigures) int { return strings.Compare(a.Key, b.Key) })
-		return out
-	}
-	rep.ByTeam, rep.ByNeighbourhood = flatten(pr.ByTeam, "(none)"), flatten(pr.ByNeighbourhood, "")
-	rep.ByCategory, rep.BySource = flatten(pr.ByCategory, ""), flatten(pr.BySource, "")
+	publish(&rep, &pr, s.SuppressK)
 	return rep, pos
 }
 

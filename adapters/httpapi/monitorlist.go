@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -247,41 +248,41 @@ func csvOptTime(t *time.Time) string {
 }
 
 // monitorResponseCSV writes response reports (one per period) as CSV: for
-// each, a line for the whole and for each group, the counts under the small-cell rule
-// (domain.SmallCell): a count of 1 to 4 signals, and a share or hours of
-// a group of fewer than 5, is written as "<5".
+// each, a line for the whole and for each group, with the counts as
+// published (publish: small-cell suppression, primary and secondary); a
+// suppressed figure is written as "<k".
 func monitorResponseCSV(w http.ResponseWriter, reps []responseReport) {
 	cw := startCSV(w, "response.csv")
 	cw.Write([]string{"from", "to", "group", "key", "total", "answered", "within_norm", "within_norm_share", "late", "late_3x",
-		"answered_late", "unanswered", "median_first_response_hours", "p90_first_response_hours", "feedback_given",
+		"answered_late", "waiting", "unanswered", "median_first_response_hours", "p90_first_response_hours", "feedback_given",
 		"feedback_within_norm", "norm_versions"})
 	var rep responseReport // the period being written
 	line := func(group, key string, f responseFigures) {
-		small := domain.SmallCell(f.Total)
-		count := func(n int) string {
-			if small || domain.SmallCell(n) {
-				return domain.SuppressedCell
+		hidden := "<" + strconv.Itoa(rep.SuppressK)
+		count := func(n *int) string {
+			if n == nil {
+				return hidden
 			}
-			return strconv.Itoa(n)
+			return strconv.Itoa(*n)
 		}
-		derived := func(v *float64) string {
+		derived := func(v *float64, field string) string {
 			switch {
-			case small:
-				return domain.SuppressedCell
+			case slices.Contains(f.SuppressedFields, field):
+				return hidden
 			case v == nil:
 				return ""
 			}
 			return strconv.FormatFloat(*v, 'f', -1, 64)
 		}
-		share := f.WithinNormShare
 		var versions []string
 		for _, v := range f.NormVersions {
 			versions = append(versions, v.Version+":"+count(v.Signals))
 		}
 		cw.Write(safeCSV([]string{csvTime(rep.From), csvTime(rep.To), group, key, count(f.Total), count(f.Answered),
-			count(f.WithinNorm), derived(&share), count(f.Late), count(f.Late3x), count(f.AnsweredLate), count(f.Unanswered),
-			derived(f.MedianFirstResponseHrs), derived(f.P90FirstResponseHrs), count(f.FeedbackGiven), count(f.FeedbackWithinNorm),
-			strings.Join(versions, " ")}))
+			count(f.WithinNorm), derived(f.WithinNormShare, "within_norm_share"), count(f.Late), count(f.Late3x),
+			count(f.AnsweredLate), count(f.Waiting), count(f.Unanswered),
+			derived(f.MedianFirstResponseHrs, "median_first_response_hours"), derived(f.P90FirstResponseHrs, "p90_first_response_hours"),
+			count(f.FeedbackGiven), count(f.FeedbackWithinNorm), strings.Join(versions, " ")}))
 	}
 	for _, rep = range reps {
 		line("all", "", rep.responseFigures)

@@ -55,6 +55,10 @@ var operationIDs = map[string]string{
 	"GET /v1/audit/actors/{id}":                      "getActorAccessLog",
 	"GET /v1/audit/break-glass":                      "listBreakGlassReads",
 	"GET /v1/audit/verify":                           "verifyAuditChains",
+	"GET /v1/audit/flags":                            "listAccessFlags",
+	"GET /v1/audit/reviews":                          "listAccessReviews",
+	"POST /v1/audit/reviews":                         "recordAccessReview",
+	"GET /v1/audit/report":                           "getAccessReport",
 	"GET /v1/categories":                             "getCategories",
 	"PUT /v1/categories":                             "setCategories",
 	"GET /v1/norms":                                  "getNorms",
@@ -112,9 +116,12 @@ var enums = map[string][]string{
 	"actor_role":        roleNames(true),
 	"notification_kind": slices.Clone(domain.NotificationKinds),
 	"channel":           {"webhook", "email"},
-	"subscriber":        {"team", "organisation", "principal", "coordinators"},
+	"subscriber":        {"team", "organisation", "principal", "coordinators", "privacy_officers"},
 	"language":          {"nl", "en"},
 	"overdue_state":     {string(domain.StateLate), string(domain.StateLate3x), "unrouted"},
+	"review_rule":       slices.Clone(reviewRules),
+	"review_state":      {"open", "overdue", "reviewed"},
+	"judgement":         domain.Judgements.Values(),
 }
 
 func roleNames(withSystem bool) []string {

@@ -15,9 +15,10 @@ func TestReportCacheServesASecondAtMostAndNeverAnOlderPosition(t *testing.T) {
 	get := func(key string, now time.Time, minPos uint64) int {
 		rep := c.get(key, now, minPos, func() (responseReport, uint64) {
 			computed++
-			return responseReport{responseFigures: responseFigures{Total: computed}}, pos
+			v := computed
+			return responseReport{responseFigures: responseFigures{Total: &v}}, pos
 		})
-		return rep.Total
+		return *rep.Total
 	}
 	for _, tc := range []struct {
 		what   string

@@ -42,6 +42,7 @@ type Deps struct {
 	Cipher   domain.Cipher
 	Auditor  domain.Auditor
 	Audit    *projections.AuditTrail
+	Reviews  *projections.Reviews
 	Verify   VerifyFunc
 	// RequireMFA makes privacy officer endpoints demand a multi-factor
 	// sign-in (the OIDC amr claim); on by default in serve.
@@ -79,6 +80,12 @@ type Deps struct {
 	// HSDSExport writes a network's organisations as Open Referral HSDS
 	// 3.0 JSON, for GET /v1/organisations?format=hsds (nil: not offered).
 	HSDSExport func(network string, orgs []domain.RegisterOrganisation) any
+	// SuppressK is the k of small-cell suppression in monitoring (0: the
+	// default 5; never below 3; see domain.Suppress).
+	SuppressK int
+	// ReviewTermDays is the review term in working days (0: the default),
+	// as the Reviews read model counts it.
+	ReviewTermDays int
 }
 
 // Server is the HTTP API.

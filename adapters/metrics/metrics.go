@@ -65,16 +65,25 @@ func (m *Store) Append(ctx context.Context, stream string, expected eventlog.Exp
 // Monitor exports the response-monitoring gauges, computed from the cases
 // projection at scrape time: buurtsignaal_signals_open{team,urgency} and
 // buurtsignaal_signals_overdue{team,urgency,state}, plus projection lag.
+// A series that would count fewer than K signals (and more than none) is
+// left out (small-cell suppression; no series is a total of others, so no
+// secondary suppression is needed).
 type Monitor struct {
 	Runner *projections.Runner
 	Cases  *projections.Cases
 	Now    func() time.Time
 	Head   func(context.Context) (uint64, error)
+	// K is the k of small-cell suppression (0: the default; never below 3).
+	K int
+	// Reviews, when set, gives buurtsignaal_reviews_overdue{network}: the
+	// access reviews past their term.
+	Reviews *projections.Reviews
 }
 
 var (
 	openDesc    = prometheus.NewDesc("buurtsignaal_signals_open", "Open signals by team and urgency.", []string{"team", "urgency"}, nil)
 	overdueDesc = prometheus.NewDesc("buurtsignaal_signals_overdue", "Signals past their response norm without a first response, by team, urgency and state (late, late_3x).", []string{"team", "urgency", "state"}, nil)
+	reviewsDesc = prometheus.NewDesc("buurtsignaal_reviews_overdue", "Access reviews (break-glass reads and flags) not judged within their term, by network.", []string{"network"}, nil)
 	posDesc     = prometheus.NewDesc("buurtsignaal_projection_position", "Log position the projections have applied.", nil, nil)
 	lagDesc     = prometheus.NewDesc("buurtsignaal_projection_lag_events", "Log positions between the head and the projections (an upper bound on a store with sparse positions).", nil, nil)
 	lagSecDesc  = prometheus.NewDesc("buurtsignaal_projection_lag_seconds", "Age of the last applied event when the projections are behind the head, else 0.", nil, nil)
@@ -84,6 +93,7 @@ var (
 func (m *Monitor) Describe(ch chan<- *prometheus.Desc) {
 	ch <- openDesc
 	ch <- overdueDesc
+	ch <- reviewsDesc
 	ch <- posDesc
 	ch <- lagDesc
 	ch <- lagSecDesc
@@ -110,11 +120,24 @@ func (m *Monitor) Collect(ch chan<- prometheus.Metric) {
 			return true
 		})
 	})
+	small := func(n int) bool { return n > 0 && n < domain.SuppressK(m.K) }
 	for k, n := range open {
-		ch <- prometheus.MustNewConstMetric(openDesc, prometheus.GaugeValue, float64(n), k.team, k.urgency)
+		if !small(n) {
+			ch <- prometheus.MustNewConstMetric(openDesc, prometheus.GaugeValue, float64(n), k.team, k.urgency)
+		}
 	}
 	for k, n := range overdue {
-		ch <- prometheus.MustNewConstMetric(overdueDesc, prometheus.GaugeValue, float64(n), k.team, k.urgency, k.state)
+		if !small(n) {
+			ch <- prometheus.MustNewConstMetric(overdueDesc, prometheus.GaugeValue, float64(n), k.team, k.urgency, k.state)
+		}
+	}
+	if m.Reviews != nil {
+		late := map[string]int{}
+		if err := m.Reviews.AllOverdue(now, func(it *projections.ReviewItem) bool { late[it.Network]++; return true }); err == nil {
+			for network, n := range late {
+				ch <- prometheus.MustNewConstMetric(reviewsDesc, prometheus.GaugeValue, float64(n), network)
+			}
+		}
 	}
 	pos := m.Runner.Position()
 	ch <- prometheus.MustNewConstMetric(posDesc, prometheus.GaugeValue, float64(pos))

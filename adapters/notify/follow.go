@@ -184,6 +184,14 @@ func (n *Notifier) deliveries(trigger string, nt Notification, network, subscrib
 	return out
 }
 
+// reviewsLink points to the console's list of overdue reviews.
+func (n *Notifier) reviewsLink() string {
+	if n.BaseURL == "" {
+		return ""
+	}
+	return strings.TrimSuffix(n.BaseURL, "/") + "/console/privacy/reviews?state=overdue"
+}
+
 func (n *Notifier) link(signal uuid.UUID) string {
 	if n.BaseURL == "" {
 		return ""

@@ -30,7 +30,9 @@ import (
 //     lapsed, to the team (to the coordinators while no team has it);
 //   - norm_escalated: three times the norm passed, to the coordinators;
 //   - unrouted: a raised signal still without a team one working day after
-//     it was raised (domain.UnroutedDue), to the coordinators, once.
+//     it was raised (domain.UnroutedDue), to the coordinators, once;
+//   - review_overdue: an item to review (a break-glass read or a flag) not
+//     judged within its term, to the network's privacy officers, once.
 //
 // Event-driven notifications come from a subscription to the log that
 // resumes after the outbox's checkpoint; time-driven ones from a scan of
@@ -63,6 +65,7 @@ type Notifier struct {
 	Reg     *domain.Registry
 	Runner  *projections.Runner
 	Cases   *projections.Cases
+	Reviews *projections.Reviews // nil: no review_overdue
 	Targets *projections.NotificationTargets
 	Webhook *Webhook
 	Mailer  MailSender // nil: e-mail targets are dead-lettered ("no SMTP relay")

@@ -49,6 +49,17 @@ func (n *Notifier) Scan(ctx context.Context) error {
 			return true
 		})
 	})
+	// Access reviews past their term, to the network's privacy officers.
+	if n.Reviews != nil {
+		if err := n.Reviews.AllOverdue(now, func(it *projections.ReviewItem) bool {
+			found = append(found, lapse{mark: "review/" + it.Network + "/" + it.ID,
+				nt:  Notification{Kind: domain.NotifyReviewOverdue, ReviewItem: it.ID, Network: it.Network, At: it.DueAt, Link: n.reviewsLink()},
+				sub: domain.SubscribePrivacyOfficers})
+			return true
+		}); err != nil {
+			return err
+		}
+	}
 	// What is new is queued, with its marks, in one synced batch: the first
 	// scan of a large log may find many lapsed signals at once.
 	fresh := found[:0]

@@ -382,6 +382,10 @@ var mailTemplates = map[string]*template.Template{
 {{define "body/feedback_given"}}Er is terugkoppeling gegeven op een signaal dat u hebt gemeld.
 {{template "details" .}}{{end}}
 
+{{define "kind/review_overdue"}}beoordeling te laat{{end}}
+{{define "subject/review_overdue"}}Buurtsignaal: een inzage wacht te lang op beoordeling{{end}}
+{{define "body/review_overdue"}}Een doorbraak of signalering uit het toegangslog is niet binnen de termijn beoordeeld. Beoordeel hem in de console onder Privacy, Te beoordelen inzage.
+{{template "details" .}}{{end}}
 {{define "kind/unrouted"}}signaal zonder team{{end}}
 {{define "subject/unrouted"}}Buurtsignaal: signaal na een werkdag nog zonder team{{end}}
 {{define "body/unrouted"}}Een signaal is een werkdag na de melding nog niet overgedragen aan een team. Draag het over of vraag de melder dat te doen.
@@ -404,6 +408,8 @@ Organisatie: {{.}}{{end}}
 Doorverwijzing: {{.}}{{end}}
 {{- with .Code}}
 Code terugkoppeling: {{.}}{{end}}
+{{- with .ReviewItem}}
+Te beoordelen: {{.}}{{end}}
 {{- with .AtUTC}}
 Tijdstip (UTC): {{.}}{{end}}
 {{- with .Link}}
@@ -449,6 +455,10 @@ Dit bericht bevat geen persoonsgegevens. Open de link en log in om het signaal t
 {{define "body/feedback_given"}}Feedback has been given on a signal you reported.
 {{template "details" .}}{{end}}
 
+{{define "kind/review_overdue"}}review overdue{{end}}
+{{define "subject/review_overdue"}}Buurtsignaal: an access waits too long for review{{end}}
+{{define "body/review_overdue"}}A break-glass read or a flag from the access log was not reviewed within the term. Review it in the console under Privacy, Access to review.
+{{template "details" .}}{{end}}
 {{define "kind/unrouted"}}signal without a team{{end}}
 {{define "subject/unrouted"}}Buurtsignaal: signal still without a team after a working day{{end}}
 {{define "body/unrouted"}}A signal has not been handed over to a team one working day after it was raised. Hand it over, or ask the signaller to.
@@ -471,6 +481,8 @@ Organisation: {{.}}{{end}}
 Referral: {{.}}{{end}}
 {{- with .Code}}
 Feedback code: {{.}}{{end}}
+{{- with .ReviewItem}}
+To review: {{.}}{{end}}
 {{- with .AtUTC}}
 Time (UTC): {{.}}{{end}}
 {{- with .Link}}

@@ -438,13 +438,13 @@ func TestMailerRefusesBeforeContacting(t *testing.T) {
 func TestMailerNoPersonalData(t *testing.T) {
 	note := func(x string, at time.Time) Notification {
 		return Notification{ID: "id-" + x, Signal: "sig-" + x, Team: "team-" + x, Org: "org-" + x,
-			Referral: "ref-" + x, Code: "code-" + x, Link: "https://buurtsignaal.example/s/" + x, At: at, Network: "net-" + x}
+			Referral: "ref-" + x, Code: "code-" + x, ReviewItem: "flag:" + x, Link: "https://buurtsignaal.example/s/" + x, At: at, Network: "net-" + x}
 	}
 	a := note("aaaa", time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC))
 	b := note("bbbb", time.Date(2027, 6, 7, 23, 59, 1, 0, time.FixedZone("CEST", 7200)))
 	fields := func(n Notification) [][2]string { // in replacement order
 		return [][2]string{{n.Link, "{Link}"}, {n.ID, "{ID}"}, {n.Signal, "{Signal}"}, {n.Team, "{Team}"}, {n.Org, "{Org}"},
-			{n.Referral, "{Referral}"}, {n.Code, "{Code}"}, {n.At.UTC().Format(time.RFC3339), "{At}"}}
+			{n.Referral, "{Referral}"}, {n.Code, "{Code}"}, {n.ReviewItem, "{ReviewItem}"}, {n.At.UTC().Format(time.RFC3339), "{At}"}}
 	}
 	kinds := append(append([]string(nil), domain.NotificationKinds...), "some_new_kind")
 	for _, lang := range []string{"nl", "en"} {

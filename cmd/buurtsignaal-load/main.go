@@ -444,6 +444,9 @@ func (d *driver) ops() []op {
 		{"audit", 2, func(ctx context.Context, rng *rand.Rand) (bool, bool) {
 			return ok200(d.call(ctx, "GET", "/v1/audit/actors/pro1?limit=20", "pri1", nil)), false
 		}},
+		{"audit_flags", 1, func(ctx context.Context, rng *rand.Rand) (bool, bool) {
+			return ok200(d.call(ctx, "GET", "/v1/audit/flags?limit=50", "pri1", nil)), false
+		}},
 	}
 	switch d.o.mix {
 	case "raise":
@@ -522,7 +525,7 @@ func (d *driver) report(out io.Writer) {
 			m.hist.merge(&s.s.hist)
 		}
 	}
-	order := []string{"raise", "handover", "accept", "follow_up", "referral", "close", "caseload", "case_detail", "monitor", "audit"}
+	order := []string{"raise", "handover", "accept", "follow_up", "referral", "close", "caseload", "case_detail", "monitor", "audit", "audit_flags"}
 	sort.SliceStable(names, func(i, j int) bool { return slices.Index(order, names[i]) < slices.Index(order, names[j]) })
 	secs := d.elapsed.Seconds()
 	fmt.Fprintf(out, "%-12s %9s %7s %10s %9s %9s %9s\n", "operation", "count", "errors", "req/s", "p50_ms", "p99_ms", "p99.9_ms")

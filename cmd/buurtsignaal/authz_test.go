@@ -199,6 +199,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 					path = strings.Replace(path, "{id}", s.subjectOf(raised.str("id")), 1)
 				case "actor":
 					path = strings.Replace(path, "{id}", "anna", 1)
+				case "review_item":
 				case "unknown":
 					path = strings.Replace(path, "{id}", uuid.NewString(), 1)
 				default:
@@ -214,6 +215,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 				}
 				if l.route == "/v1/signals/{id}/handover" && mr.role == "professional" {
 					body = map[string]any{"team_id": "team-a"}
+				}
+				if l.fixture == "review_item" {
+					body = map[string]any{"item": reviewItemOf(t, s), "judgement": "justified"}
 				}
 				if l.route == "/v1/signals/{id}/assign" { // a professional of the fixture's team
 					body = map[string]any{"professional_id": map[bool]string{true: "anna", false: "bob"}[own]}

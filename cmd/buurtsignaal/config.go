@@ -49,6 +49,9 @@ type Config struct {
 
 	NoMFA bool `env:"BUURTSIGNAAL_NO_MFA" flag:"no-mfa" help:"do not require a multi-factor sign-in (OIDC amr) for privacy officer endpoints"`
 
+	ReviewTerm int `env:"BUURTSIGNAAL_REVIEW_TERM" envDefault:"5" flag:"review-term" help:"working days (the network's calendar) a privacy officer has to review a break-glass read or a flag before it counts as overdue"`
+	SuppressK  int `env:"BUURTSIGNAAL_SUPPRESS_K" envDefault:"5" flag:"suppress-k" help:"small-cell suppression in monitoring: no figure that describes fewer than k signals (and more than none) is published, nor one that would give it back by subtraction (never below 3)"`
+
 	PprofAddr string `env:"BUURTSIGNAAL_PPROF_ADDR" flag:"pprof-addr" help:"serve Go's profiler (net/http/pprof) on this loopback address; off when empty"`
 
 	RateLimit int `env:"BUURTSIGNAAL_RATE_LIMIT" envDefault:"20" flag:"rate-limit" help:"requests a second each principal may make on average (0: no limit); over it: 429 with Retry-After"`

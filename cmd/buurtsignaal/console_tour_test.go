@@ -205,6 +205,10 @@ func tourStops(ids tourIDs, day time.Time) map[string][]tourStop {
 			{name: "actor", path: "/console/privacy/actor?id=anna", wait: "table.audit"},
 			{name: "break-glass", path: "/console/privacy/break-glass", wait: "table.audit"},
 			{name: "verify", path: "/console/privacy/verify", wait: "#chain.ok"},
+			{name: "reviews", path: "/console/privacy/reviews", wait: "#reviews"},
+			{name: "flags", path: "/console/privacy/reviews?flags=1", wait: "#reviews"},
+			{name: "reviews-filter-error", path: "/console/privacy/reviews?from=2026-13-01", wait: "#err-f-from"},
+			{name: "report", path: "/console/privacy/report", wait: "#reviews-done"},
 		},
 	}
 }

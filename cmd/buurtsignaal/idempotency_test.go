@@ -94,6 +94,8 @@ func TestIdempotencyKeys(t *testing.T) {
 	add("POST /v1/referrals/{id}/complete", "eva", "/v1/referrals/"+accepted+"/complete", map[string]any{"note": "a"}, "/v1/referrals/"+accepted+"/complete", map[string]any{"note": "b"}, 200)
 	add("POST /v1/organisations", "ivo", "/v1/organisations", map[string]any{"id": "club-y", "name": "Club Y", "kind": "sports"}, "/v1/organisations", map[string]any{"id": "club-y", "name": "Club Z", "kind": "sports"}, 201)
 	add("POST /v1/subjects/{id}/erasure", "hanna", "/v1/subjects/"+erasable+"/erasure", map[string]any{"reason": "verzoek", "request_ref": "AVG-1"}, "/v1/subjects/"+erasable+"/erasure", map[string]any{"reason": "verzoek", "request_ref": "AVG-2"}, 200)
+	item := reviewItemOf(t, s)
+	add("POST /v1/audit/reviews", "hanna", "/v1/audit/reviews", map[string]any{"item": item, "judgement": "justified", "note": "a"}, "/v1/audit/reviews", map[string]any{"item": item, "judgement": "not_justified"}, 200)
 
 	// Every POST route is covered or exempt with a reason.
 	var covered []string

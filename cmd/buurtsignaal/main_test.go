@@ -374,7 +374,8 @@ func walkLifecycle(t *testing.T, s *server) {
 	}
 	s.must(403, s.do("GET", "/v1/monitor/response", "anna", nil), "professional monitors")
 	mon := s.must(200, s.do("GET", "/v1/monitor/response?min_position="+pos, "gert", nil), "monitor")
-	if mon.num("total") != 1 || mon.num("answered") != 1 {
+	// One signal: below k (5), so suppressed, never shown as 0.
+	if v, ok := mon.body["total"]; !ok || v != nil || mon.body["suppressed"] != true || mon.num("suppress_k") != 5 {
 		t.Fatalf("monitor: %s", mon.raw)
 	}
 	s.must(401, s.do("GET", "/v1/caseload", "", nil), "no token")

@@ -105,14 +105,22 @@ func TestResponseStatesFollowTheClock(t *testing.T) {
 	// A late answer leaves the overdue list and counts as answered late.
 	acc := s.must(200, s.do("POST", "/v1/signals/"+acute+"/accept", "anna", nil), "accept late")
 	mon := s.must(200, s.do("GET", fmt.Sprintf("/v1/monitor/response?min_position=%d&from=2026-04-01", acc.num("position")), "gert", nil), "monitor")
-	if mon.num("answered_late") != 1 || mon.num("late_3x") != 1 || mon.num("unanswered") != 1 || mon.num("answered") != 1 {
+	// Three signals: every count of one or two is suppressed (k 5), and
+	// the late one (0) is published.
+	for _, f := range []string{"total", "answered_late", "late_3x", "unanswered", "answered"} {
+		if v, ok := mon.body[f]; !ok || v != nil {
+			t.Errorf("monitor: %s = %v, want null (suppressed)", f, v)
+		}
+	}
+	if v, ok := mon.body["late"].(float64); !ok || v != 0 || mon.body["suppressed"] != true {
 		t.Fatalf("monitor: %s", mon.raw)
 	}
-	// The series samples open and overdue signals a day apart, ending now.
+	// The series samples open and overdue signals a day apart, ending now;
+	// a count below k is null (-1 here).
 	var rep struct {
 		Series []struct {
 			At            time.Time
-			Open, Overdue int
+			Open, Overdue *int
 		}
 	}
 	if err := json.Unmarshal(mon.raw, &rep); err != nil {
@@ -120,13 +128,19 @@ func TestResponseStatesFollowTheClock(t *testing.T) {
 	}
 	points := map[string][2]int{}
 	for _, p := range rep.Series {
-		points[p.At.In(ams).Format("2006-01-02 15:04")] = [2]int{p.Open, p.Overdue}
+		v := func(n *int) int {
+			if n == nil {
+				return -1
+			}
+			return *n
+		}
+		points[p.At.In(ams).Format("2006-01-02 15:04")] = [2]int{v(p.Open), v(p.Overdue)}
 	}
 	for at, want := range map[string][2]int{
-		"2026-04-24 17:00": {2, 0}, // raised at 16:00
-		"2026-04-25 17:00": {2, 1}, // acute late
-		"2026-05-01 17:00": {2, 2}, // high late too
-		"2026-05-12 17:00": {2, 1}, // acute answered now
+		"2026-04-24 17:00": {-1, 0},  // raised at 16:00 (2 open)
+		"2026-04-25 17:00": {-1, -1}, // acute late (2 open, 1 overdue)
+		"2026-05-01 17:00": {-1, -1}, // high late too (2, 2)
+		"2026-05-12 17:00": {-1, -1}, // acute answered now (2, 1)
 	} {
 		if got, ok := points[at]; !ok || got != want {
 			t.Errorf("series at %s: open/overdue %v (present %t), want %v", at, got, ok, want)
@@ -139,8 +153,9 @@ func TestResponseStatesFollowTheClock(t *testing.T) {
 		t.Fatal("answered signal still overdue")
 	}
 	metrics := s.do("GET", "/metrics", "", nil)
-	if !strings.Contains(string(metrics.raw), `buurtsignaal_signals_overdue{state="late_3x",team="team-b",urgency="high"} 1`) {
-		t.Fatalf("metrics lack the overdue gauge:\n%s", grep(string(metrics.raw), "buurtsignaal_signals"))
+	// One overdue signal: below k, so the series is left out.
+	if strings.Contains(string(metrics.raw), `buurtsignaal_signals_overdue{`) || !strings.Contains(string(metrics.raw), "buurtsignaal_projection_position") {
+		t.Fatalf("metrics show a series below k, or lack the overdue gauge:\n%s", grep(string(metrics.raw), "buurtsignaal_signals"))
 	}
 	for _, secret := range []string{secretName, secretDesc, secretNote, "Tweede Persoon"} {
 		for what, body := range map[string][]byte{"monitor": mon.raw, "overdue": s.do("GET", "/v1/monitor/overdue", "gert", nil).raw, "metrics": metrics.raw} {

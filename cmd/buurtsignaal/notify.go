@@ -59,7 +59,7 @@ func (s *system) notifier() (*notify.Notifier, error) {
 	}
 	m := notify.NewMetrics(s.metrics, outbox.Count)
 	n := &notify.Notifier{
-		Outbox: outbox, Lease: lease, Store: s.store, Reg: s.reg, Runner: s.runner, Cases: s.cases, Targets: s.targets,
+		Outbox: outbox, Lease: lease, Store: s.store, Reg: s.reg, Runner: s.runner, Cases: s.cases, Reviews: s.reviews, Targets: s.targets,
 		Webhook:      &notify.Webhook{Attempts: s.cfg.NotifyAttempts, Retried: m.RetriedFunc("webhook")},
 		Secret:       secret,
 		Now:          s.now,

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -41,6 +42,12 @@ func TestRestartResumesTheReadModels(t *testing.T) {
 }
 
 func restartResumes(t *testing.T, env map[string]string) {
+	// Three signals: published with the smallest k.
+	env = maps.Clone(env)
+	if env == nil {
+		env = map[string]string{}
+	}
+	env["BUURTSIGNAAL_SUPPRESS_K"] = "3"
 	dataDir := t.TempDir()
 	s := startServer(t, dataDir, env)
 	var closedID, openID string

@@ -140,8 +140,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	api := httpapi.New(httpapi.Deps{
 		Log: log, Auth: authn, App: sys.app, Runner: sys.runner, Cases: sys.cases, Subjects: sys.subjects,
-		Orgs: sys.orgs, Cipher: sys.keys, Auditor: auditor, Audit: sys.audit, Metrics: sys.metrics, Now: sys.now,
-		RequireMFA: !cfg.NoMFA, Verify: sys.verify, RateLimit: float64(cfg.RateLimit), RateBurst: cfg.RateBurst,
+		Orgs: sys.orgs, Cipher: sys.keys, Auditor: auditor, Audit: sys.audit, Reviews: sys.reviews, ReviewTermDays: cfg.ReviewTerm, Metrics: sys.metrics, Now: sys.now,
+		RequireMFA: !cfg.NoMFA, SuppressK: cfg.SuppressK, Verify: sys.verify, RateLimit: float64(cfg.RateLimit), RateBurst: cfg.RateBurst,
 		Ready:         ready.Ready,
 		Notifications: notifications(notifier),
 		ClientAddr:    clientAddr,

@@ -49,6 +49,7 @@ type system struct {
 	subjects *projections.Subjects
 	orgs     *projections.Organisations
 	audit    *projections.AuditTrail
+	reviews  *projections.Reviews
 	targets  *projections.NotificationTargets
 	sessions *projections.EndedSessions
 	master   console.MasterKey
@@ -162,7 +163,8 @@ func openSystemTraced(ctx context.Context, cfg Config, log *slog.Logger, now fun
 	s.audit = projections.NewAuditTrail()
 	s.targets = projections.NewNotificationTargets()
 	s.sessions = projections.NewEndedSessions()
-	s.runner = projections.NewRunner(s.store, s.reg, s.cases, s.subjects, s.orgs, s.audit, s.targets, s.sessions)
+	s.reviews = projections.NewReviews(domain.DefaultFlagRules(), cal, cfg.ReviewTerm)
+	s.runner = projections.NewRunner(s.store, s.reg, s.cases, s.subjects, s.orgs, s.audit, s.targets, s.sessions, s.reviews)
 	// The read models' history and checkpoints: derived, per replica, on
 	// either store (startProjections opens them).
 	if s.readStore, err = readstore.Open(filepath.Join(cfg.DataDir, "readmodels"), readstore.Options{FS: fsys}); err != nil {
@@ -195,7 +197,7 @@ func openSystemTraced(ctx context.Context, cfg Config, log *slog.Logger, now fun
 		}
 	}
 	s.app = &app.Service{Log: s.store, Cipher: s.keys, Index: s.index, Subjects: s.keys, Lookup: lookup, Reg: s.reg, Now: now, NewID: uuid.New}
-	s.metrics.MustRegister(&metrics.Monitor{Runner: s.runner, Cases: s.cases, Now: now, Head: s.store.Head})
+	s.metrics.MustRegister(&metrics.Monitor{Runner: s.runner, Cases: s.cases, Now: now, Head: s.store.Head, K: cfg.SuppressK, Reviews: s.reviews})
 	storage := &metrics.Storage{Dirs: map[string]string{"readmodels": filepath.Join(cfg.DataDir, "readmodels")}, Root: cfg.DataDir, Keys: s.keys.Count}
 	if cfg.Store == "" {
 		storage.Dirs["events"] = filepath.Join(cfg.DataDir, "events")

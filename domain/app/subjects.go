@@ -95,7 +95,11 @@ const subjectAppendAttempts = 100
 // as a conflict. With persist, a store that is unavailable is retried too,
 // until ctx ends.
 func (s *Service) appendSubject(ctx context.Context, req Request, subject uuid.UUID, ev domain.Event, persist bool) (Result, error) {
-	stream := eventlog.StreamName(domain.SubjectCategory, subject.String())
+	return s.appendTo(ctx, req, eventlog.StreamName(domain.SubjectCategory, subject.String()), subject.String(), ev, persist)
+}
+
+// appendTo appends ev to stream as appendSubject does; the answer names id.
+func (s *Service) appendTo(ctx context.Context, req Request, stream, id string, ev domain.Event, persist bool) (Result, error) {
 	now := s.Now().UTC()
 	data, err := s.encode(req, s.eventIDs(req, stream, 1), []domain.Event{ev}, now)
 	if err != nil {
@@ -107,7 +111,7 @@ func (s *Service) appendSubject(ctx context.Context, req Request, subject uuid.U
 			if res, _, ok, rerr := s.replay(req, stream, recs, events); rerr != nil {
 				return Result{}, rerr
 			} else if ok {
-				res.ID, res.Status = subject.String(), ""
+				res.ID, res.Status = id, ""
 				return res, nil
 			}
 			expected := eventlog.NoStream()
@@ -116,7 +120,7 @@ func (s *Service) appendSubject(ctx context.Context, req Request, subject uuid.U
 			}
 			var ar eventlog.AppendResult
 			if ar, err = s.Log.Append(ctx, stream, expected, data...); err == nil {
-				return Result{ID: subject.String(), Version: len(recs) + 1, Position: ar.Position}, nil
+				return Result{ID: id, Version: len(recs) + 1, Position: ar.Position}, nil
 			}
 		}
 		retry := errors.Is(err, eventlog.ErrWrongExpectedVersion) ||
