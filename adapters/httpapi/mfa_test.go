@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/buurtsignaal/buurtsignaal/domain"
+	"github.com/buurtsignaal/buurtsignaal/domain/app"
 )
 
 type fakeAuth map[string]domain.Principal
@@ -43,7 +44,7 @@ func TestPrivacyEndpointsRequireMFA(t *testing.T) {
 	log := &deniedLog{}
 	s := New(Deps{
 		Log:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Auth: fakeAuth{"weak": officer, "strong": strong}, RequireMFA: true, Auditor: log,
+		Auth: fakeAuth{"weak": officer, "strong": strong}, RequireMFA: true, Reader: app.NewReader(log, nil),
 		Verify: func(context.Context) (VerifyReport, error) { return VerifyReport{OK: true, Problems: []string{}}, nil },
 	})
 	for _, tt := range []struct {

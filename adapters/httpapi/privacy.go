@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"regexp"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/buurtsignaal/buurtsignaal/domain"
+	"github.com/buurtsignaal/buurtsignaal/domain/app"
 	"github.com/buurtsignaal/buurtsignaal/projections"
 )
 
@@ -85,10 +85,7 @@ func (s *Server) privacyOfficer(r *http.Request, a domain.Action) error {
 	if s.RequireMFA && !p.MFA {
 		a := s.access(r, string(a), domain.BasisRole)
 		a.Outcome = "denied_mfa"
-		if aerr := s.Auditor.RecordDenied(r.Context(), a); aerr != nil {
-			return errors.Join(errMFA, aerr)
-		}
-		return errMFA
+		return s.Reader.Deny(r.Context(), a, errMFA)
 	}
 	return nil
 }
@@ -108,7 +105,9 @@ func checkRequestRef(f *fields, ref string, required bool) {
 	}
 }
 
-func (s *Server) auditItems(ctx context.Context, entries []*projections.AuditEntry) []auditItem {
+// auditItems are the access records as a privacy officer reads them, their
+// sealed fields opened through d (a recorded read of the trail).
+func (s *Server) auditItems(ctx context.Context, d *app.Disclosure, entries []*projections.AuditEntry) []auditItem {
 	out := make([]auditItem, 0, len(entries))
 	for _, e := range entries {
 		it := auditItem{At: e.At, ActorID: e.ActorID, ActorRole: e.ActorRole, OnBehalfOf: e.OnBehalfOf, Action: e.Action,
@@ -116,7 +115,7 @@ func (s *Server) auditItems(ctx context.Context, entries []*projections.AuditEnt
 			RequestID: e.RequestID, ClientRequestID: e.ClientRequestID, SignalIDs: append([]uuid.UUID{}, e.Signals...), SubjectIDs: append([]uuid.UUID{}, e.Subjects...)}
 		if len(e.Subjects) > 0 {
 			open := func(v domain.Sealed) string {
-				o := &opener{ctx: ctx, cipher: s.Cipher, subject: e.Subjects[0]}
+				o := &opener{ctx: ctx, d: d, subject: e.Subjects[0]}
 				if text := o.open(v); !o.erased {
 					return text
 				}
@@ -209,11 +208,12 @@ func (s *Server) auditQuery(subjects func(r *http.Request) ([]uuid.UUID, error),
 			return err
 		}
 		a := s.access(r, "audit_read", domain.BasisRole)
-		a.Purpose, a.Subjects = "privacy_audit", subj
-		if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
+		a.Purpose, a.Subjects = domain.PurposePrivacyAudit, subj
+		d, err := s.Reader.DiscloseTrail(r.Context(), a)
+		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, auditPage{Items: s.auditItems(r.Context(), entries), NextCursor: keyCursor(next)})
+		writeJSON(w, http.StatusOK, auditPage{Items: s.auditItems(r.Context(), d, entries), NextCursor: keyCursor(next)})
 		return nil
 	}
 }
@@ -245,8 +245,8 @@ func (s *Server) auditVerify(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a := s.access(r, "audit_verify", domain.BasisRole)
-	a.Purpose = "privacy_audit"
-	if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
+	a.Purpose = domain.PurposePrivacyAudit
+	if err := s.Reader.Record(r.Context(), a); err != nil {
 		return err
 	}
 	rep, err := s.Verify(r.Context())
@@ -285,8 +285,8 @@ func (s *Server) searchSubjects(w http.ResponseWriter, r *http.Request) error {
 		ans.SubjectIDs = append(ans.SubjectIDs, id)
 	}
 	a := s.access(r, "search", domain.BasisRole)
-	a.Purpose, a.Subjects = "privacy_request", ans.SubjectIDs
-	if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
+	a.Purpose, a.Subjects = domain.PurposePrivacyRequest, ans.SubjectIDs
+	if err := s.Reader.Record(r.Context(), a); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, ans)
@@ -334,16 +334,24 @@ func (s *Server) exportSubject(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	// The document is made before anything is recorded, so that what can
-	// fail after the access record and SubjectExported is written is only
-	// the delivery itself: the log shows no export that was not sent.
-	o := &opener{ctx: r.Context(), cipher: s.Cipher, subject: id}
-	doc := exportDocument{SubjectID: id, ExportedAt: s.Now().UTC(), Subject: o.subjectData(subj.Data), Signals: []exportSignal{}, AccessLog: s.auditItems(r.Context(), access)}
+	// The access is recorded first (nothing opens without it); the export
+	// itself (SubjectExported) only once the document is made, so what can
+	// fail after it is written is only the delivery: the log shows no
+	// export that was not sent. The document holds the subject's access
+	// log with its sealed fields, so the disclosure is the trail's.
+	a := s.access(r, "export", domain.BasisRole)
+	a.Purpose, a.Subjects, a.Signals = domain.PurposePrivacyRequest, []uuid.UUID{id}, signals
+	d, err := s.Reader.DiscloseTrail(r.Context(), a)
+	if err != nil {
+		return err
+	}
+	o := &opener{ctx: r.Context(), d: d, subject: id}
+	doc := exportDocument{SubjectID: id, ExportedAt: s.Now().UTC(), Subject: o.subjectData(subj.Data), Signals: []exportSignal{}, AccessLog: s.auditItems(r.Context(), d, access)}
 	if subj.Erased || o.erased {
 		doc.Subject = subjectView{Erased: true}
 	}
 	for i := range cases {
-		v, err := s.caseView(r, &cases[i], &subj)
+		v, err := s.caseView(r, d, &cases[i], &subj)
 		if err != nil {
 			return err
 		}
@@ -355,11 +363,6 @@ func (s *Server) exportSubject(w http.ResponseWriter, r *http.Request) error {
 	}
 	if o.err != nil {
 		return o.err
-	}
-	a := s.access(r, "export", domain.BasisRole)
-	a.Purpose, a.Subjects, a.Signals = "privacy_request", []uuid.UUID{id}, signals
-	if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
-		return err
 	}
 	if _, err := s.App.RecordExport(r.Context(), req, id, ref); err != nil {
 		return err

@@ -249,22 +249,16 @@ func (s *Server) access(r *http.Request, action string, basis domain.Basis) doma
 
 // authorizeRead checks policy for a read; a denial is recorded as AccessDenied.
 func (s *Server) authorizeRead(r *http.Request, action domain.Action, t domain.Target, subjects, signals []uuid.UUID) (domain.Basis, error) {
-	basis, err := domain.Authorize(principal(r.Context()), action, t)
-	if err != nil {
-		a := s.access(r, string(action), "")
-		a.Outcome, a.Subjects, a.Signals, a.Reason = "denied", subjects, signals, t.BreakGlassReason
-		if aerr := s.Auditor.RecordDenied(r.Context(), a); aerr != nil {
-			return "", errors.Join(err, aerr)
-		}
-		return "", err
-	}
-	return basis, nil
+	a := s.access(r, string(action), "")
+	a.Subjects, a.Signals = subjects, signals
+	return s.Reader.Authorize(r.Context(), principal(r.Context()), action, t, a)
 }
 
-// opener decrypts sealed data of one subject; erased data reads as empty.
+// opener decrypts sealed data of one subject through the disclosure of a
+// recorded access (app.Reader); erased data reads as empty.
 type opener struct {
 	ctx     context.Context
-	cipher  domain.Cipher
+	d       *app.Disclosure
 	subject uuid.UUID
 	erased  bool
 	err     error
@@ -276,7 +270,7 @@ func (o *opener) openBytes(s domain.Sealed) []byte {
 	if s.Empty() || o.erased || o.err != nil {
 		return nil
 	}
-	b, err := o.cipher.Open(o.ctx, o.subject, s)
+	b, err := o.d.Open(o.ctx, o.subject, s)
 	if errors.Is(err, domain.ErrErased) {
 		o.erased = true
 		return nil
@@ -355,10 +349,11 @@ func (s *Server) getSignal(w http.ResponseWriter, r *http.Request) error {
 		a.Reason = strings.TrimSpace(r.Header.Get("X-Break-Glass-Reason"))
 		a.Purpose = domain.PurposeBreakGlass
 	}
-	if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
+	d, err := s.Reader.Disclose(r.Context(), a)
+	if err != nil {
 		return err // fail closed: no record, no data
 	}
-	v, err := s.caseView(r, &c, subj)
+	v, err := s.caseView(r, d, &c, subj)
 	if err != nil {
 		return err
 	}
@@ -378,7 +373,7 @@ func (s *Server) getHistory(w http.ResponseWriter, r *http.Request) error {
 		a.Reason = strings.TrimSpace(r.Header.Get("X-Break-Glass-Reason"))
 		a.Purpose = domain.PurposeBreakGlass
 	}
-	if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
+	if err := s.Reader.Record(r.Context(), a); err != nil {
 		return err
 	}
 	v := historyView{ID: c.ID, Events: make([]historyEntry, len(c.History))}
@@ -433,15 +428,16 @@ func (s *Server) caseload(w http.ResponseWriter, r *http.Request) error {
 		a.Subjects = append(a.Subjects, c.SubjectID)
 		a.Signals = append(a.Signals, c.ID)
 	}
+	var d *app.Disclosure // an empty page opens nothing and is not recorded
 	if len(page) > 0 {
-		if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
+		if d, err = s.Reader.Disclose(r.Context(), a); err != nil {
 			return err
 		}
 	}
 	now := s.Now()
 	out := caseloadPage{Items: make([]caseloadItem, 0, len(page)), NextCursor: nextCursor(offset, limit, total)}
 	for _, c := range page {
-		o := &opener{ctx: r.Context(), cipher: s.Cipher, subject: c.SubjectID}
+		o := &opener{ctx: r.Context(), d: d, subject: c.SubjectID}
 		name := o.subjectData(subjectData[c.SubjectID]).Name
 		if o.err != nil {
 			return o.err
@@ -569,9 +565,10 @@ func noteViews(o *opener, notes []projections.Note) []noteView {
 	return out
 }
 
-// caseView decrypts a case for an authorized, audited answer.
-func (s *Server) caseView(r *http.Request, c *projections.Case, subj *projections.Subject) (signalView, error) {
-	o := &opener{ctx: r.Context(), cipher: s.Cipher, subject: c.SubjectID}
+// caseView decrypts a case for an authorized answer whose access d
+// records.
+func (s *Server) caseView(r *http.Request, d *app.Disclosure, c *projections.Case, subj *projections.Subject) (signalView, error) {
+	o := &opener{ctx: r.Context(), d: d, subject: c.SubjectID}
 	v := signalView{
 		ID: c.ID, Status: string(c.Status), Version: c.Version, SubjectID: c.SubjectID,
 		Neighbourhood: c.Neighbourhood, Categories: c.Categories, Urgency: c.Urgency, Consent: c.Consent,

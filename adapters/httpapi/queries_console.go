@@ -211,7 +211,8 @@ func (s *Server) subjectNames(w http.ResponseWriter, r *http.Request) error {
 	for _, f := range subjects {
 		a.Subjects = append(a.Subjects, f.id)
 	}
-	if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
+	d, err := s.Reader.Disclose(r.Context(), a)
+	if err != nil {
 		return err // fail closed
 	}
 	out := subjectNamesAnswer{Items: make([]subjectName, 0, len(subjects))}
@@ -220,7 +221,7 @@ func (s *Server) subjectNames(w http.ResponseWriter, r *http.Request) error {
 			out.Items = append(out.Items, subjectName{ID: f.id, Erased: true})
 			continue
 		}
-		o := &opener{ctx: r.Context(), cipher: s.Cipher, subject: f.id}
+		o := &opener{ctx: r.Context(), d: d, subject: f.id}
 		v := o.subjectData(f.data)
 		if o.err != nil {
 			return o.err

@@ -107,11 +107,12 @@ func (s *Server) referral(w http.ResponseWriter, r *http.Request) error {
 	// is recorded before they leave the server.
 	a := s.access(r, "read_referral", basis)
 	a.Subjects, a.Signals = []uuid.UUID{ref.Case.SubjectID}, []uuid.UUID{ref.Case.ID}
-	if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
+	d, err := s.Reader.Disclose(r.Context(), a)
+	if err != nil {
 		return err
 	}
 	v := toPartnerReferral(ref)
-	o := &opener{ctx: r.Context(), cipher: s.Cipher, subject: ref.Case.SubjectID}
+	o := &opener{ctx: r.Context(), d: d, subject: ref.Case.SubjectID}
 	v.Notes = noteViews(o, ref.Notes)
 	if o.err != nil {
 		return o.err

@@ -152,11 +152,12 @@ func (s *Server) reviewList(flags bool) handlerFunc {
 		}
 		a := s.access(r, "audit_read", domain.BasisRole)
 		a.Purpose, a.Subjects = domain.PurposePrivacyAudit, subjects
-		if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
+		d, err := s.Reader.DiscloseTrail(r.Context(), a)
+		if err != nil {
 			return err
 		}
 		open := func(it *projections.ReviewItem) string {
-			o := &opener{ctx: r.Context(), cipher: s.Cipher, subject: it.NoteSubject}
+			o := &opener{ctx: r.Context(), d: d, subject: it.NoteSubject}
 			if text := o.open(it.Note); !o.erased && o.err == nil {
 				return text
 			}
@@ -281,7 +282,7 @@ func (s *Server) auditReportQuery(w http.ResponseWriter, r *http.Request) error 
 	}
 	a := s.access(r, "audit_report", domain.BasisRole)
 	a.Purpose = domain.PurposePrivacyAudit
-	if err := s.Auditor.RecordAccess(r.Context(), a); err != nil {
+	if err := s.Reader.Record(r.Context(), a); err != nil {
 		return err
 	}
 	if format == "html" || (format == "" && prefersHTML(r)) {

@@ -39,11 +39,13 @@ type Deps struct {
 	Cases    *projections.Cases
 	Subjects *projections.Subjects
 	Orgs     *projections.Organisations
-	Cipher   domain.Cipher
-	Auditor  domain.Auditor
-	Audit    *projections.AuditTrail
-	Reviews  *projections.Reviews
-	Verify   VerifyFunc
+	// Reader is the one door to personal data: it authorizes, records
+	// every access (fail closed) and opens sealed data only after.
+	// Handlers hold neither the auditor nor the cipher.
+	Reader  *app.Reader
+	Audit   *projections.AuditTrail
+	Reviews *projections.Reviews
+	Verify  VerifyFunc
 	// RequireMFA makes privacy officer endpoints demand a multi-factor
 	// sign-in (the OIDC amr claim); on by default in serve.
 	RequireMFA bool
@@ -107,8 +109,8 @@ func New(d Deps) *Server {
 	if d.WaitTimeout == 0 {
 		d.WaitTimeout = 2 * time.Second
 	}
-	if d.Auditor == nil {
-		d.Auditor = NopAuditor{}
+	if d.Reader == nil {
+		d.Reader = app.NewReader(NopAuditor{}, nil) // records nothing, opens nothing
 	}
 	if d.Now == nil {
 		d.Now = time.Now

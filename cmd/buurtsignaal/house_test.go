@@ -1,6 +1,7 @@
 package main
 
 import (
+	"go/ast"
 	"go/parser"
 	"go/token"
 	"io/fs"
@@ -110,5 +111,48 @@ func TestHouseRule(t *testing.T) {
 		if got := houseRule(tc.pkg, tc.path) == ""; got != tc.ok {
 			t.Errorf("houseRule(%q, %q) allows = %v, want %v", tc.pkg, tc.path, got, tc.ok)
 		}
+	}
+}
+
+// TestHandlersGoThroughTheReader: the HTTP API and the console never call
+// the auditor or the key store themselves (no RecordAccess, RecordDenied or
+// Shred, no name of domain.Cipher, domain.Auditor or domain.KeyStore, so no
+// cipher to Open with): every read of personal data goes through
+// app.Reader, which records before it opens.
+func TestHandlersGoThroughTheReader(t *testing.T) {
+	root := filepath.Join("..", "..")
+	banned := map[string]bool{"RecordAccess": true, "RecordDenied": true, "Shred": true}
+	files := 0
+	for _, dir := range []string{"adapters/httpapi", "adapters/console"} {
+		paths, err := filepath.Glob(filepath.Join(root, dir, "*.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range paths {
+			if strings.HasSuffix(path, "_test.go") {
+				continue
+			}
+			f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files++
+			ast.Inspect(f, func(n ast.Node) bool {
+				sel, ok := n.(*ast.SelectorExpr)
+				if !ok {
+					return true
+				}
+				if x, ok := sel.X.(*ast.Ident); ok && x.Name == "domain" && (sel.Sel.Name == "Cipher" || sel.Sel.Name == "Auditor" || sel.Sel.Name == "KeyStore") {
+					t.Errorf("%s names domain.%s: handlers reach keys and the auditor through app.Reader only", path, sel.Sel.Name)
+				}
+				if banned[sel.Sel.Name] {
+					t.Errorf("%s calls %s: records and keys are app.Reader's", path, sel.Sel.Name)
+				}
+				return true
+			})
+		}
+	}
+	if files < 20 {
+		t.Fatalf("parsed only %d files", files)
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/buurtsignaal/buurtsignaal/adapters/notify"
 	"github.com/buurtsignaal/buurtsignaal/adapters/tracing"
 	"github.com/buurtsignaal/buurtsignaal/domain"
+	"github.com/buurtsignaal/buurtsignaal/domain/app"
 	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
 )
 
@@ -140,7 +141,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	}
 	api := httpapi.New(httpapi.Deps{
 		Log: log, Auth: authn, App: sys.app, Runner: sys.runner, Cases: sys.cases, Subjects: sys.subjects,
-		Orgs: sys.orgs, Cipher: sys.keys, Auditor: auditor, Audit: sys.audit, Reviews: sys.reviews, ReviewTermDays: cfg.ReviewTerm, Metrics: sys.metrics, Now: sys.now,
+		Orgs: sys.orgs, Reader: app.NewReader(auditor, sys.keys), Audit: sys.audit, Reviews: sys.reviews, ReviewTermDays: cfg.ReviewTerm, Metrics: sys.metrics, Now: sys.now,
 		RequireMFA: !cfg.NoMFA, SuppressK: cfg.SuppressK, Verify: sys.verify, RateLimit: float64(cfg.RateLimit), RateBurst: cfg.RateBurst,
 		Ready:         ready.Ready,
 		Notifications: notifications(notifier),
