@@ -33,8 +33,8 @@ const retentionWorkers = 4
 // network's own policy, authorized by its configuration, not by a person's
 // role. Each erasure carries an Idempotency-Key of its subject, so a sweep
 // cut short and run again (on this replica or another) records each
-// erasure once. done is called after each subject (for progress; nil:
-// none). It returns the subjects erased and the errors of the others.
+// erasure once. done is called after each subject, one call at a time (for
+// progress; nil: none). It returns the subjects erased and the errors of the others.
 func (s *Service) EraseExpired(ctx context.Context, now time.Time, expired []Expired, done func()) ([]uuid.UUID, error) {
 	var (
 		mu     sync.Mutex
@@ -61,10 +61,10 @@ func (s *Service) EraseExpired(ctx context.Context, now time.Time, expired []Exp
 				} else {
 					erased = append(erased, e.Subject)
 				}
-				mu.Unlock()
 				if done != nil {
-					done()
+					done() // one call at a time
 				}
+				mu.Unlock()
 			}
 		}()
 	}
