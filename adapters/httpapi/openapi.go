@@ -283,6 +283,10 @@ func (s *Server) OpenAPI() map[string]any {
 			ok["content"].(map[string]any)["text/csv"] = map[string]any{"schema": map[string]any{"type": "string",
 				"description": "format=csv or Accept: text/csv: a header line and a line per signal (or per group of figures); cells starting with = + - @ are prefixed with '"}}
 		}
+		if htmlRoutes[rt.pattern] && rt.method == http.MethodGet {
+			ok["content"].(map[string]any)["text/html"] = map[string]any{"schema": map[string]any{"type": "string",
+				"description": "format=html, or Accept preferring text/html: a printable page of the same figures"}}
+		}
 		if _, isCommand := rt.answer.(commandAnswer); isCommand || rt.action == domain.ActReadCase && !strings.HasSuffix(rt.pattern, "/history") ||
 			rt.method == http.MethodGet && (rt.pattern == "/v1/routing-rules" || rt.pattern == "/v1/notification-targets") {
 			ok["headers"] = map[string]any{"ETag": etag}
@@ -371,6 +375,10 @@ var hsdsOrganizationList = map[string]any{
 
 // csvRoutes answer CSV too (format=csv or Accept: text/csv).
 var csvRoutes = map[string]bool{"/v1/monitor/signals": true, "/v1/monitor/response": true}
+
+// htmlRoutes answer a printable HTML page too (format=html, or an Accept
+// that prefers text/html).
+var htmlRoutes = map[string]bool{"/v1/audit/report": true}
 
 // isList reports whether a GET route answers a page ({items, next_cursor})
 // and takes limit and cursor.

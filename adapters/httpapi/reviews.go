@@ -242,7 +242,12 @@ func (s *Server) auditReportQuery(w http.ResponseWriter, r *http.Request) error 
 		to = time.Date(y, m, d+1, 0, 0, 0, 0, loc).UTC()
 	}
 	if from.IsZero() {
+		// Never before year 0: the report names its period, and a time
+		// before it has no JSON form.
 		from = to.AddDate(0, 0, -reportDays)
+		if y0 := time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC); from.Before(y0) {
+			from = y0
+		}
 	}
 	if len(f) == 0 && !from.Before(to) {
 		f.add("from", "must be before to")

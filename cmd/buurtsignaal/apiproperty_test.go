@@ -604,6 +604,9 @@ func (p *apiRun) example(t *rapid.T, op apiOp) (map[string]any, bool) {
 			byUrgency[u] = apiNorm(t)
 		}
 		return map[string]any{"norms": map[string]any{"by_urgency": byUrgency, "feedback_working_days": rapid.IntRange(1, 20).Draw(t, "feedback days")}}, true
+	case "POST /v1/audit/reviews":
+		return map[string]any{"item": p.reviewItem(t), "judgement": pick(t, "judgement", domain.Judgements.Values()),
+			"note": apiText(t, "note")}, true
 	case "PUT /v1/feedback-texts":
 		texts := map[string]any{}
 		for _, code := range domain.FeedbackCodes {
@@ -625,6 +628,39 @@ func apiNorm(t *rapid.T) map[string]any {
 		return map[string]any{"hours": rapid.IntRange(1, 72).Draw(t, "hours")}
 	}
 	return map[string]any{"working_days": rapid.IntRange(1, 20).Draw(t, "working days")}
+}
+
+// reviewItem makes an item for a privacy officer to review, a break-glass
+// read of a fresh signal by a professional of another team, and returns
+// its id.
+func (p *apiRun) reviewItem(t *rapid.T) string {
+	p.keepFixtureConfig(t)
+	signal := p.command(t, "POST", "/v1/signals", "carla", raiseBody(fmt.Sprintf("Eigenschap Persoon %d", p.n.Add(1))))["id"].(string)
+	p.command(t, "POST", "/v1/signals/"+signal+"/handover", "carla", map[string]any{"team_id": "team-a"})
+	sig := apiRequest{path: "/v1/signals/" + signal, query: url.Values{"min_position": {strconv.FormatUint(p.headNow(t), 10)}},
+		headers: map[string]string{"X-Break-Glass-Reason": "waarneming tijdens vakantie"}}
+	if a := p.send(t, "GET", sig, "bob"); a.status != 200 {
+		t.Fatalf("fixture break-glass read: %d %s", a.status, a.raw)
+	}
+	list := apiRequest{path: "/v1/audit/reviews", query: url.Values{"rule": {"break_glass"}, "state": {"open"}, "limit": {"500"},
+		"min_position": {strconv.FormatUint(p.headNow(t), 10)}}}
+	a := p.send(t, "GET", list, "hanna")
+	var page struct {
+		Items []struct {
+			ID        string   `json:"id"`
+			SignalIDs []string `json:"signal_ids"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(a.raw, &page); a.status != 200 || err != nil {
+		t.Fatalf("fixture GET /v1/audit/reviews: %d %s", a.status, a.raw)
+	}
+	for _, it := range page.Items {
+		if slices.Contains(it.SignalIDs, signal) {
+			return it.ID
+		}
+	}
+	t.Fatalf("the break-glass read of %s is not an item to review: %s", signal, a.raw)
+	return ""
 }
 
 // getAs reads path as the run's coordinator into v (a fixture read).
@@ -1073,6 +1109,12 @@ func (p *apiRun) expect(t *rapid.T, op apiOp, req apiRequest, who string, a apiA
 		}
 		if _, err := csv.NewReader(bytes.NewReader(a.raw)).ReadAll(); err != nil {
 			t.Fatalf("%s: %d with a body that is not CSV (%v): %s", what, a.status, err, truncate(a.raw))
+		}
+		return
+	}
+	if req.query.Get("format") == "html" { // the privacy officer's printable report
+		if ct := a.header.Get("Content-Type"); ct != "text/html; charset=utf-8" || !bytes.Contains(a.raw, []byte("</html>")) {
+			t.Fatalf("%s: %d as %q, want a whole text/html page: %s", what, a.status, ct, truncate(a.raw))
 		}
 		return
 	}
