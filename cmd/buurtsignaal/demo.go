@@ -49,7 +49,7 @@ func seedDemo(ctx context.Context, sys *system) error {
 	if sys.runner.Position() > 0 {
 		return nil // seeded before
 	}
-	if err := demo.Seed(ctx, sys.app, func(id string) domain.Principal { return demoPrincipal(sys, id) }, sys.now, sys.location()); err != nil {
+	if err := demo.Seed(ctx, sys.app, func(id string) domain.Principal { return demoPrincipal(sys, id) }, sys.now, sys.location(), sys.runner.WaitFor); err != nil {
 		return err
 	}
 	sys.log.Info("demo seeded")

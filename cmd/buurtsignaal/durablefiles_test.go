@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/buurtsignaal/buurtsignaal/adapters/backup"
@@ -28,17 +29,24 @@ func TestFilesBesideTheStoresSurvivePowerLoss(t *testing.T) {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(11, 12))
 	cutsAt := func(fs *crashfs.FS, under string, check func(cut *crashfs.FS, during bool)) func() {
+		// Several goroutines may write under the path (and Pebble's own
+		// in the background elsewhere): one cut at a time.
+		var mu sync.Mutex
 		cuts := 0
 		fs.SetHook(func(op crashfs.Op) {
 			if !strings.HasPrefix(op.Path, under) {
 				return
 			}
+			mu.Lock()
+			defer mu.Unlock()
 			cuts++
 			mode := []crashfs.Mode{crashfs.PowerCut, crashfs.Partial}[cuts%2]
 			check(fs.Crash(mode, rng), true)
 		})
 		return func() {
 			fs.SetHook(nil)
+			mu.Lock()
+			defer mu.Unlock()
 			check(fs.Crash(crashfs.PowerCut, rng), false)
 			if cuts < 5 {
 				t.Fatalf("only %d operations under %s", cuts, under)

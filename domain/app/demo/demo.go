@@ -43,9 +43,13 @@ var Principals = []Principal{
 // waiting for a team and declined once, overdue, answered late, in care
 // with a follow-up due today and a referral, matched with a second signal
 // about the same resident, closed, withdrawn, and handed over at once by a
-// routing rule. loc is the network's time zone (for follow-up dates). It
-// returns the first error; the caller seeds an empty store only.
-func Seed(ctx context.Context, svc *app.Service, principal func(id string) domain.Principal, now func() time.Time, loc *time.Location) error {
+// routing rule. loc is the network's time zone (for follow-up dates);
+// wait returns once the read models hold the log up to a position (the
+// seed reads its own writes: a referral is answered once the read models
+// know it). It returns the first error; the caller seeds an empty store
+// only.
+func Seed(ctx context.Context, svc *app.Service, principal func(id string) domain.Principal, now func() time.Time, loc *time.Location,
+	wait func(ctx context.Context, pos uint64) error) error {
 	req := func(id string) app.Request {
 		return app.Request{Actor: principal(id), RequestID: "demo", CorrelationID: "demo"}
 	}
@@ -120,6 +124,9 @@ func Seed(ctx context.Context, svc *app.Service, principal func(id string) domai
 	refer := func(when time.Duration, by string, id uuid.UUID, org, service, reason string) uuid.UUID {
 		res, err := ago(when).Refer(ctx, req(by), id, org, service, reason)
 		check(err)
+		if err == nil {
+			check(wait(ctx, res.Position))
+		}
 		return res.ReferralID
 	}
 	date := func(d time.Duration) string { return now().Add(d).In(loc).Format("2006-01-02") }
