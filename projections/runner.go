@@ -452,6 +452,24 @@ func (r *Runner) CatchUp(ctx context.Context, timeout time.Duration) bool {
 	return r.WaitFor(ctx, head) == nil
 }
 
+// Current reports whether the projections hold the log as it is now,
+// waiting at most timeout for them to get there: a caller about to act on
+// something a projection does not hold (drop a notification whose target
+// it does not know) asks first, since the projection may not have read it
+// yet.
+func (r *Runner) Current(ctx context.Context, timeout time.Duration) bool {
+	head, err := r.store.Head(ctx)
+	if err != nil {
+		return false
+	}
+	if r.pos.Load() >= head {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return r.WaitFor(ctx, head) == nil
+}
+
 // Read runs fn under the read lock, so it sees all projections at one position.
 func (r *Runner) Read(fn func()) {
 	r.mu.RLock()

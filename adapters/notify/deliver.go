@@ -123,7 +123,16 @@ func (n *Notifier) send(ctx context.Context, d Delivery) (failed bool, fenced er
 		t  domain.NotificationTarget
 		ok bool
 	)
-	n.Runner.Read(func() { t, ok = n.Targets.Get(d.Notification.Network, d.TargetID) })
+	find := func() { t, ok = n.Targets.Get(d.Notification.Network, d.TargetID) }
+	if n.Runner.Read(find); !ok || t.Channel != d.Channel {
+		// A replica that has just taken over may not have read the
+		// target yet: it is gone only if the read models, holding the
+		// log as it is now, say so. Until they do, the item stays pending.
+		if !n.Runner.Current(ctx, 5*time.Second) {
+			return false, nil
+		}
+		n.Runner.Read(find)
+	}
 	if !ok || t.Channel != d.Channel {
 		n.Log.Info("notification dropped: its target is gone", "notification", id, "target", d.TargetID)
 		n.Metrics.dropped(d)

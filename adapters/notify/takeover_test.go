@@ -562,6 +562,11 @@ func TestNotifierTakeoversLoseNothing(t *testing.T) {
 				return
 			}
 			if time.Now().After(deadline) {
+				for _, r := range reps {
+					lines := strings.Split(strings.TrimSpace(r.log.String()), "\n")
+					t.Logf("replica %s (running %t, leading %t), its last log lines:\n%s", r.name, r.running(), r.leading(),
+						strings.Join(lines[max(0, len(lines)-15):], "\n"))
+				}
 				rt.Fatalf("%d of %d handovers delivered", len(bySignal), len(want))
 			}
 			time.Sleep(5 * time.Millisecond)
