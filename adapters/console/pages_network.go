@@ -33,6 +33,33 @@ func (c *Console) networkCategories(r *http.Request) []networkCategory {
 	return cats.Categories
 }
 
+// networkNeighbourhood is a neighbourhood as /v1/neighbourhoods gives it.
+type networkNeighbourhood struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Retired bool   `json:"retired"`
+}
+
+// activeNeighbourhoods are the network's neighbourhoods a signal may name
+// (not retired), offered as the choices of a neighbourhood field (nil when
+// the network keeps no list or the API does not answer: the field is then
+// typed).
+func (c *Console) activeNeighbourhoods(r *http.Request) []networkNeighbourhood {
+	var hoods struct {
+		Neighbourhoods []networkNeighbourhood `json:"neighbourhoods"`
+	}
+	if c.call(r, http.MethodGet, "/v1/neighbourhoods", nil).decode(&hoods) != nil {
+		return nil
+	}
+	var out []networkNeighbourhood
+	for _, h := range hoods.Neighbourhoods {
+		if !h.Retired {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
 // categoryNames are the network's category labels by id. A default
 // category under its default label keeps the console's own words for it
 // (labels.go); a network's own label replaces them.
@@ -319,7 +346,8 @@ func (c *Console) signalList(w http.ResponseWriter, r *http.Request) {
 	}
 	pg.Data = obj{"list": list, "next": nextPage(r, list), "filter": filter, "teams": c.teamIDs(r), "categories": c.categoryIDs(r, false),
 		"statuses": []string{"raised", "handed_over", "in_care", "closed", "withdrawn"}, "urgencies": []string(domain.Urgencies),
-		"csv": "/console/monitor/signals.csv?" + exports.Encode(), "figures_csv": "/console/monitor/response.csv?" + figures.Encode()}
+		"neighbourhoods": c.activeNeighbourhoods(r),
+		"csv":            "/console/monitor/signals.csv?" + exports.Encode(), "figures_csv": "/console/monitor/response.csv?" + figures.Encode()}
 	c.render(w, r, status, "signals", sessionOf(r), pg)
 }
 

@@ -11,7 +11,8 @@ import (
 // --- Volunteers and partners -----------------------------------------------------------
 
 func (c *Console) raiseForm(w http.ResponseWriter, r *http.Request) {
-	c.render(w, r, http.StatusOK, "raise", sessionOf(r), page{Data: obj{"enums": c.raiseEnums(r), "idem": uuid.NewString()}})
+	c.render(w, r, http.StatusOK, "raise", sessionOf(r), page{Data: obj{"enums": c.raiseEnums(r), "idem": uuid.NewString(),
+		"neighbourhoods": c.activeNeighbourhoods(r)}})
 }
 
 func (c *Console) raise(w http.ResponseWriter, r *http.Request) {
@@ -31,7 +32,8 @@ func (c *Console) raise(w http.ResponseWriter, r *http.Request) {
 			form[k] = strings.Join(v, ",")
 		}
 		pg := c.refused(r, "raise", p)
-		pg.Data = obj{"enums": c.raiseEnums(r), "idem": r.PostFormValue("idem"), "form": form, "checked": r.PostForm["categories"]}
+		pg.Data = obj{"enums": c.raiseEnums(r), "idem": r.PostFormValue("idem"), "form": form, "checked": r.PostForm["categories"],
+			"neighbourhoods": c.activeNeighbourhoods(r)}
 		c.render(w, r, p.Status, "raise", sessionOf(r), pg)
 		return
 	}

@@ -73,13 +73,18 @@ func TestConsoleNetworksConfigureTheirOwnWork(t *testing.T) {
 		t.Error("one network's configuration shows in the other's console")
 	}
 
-	// A signaller raises with the new category; the list shows it.
+	// A signaller raises with the new category; the list shows it. The
+	// neighbourhood field suggests the network's active neighbourhoods.
+	s.must(200, s.do("PUT", "/v1/neighbourhoods", "gert", map[string]any{"neighbourhoods": []any{
+		map[string]any{"id": "centrum", "name": "Centrum"}, map[string]any{"id": "dorp", "name": "Het Dorp"}}}, "If-Match", `"0"`), "neighbourhoods")
 	v := newConsoleClient(t, s)
 	v.signIn("tok-carla")
-	v.must(200, v.get("/console/signals/new"), "raise form", `value="mantelzorg"`, "Mantelzorg")
+	v.must(200, v.get("/console/signals/new"), "raise form", `value="mantelzorg"`, "Mantelzorg",
+		`list="raise-neighbourhoods"`, `<option value="dorp">Het Dorp</option>`)
 	v.must(200, v.post("/console/signals", url.Values{"name": {"Zorg Persoon"}, "neighbourhood": {"centrum"}, "categories": {"mantelzorg"},
 		"urgency": {"high"}, "description": {"zorgt voor haar man"}, "consent": {"informed"}, "idem": {"net-1"}}), "raise", "Mantelzorg")
 	g.must(200, g.get("/console/monitor/signals?category=mantelzorg"), "the signal list", `id="signals"`, "Mantelzorg", `<td class="norm-version">1.1</td>`,
+		`<option value="centrum">Centrum</option>`,
 		`href="/console/monitor/signals.csv?category=mantelzorg"`)
 	if strings.Contains(g.page, "Zorg Persoon") {
 		t.Error("the signal list shows personal data")
