@@ -31,13 +31,26 @@ func (l *Lookup) OpenSignalsOfSubject(subject uuid.UUID) (ids []uuid.UUID) {
 	return ids
 }
 
-// SignalOfReferral finds the signal of a referral.
-func (l *Lookup) SignalOfReferral(ctx context.Context, referral uuid.UUID) (id uuid.UUID, ok bool) {
+// lookupWait bounds how long a lookup that found nothing waits for the
+// projections to hold the log as it is now before it answers: a command
+// may name what the previous one created a moment ago, and on a loaded
+// machine the projections may take a few seconds to read it.
+const lookupWait = 10 * time.Second
+
+// SignalOfReferral finds the signal of a referral. A referral the
+// projections do not hold is looked for again once they hold the log as it
+// is now; if they cannot get there within lookupWait, the answer is
+// ErrBehind (unknown, not "no such referral").
+func (l *Lookup) SignalOfReferral(ctx context.Context, referral uuid.UUID) (id uuid.UUID, ok bool, err error) {
 	find := func() { id, ok = l.Cases.SignalOfReferral(referral) }
-	if l.Runner.Read(find); !ok && l.Runner.CatchUp(ctx, 2*time.Second) {
-		l.Runner.Read(find)
+	if l.Runner.Read(find); ok {
+		return id, true, nil
 	}
-	return id, ok
+	if !l.Runner.Current(ctx, lookupWait) {
+		return uuid.Nil, false, ErrBehind
+	}
+	l.Runner.Read(find)
+	return id, ok, nil
 }
 
 // OrganisationExists reports whether the network has this organisation.
@@ -46,7 +59,7 @@ func (l *Lookup) OrganisationExists(ctx context.Context, network, id string) (ok
 		o, found := l.Orgs.Get(id)
 		ok = found && o.Network == network
 	}
-	if l.Runner.Read(find); !ok && l.Runner.CatchUp(ctx, 2*time.Second) {
+	if l.Runner.Read(find); !ok && l.Runner.Current(ctx, lookupWait) {
 		l.Runner.Read(find)
 	}
 	return ok

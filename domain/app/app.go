@@ -33,7 +33,9 @@ import (
 // command may name what the previous command created.
 type Lookup interface {
 	OpenSignalsOfSubject(subject uuid.UUID) []uuid.UUID
-	SignalOfReferral(ctx context.Context, referral uuid.UUID) (uuid.UUID, bool)
+	// SignalOfReferral answers an error (KindUnavailable) when it cannot
+	// tell, rather than "no".
+	SignalOfReferral(ctx context.Context, referral uuid.UUID) (uuid.UUID, bool, error)
 	OrganisationExists(ctx context.Context, network, id string) bool
 	KnownTeam(network, team string) bool
 	// TeamsOf lists the teams the configuration knows in the network; open
@@ -330,7 +332,10 @@ var errReferralNotFound = &domain.Error{Kind: domain.KindNotFound, Code: "referr
 // AnswerReferral runs a partner's answer to a referral. It returns
 // KindNotFound for an unknown referral, and Execute's errors.
 func (s *Service) AnswerReferral(ctx context.Context, req Request, referralID uuid.UUID, answer domain.ReferralStatus, note string) (Result, error) {
-	signalID, ok := s.Lookup.SignalOfReferral(ctx, referralID)
+	signalID, ok, err := s.Lookup.SignalOfReferral(ctx, referralID)
+	if err != nil {
+		return Result{}, err
+	}
 	if !ok {
 		return Result{}, errReferralNotFound
 	}

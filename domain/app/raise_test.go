@@ -33,8 +33,8 @@ func (f *flakyIndex) Put(ctx context.Context, network, token string, subject uui
 type noLookup struct{}
 
 func (noLookup) OpenSignalsOfSubject(uuid.UUID) []uuid.UUID { return nil }
-func (noLookup) SignalOfReferral(context.Context, uuid.UUID) (uuid.UUID, bool) {
-	return uuid.Nil, false
+func (noLookup) SignalOfReferral(context.Context, uuid.UUID) (uuid.UUID, bool, error) {
+	return uuid.Nil, false, nil
 }
 func (noLookup) OrganisationExists(context.Context, string, string) bool { return false }
 func (noLookup) KnownTeam(string, string) bool                           { return true }
