@@ -49,9 +49,10 @@ func subset[S ~[]string](t *rapid.T, label string, s S) []any {
 var apiKeep = map[string][]string{
 	"PUT /v1/routing-rules": {"neighbourhood"},
 	// Every code's text in both languages, every urgency's norm in hours or
-	// working days: a list without them is refused whole.
-	"PUT /v1/feedback-texts": {"nl", "en"},
-	"PUT /v1/norms":          {"hours", "working_days"},
+	// working days: a list without them is refused whole (the codes and
+	// urgencies are a map's keys, which the schema leaves optional).
+	"PUT /v1/feedback-texts": append([]string{"nl", "en"}, domain.FeedbackCodes...),
+	"PUT /v1/norms":          append([]string{"hours", "working_days"}, domain.Urgencies...),
 	"PUT /v1/categories":     {"hours", "working_days"},
 }
 
