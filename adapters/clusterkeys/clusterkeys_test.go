@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,7 +15,6 @@ import (
 	"github.com/tink-crypto/tink-go/v2/aead"
 	"github.com/tink-crypto/tink-go/v2/keyset"
 	"github.com/tink-crypto/tink-go/v2/tink"
-	"go.uber.org/goleak"
 	"google.golang.org/grpc/codes"
 
 	"github.com/buurtsignaal/buurtsignaal/adapters/internal/kurrentconn"
@@ -26,24 +24,9 @@ import (
 	"github.com/buurtsignaal/buurtsignaal/domain"
 )
 
-// TestMain checks that no goroutine outlives the tests. A call abandoned at
-// its deadline while the client connects ends when the client gives up,
-// which on a loaded machine takes longer than goleak's own retries: wait up
-// to 10 s for such goroutines before calling any a leak.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		err := goleak.Find()
-		for deadline := time.Now().Add(10 * time.Second); err != nil && time.Now().Before(deadline); err = goleak.Find() {
-			time.Sleep(100 * time.Millisecond)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+// TestMain checks that no goroutine outlives the tests (waiting for calls
+// abandoned at their deadline to end).
+func TestMain(m *testing.M) { kurrenttest.LeakCheckedMain(m) }
 
 // testOpts are short enough for tests, long enough for -race on 2 cores.
 var testOpts = Options{Timeout: 5 * time.Second}

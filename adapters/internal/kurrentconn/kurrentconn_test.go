@@ -3,9 +3,7 @@ package kurrentconn_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +11,6 @@ import (
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
-	"go.uber.org/goleak"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -21,24 +18,9 @@ import (
 	"github.com/buurtsignaal/buurtsignaal/adapters/kurrentdb/kurrenttest"
 )
 
-// TestMain checks that no goroutine outlives the tests. A call abandoned at
-// its deadline while the client connects ends when the client gives up,
-// which on a loaded machine takes longer than goleak's own retries: wait up
-// to 10 s for such goroutines before calling any a leak.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		err := goleak.Find()
-		for deadline := time.Now().Add(10 * time.Second); err != nil && time.Now().Before(deadline); err = goleak.Find() {
-			time.Sleep(100 * time.Millisecond)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+// TestMain checks that no goroutine outlives the tests (waiting for calls
+// abandoned at their deadline to end).
+func TestMain(m *testing.M) { kurrenttest.LeakCheckedMain(m) }
 
 func TestParse(t *testing.T) {
 	tests := []struct {
