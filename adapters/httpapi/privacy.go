@@ -355,11 +355,7 @@ func (s *Server) exportSubject(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		es := exportSignal{signalView: v, History: make([]historyEntry, len(cases[i].History))}
-		for j, h := range cases[i].History {
-			es.History[j] = historyEntry{Type: h.Type, At: h.At, Position: h.Position, ActorID: h.ActorID, ActorRole: h.ActorRole}
-		}
-		doc.Signals = append(doc.Signals, es)
+		doc.Signals = append(doc.Signals, exportSignal{signalView: v, History: historyEntries(&cases[i])})
 	}
 	if o.err != nil {
 		return o.err

@@ -99,18 +99,33 @@ func (s *Server) readCase(r *http.Request) (projections.Case, *projections.Subje
 	return c, sp, basis, nil
 }
 
-func (s *Server) getSignal(w http.ResponseWriter, r *http.Request) error {
-	c, subj, basis, err := s.readCase(r)
-	if err != nil {
-		return err
-	}
+// caseAccess is the access record of a read of case c on basis: a
+// break-glass read carries its reason and purpose.
+func (s *Server) caseAccess(r *http.Request, c *projections.Case, basis domain.Basis) domain.Access {
 	a := s.access(r, "read", basis)
 	a.Subjects, a.Signals = []uuid.UUID{c.SubjectID}, []uuid.UUID{c.ID}
 	if basis == domain.BasisBreakGlass {
 		a.Reason = strings.TrimSpace(r.Header.Get("X-Break-Glass-Reason"))
 		a.Purpose = domain.PurposeBreakGlass
 	}
-	d, err := s.Reader.Disclose(r.Context(), a)
+	return a
+}
+
+// historyEntries are a case's history as the API shows it.
+func historyEntries(c *projections.Case) []historyEntry {
+	out := make([]historyEntry, len(c.History))
+	for i, h := range c.History {
+		out[i] = historyEntry{Type: h.Type, At: h.At, Position: h.Position, ActorID: h.ActorID, ActorRole: h.ActorRole}
+	}
+	return out
+}
+
+func (s *Server) getSignal(w http.ResponseWriter, r *http.Request) error {
+	c, subj, basis, err := s.readCase(r)
+	if err != nil {
+		return err
+	}
+	d, err := s.Reader.Disclose(r.Context(), s.caseAccess(r, &c, basis))
 	if err != nil {
 		return err // fail closed: no record, no data
 	}
@@ -128,19 +143,10 @@ func (s *Server) getHistory(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a := s.access(r, "read", basis)
-	a.Subjects, a.Signals = []uuid.UUID{c.SubjectID}, []uuid.UUID{c.ID}
-	if basis == domain.BasisBreakGlass {
-		a.Reason = strings.TrimSpace(r.Header.Get("X-Break-Glass-Reason"))
-		a.Purpose = domain.PurposeBreakGlass
-	}
-	if err := s.Reader.Record(r.Context(), a); err != nil {
+	if err := s.Reader.Record(r.Context(), s.caseAccess(r, &c, basis)); err != nil {
 		return err
 	}
-	v := historyView{ID: c.ID, Events: make([]historyEntry, len(c.History))}
-	for i, h := range c.History {
-		v.Events[i] = historyEntry{Type: h.Type, At: h.At, Position: h.Position, ActorID: h.ActorID, ActorRole: h.ActorRole}
-	}
+	v := historyView{ID: c.ID, Events: historyEntries(&c)}
 	w.Header().Set("ETag", strconv.Quote(strconv.Itoa(c.Version)))
 	writeJSON(w, http.StatusOK, v)
 	return nil

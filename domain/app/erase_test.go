@@ -3,15 +3,12 @@ package app_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
-	"github.com/buurtsignaal/buurtsignaal/adapters/keystore"
-	"github.com/buurtsignaal/buurtsignaal/adapters/pebblestore"
 	"github.com/buurtsignaal/buurtsignaal/domain"
 	"github.com/buurtsignaal/buurtsignaal/domain/app"
 	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
@@ -81,21 +78,7 @@ func TestErasureNeverStopsHalfDone(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			store, err := pebblestore.Open(filepath.Join(dir, "events"), pebblestore.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer store.Close()
-			master, err := keystore.LoadOrCreateMasterKey(nil, filepath.Join(dir, "master.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			keys, err := keystore.Open(filepath.Join(dir, "keys"), master, keystore.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer keys.Close()
+			store, keys := openStores(t)
 			log := &interferingLog{Store: store}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()

@@ -36,6 +36,28 @@ func (noLookup) OpenSignalsOfSubject(uuid.UUID) []uuid.UUID { return nil }
 func (noLookup) SignalOfReferral(context.Context, uuid.UUID) (uuid.UUID, bool, error) {
 	return uuid.Nil, false, nil
 }
+
+// openStores opens an embedded event store and a local key store in a
+// directory of the test's own, closed when the test ends.
+func openStores(t *testing.T) (*pebblestore.Store, *keystore.Store) {
+	t.Helper()
+	dir := t.TempDir()
+	store, err := pebblestore.Open(filepath.Join(dir, "events"), pebblestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	master, err := keystore.LoadOrCreateMasterKey(nil, filepath.Join(dir, "master.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := keystore.Open(filepath.Join(dir, "keys"), master, keystore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = keys.Close() })
+	return store, keys
+}
 func (noLookup) OrganisationExists(context.Context, string, string) bool { return false }
 func (noLookup) KnownTeam(string, string) bool                           { return true }
 func (noLookup) TeamsOf(string) ([]string, bool)                         { return nil, true }
@@ -47,21 +69,7 @@ func (noLookup) Professional(string, string, string) (bool, bool)        { retur
 // answers as the first attempt would have and writes the entry, so later
 // signals about the same person match.
 func TestRaiseRetryWritesAFailedIndexEntry(t *testing.T) {
-	dir := t.TempDir()
-	log, err := pebblestore.Open(filepath.Join(dir, "events"), pebblestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
-	master, err := keystore.LoadOrCreateMasterKey(nil, filepath.Join(dir, "master.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := keystore.Open(filepath.Join(dir, "keys"), master, keystore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer keys.Close()
+	log, keys := openStores(t)
 	index := &flakyIndex{SubjectIndex: keys}
 	index.fail.Store(1)
 	svc := &app.Service{Log: log, Cipher: keys, Index: keys.BlindIndex(), Subjects: index, Lookup: noLookup{},

@@ -4,15 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
-	"github.com/buurtsignaal/buurtsignaal/adapters/keystore"
-	"github.com/buurtsignaal/buurtsignaal/adapters/pebblestore"
 	"github.com/buurtsignaal/buurtsignaal/domain"
 	"github.com/buurtsignaal/buurtsignaal/domain/app"
 	"github.com/buurtsignaal/buurtsignaal/domain/eventlog"
@@ -24,21 +21,7 @@ import (
 // erasure request can no longer pass itself off as the sweep to skip its
 // authorization.
 func TestEraseExpired(t *testing.T) {
-	dir := t.TempDir()
-	store, err := pebblestore.Open(filepath.Join(dir, "events"), pebblestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	master, err := keystore.LoadOrCreateMasterKey(nil, filepath.Join(dir, "master.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := keystore.Open(filepath.Join(dir, "keys"), master, keystore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer keys.Close()
+	store, keys := openStores(t)
 	ctx := context.Background()
 	svc := &app.Service{Log: store, Cipher: keys, Index: keys.BlindIndex(), Subjects: keys, Lookup: noLookup{},
 		Reg: domain.NewRegistry(), Now: time.Now, NewID: uuid.New}
